@@ -1,0 +1,189 @@
+//! `/api/v1/auth`: register, login, refresh, logout, tickets, password change.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::models::User;
+use super::{ApiTags, client_ip};
+use crate::auth::BearerAuth;
+use crate::auth::sessions::{self, IssuedPair, Registration};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub struct AuthApi;
+
+#[derive(Object)]
+pub struct RegisterRequest {
+    /// 3-32 characters of `a-z 0-9 _ . -`; stored lowercased, unique.
+    pub username: String,
+    /// 8-1024 bytes; common or guessable passwords are refused.
+    #[oai(write_only)]
+    pub password: String,
+    /// 1-64 characters; defaults to the username.
+    pub display_name: Option<String>,
+}
+
+#[derive(Object)]
+pub struct LoginRequest {
+    pub username: String,
+    #[oai(write_only)]
+    pub password: String,
+}
+
+#[derive(Object)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Object)]
+pub struct PasswordChange {
+    #[oai(write_only)]
+    pub current_password: String,
+    #[oai(write_only)]
+    pub new_password: String,
+}
+
+/// An access token (JWT, short-lived) and a refresh token (opaque, rotated on use).
+#[derive(Object)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl From<IssuedPair> for TokenPair {
+    fn from(pair: IssuedPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: pair.expires_in,
+        }
+    }
+}
+
+/// A single-use ticket for `GET /api/v1/ws?ticket=...` (for browsers, which cannot
+/// set headers on a WebSocket upgrade).
+#[derive(Object)]
+pub struct WsTicket {
+    pub ticket: String,
+    /// Seconds until the ticket expires.
+    pub expires_in: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<User>),
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account
+    #[oai(path = "/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<RegisterRequest>,
+    ) -> Result<Created, ApiError> {
+        let input = Registration {
+            username: &body.username,
+            password: &body.password,
+            display_name: body.display_name.as_deref(),
+        };
+        let user = sessions::register(&state, &client_ip(req), input).await?;
+        Ok(Created::Created(Json(User::from(&user))))
+    }
+
+    /// Log in with username and password
+    ///
+    /// Failures are generic (`invalid_credentials`) and rate limited per username and
+    /// per client address (429 with `Retry-After`).
+    #[oai(path = "/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<LoginRequest>,
+    ) -> Result<Json<TokenPair>, ApiError> {
+        let pair = sessions::login(&state, &client_ip(req), &body.username, &body.password).await?;
+        Ok(Json(pair.into()))
+    }
+
+    /// Exchange a refresh token for a new pair
+    ///
+    /// The refresh token is rotated: the old one stops working. Presenting an
+    /// already-rotated token revokes every token of that login (`refresh_token_reused`).
+    #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> Result<Json<TokenPair>, ApiError> {
+        Ok(Json(
+            sessions::refresh(&state, &body.refresh_token).await?.into(),
+        ))
+    }
+
+    /// Log out: revoke the refresh token's session
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<RefreshRequest>,
+    ) -> Result<NoContent, ApiError> {
+        sessions::logout(&state, &auth.0, &body.refresh_token).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Log out everywhere: revoke every access and refresh token
+    #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
+    async fn logout_all(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<NoContent, ApiError> {
+        sessions::revoke_everything(&state, &auth.0.id).await?;
+        tracing::info!(event = "logout_all", user_id = %auth.0.id);
+        Ok(NoContent::Done)
+    }
+
+    /// Get a single-use WebSocket ticket (valid 30 s)
+    #[oai(path = "/ws-ticket", method = "post", operation_id = "createWsTicket")]
+    async fn ws_ticket(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Json<WsTicket>, ApiError> {
+        let (ticket, expires_in) = sessions::issue_ticket(&state, &auth.0).await?;
+        Ok(Json(WsTicket { ticket, expires_in }))
+    }
+
+    /// Change the password; revokes every session
+    #[oai(path = "/password", method = "put", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<PasswordChange>,
+    ) -> Result<NoContent, ApiError> {
+        sessions::change_password(&state, &auth.0, &body.current_password, &body.new_password)
+            .await?;
+        Ok(NoContent::Done)
+    }
+}

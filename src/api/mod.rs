@@ -1,0 +1,41 @@
+//! The REST surface: one file per OpenAPI tag, shared shapes in `models`.
+
+pub mod auth;
+pub mod health;
+pub mod models;
+pub mod users;
+
+use poem::Request;
+use poem_openapi::{OpenApiService, Tags};
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Registration, login, token refresh and logout.
+    Auth,
+    /// Profiles, search and global moderation.
+    Users,
+    /// Liveness, readiness and metrics.
+    Health,
+}
+
+/// The API description; the committed `openapi/openapi.json` is its output.
+pub fn service() -> OpenApiService<(auth::AuthApi, users::UsersApi, health::HealthApi), ()> {
+    OpenApiService::new(
+        (auth::AuthApi, users::UsersApi, health::HealthApi),
+        "confab",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "A secure, authenticated chat API. Authenticate with `POST /api/v1/auth/login` and \
+         send the access token as `Authorization: Bearer <token>`. Every error has the shape \
+         `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    )
+}
+
+/// The client's address, for per-address limits.
+pub fn client_ip(req: &Request) -> String {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

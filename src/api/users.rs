@@ -1,0 +1,185 @@
+//! `/api/v1/users`: own profile, search, public profiles and global moderation.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::ApiTags;
+use super::models::{User, UserPage};
+use crate::auth::BearerAuth;
+use crate::domain::{DisplayName, Role, page_limit};
+use crate::error::ApiError;
+use crate::permissions::{UserAction, may_moderate_user};
+use crate::state::AppState;
+use crate::store::users::UserDoc;
+
+pub struct UsersApi;
+
+#[derive(Object)]
+pub struct ProfilePatch {
+    /// 1-64 characters.
+    pub display_name: Option<String>,
+}
+
+#[derive(Object)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+async fn load(state: &AppState, id: &str) -> Result<UserDoc, ApiError> {
+    state
+        .store
+        .users
+        .by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), ApiError> {
+    if may_moderate_user(auth.0.role, &auth.0.id, target, action) {
+        Ok(())
+    } else {
+        tracing::warn!(event = "forbidden", user_id = %auth.0.id, target, ?action, "user moderation refused");
+        Err(ApiError::forbidden(
+            "only an administrator may do this, and not to their own account",
+        ))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
+impl UsersApi {
+    /// Get my profile
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
+    async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<User>, ApiError> {
+        Ok(Json(User::from(&load(&state, &auth.0.id).await?)))
+    }
+
+    /// Update my profile
+    #[oai(path = "/me", method = "patch", operation_id = "updateMe")]
+    async fn update_me(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<ProfilePatch>,
+    ) -> Result<Json<User>, ApiError> {
+        let user = match &body.display_name {
+            Some(raw) => {
+                let name = DisplayName::parse(raw)
+                    .map_err(|m| ApiError::invalid_field("display_name", m))?;
+                state
+                    .store
+                    .users
+                    .set_display_name(&auth.0.id, &name.into_inner())
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("user"))?
+            }
+            None => load(&state, &auth.0.id).await?,
+        };
+        Ok(Json(User::from(&user)))
+    }
+
+    /// Find users by username prefix
+    #[oai(path = "/", method = "get", operation_id = "searchUsers")]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        /// Username prefix (case-insensitive); empty lists everybody.
+        q: Query<Option<String>>,
+        /// Page size, 1-100 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<UserPage>, ApiError> {
+        let prefix = q.0.unwrap_or_default().to_ascii_lowercase();
+        if prefix.len() > crate::limits::USERNAME_MAX_CHARS {
+            return Err(ApiError::invalid_field("q", "is longer than any username"));
+        }
+        let limit = page_limit(limit.0);
+        let docs = state
+            .store
+            .users
+            .search_prefix(&prefix, cursor.0.as_deref(), limit)
+            .await?;
+        let next_cursor = (docs.len() == limit as usize)
+            .then(|| docs.last().map(|u| u.username.clone()))
+            .flatten();
+        Ok(Json(UserPage {
+            items: docs.iter().map(User::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Get a user's public profile
+    #[oai(path = "/:id", method = "get", operation_id = "getUser")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<User>, ApiError> {
+        let mut user = User::from(&load(&state, &id.0).await?);
+        user.online = Some(false);
+        Ok(Json(user))
+    }
+
+    /// Change a user's global role (admin)
+    #[oai(path = "/:id/role", method = "patch", operation_id = "changeUserRole")]
+    async fn change_role(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<RoleChange>,
+    ) -> Result<Json<User>, ApiError> {
+        authorize(&auth, &id.0, UserAction::ChangeRole)?;
+        let user = state
+            .store
+            .users
+            .set_role(&id.0, body.role)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        tracing::info!(event = "role_changed", actor = %auth.0.id, target = %user.id, role = ?user.role);
+        Ok(Json(User::from(&user)))
+    }
+
+    /// Disable a user (admin): revokes all their tokens
+    #[oai(path = "/:id/disable", method = "post", operation_id = "disableUser")]
+    async fn disable(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<User>, ApiError> {
+        authorize(&auth, &id.0, UserAction::Disable)?;
+        let user = state
+            .store
+            .users
+            .set_disabled(&id.0, true)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        state.store.tokens.revoke_user(&user.id).await?;
+        tracing::info!(event = "user_disabled", actor = %auth.0.id, target = %user.id);
+        Ok(Json(User::from(&user)))
+    }
+
+    /// Re-enable a disabled user (admin)
+    #[oai(path = "/:id/enable", method = "post", operation_id = "enableUser")]
+    async fn enable(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<User>, ApiError> {
+        authorize(&auth, &id.0, UserAction::Disable)?;
+        let user = state
+            .store
+            .users
+            .set_disabled(&id.0, false)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        tracing::info!(event = "user_enabled", actor = %auth.0.id, target = %user.id);
+        Ok(Json(User::from(&user)))
+    }
+}

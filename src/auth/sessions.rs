@@ -1,0 +1,350 @@
+//! Accounts and sessions: register, login, refresh rotation, logout, password
+//! change, WebSocket tickets, and checking an access token against the database.
+
+use mongodb::bson::DateTime;
+
+use super::guard::CurrentUser;
+use super::throttle::retry_after_secs;
+use super::tokens::{TokenError, hash_opaque, new_opaque};
+use crate::domain::{DisplayName, FieldErrors, Password, Role, Username};
+use crate::error::{ApiError, ErrorCode};
+use crate::limits::WS_TICKET_TTL_SECS;
+use crate::state::AppState;
+use crate::store::tokens::{RefreshDoc, TicketDoc};
+use crate::store::users::UserDoc;
+use crate::store::{is_duplicate_key, new_id, now};
+
+/// A freshly issued access/refresh pair.
+pub struct IssuedPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+/// Throttle keys are bounded so a hostile username cannot bloat memory.
+fn throttle_key(raw: &str) -> String {
+    raw.chars().take(64).collect::<String>().to_lowercase()
+}
+
+/// Checks an access token: signature, claims, and that the user still exists, is
+/// enabled and has not revoked tokens of this version.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, ApiError> {
+    let claims = state.keys.verify_access(token).map_err(|err| match err {
+        TokenError::Expired => {
+            ApiError::new(ErrorCode::TokenExpired, "the access token has expired")
+        }
+        TokenError::Invalid => {
+            ApiError::new(ErrorCode::InvalidToken, "the access token is invalid")
+        }
+    })?;
+    let revoked = || ApiError::new(ErrorCode::InvalidToken, "the access token has been revoked");
+    let user = state
+        .store
+        .users
+        .by_id(&claims.sub)
+        .await?
+        .ok_or_else(revoked)?;
+    if user.disabled || user.token_version != claims.tv {
+        return Err(revoked());
+    }
+    Ok(CurrentUser {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        token_version: user.token_version,
+        token_expires_at: claims.exp,
+    })
+}
+
+pub struct Registration<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub display_name: Option<&'a str>,
+}
+
+pub async fn register(
+    state: &AppState,
+    ip: &str,
+    input: Registration<'_>,
+) -> Result<UserDoc, ApiError> {
+    if let Err(wait) = state.throttles.register_per_ip.hit(ip) {
+        tracing::warn!(event = "rate_limited", limit = "register_per_ip", %ip, "sign-up rate limit hit");
+        return Err(ApiError::rate_limited(retry_after_secs(wait)));
+    }
+    let mut errors = FieldErrors::default();
+    let username = errors.take("username", Username::parse(input.username));
+    let display_name = errors.take(
+        "display_name",
+        DisplayName::parse(input.display_name.unwrap_or(input.username)),
+    );
+    let context: Vec<&str> = [Some(input.username), input.display_name]
+        .into_iter()
+        .flatten()
+        .collect();
+    let password = errors.take("password", Password::parse_new(input.password, &context));
+    let (Some(username), Some(display_name), Some(password)) = (username, display_name, password)
+    else {
+        return Err(errors.into());
+    };
+    create_user(state, username, display_name, &password, Role::User).await
+}
+
+fn username_taken() -> ApiError {
+    ApiError::new(ErrorCode::UsernameTaken, "that username is taken")
+}
+
+async fn create_user(
+    state: &AppState,
+    username: Username,
+    display_name: DisplayName,
+    password: &Password,
+    role: Role,
+) -> Result<UserDoc, ApiError> {
+    if state
+        .store
+        .users
+        .by_username(username.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(username_taken());
+    }
+    let user = UserDoc {
+        id: new_id(),
+        username: username.into_inner(),
+        display_name: display_name.into_inner(),
+        password_hash: state.hasher.hash(password).await?,
+        role,
+        disabled: false,
+        token_version: 0,
+        created_at: now(),
+    };
+    match state.store.users.insert(&user).await {
+        Ok(()) => {
+            tracing::info!(event = "user_registered", user_id = %user.id, username = %user.username);
+            Ok(user)
+        }
+        Err(err) if is_duplicate_key(&err) => Err(username_taken()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn login(
+    state: &AppState,
+    ip: &str,
+    username: &str,
+    password: &str,
+) -> Result<IssuedPair, ApiError> {
+    let user_key = throttle_key(username);
+    let throttles = &state.throttles;
+    for (limit, check) in [
+        ("login_per_user", throttles.login_per_user.check(&user_key)),
+        ("login_per_ip", throttles.login_per_ip.check(ip)),
+    ] {
+        if let Err(wait) = check {
+            tracing::warn!(event = "rate_limited", limit, username = %user_key, %ip, "login rate limit hit");
+            return Err(ApiError::rate_limited(retry_after_secs(wait)));
+        }
+    }
+    let password =
+        Password::parse_for_login(password).map_err(|m| ApiError::invalid_field("password", m))?;
+    let found = match Username::parse(username) {
+        Ok(name) => state.store.users.by_username(name.as_str()).await?,
+        Err(_) => None,
+    };
+    let verified = match &found {
+        Some(user) => state.hasher.verify(&password, &user.password_hash).await?,
+        None => {
+            state.hasher.verify_decoy(&password).await?;
+            false
+        }
+    };
+    let user = match found {
+        Some(user) if verified => user,
+        _ => {
+            throttles.login_per_user.record(&user_key);
+            throttles.login_per_ip.record(ip);
+            tracing::warn!(event = "login_failed", username = %user_key, %ip, "login failed");
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "invalid username or password",
+            ));
+        }
+    };
+    if user.disabled {
+        return Err(ApiError::new(
+            ErrorCode::AccountDisabled,
+            "this account is disabled",
+        ));
+    }
+    throttles.login_per_user.clear(&user_key);
+    tracing::info!(event = "login", user_id = %user.id);
+    issue_pair(state, &user, new_id()).await
+}
+
+async fn issue_pair(
+    state: &AppState,
+    user: &UserDoc,
+    family_id: String,
+) -> Result<IssuedPair, ApiError> {
+    let (refresh_token, hash) = new_opaque();
+    let created_at = now();
+    let ttl_ms = i64::try_from(state.config.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
+    state
+        .store
+        .tokens
+        .insert_refresh(&RefreshDoc {
+            hash,
+            user_id: user.id.clone(),
+            family_id,
+            created_at,
+            expires_at: DateTime::from_millis(created_at.timestamp_millis().saturating_add(ttl_ms)),
+            rotated_at: None,
+            revoked: false,
+        })
+        .await?;
+    Ok(IssuedPair {
+        access_token: state
+            .keys
+            .issue_access(&user.id, user.role, user.token_version),
+        refresh_token,
+        expires_in: state.keys.access_ttl.as_secs(),
+    })
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidToken,
+        "the refresh token is invalid, expired or revoked",
+    )
+}
+
+/// Exchanges a refresh token for a new pair. A token that was already exchanged
+/// is being replayed: its whole family is revoked.
+pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiError> {
+    let hash = hash_opaque(token);
+    let tokens = &state.store.tokens;
+    let Some(claimed) = tokens.claim_refresh(&hash).await? else {
+        return match tokens.refresh_by_hash(&hash).await? {
+            Some(old) if old.rotated_at.is_some() => {
+                let revoked = tokens.revoke_family(&old.family_id).await?;
+                tracing::warn!(
+                    event = "refresh_token_reused", user_id = %old.user_id, family_id = %old.family_id,
+                    revoked, "a rotated refresh token was replayed; its family is revoked"
+                );
+                Err(ApiError::new(
+                    ErrorCode::RefreshTokenReused,
+                    "this refresh token was already used; every session from that login is revoked",
+                ))
+            }
+            _ => Err(invalid_refresh()),
+        };
+    };
+    match state.store.users.by_id(&claimed.user_id).await? {
+        Some(user) if !user.disabled => issue_pair(state, &user, claimed.family_id).await,
+        _ => {
+            tokens.revoke_family(&claimed.family_id).await?;
+            Err(invalid_refresh())
+        }
+    }
+}
+
+/// Revokes the family of `token` if it belongs to `user`; unknown tokens are ignored.
+pub async fn logout(state: &AppState, user: &CurrentUser, token: &str) -> Result<(), ApiError> {
+    let tokens = &state.store.tokens;
+    if let Some(doc) = tokens.refresh_by_hash(&hash_opaque(token)).await? {
+        if doc.user_id == user.id {
+            tokens.revoke_family(&doc.family_id).await?;
+            tracing::info!(event = "logout", user_id = %user.id);
+        } else {
+            tracing::warn!(event = "forbidden", user_id = %user.id, "logout with another user's refresh token");
+        }
+    }
+    Ok(())
+}
+
+/// Revokes every access and refresh token of the user.
+pub async fn revoke_everything(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    state.store.users.bump_token_version(user_id).await?;
+    state.store.tokens.revoke_user(user_id).await?;
+    Ok(())
+}
+
+pub async fn change_password(
+    state: &AppState,
+    user: &CurrentUser,
+    current: &str,
+    new: &str,
+) -> Result<(), ApiError> {
+    let doc = state
+        .store
+        .users
+        .by_id(&user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let current = Password::parse_for_login(current)
+        .map_err(|m| ApiError::invalid_field("current_password", m))?;
+    let key = throttle_key(&doc.username);
+    if let Err(wait) = state.throttles.login_per_user.check(&key) {
+        return Err(ApiError::rate_limited(retry_after_secs(wait)));
+    }
+    if !state.hasher.verify(&current, &doc.password_hash).await? {
+        state.throttles.login_per_user.record(&key);
+        tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
+        return Err(ApiError::invalid_field("current_password", "is incorrect"));
+    }
+    let new = Password::parse_new(new, &[&doc.username, &doc.display_name])
+        .map_err(|m| ApiError::invalid_field("new_password", m))?;
+    let hash = state.hasher.hash(&new).await?;
+    state.store.users.set_password(&user.id, &hash).await?;
+    state.store.tokens.revoke_user(&user.id).await?;
+    tracing::info!(event = "password_changed", user_id = %user.id, "every session revoked");
+    Ok(())
+}
+
+/// Issues a single-use WebSocket ticket; returns it with its lifetime in seconds.
+pub async fn issue_ticket(state: &AppState, user: &CurrentUser) -> Result<(String, u64), ApiError> {
+    let (ticket, hash) = new_opaque();
+    let expires_at = DateTime::from_millis(now().timestamp_millis() + WS_TICKET_TTL_SECS * 1000);
+    state
+        .store
+        .tokens
+        .insert_ticket(&TicketDoc {
+            hash,
+            user_id: user.id.clone(),
+            expires_at,
+        })
+        .await?;
+    Ok((ticket, WS_TICKET_TTL_SECS as u64))
+}
+
+/// Makes sure the admin named by `CONFAB_ADMIN_USERNAME` exists with the admin role.
+pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
+    let (Some(name), Some(password)) = (&state.config.admin_username, &state.config.admin_password)
+    else {
+        return Ok(());
+    };
+    let username = Username::parse(name).map_err(|m| {
+        tracing::error!("CONFAB_ADMIN_USERNAME {m}");
+        ApiError::invalid_field("CONFAB_ADMIN_USERNAME", m)
+    })?;
+    match state.store.users.by_username(username.as_str()).await? {
+        Some(user) if user.role == Role::Admin => Ok(()),
+        Some(user) => {
+            state.store.users.set_role(&user.id, Role::Admin).await?;
+            tracing::info!(event = "admin_bootstrapped", username = %user.username, "existing user promoted to admin");
+            Ok(())
+        }
+        None => {
+            let password = Password::parse_new(password, &[username.as_str()]).map_err(|m| {
+                tracing::error!("CONFAB_ADMIN_PASSWORD {m}");
+                ApiError::invalid_field("CONFAB_ADMIN_PASSWORD", m)
+            })?;
+            let display = DisplayName::parse(username.as_str())
+                .map_err(|m| ApiError::invalid_field("CONFAB_ADMIN_USERNAME", m))?;
+            let user = create_user(state, username, display, &password, Role::Admin).await?;
+            tracing::info!(event = "admin_bootstrapped", username = %user.username, "admin created");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Typed settings from the environment (and `.env` when present).
+//!
+//! Every variable is documented in README.md and `.env.example`; keep the three in step.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var}: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub bind: String,
+    pub mongo_uri: String,
+    pub database: String,
+    pub jwt_secret: Vec<u8>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub environment: Environment,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub allowed_origins: Vec<String>,
+    pub login_max_failures_per_user: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_failure_window: Duration,
+    pub register_max_per_ip: u32,
+    pub register_window: Duration,
+    pub ws_max_msgs_per_sec: u32,
+    pub ws_burst: u32,
+    pub admin_username: Option<String>,
+    pub admin_password: Option<String>,
+    pub log_format: LogFormat,
+    /// How many argon2 computations may run at once.
+    pub hash_concurrency: usize,
+    /// Give up on a database operation after this long (503 to the client).
+    pub db_timeout: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database", &self.database)
+            .field("environment", &self.environment)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads settings through `get`, so the rules can be tested without touching the
+    /// process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let environment = match get("CONFAB_ENV").as_deref().unwrap_or("production") {
+            "dev" | "development" => Environment::Dev,
+            "production" | "prod" => Environment::Production,
+            other => {
+                return Err(invalid(
+                    "CONFAB_ENV",
+                    format!("unknown environment {other:?}"),
+                ));
+            }
+        };
+        let jwt_secret = match get("JWT_SECRET") {
+            Some(secret) => {
+                check_secret(secret.as_bytes()).map_err(|r| invalid("JWT_SECRET", r))?;
+                secret.into_bytes()
+            }
+            None if environment == Environment::Dev => {
+                tracing::warn!(
+                    "JWT_SECRET is not set; using a random one (CONFAB_ENV=dev): tokens die with the process"
+                );
+                random_secret()
+            }
+            None => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "required (at least 32 random bytes) unless CONFAB_ENV=dev",
+                ));
+            }
+        };
+        let mongo_uri =
+            get("MONGO_URI").unwrap_or_else(|| "mongodb://127.0.0.1:27017/confab".to_owned());
+        let database = database_from_uri(&mongo_uri).unwrap_or_else(|| "confab".to_owned());
+        let log_format = match get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not pretty or json"),
+                ));
+            }
+        };
+        let admin_username = get("CONFAB_ADMIN_USERNAME");
+        let admin_password = get("CONFAB_ADMIN_PASSWORD");
+        if admin_username.is_some() != admin_password.is_some() {
+            return Err(invalid(
+                "CONFAB_ADMIN_PASSWORD",
+                "CONFAB_ADMIN_USERNAME and CONFAB_ADMIN_PASSWORD go together",
+            ));
+        }
+        let ws_max = number(&get, "WS_MAX_MSGS_PER_SEC", 20)?;
+        Ok(Self {
+            bind: get("CONFAB_BIND").unwrap_or_else(|| "0.0.0.0:8000".to_owned()),
+            mongo_uri,
+            database,
+            jwt_secret,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "confab".to_owned()),
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "confab-api".to_owned()),
+            environment,
+            access_token_ttl: secs(number(&get, "ACCESS_TOKEN_TTL_SECS", 900)?),
+            refresh_token_ttl: secs(number(&get, "REFRESH_TOKEN_TTL_SECS", 2_592_000)?),
+            allowed_origins: get("ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            login_max_failures_per_user: number(&get, "LOGIN_MAX_FAILURES_PER_USER", 10)?,
+            login_max_failures_per_ip: number(&get, "LOGIN_MAX_FAILURES_PER_IP", 100)?,
+            login_failure_window: secs(number(&get, "LOGIN_FAILURE_WINDOW_SECS", 900)?),
+            register_max_per_ip: number(&get, "REGISTER_MAX_PER_IP", 20)?,
+            register_window: secs(number(&get, "REGISTER_WINDOW_SECS", 3600)?),
+            ws_max_msgs_per_sec: ws_max,
+            ws_burst: number(&get, "WS_BURST", ws_max.saturating_mul(2))?,
+            admin_username,
+            admin_password,
+            log_format,
+            hash_concurrency: number(&get, "HASH_CONCURRENCY", default_hash_concurrency())?
+                as usize,
+            db_timeout: Duration::from_millis(number(&get, "DB_TIMEOUT_MS", 3000)?.into()),
+        })
+    }
+}
+
+fn secs(n: u32) -> Duration {
+    Duration::from_secs(n.into())
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<u32>() {
+            Ok(0) => Err(invalid(var, "must be greater than zero")),
+            Ok(n) => Ok(n),
+            Err(_) => Err(invalid(
+                var,
+                format!("{raw:?} is not a positive whole number"),
+            )),
+        },
+    }
+}
+
+fn default_hash_concurrency() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(2)
+        .max(2)
+}
+
+/// Refuses secrets that are short or visibly not random.
+pub fn check_secret(secret: &[u8]) -> Result<(), String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "must be at least {MIN_SECRET_BYTES} bytes (got {})",
+            secret.len()
+        ));
+    }
+    let mut distinct = secret.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 10 {
+        return Err("is not random enough (too few distinct characters)".into());
+    }
+    let lowered = String::from_utf8_lossy(secret).to_lowercase();
+    if ["changeme", "change-me", "change_me", "secret", "example"]
+        .iter()
+        .any(|w| lowered.contains(w))
+    {
+        return Err("looks like a placeholder; generate one with `openssl rand -base64 48`".into());
+    }
+    Ok(())
+}
+
+pub fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// The database named by a `mongodb://host/NAME?opts` URI's path.
+pub fn database_from_uri(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://")?.1;
+    let path = rest.split_once('/')?.1;
+    let name = path.split('?').next().unwrap_or("");
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn production_requires_a_strong_secret() {
+        assert!(load(&[]).is_err());
+        assert!(load(&[("JWT_SECRET", "short")]).is_err());
+        assert!(load(&[("JWT_SECRET", &"a".repeat(40))]).is_err());
+        assert!(load(&[("JWT_SECRET", "change-me-please-0123456789abcdefghijkl")]).is_err());
+        assert!(load(&[("JWT_SECRET", "q3Jv9xT1mZ8rW2pL6nB4yH7cK0sD5fGa")]).is_ok());
+    }
+
+    #[test]
+    fn dev_makes_a_random_secret() {
+        let config = load(&[("CONFAB_ENV", "dev")]).unwrap();
+        assert!(config.jwt_secret.len() >= MIN_SECRET_BYTES);
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = load(&[("CONFAB_ENV", "dev")]).unwrap();
+        assert_eq!(c.bind, "0.0.0.0:8000");
+        assert_eq!(c.database, "confab");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(
+            (c.login_max_failures_per_user, c.login_max_failures_per_ip),
+            (10, 100)
+        );
+        assert_eq!(c.register_max_per_ip, 20);
+        assert_eq!((c.ws_max_msgs_per_sec, c.ws_burst), (20, 40));
+        assert!(c.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn bad_numbers_and_half_admin_settings_are_refused() {
+        assert!(load(&[("CONFAB_ENV", "dev"), ("ACCESS_TOKEN_TTL_SECS", "soon")]).is_err());
+        assert!(load(&[("CONFAB_ENV", "dev"), ("ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
+        assert!(load(&[("CONFAB_ENV", "dev"), ("CONFAB_ADMIN_USERNAME", "root")]).is_err());
+    }
+
+    #[test]
+    fn the_database_name_comes_from_the_uri_path() {
+        assert_eq!(
+            database_from_uri("mongodb://h:1/chat?x=1").as_deref(),
+            Some("chat")
+        );
+        assert_eq!(database_from_uri("mongodb://h:1/"), None);
+        assert_eq!(database_from_uri("mongodb://h:1"), None);
+        let c = load(&[
+            ("CONFAB_ENV", "dev"),
+            ("ALLOWED_ORIGINS", "https://a.example/, https://b"),
+        ])
+        .unwrap();
+        assert_eq!(c.allowed_origins, vec!["https://a.example", "https://b"]);
+    }
+}

@@ -1,0 +1,247 @@
+//! Input made into domain values at the edge ("parse, don't validate").
+//!
+//! Code past the handlers holds a `Username` or a `Password`, never a raw string
+//! that may or may not have been checked.
+
+use std::collections::BTreeMap;
+
+use poem_openapi::Enum;
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use validator::ValidateLength;
+
+use crate::limits::*;
+
+/// Global role of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+#[serde(rename_all = "lowercase")]
+#[oai(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+/// Field-level validation failures: field name -> human message.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Collects the error of one parse, keeping the value when there is none.
+    pub fn take<T>(&mut self, field: &'static str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+    pub fn single(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+}
+
+/// A valid, lowercased username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let lowered = raw.to_ascii_lowercase();
+        let ok_chars = lowered
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+        if !ok_chars
+            || !lowered.validate_length(
+                Some(USERNAME_MIN_CHARS as u64),
+                Some(USERNAME_MAX_CHARS as u64),
+                None,
+            )
+        {
+            return Err(format!(
+                "must be {USERNAME_MIN_CHARS} to {USERNAME_MAX_CHARS} characters of a-z, 0-9, '_', '.' and '-'"
+            ));
+        }
+        Ok(Self(lowered))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Characters that are invisible or reorder text: refused in names and bodies.
+fn is_forbidden_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// NFC-normalises and trims `raw`, then checks its length in characters and that it
+/// holds no control characters (except those `allowed`).
+pub fn clean_text(raw: &str, max_chars: usize, allowed: &[char]) -> Result<String, String> {
+    let text: String = raw.nfc().collect::<String>().trim().to_owned();
+    let count = text.chars().count();
+    if count == 0 {
+        return Err("must not be empty".into());
+    }
+    if count > max_chars {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    if text
+        .chars()
+        .any(|c| (c.is_control() && !allowed.contains(&c)) || is_forbidden_format_char(c))
+    {
+        return Err("must not contain control or invisible formatting characters".into());
+    }
+    Ok(text)
+}
+
+/// A display name: 1 to 64 characters, NFC, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        clean_text(raw, DISPLAY_NAME_MAX_CHARS, &[]).map(Self)
+    }
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A password that is long enough, not too long, NFC-normalised and not easily guessed.
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl Password {
+    /// Checks only the size, before anything costly: what a login may try.
+    pub fn parse_for_login(raw: &str) -> Result<Self, String> {
+        if raw.len() > PASSWORD_MAX_BYTES {
+            return Err(format!("must be at most {PASSWORD_MAX_BYTES} bytes"));
+        }
+        Ok(Self(raw.nfc().collect()))
+    }
+
+    /// The full rule for a new password; `context` holds words the password must not
+    /// lean on (the username, the display name).
+    pub fn parse_new(raw: &str, context: &[&str]) -> Result<Self, String> {
+        let Self(normalized) = Self::parse_for_login(raw)?;
+        if normalized.len() < PASSWORD_MIN_BYTES {
+            return Err(format!("must be at least {PASSWORD_MIN_BYTES} bytes"));
+        }
+        if normalized.len() > PASSWORD_MAX_BYTES {
+            return Err(format!("must be at most {PASSWORD_MAX_BYTES} bytes"));
+        }
+        let head: String = normalized
+            .chars()
+            .take(PASSWORD_STRENGTH_PREFIX_CHARS)
+            .collect();
+        let estimate = zxcvbn::zxcvbn(&head, context);
+        if estimate.score() < zxcvbn::Score::Three {
+            let hint = estimate
+                .feedback()
+                .and_then(|f| f.warning().map(|w| w.to_string()))
+                .unwrap_or_else(|| "it is too easy to guess".into());
+            return Err(format!(
+                "is too weak: {hint}. Use a longer passphrase of unrelated words"
+            ));
+        }
+        Ok(Self(normalized))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Clamps a requested page size to the contract's bounds.
+pub fn page_limit(requested: Option<u32>) -> u32 {
+    requested.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_limited_to_the_charset() {
+        assert_eq!(Username::parse("Alice_01").unwrap().as_str(), "alice_01");
+        assert!(Username::parse("a.b-c").is_ok());
+        for bad in [
+            "ab",
+            "alice smith",
+            "al$ce",
+            "ålice",
+            "",
+            &"x".repeat(33),
+            "bob\u{0}",
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Username::parse(&"x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn display_names_are_nfc_trimmed_and_free_of_controls() {
+        assert_eq!(DisplayName::parse("  Zoë  ").unwrap().into_inner(), "Zoë");
+        // "e" + combining acute becomes the single precomposed character.
+        assert_eq!(
+            DisplayName::parse("Jose\u{301}").unwrap().into_inner(),
+            "José"
+        );
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse("evil\u{202E}name").is_err());
+        assert!(DisplayName::parse("bell\u{7}").is_err());
+        assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
+        assert!(DisplayName::parse(&"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn weak_short_and_oversized_passwords_are_refused() {
+        assert!(Password::parse_new("password", &[]).is_err());
+        assert!(Password::parse_new("123456789", &[]).is_err());
+        assert!(Password::parse_new("alice2024", &["alice"]).is_err());
+        assert!(Password::parse_new("Tr0ub4d", &[]).is_err());
+        assert!(Password::parse_new(&"a".repeat(PASSWORD_MAX_BYTES + 1), &[]).is_err());
+        assert!(Password::parse_new("correct horse battery staple 42", &[]).is_ok());
+        // Length is counted in bytes: 1024 bytes of a strong multi-byte passphrase pass.
+        let mut long = String::new();
+        while long.len() + 21 <= PASSWORD_MAX_BYTES {
+            long.push_str("plum-quartz-vivid-ö ");
+        }
+        while long.len() < PASSWORD_MAX_BYTES {
+            long.push('x');
+        }
+        assert_eq!(long.len(), PASSWORD_MAX_BYTES);
+        assert!(Password::parse_new(&long, &[]).is_ok());
+    }
+
+    #[test]
+    fn passwords_are_nfc_normalised_so_equivalent_inputs_match() {
+        let composed = Password::parse_for_login("caf\u{e9} latte ocean").unwrap();
+        let decomposed = Password::parse_for_login("cafe\u{301} latte ocean").unwrap();
+        assert_eq!(composed.expose(), decomposed.expose());
+    }
+
+    #[test]
+    fn page_limits_are_clamped() {
+        assert_eq!(page_limit(None), PAGE_DEFAULT);
+        assert_eq!(page_limit(Some(0)), 1);
+        assert_eq!(page_limit(Some(1000)), PAGE_MAX);
+    }
+}

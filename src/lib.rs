@@ -1,0 +1,54 @@
+//! confab: a secure, authenticated chat API (REST + WebSocket) on MongoDB.
+//!
+//! `build_app` assembles the HTTP application from an `AppState`; `main.rs` and the
+//! black-box tests both start the server through it.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod limits;
+pub mod middleware;
+pub mod permissions;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+use poem::middleware::Cors;
+use poem::{Endpoint, EndpointExt, Response, Route};
+
+pub use config::Config;
+pub use state::AppState;
+
+/// The whole HTTP application: API, Swagger UI at `/docs`, spec at `/openapi.json`.
+pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
+    telemetry::init_metrics();
+    let api = api::service();
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let origins = state.config.allowed_origins.clone();
+    let cors = Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_credentials(false)
+        .max_age(600);
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .around(middleware::limit_body)
+        .with_if(!origins.is_empty(), cors)
+        .data(state)
+        .catch_all_error(error::render_error)
+        .around(telemetry::observe)
+}
+
+/// The committed form of the spec (`cargo run -- openapi > openapi/openapi.json`).
+pub fn openapi_json() -> String {
+    let spec = api::service().spec();
+    // Re-serialise so the committed file is stable whatever poem's formatting.
+    match serde_json::from_str::<serde_json::Value>(&spec) {
+        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or(spec) + "\n",
+        Err(_) => spec,
+    }
+}

@@ -1,0 +1,31 @@
+//! Every size, length and count limit of the contract, in one place.
+//!
+//! REST validation, WebSocket checks, the spec and the tests all read these.
+
+/// Usernames: 3 to 32 characters of `a-z 0-9 _ . -`.
+pub const USERNAME_MIN_CHARS: usize = 3;
+pub const USERNAME_MAX_CHARS: usize = 32;
+/// Display names: 1 to 64 Unicode characters after NFC.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
+/// Passwords: 8 to 1024 bytes, never truncated.
+pub const PASSWORD_MIN_BYTES: usize = 8;
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+/// Only this many leading characters are given to the strength estimator: it is
+/// super-linear in the length, and anything longer is long enough to judge by its head.
+pub const PASSWORD_STRENGTH_PREFIX_CHARS: usize = 100;
+/// Group names and descriptions.
+pub const GROUP_NAME_MAX_CHARS: usize = 100;
+pub const GROUP_DESCRIPTION_MAX_CHARS: usize = 1000;
+/// Message bodies: 1 to 4000 characters after trimming.
+pub const MESSAGE_BODY_MAX_CHARS: usize = 4000;
+/// `client_id`s: opaque, at most this long.
+pub const CLIENT_ID_MAX_CHARS: usize = 64;
+/// Lists: default and maximum page size.
+pub const PAGE_DEFAULT: u32 = 50;
+pub const PAGE_MAX: u32 = 100;
+/// Request bodies larger than this are refused with 413 before they are read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Single-use WebSocket tickets live this long.
+pub const WS_TICKET_TTL_SECS: i64 = 30;
+/// Refresh tokens and tickets: random bytes before encoding.
+pub const OPAQUE_TOKEN_BYTES: usize = 32;

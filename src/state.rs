@@ -1,0 +1,62 @@
+//! What every handler and connection shares: config, database, keys, limits.
+
+use std::sync::Arc;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::SlidingWindow;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Brute-force limits, keyed by username or client address.
+pub struct Throttles {
+    pub login_per_user: SlidingWindow,
+    pub login_per_ip: SlidingWindow,
+    pub register_per_ip: SlidingWindow,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<TokenKeys>,
+    pub hasher: PasswordHasher,
+    pub throttles: Arc<Throttles>,
+}
+
+impl AppState {
+    /// Builds the state; the database is dialled lazily on first use.
+    pub async fn new(config: Config) -> mongodb::error::Result<Self> {
+        let store = Store::connect(&config.mongo_uri, &config.database, config.db_timeout).await?;
+        let keys = TokenKeys::new(
+            &config.jwt_secret,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.access_token_ttl,
+        );
+        let throttles = Throttles {
+            login_per_user: SlidingWindow::new(
+                config.login_max_failures_per_user,
+                config.login_failure_window,
+            ),
+            login_per_ip: SlidingWindow::new(
+                config.login_max_failures_per_ip,
+                config.login_failure_window,
+            ),
+            register_per_ip: SlidingWindow::new(config.register_max_per_ip, config.register_window),
+        };
+        Ok(Self {
+            hasher: PasswordHasher::new(config.hash_concurrency),
+            keys: Arc::new(keys),
+            throttles: Arc::new(throttles),
+            store,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Creates indexes and the bootstrap admin. Both are idempotent.
+    pub async fn init(&self) -> Result<(), crate::error::ApiError> {
+        self.store.ensure_indexes().await?;
+        crate::auth::sessions::bootstrap_admin(self).await
+    }
+}

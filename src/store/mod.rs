@@ -1,0 +1,102 @@
+//! MongoDB access: one file per collection, indexes created at start-up.
+//!
+//! Only features that both MongoDB 7 and FerretDB v1 support are used: no
+//! transactions, change streams, `$lookup`, TTL or partial indexes.
+
+pub mod tokens;
+pub mod users;
+
+use std::time::Duration;
+
+use mongodb::bson::doc;
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+
+pub use tokens::TokenStore;
+pub use users::UserStore;
+
+/// Duplicate key error of a unique index.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Handles to every collection.
+#[derive(Clone)]
+pub struct Store {
+    pub db: Database,
+    pub users: UserStore,
+    pub tokens: TokenStore,
+}
+
+impl Store {
+    /// Connects lazily: the driver dials on first use, so a down database makes
+    /// requests fail with 503 rather than the process refusing to start.
+    pub async fn connect(
+        uri: &str,
+        database: &str,
+        timeout: Duration,
+    ) -> mongodb::error::Result<Self> {
+        let mut options = ClientOptions::parse(uri).await?;
+        options.app_name = Some("confab".to_owned());
+        options.server_selection_timeout = Some(timeout);
+        options.connect_timeout = Some(timeout);
+        let client = Client::with_options(options)?;
+        Ok(Self::new(client.database(database)))
+    }
+
+    pub fn new(db: Database) -> Self {
+        Self {
+            users: UserStore::new(&db),
+            tokens: TokenStore::new(&db),
+            db,
+        }
+    }
+
+    /// Creates every index; idempotent.
+    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        self.users.ensure_indexes().await?;
+        self.tokens.ensure_indexes().await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> mongodb::error::Result<()> {
+        self.db.run_command(doc! { "ping": 1 }).await.map(|_| ())
+    }
+
+    /// Deletes expired refresh tokens and tickets (no TTL indexes on FerretDB).
+    pub async fn sweep_expired(&self) -> mongodb::error::Result<u64> {
+        self.tokens.delete_expired().await
+    }
+}
+
+/// A new document id: an ObjectId's hex, so ids sort by creation time.
+pub fn new_id() -> String {
+    mongodb::bson::oid::ObjectId::new().to_hex()
+}
+
+pub fn now() -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::now()
+}
+
+/// Whether an error means "the database is not reachable" (503) rather than a bug.
+pub fn is_unavailable(err: &mongodb::error::Error) -> bool {
+    matches!(
+        *err.kind,
+        ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. }
+    )
+}
+
+/// Whether an insert or upsert failed on a unique index.
+pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
+    match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .as_ref()
+            .is_some_and(|errors| errors.iter().any(|w| w.code == DUPLICATE_KEY)),
+        _ => false,
+    }
+}
