@@ -68,6 +68,27 @@ impl Store {
     }
 }
 
+/// Creates one index (idempotent). Indexes are created one call each: FerretDB
+/// v1.24 panics on a multi-index `createIndexes` whose indexes all exist already.
+pub async fn ensure_index<T: Send + Sync>(
+    coll: &mongodb::Collection<T>,
+    keys: mongodb::bson::Document,
+    name: &str,
+    unique: bool,
+) -> mongodb::error::Result<()> {
+    let mut options = mongodb::options::IndexOptions::builder()
+        .name(name.to_owned())
+        .build();
+    if unique {
+        options.unique = Some(true);
+    }
+    let model = mongodb::IndexModel::builder()
+        .keys(keys)
+        .options(options)
+        .build();
+    coll.create_index(model).await.map(|_| ())
+}
+
 /// A new document id: an ObjectId's hex, so ids sort by creation time.
 pub fn new_id() -> String {
     mongodb::bson::oid::ObjectId::new().to_hex()

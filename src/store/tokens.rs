@@ -1,8 +1,9 @@
 //! `refresh_tokens` and `ws_tickets`: opaque secrets stored only as SHA-256 hashes.
 
 use mongodb::bson::{DateTime, doc};
-use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, Database};
+
+use super::ensure_index;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,32 +45,10 @@ impl TokenStore {
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        let named = |name: &str| IndexOptions::builder().name(name.to_owned()).build();
-        self.refresh
-            .create_indexes([
-                IndexModel::builder()
-                    .keys(doc! { "user_id": 1 })
-                    .options(named("user_id"))
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! { "family_id": 1 })
-                    .options(named("family_id"))
-                    .build(),
-                IndexModel::builder()
-                    .keys(doc! { "expires_at": 1 })
-                    .options(named("expires_at"))
-                    .build(),
-            ])
-            .await?;
-        self.tickets
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "expires_at": 1 })
-                    .options(named("expires_at"))
-                    .build(),
-            )
-            .await?;
-        Ok(())
+        for field in ["user_id", "family_id", "expires_at"] {
+            ensure_index(&self.refresh, doc! { field: 1 }, field, false).await?;
+        }
+        ensure_index(&self.tickets, doc! { "expires_at": 1 }, "expires_at", false).await
     }
 
     pub async fn insert_refresh(&self, token: &RefreshDoc) -> mongodb::error::Result<()> {

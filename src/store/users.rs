@@ -2,8 +2,10 @@
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
-use mongodb::options::{FindOptions, IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::options::{FindOptions, ReturnDocument};
+use mongodb::{Collection, Database};
+
+use super::ensure_index;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
@@ -38,19 +40,7 @@ impl UserStore {
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        let unique = IndexOptions::builder()
-            .unique(true)
-            .name("username_unique".to_owned())
-            .build();
-        self.coll
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! { "username": 1 })
-                    .options(unique)
-                    .build(),
-            )
-            .await
-            .map(|_| ())
+        ensure_index(&self.coll, doc! { "username": 1 }, "username_unique", true).await
     }
 
     /// Inserts a new user; a taken username is a duplicate-key error.

@@ -1,0 +1,250 @@
+//! `spawn_app()` and one-line helpers so tests read like a client's story.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use confab::{AppState, Config, build_app};
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+/// The HS256 secret every test app signs with, so tests can forge tokens.
+pub const TEST_SECRET: &str = "test-only-jwt-key-0123456789-abcdefghijklmnopqrstuvwxyz";
+pub const PASSWORD: &str = "orbit lantern cobalt meadow 51";
+
+pub fn mongo_base() -> String {
+    std::env::var("CONFAB_TEST_MONGO_URI")
+        .or_else(|_| std::env::var("MONGO_URI"))
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27117".to_owned())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub db_name: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Drop the test's database from a separate runtime and client so the test's
+        // own runtime (which is ending) is not needed.
+        let db_name = self.db_name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(client) = mongodb::Client::with_uri_str(mongo_base()).await {
+                    let _ = client.database(&db_name).drop().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn test_config(overrides: &[(&str, &str)]) -> (Config, String) {
+    let db_name = format!("t_{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("CONFAB_ENV".into(), "dev".into()),
+        ("JWT_SECRET".into(), TEST_SECRET.into()),
+        (
+            "MONGO_URI".into(),
+            format!("{}/{db_name}", mongo_base().trim_end_matches('/')),
+        ),
+        ("DB_TIMEOUT_MS".into(), "2000".into()),
+    ]);
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config is valid");
+    (config, db_name)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app with some environment variables overridden.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        confab::telemetry::init_tracing(confab::config::LogFormat::Pretty);
+    }
+    let (config, db_name) = test_config(overrides);
+    let state = AppState::new(config).await.expect("state");
+    state
+        .init()
+        .await
+        .expect("database reachable: run scripts/db or set CONFAB_TEST_MONGO_URI");
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let port = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .expect("tcp")
+        .port();
+    let app = build_app(state.clone());
+    tokio::spawn(async move {
+        let _ = Server::new_with_acceptor(acceptor).run(app).await;
+    });
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        state,
+        db_name,
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn register(&self, username: &str) -> Response {
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "username": username, "password": PASSWORD }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers and logs in `username`.
+    pub async fn user(&self, username: &str) -> Session {
+        let created = expect_json(self.register(username).await, StatusCode::CREATED).await;
+        let pair = expect_json(self.login(username, PASSWORD).await, StatusCode::OK).await;
+        Session {
+            id: created["id"].as_str().expect("id").to_owned(),
+            access: pair["access_token"].as_str().expect("access").to_owned(),
+            refresh: pair["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+
+    /// Registers `username`, makes them a global admin directly in the database, and
+    /// logs in (as the bootstrap admin would be).
+    pub async fn admin(&self, username: &str) -> Session {
+        let user = self.user(username).await;
+        self.state
+            .store
+            .users
+            .set_role(&user.id, confab::domain::Role::Admin)
+            .await
+            .expect("promote");
+        let pair = expect_json(self.login(username, PASSWORD).await, StatusCode::OK).await;
+        Session {
+            access: pair["access_token"].as_str().expect("access").to_owned(),
+            ..user
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(resp: Response, status: StatusCode) -> Value {
+    let got = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts the status and the error shape, and returns the error code.
+pub async fn expect_error(resp: Response, status: StatusCode) -> String {
+    let body = expect_json(resp, status).await;
+    let error = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no error envelope: {body}"));
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message: {body}"
+    );
+    error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code: {body}"))
+        .to_owned()
+}
+
+/// An app whose database does not exist (nothing listens on port 1).
+pub async fn spawn_unready_app() -> TestApp {
+    let (mut config, db_name) = test_config(&[("DB_TIMEOUT_MS", "500")]);
+    config.mongo_uri = "mongodb://127.0.0.1:1/unready".to_owned();
+    let state = AppState::new(config).await.expect("state");
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let port = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .expect("tcp")
+        .port();
+    let app = build_app(state.clone());
+    tokio::spawn(async move {
+        let _ = Server::new_with_acceptor(acceptor).run(app).await;
+    });
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        state,
+        db_name,
+    }
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real app on a random port, real HTTP, a real database
+//! (one database per test, so they run in parallel).
+
+mod helpers;
+
+mod accounts;
+mod openapi;
+mod operations;
+mod security;
+mod users;
