@@ -5,12 +5,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod limits;
 pub mod middleware;
 pub mod permissions;
+pub mod realtime;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -29,3 +29,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const WS_TICKET_TTL_SECS: i64 = 30;
 /// Refresh tokens and tickets: random bytes before encoding.
 pub const OPAQUE_TOKEN_BYTES: usize = 32;
+/// WebSocket frames larger than this close the connection with 1009.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// How many missed messages a `join` replays before saying `truncated`.
+pub const JOIN_REPLAY_MAX: u32 = 100;
+/// Frames queued for one connection before it counts as too slow (closed with 4009).
+pub const OUTBOUND_QUEUE: usize = 256;
+/// Malformed frames tolerated (each answered with an `error`) before closing with 1008.
+pub const MAX_BAD_FRAMES: u32 = 10;
+/// Typing notices per conversation and connection: at most one per this many ms.
+pub const TYPING_THROTTLE_MS: u64 = 2000;
+/// Server pings this often; a peer silent for two intervals is dropped.
+pub const WS_PING_INTERVAL_SECS: u64 = 30;

@@ -6,6 +6,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::SlidingWindow;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
+use crate::realtime::hub::Hub;
 use crate::store::Store;
 
 /// Brute-force limits, keyed by username or client address.
@@ -22,6 +23,7 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     pub hasher: PasswordHasher,
     pub throttles: Arc<Throttles>,
+    pub hub: Arc<Hub>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             hasher: PasswordHasher::new(config.hash_concurrency),
             keys: Arc::new(keys),
             throttles: Arc::new(throttles),
+            hub: Arc::new(Hub::default()),
             store,
             config: Arc::new(config),
         })

@@ -1,7 +1,10 @@
 //! The REST surface: one file per OpenAPI tag, shared shapes in `models`.
 
 pub mod auth;
+pub mod dms;
+pub mod groups;
 pub mod health;
+pub mod messages;
 pub mod models;
 pub mod users;
 
@@ -14,14 +17,36 @@ pub enum ApiTags {
     Auth,
     /// Profiles, search and global moderation.
     Users,
+    /// Groups, their members and roles.
+    Groups,
+    /// Direct conversations.
+    Dms,
+    /// History, sending, editing, deleting, read markers, presence.
+    Messages,
     /// Liveness, readiness and metrics.
     Health,
 }
 
 /// The API description; the committed `openapi/openapi.json` is its output.
-pub fn service() -> OpenApiService<(auth::AuthApi, users::UsersApi, health::HealthApi), ()> {
+pub type Apis = (
+    auth::AuthApi,
+    users::UsersApi,
+    groups::GroupsApi,
+    dms::DmsApi,
+    messages::MessagesApi,
+    health::HealthApi,
+);
+
+pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, users::UsersApi, health::HealthApi),
+        (
+            auth::AuthApi,
+            users::UsersApi,
+            groups::GroupsApi,
+            dms::DmsApi,
+            messages::MessagesApi,
+            health::HealthApi,
+        ),
         "confab",
         env!("CARGO_PKG_VERSION"),
     )

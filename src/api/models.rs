@@ -3,6 +3,10 @@
 use poem_openapi::Object;
 
 use crate::domain::Role;
+use crate::permissions::GroupRole;
+use crate::store::conversations::{ConversationDoc, ConversationKind, LastMessage};
+use crate::store::groups::{GroupDoc, Visibility};
+use crate::store::messages::MessageDoc;
 use crate::store::users::UserDoc;
 
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
@@ -44,4 +48,185 @@ pub struct UserPage {
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
+}
+
+/// A user as messages and members show them.
+#[derive(Debug, Clone, Object)]
+pub struct UserSummary {
+    pub id: String,
+    pub username: String,
+}
+
+/// A member's user, with display name.
+#[derive(Debug, Clone, Object)]
+pub struct MemberUser {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+}
+
+/// A group. Its conversation (room) id is the group's id.
+#[derive(Debug, Clone, Object)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub owner_id: String,
+    pub created_at: Timestamp,
+    pub member_count: i64,
+}
+
+impl From<&GroupDoc> for Group {
+    fn from(g: &GroupDoc) -> Self {
+        Self {
+            id: g.id.clone(),
+            name: g.name.clone(),
+            description: g.description.clone(),
+            visibility: g.visibility,
+            owner_id: g.owner_id.clone(),
+            created_at: timestamp(g.created_at),
+            member_count: g.member_count.max(0),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct GroupPage {
+    pub items: Vec<Group>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// A group member with their role.
+#[derive(Debug, Clone, Object)]
+pub struct Member {
+    pub user: MemberUser,
+    pub role: GroupRole,
+    pub joined_at: Timestamp,
+    /// Whether the user has a live connection.
+    pub online: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct MemberPage {
+    pub items: Vec<Member>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// A message. A deleted message keeps its id and seq and loses its body.
+#[derive(Debug, Clone, Object)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    /// Position in the conversation: strictly increasing.
+    pub seq: i64,
+    pub sender: UserSummary,
+    pub body: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub client_id: Option<String>,
+    pub created_at: Timestamp,
+    #[oai(skip_serializing_if_is_none)]
+    pub edited_at: Option<Timestamp>,
+    pub deleted: bool,
+}
+
+impl From<&MessageDoc> for Message {
+    fn from(m: &MessageDoc) -> Self {
+        Self {
+            id: m.id.clone(),
+            conversation_id: m.conversation_id.clone(),
+            seq: m.seq,
+            sender: UserSummary {
+                id: m.sender_id.clone(),
+                username: m.sender_username.clone(),
+            },
+            body: m.body.clone(),
+            client_id: m.client_id.clone(),
+            created_at: timestamp(m.created_at),
+            edited_at: m.edited_at.map(timestamp),
+            deleted: m.deleted,
+        }
+    }
+}
+
+/// The newest message of a conversation.
+#[derive(Debug, Clone, Object)]
+pub struct LastMessageView {
+    pub id: String,
+    pub seq: i64,
+    pub sender: UserSummary,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+impl From<&LastMessage> for LastMessageView {
+    fn from(m: &LastMessage) -> Self {
+        Self {
+            id: m.id.clone(),
+            seq: m.seq,
+            sender: UserSummary {
+                id: m.sender_id.clone(),
+                username: m.sender_username.clone(),
+            },
+            body: m.body.clone(),
+            created_at: timestamp(m.created_at),
+        }
+    }
+}
+
+/// A group's room or a direct conversation; its `id` is what WebSocket frames use.
+#[derive(Debug, Clone, Object)]
+pub struct Conversation {
+    pub id: String,
+    pub kind: ConversationKind,
+    /// The group's name, or the peer's display name.
+    pub name: String,
+    /// The other participant (direct conversations only).
+    #[oai(skip_serializing_if_is_none)]
+    pub peer: Option<User>,
+    pub last_seq: i64,
+    /// Messages after the caller's read marker.
+    pub unread: i64,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_message: Option<LastMessageView>,
+}
+
+impl Conversation {
+    pub fn direct(c: &ConversationDoc, peer: Option<&UserDoc>, read_seq: i64) -> Self {
+        Self {
+            id: c.id.clone(),
+            kind: c.kind,
+            name: peer
+                .map(|p| p.display_name.clone())
+                .unwrap_or_else(|| "deleted user".to_owned()),
+            peer: peer.map(User::from),
+            last_seq: c.last_seq,
+            unread: (c.last_seq - read_seq).max(0),
+            last_message: c.last_message.as_ref().map(LastMessageView::from),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ConversationPage {
+    pub items: Vec<Conversation>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// Messages in ascending `seq`.
+#[derive(Debug, Object)]
+pub struct History {
+    pub items: Vec<Message>,
+    /// More messages lie beyond this page in the direction read.
+    pub has_more: bool,
+}
+
+/// Who is in a conversation's room right now.
+#[derive(Debug, Object)]
+pub struct Presence {
+    pub conversation_id: String,
+    pub online: Vec<UserSummary>,
 }

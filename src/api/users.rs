@@ -120,7 +120,7 @@ impl UsersApi {
         id: Path<String>,
     ) -> Result<Json<User>, ApiError> {
         let mut user = User::from(&load(&state, &id.0).await?);
-        user.online = Some(false);
+        user.online = Some(state.hub.is_online(&user.id));
         Ok(Json(user))
     }
 
@@ -140,6 +140,7 @@ impl UsersApi {
             .set_role(&id.0, body.role)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
+        state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
         tracing::info!(event = "role_changed", actor = %auth.0.id, target = %user.id, role = ?user.role);
         Ok(Json(User::from(&user)))
     }
@@ -160,6 +161,7 @@ impl UsersApi {
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
         state.store.tokens.revoke_user(&user.id).await?;
+        state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
         tracing::info!(event = "user_disabled", actor = %auth.0.id, target = %user.id);
         Ok(Json(User::from(&user)))
     }

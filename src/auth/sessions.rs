@@ -9,6 +9,7 @@ use super::tokens::{TokenError, hash_opaque, new_opaque};
 use crate::domain::{DisplayName, FieldErrors, Password, Role, Username};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::WS_TICKET_TTL_SECS;
+use crate::realtime::hub::close_code;
 use crate::state::AppState;
 use crate::store::tokens::{RefreshDoc, TicketDoc};
 use crate::store::users::UserDoc;
@@ -267,6 +268,7 @@ pub async fn logout(state: &AppState, user: &CurrentUser, token: &str) -> Result
 pub async fn revoke_everything(state: &AppState, user_id: &str) -> Result<(), ApiError> {
     state.store.users.bump_token_version(user_id).await?;
     state.store.tokens.revoke_user(user_id).await?;
+    state.hub.close_user(user_id, close_code::UNAUTHORIZED);
     Ok(())
 }
 
@@ -298,6 +300,7 @@ pub async fn change_password(
     let hash = state.hasher.hash(&new).await?;
     state.store.users.set_password(&user.id, &hash).await?;
     state.store.tokens.revoke_user(&user.id).await?;
+    state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
     tracing::info!(event = "password_changed", user_id = %user.id, "every session revoked");
     Ok(())
 }

@@ -3,6 +3,9 @@
 //! Only features that both MongoDB 7 and FerretDB v1 support are used: no
 //! transactions, change streams, `$lookup`, TTL or partial indexes.
 
+pub mod conversations;
+pub mod groups;
+pub mod messages;
 pub mod tokens;
 pub mod users;
 
@@ -13,6 +16,9 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 
+pub use conversations::ConversationStore;
+pub use groups::GroupStore;
+pub use messages::MessageStore;
 pub use tokens::TokenStore;
 pub use users::UserStore;
 
@@ -25,6 +31,9 @@ pub struct Store {
     pub db: Database,
     pub users: UserStore,
     pub tokens: TokenStore,
+    pub groups: GroupStore,
+    pub conversations: ConversationStore,
+    pub messages: MessageStore,
 }
 
 impl Store {
@@ -47,6 +56,9 @@ impl Store {
         Self {
             users: UserStore::new(&db),
             tokens: TokenStore::new(&db),
+            groups: GroupStore::new(&db),
+            conversations: ConversationStore::new(&db),
+            messages: MessageStore::new(&db),
             db,
         }
     }
@@ -55,6 +67,9 @@ impl Store {
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         self.users.ensure_indexes().await?;
         self.tokens.ensure_indexes().await?;
+        self.groups.ensure_indexes().await?;
+        self.conversations.ensure_indexes().await?;
+        self.messages.ensure_indexes().await?;
         Ok(())
     }
 

@@ -1,0 +1,291 @@
+//! `/api/v1/groups`: groups, membership and roles.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::models::{Group, GroupPage, Member, MemberPage, MemberUser, timestamp};
+use crate::auth::BearerAuth;
+use crate::chat::{Caller, groups};
+use crate::domain::page_limit;
+use crate::error::ApiError;
+use crate::permissions::GroupRole;
+use crate::state::AppState;
+use crate::store::groups::{MembershipDoc, Visibility};
+
+pub struct GroupsApi;
+
+#[derive(Object)]
+pub struct GroupCreate {
+    /// 1-100 characters.
+    pub name: String,
+    /// Up to 1000 characters.
+    pub description: Option<String>,
+    /// Default `public`.
+    pub visibility: Option<Visibility>,
+}
+
+#[derive(Object)]
+pub struct GroupPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+}
+
+#[derive(Object)]
+pub struct MemberRole {
+    /// `admin` or `member` (ownership moves only by transfer).
+    pub role: GroupRole,
+}
+
+#[derive(Object)]
+pub struct OwnershipTransfer {
+    /// A current member who becomes the owner; the old owner becomes an admin.
+    pub user_id: String,
+}
+
+#[derive(ApiResponse)]
+pub enum GroupCreated {
+    /// The group was created; the caller is its owner.
+    #[oai(status = 201)]
+    Created(Json<Group>),
+}
+
+#[derive(ApiResponse)]
+pub enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+async fn member_views(
+    state: &AppState,
+    memberships: Vec<MembershipDoc>,
+) -> Result<Vec<Member>, ApiError> {
+    let ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
+    let users = state.store.users.by_ids(&ids).await?;
+    Ok(memberships
+        .into_iter()
+        .filter_map(|m| {
+            let user = users.iter().find(|u| u.id == m.user_id)?;
+            Some(Member {
+                user: MemberUser {
+                    id: user.id.clone(),
+                    username: user.username.clone(),
+                    display_name: user.display_name.clone(),
+                },
+                role: m.role,
+                joined_at: timestamp(m.joined_at),
+                online: state.hub.is_online(&user.id),
+            })
+        })
+        .collect())
+}
+
+#[OpenApi(prefix_path = "/api/v1/groups", tag = "ApiTags::Groups")]
+impl GroupsApi {
+    /// Create a group (you become its owner)
+    #[oai(path = "/", method = "post", operation_id = "createGroup")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<GroupCreate>,
+    ) -> Result<GroupCreated, ApiError> {
+        let group = groups::create(
+            &state,
+            &Caller::from(&auth.0),
+            &body.name,
+            body.description.as_deref(),
+            body.visibility,
+        )
+        .await?;
+        Ok(GroupCreated::Created(Json(Group::from(&group))))
+    }
+
+    /// List my groups, or public groups with `discover=true`
+    #[oai(path = "/", method = "get", operation_id = "listGroups")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// List public groups instead of mine.
+        discover: Query<Option<bool>>,
+        /// Page size, 1-100 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<GroupPage>, ApiError> {
+        let limit = page_limit(limit.0);
+        let (docs, next_cursor) = if discover.0.unwrap_or(false) {
+            groups::discover(&state, cursor.0.as_deref(), limit).await?
+        } else {
+            groups::mine(&state, &Caller::from(&auth.0), cursor.0.as_deref(), limit).await?
+        };
+        Ok(Json(GroupPage {
+            items: docs.iter().map(Group::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Get a group
+    #[oai(path = "/:id", method = "get", operation_id = "getGroup")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<Group>, ApiError> {
+        let (group, _) = groups::visible(&state, &Caller::from(&auth.0), &id.0).await?;
+        Ok(Json(Group::from(&group)))
+    }
+
+    /// Update a group (owner or group admin)
+    #[oai(path = "/:id", method = "patch", operation_id = "updateGroup")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<GroupPatch>,
+    ) -> Result<Json<Group>, ApiError> {
+        let group = groups::update(
+            &state,
+            &Caller::from(&auth.0),
+            &id.0,
+            body.name.as_deref(),
+            body.description.as_deref(),
+            body.visibility,
+        )
+        .await?;
+        Ok(Json(Group::from(&group)))
+    }
+
+    /// Delete a group with its messages (owner or global admin)
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteGroup")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Done, ApiError> {
+        groups::delete(&state, &Caller::from(&auth.0), &id.0).await?;
+        Ok(Done::Done)
+    }
+
+    /// Join a public group
+    #[oai(path = "/:id/join", method = "post", operation_id = "joinGroup")]
+    async fn join(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<Group>, ApiError> {
+        Ok(Json(Group::from(
+            &groups::join(&state, &Caller::from(&auth.0), &id.0).await?,
+        )))
+    }
+
+    /// Leave a group (the owner must transfer ownership first)
+    #[oai(path = "/:id/leave", method = "post", operation_id = "leaveGroup")]
+    async fn leave(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Done, ApiError> {
+        groups::leave(&state, &Caller::from(&auth.0), &id.0).await?;
+        Ok(Done::Done)
+    }
+
+    /// Transfer ownership to another member (owner or global admin)
+    #[oai(
+        path = "/:id/transfer",
+        method = "post",
+        operation_id = "transferGroupOwnership"
+    )]
+    async fn transfer(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<OwnershipTransfer>,
+    ) -> Result<Json<Group>, ApiError> {
+        Ok(Json(Group::from(
+            &groups::transfer(&state, &Caller::from(&auth.0), &id.0, &body.user_id).await?,
+        )))
+    }
+
+    /// List a group's members with roles and presence
+    #[oai(
+        path = "/:id/members",
+        method = "get",
+        operation_id = "listGroupMembers"
+    )]
+    async fn members(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        /// Page size, 1-100 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<MemberPage>, ApiError> {
+        let (page, next_cursor) = groups::members(
+            &state,
+            &Caller::from(&auth.0),
+            &id.0,
+            cursor.0.as_deref(),
+            page_limit(limit.0),
+        )
+        .await?;
+        Ok(Json(MemberPage {
+            items: member_views(&state, page).await?,
+            next_cursor,
+        }))
+    }
+
+    /// Add a member or change their role (group admins add members; only the owner grants admin)
+    #[oai(
+        path = "/:id/members/:user_id",
+        method = "put",
+        operation_id = "putGroupMember"
+    )]
+    async fn put_member(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        user_id: Path<String>,
+        body: Json<MemberRole>,
+    ) -> Result<Json<Member>, ApiError> {
+        let membership =
+            groups::put_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0, body.role)
+                .await?;
+        member_views(&state, vec![membership])
+            .await?
+            .pop()
+            .map(Json)
+            .ok_or_else(|| ApiError::not_found("user"))
+    }
+
+    /// Remove a member (group admins remove members; anyone removes themselves)
+    #[oai(
+        path = "/:id/members/:user_id",
+        method = "delete",
+        operation_id = "removeGroupMember"
+    )]
+    async fn remove_member(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        user_id: Path<String>,
+    ) -> Result<Done, ApiError> {
+        groups::remove_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0).await?;
+        Ok(Done::Done)
+    }
+}

@@ -1,0 +1,206 @@
+//! `/api/v1/conversations/{id}/...` and `/api/v1/messages/{id}`: history, sending,
+//! editing, deleting, read markers and presence.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::models::{History, Message, Presence, UserSummary};
+use crate::auth::BearerAuth;
+use crate::chat::{Caller, access, messages};
+use crate::domain::page_limit;
+use crate::error::ApiError;
+use crate::permissions::GroupAction;
+use crate::state::AppState;
+use crate::store::messages::HistoryWindow;
+
+pub struct MessagesApi;
+
+#[derive(Object)]
+pub struct SendMessage {
+    /// 1-4000 characters after trimming; newlines and tabs allowed.
+    pub body: String,
+    /// Idempotency key: a repeat from the same sender returns the first message.
+    pub client_id: Option<String>,
+}
+
+#[derive(Object)]
+pub struct EditMessage {
+    pub body: String,
+}
+
+#[derive(Object)]
+pub struct ReadMarker {
+    /// The highest seq read; markers never move back.
+    pub seq: i64,
+}
+
+#[derive(ApiResponse)]
+pub enum SendResult {
+    /// Stored (and fanned out).
+    #[oai(status = 201)]
+    Created(Json<Message>),
+    /// This `client_id` was already used: the first message, nothing new stored.
+    #[oai(status = 200)]
+    Repeated(Json<Message>),
+}
+
+#[derive(ApiResponse)]
+pub enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Messages")]
+impl MessagesApi {
+    /// Read message history by seq
+    ///
+    /// Items are always in ascending `seq`. No parameter: the latest `limit`;
+    /// `before=S`: the `limit` just before S; `after=S`: the `limit` just after S.
+    #[oai(
+        path = "/conversations/:id/messages",
+        method = "get",
+        operation_id = "listMessages"
+    )]
+    async fn history(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        before: Query<Option<i64>>,
+        after: Query<Option<i64>>,
+        /// Page size, 1-100 (default 50).
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<History>, ApiError> {
+        let window = match (before.0, after.0) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "before",
+                    "use either before or after, not both",
+                ));
+            }
+            (Some(seq), None) => HistoryWindow::Before(seq),
+            (None, Some(seq)) => HistoryWindow::After(seq),
+            (None, None) => HistoryWindow::Latest,
+        };
+        let (docs, has_more) = messages::history(
+            &state,
+            &Caller::from(&auth.0),
+            &id.0,
+            window,
+            page_limit(limit.0),
+        )
+        .await?;
+        Ok(Json(History {
+            items: docs.iter().map(Message::from).collect(),
+            has_more,
+        }))
+    }
+
+    /// Send a message (same path as the WebSocket `send`)
+    #[oai(
+        path = "/conversations/:id/messages",
+        method = "post",
+        operation_id = "sendMessage"
+    )]
+    async fn send(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<SendMessage>,
+    ) -> Result<SendResult, ApiError> {
+        let sent = messages::send(
+            &state,
+            &Caller::from(&auth.0),
+            &id.0,
+            &body.body,
+            body.client_id.as_deref(),
+        )
+        .await?;
+        let view = Json(Message::from(&sent.message));
+        Ok(if sent.created {
+            SendResult::Created(view)
+        } else {
+            SendResult::Repeated(view)
+        })
+    }
+
+    /// Set my read marker
+    #[oai(
+        path = "/conversations/:id/read",
+        method = "post",
+        operation_id = "markRead"
+    )]
+    async fn read(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<ReadMarker>,
+    ) -> Result<Done, ApiError> {
+        messages::mark_read(&state, &Caller::from(&auth.0), &id.0, body.seq).await?;
+        Ok(Done::Done)
+    }
+
+    /// Who is online in the room now
+    #[oai(
+        path = "/conversations/:id/presence",
+        method = "get",
+        operation_id = "getPresence"
+    )]
+    async fn presence(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<Presence>, ApiError> {
+        access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
+        let online = state
+            .hub
+            .room_online(&id.0)
+            .into_iter()
+            .map(|u| UserSummary {
+                id: u.id,
+                username: u.username,
+            })
+            .collect();
+        Ok(Json(Presence {
+            conversation_id: id.0,
+            online,
+        }))
+    }
+
+    /// Edit my message
+    #[oai(path = "/messages/:id", method = "patch", operation_id = "editMessage")]
+    async fn edit(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<EditMessage>,
+    ) -> Result<Json<Message>, ApiError> {
+        Ok(Json(Message::from(
+            &messages::edit(&state, &Caller::from(&auth.0), &id.0, &body.body).await?,
+        )))
+    }
+
+    /// Delete a message (sender, group admin or owner, global admin); leaves a tombstone
+    #[oai(
+        path = "/messages/:id",
+        method = "delete",
+        operation_id = "deleteMessage"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Done, ApiError> {
+        messages::delete(&state, &Caller::from(&auth.0), &id.0).await?;
+        Ok(Done::Done)
+    }
+}

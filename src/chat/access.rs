@@ -1,0 +1,110 @@
+//! Resolving a conversation id to what the caller may do there.
+//!
+//! Whatever the caller may not see answers 404, exactly like what does not exist.
+
+use super::Caller;
+use crate::error::ApiError;
+use crate::permissions::{Actor, GroupAction, GroupRole, may};
+use crate::state::AppState;
+use crate::store::conversations::{ConversationDoc, ConversationKind};
+use crate::store::groups::{GroupDoc, Visibility};
+
+/// A conversation the caller may act in, with their standing there.
+pub struct Room {
+    pub conversation: ConversationDoc,
+    /// The group, for group rooms.
+    pub group: Option<GroupDoc>,
+    pub actor: Actor,
+}
+
+impl Room {
+    pub fn is_direct(&self) -> bool {
+        self.conversation.kind == ConversationKind::Direct
+    }
+}
+
+pub fn conversation_not_found() -> ApiError {
+    ApiError::not_found("conversation")
+}
+
+/// Loads `conversation_id` and checks that `caller` may do `action` there.
+pub async fn room(
+    state: &AppState,
+    caller: &Caller,
+    conversation_id: &str,
+    action: GroupAction,
+) -> Result<Room, ApiError> {
+    let conversation = state
+        .store
+        .conversations
+        .by_id(conversation_id)
+        .await?
+        .ok_or_else(conversation_not_found)?;
+    if conversation.kind == ConversationKind::Direct {
+        // A DM is visible to its two participants and nobody else, admins included.
+        if !conversation.participants.iter().any(|p| *p == caller.id) {
+            return Err(conversation_not_found());
+        }
+        let actor = Actor {
+            global: crate::domain::Role::User,
+            group: Some(GroupRole::Member),
+        };
+        if !may(actor, action) {
+            return Err(ApiError::forbidden("not allowed in a direct conversation"));
+        }
+        return Ok(Room {
+            conversation,
+            group: None,
+            actor,
+        });
+    }
+    let group = state
+        .store
+        .groups
+        .by_id(conversation_id)
+        .await?
+        .ok_or_else(conversation_not_found)?;
+    let (_, actor) = group_actor(state, caller, &group).await?;
+    if !may(
+        actor,
+        GroupAction::View {
+            public: group.visibility == Visibility::Public,
+        },
+    ) {
+        return Err(conversation_not_found());
+    }
+    if !may(actor, action) {
+        tracing::warn!(event = "forbidden", user_id = %caller.id, conversation = %conversation.id, ?action, "refused in group");
+        return Err(ApiError::forbidden(if actor.group.is_none() {
+            "join the group first"
+        } else {
+            "your role in this group does not allow this"
+        }));
+    }
+    Ok(Room {
+        conversation,
+        group: Some(group),
+        actor,
+    })
+}
+
+/// The caller's membership role in `group` (if any) as an `Actor`.
+pub async fn group_actor(
+    state: &AppState,
+    caller: &Caller,
+    group: &GroupDoc,
+) -> Result<(Option<GroupRole>, Actor), ApiError> {
+    let role = state
+        .store
+        .groups
+        .membership(&group.id, &caller.id)
+        .await?
+        .map(|m| m.role);
+    Ok((
+        role,
+        Actor {
+            global: caller.role,
+            group: role,
+        },
+    ))
+}

@@ -1,0 +1,94 @@
+//! Direct messages: one conversation per pair of users.
+
+use super::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::conversations::{ConversationDoc, ConversationKind, ConversationStore, dm_key};
+use crate::store::{is_duplicate_key, new_id};
+
+/// Opens (idempotently, from either side) the DM between the caller and `peer_id`.
+/// Returns the conversation and whether it was created now.
+pub async fn open(
+    state: &AppState,
+    caller: &Caller,
+    peer_id: &str,
+) -> Result<(ConversationDoc, bool), ApiError> {
+    if peer_id == caller.id {
+        return Err(ApiError::invalid_field(
+            "user_id",
+            "cannot open a direct conversation with yourself",
+        ));
+    }
+    let peer = state
+        .store
+        .users
+        .by_id(peer_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let key = dm_key(&caller.id, &peer.id);
+    let conversations = &state.store.conversations;
+    if let Some(existing) = conversations.by_key(&key).await? {
+        return Ok((existing, false));
+    }
+    let conversation = ConversationStore::new_doc(
+        new_id(),
+        ConversationKind::Direct,
+        key.clone(),
+        vec![caller.id.clone(), peer.id.clone()],
+    );
+    match conversations.insert(&conversation).await {
+        Ok(()) => Ok((conversation, true)),
+        // Both sides opened it at once: the other insert won.
+        Err(err) if is_duplicate_key(&err) => conversations
+            .by_key(&key)
+            .await?
+            .map(|c| (c, false))
+            .ok_or_else(|| ApiError::not_found("conversation")),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The caller's DMs, most recently active first; the cursor is `<millis>:<id>`.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<ConversationDoc>, Option<String>), ApiError> {
+    let after = match cursor {
+        None => None,
+        Some(raw) => {
+            let parsed = raw
+                .split_once(':')
+                .and_then(|(millis, id)| millis.parse::<i64>().ok().map(|m| (m, id)));
+            Some(parsed.ok_or_else(|| {
+                ApiError::new(
+                    crate::error::ErrorCode::InvalidCursor,
+                    "the cursor is not one this API issued",
+                )
+            })?)
+        }
+    };
+    let page = state
+        .store
+        .conversations
+        .direct_page(&caller.id, after, limit)
+        .await?;
+    let next = (page.len() == limit as usize)
+        .then(|| {
+            page.last()
+                .map(|c| format!("{}:{}", c.last_activity.timestamp_millis(), c.id))
+        })
+        .flatten();
+    Ok((page, next))
+}
+
+/// The other participant of a DM.
+pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &str) -> Option<&'a str> {
+    conversation
+        .participants
+        .iter()
+        .map(String::as_str)
+        .find(|p| *p != me)
+}

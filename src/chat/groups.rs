@@ -1,0 +1,429 @@
+//! Groups: create, find, update, delete; membership and roles.
+
+use super::Caller;
+use super::access::group_actor;
+use crate::domain::{FieldErrors, clean_text};
+use crate::error::ApiError;
+use crate::limits::{GROUP_DESCRIPTION_MAX_CHARS, GROUP_NAME_MAX_CHARS};
+use crate::permissions::{Actor, GroupAction, GroupRole, may};
+use crate::realtime::hub::MembershipChange;
+use crate::state::AppState;
+use crate::store::conversations::{ConversationKind, ConversationStore};
+use crate::store::groups::{GroupDoc, MembershipDoc, Visibility};
+use crate::store::{new_id, now};
+
+fn group_not_found() -> ApiError {
+    ApiError::not_found("group")
+}
+
+fn parse_name(raw: &str) -> Result<String, String> {
+    clean_text(raw, GROUP_NAME_MAX_CHARS, &[])
+}
+
+fn parse_description(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Ok(String::new());
+    }
+    clean_text(raw, GROUP_DESCRIPTION_MAX_CHARS, &['\n', '\t'])
+}
+
+/// Loads a group the caller may see (404 otherwise) and their standing in it.
+pub async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(GroupDoc, Actor), ApiError> {
+    let group = state
+        .store
+        .groups
+        .by_id(id)
+        .await?
+        .ok_or_else(group_not_found)?;
+    let (_, actor) = group_actor(state, caller, &group).await?;
+    if !may(
+        actor,
+        GroupAction::View {
+            public: group.visibility == Visibility::Public,
+        },
+    ) {
+        return Err(group_not_found());
+    }
+    Ok((group, actor))
+}
+
+fn require(
+    actor: Actor,
+    action: GroupAction,
+    caller: &Caller,
+    group: &GroupDoc,
+    message: &str,
+) -> Result<(), ApiError> {
+    if may(actor, action) {
+        return Ok(());
+    }
+    tracing::warn!(event = "forbidden", user_id = %caller.id, group_id = %group.id, ?action, "group action refused");
+    Err(ApiError::forbidden(message))
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    description: Option<&str>,
+    visibility: Option<Visibility>,
+) -> Result<GroupDoc, ApiError> {
+    let mut errors = FieldErrors::default();
+    let name = errors.take("name", parse_name(name));
+    let description = errors.take("description", parse_description(description.unwrap_or("")));
+    let (Some(name), Some(description)) = (name, description) else {
+        return Err(errors.into());
+    };
+    let mut group = GroupDoc {
+        id: new_id(),
+        name,
+        description,
+        visibility: visibility.unwrap_or(Visibility::Public),
+        owner_id: caller.id.clone(),
+        created_at: now(),
+        member_count: 0,
+    };
+    let store = &state.store;
+    store.groups.insert(&group).await?;
+    let conversation = ConversationStore::new_doc(
+        group.id.clone(),
+        ConversationKind::Group,
+        format!("group:{}", group.id),
+        Vec::new(),
+    );
+    store.conversations.insert(&conversation).await?;
+    store
+        .groups
+        .add_member(&group.id, &caller.id, GroupRole::Owner)
+        .await?;
+    group.member_count = 1;
+    tracing::info!(event = "group_created", group_id = %group.id, owner = %caller.id);
+    Ok(group)
+}
+
+/// The caller's groups, by id, after `cursor`.
+pub async fn mine(
+    state: &AppState,
+    caller: &Caller,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<GroupDoc>, Option<String>), ApiError> {
+    let memberships = state
+        .store
+        .groups
+        .memberships_of(&caller.id, cursor, limit)
+        .await?;
+    let next = (memberships.len() == limit as usize)
+        .then(|| memberships.last().map(|m| m.group_id.clone()))
+        .flatten();
+    let ids: Vec<String> = memberships.into_iter().map(|m| m.group_id).collect();
+    Ok((state.store.groups.by_ids(&ids).await?, next))
+}
+
+/// Public groups, by id, after `cursor`.
+pub async fn discover(
+    state: &AppState,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<GroupDoc>, Option<String>), ApiError> {
+    let groups = state.store.groups.public_page(cursor, limit).await?;
+    let next = (groups.len() == limit as usize)
+        .then(|| groups.last().map(|g| g.id.clone()))
+        .flatten();
+    Ok((groups, next))
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    visibility: Option<Visibility>,
+) -> Result<GroupDoc, ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    require(
+        actor,
+        GroupAction::Update,
+        caller,
+        &group,
+        "only the group's owner and admins may update it",
+    )?;
+    let mut errors = FieldErrors::default();
+    let name = name.and_then(|n| errors.take("name", parse_name(n)));
+    let description = description.and_then(|d| errors.take("description", parse_description(d)));
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    state
+        .store
+        .groups
+        .update(id, name.as_deref(), description.as_deref(), visibility)
+        .await?
+        .ok_or_else(group_not_found)
+}
+
+/// Deletes the group with its room, messages, read markers and memberships.
+pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    require(
+        actor,
+        GroupAction::Delete,
+        caller,
+        &group,
+        "only the group's owner may delete it",
+    )?;
+    let members = state.store.groups.member_ids(id).await?;
+    let store = &state.store;
+    store.messages.delete_conversation(id).await?;
+    store.conversations.delete(id).await?;
+    store.groups.delete(id).await?;
+    for user_id in members {
+        state
+            .hub
+            .membership_changed(id, &user_id, MembershipChange::Removed);
+    }
+    tracing::info!(event = "group_deleted", group_id = %id, actor = %caller.id);
+    Ok(())
+}
+
+pub async fn join(state: &AppState, caller: &Caller, id: &str) -> Result<GroupDoc, ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    if actor.group.is_some() {
+        return Ok(group);
+    }
+    require(
+        actor,
+        GroupAction::Join {
+            public: group.visibility == Visibility::Public,
+        },
+        caller,
+        &group,
+        "only public groups can be joined",
+    )?;
+    if state
+        .store
+        .groups
+        .add_member(id, &caller.id, GroupRole::Member)
+        .await?
+    {
+        state
+            .hub
+            .membership_changed(id, &caller.id, MembershipChange::Added(GroupRole::Member));
+    }
+    state
+        .store
+        .groups
+        .by_id(id)
+        .await?
+        .ok_or_else(group_not_found)
+}
+
+pub async fn leave(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    if actor.group.is_none() {
+        return Err(ApiError::not_found("membership"));
+    }
+    if actor.group == Some(GroupRole::Owner) {
+        return Err(ApiError::conflict(
+            "the owner cannot leave; transfer ownership first",
+        ));
+    }
+    require(
+        actor,
+        GroupAction::Leave,
+        caller,
+        &group,
+        "you cannot leave this group",
+    )?;
+    if state.store.groups.remove_member(id, &caller.id).await? {
+        state
+            .hub
+            .membership_changed(id, &caller.id, MembershipChange::Removed);
+    }
+    Ok(())
+}
+
+/// A page of memberships.
+pub async fn members(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<MembershipDoc>, Option<String>), ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    require(
+        actor,
+        GroupAction::Read,
+        caller,
+        &group,
+        "join the group first",
+    )?;
+    let page = state.store.groups.members_page(id, cursor, limit).await?;
+    let next = (page.len() == limit as usize)
+        .then(|| page.last().map(|m| m.id.clone()))
+        .flatten();
+    Ok((page, next))
+}
+
+/// Adds `user_id` with `role`, or changes their role.
+pub async fn put_member(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    user_id: &str,
+    role: GroupRole,
+) -> Result<MembershipDoc, ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    require(
+        actor,
+        GroupAction::Read,
+        caller,
+        &group,
+        "join the group first",
+    )?;
+    let target = state
+        .store
+        .users
+        .by_id(user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if role == GroupRole::Owner {
+        return Err(ApiError::invalid_field(
+            "role",
+            "ownership changes only by transfer (POST /groups/{id}/transfer)",
+        ));
+    }
+    match state.store.groups.membership(id, &target.id).await? {
+        Some(existing) => {
+            if existing.role == GroupRole::Owner {
+                return Err(ApiError::conflict(
+                    "the owner's role changes only by transferring ownership",
+                ));
+            }
+            require(
+                actor,
+                GroupAction::ChangeRole {
+                    from: existing.role,
+                    to: role,
+                },
+                caller,
+                &group,
+                "only the owner grants or takes the admin role",
+            )?;
+            let updated = state
+                .store
+                .groups
+                .set_member_role(id, &target.id, role)
+                .await?
+                .ok_or_else(|| ApiError::not_found("membership"))?;
+            tracing::info!(event = "member_role_changed", group_id = %id, target = %target.id, ?role, actor = %caller.id);
+            Ok(updated)
+        }
+        None => {
+            require(
+                actor,
+                GroupAction::AddMember { role },
+                caller,
+                &group,
+                "your role does not allow adding members with that role",
+            )?;
+            if state.store.groups.add_member(id, &target.id, role).await? {
+                state
+                    .hub
+                    .membership_changed(id, &target.id, MembershipChange::Added(role));
+            }
+            state
+                .store
+                .groups
+                .membership(id, &target.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("membership"))
+        }
+    }
+}
+
+pub async fn remove_member(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    require(
+        actor,
+        GroupAction::Read,
+        caller,
+        &group,
+        "join the group first",
+    )?;
+    let target = state
+        .store
+        .groups
+        .membership(id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("membership"))?;
+    if target.role == GroupRole::Owner {
+        return Err(ApiError::conflict(
+            "the owner cannot be removed; transfer ownership first",
+        ));
+    }
+    let action = GroupAction::RemoveMember {
+        target: target.role,
+        is_self: user_id == caller.id,
+    };
+    require(
+        actor,
+        action,
+        caller,
+        &group,
+        "your role does not allow removing this member",
+    )?;
+    if state.store.groups.remove_member(id, user_id).await? {
+        state
+            .hub
+            .membership_changed(id, user_id, MembershipChange::Removed);
+        tracing::info!(event = "member_removed", group_id = %id, target = %user_id, actor = %caller.id);
+    }
+    Ok(())
+}
+
+/// Makes `new_owner` (a member) the owner; the old owner becomes an admin.
+pub async fn transfer(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    new_owner: &str,
+) -> Result<GroupDoc, ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    require(
+        actor,
+        GroupAction::TransferOwnership,
+        caller,
+        &group,
+        "only the owner may transfer ownership",
+    )?;
+    if new_owner == group.owner_id {
+        return Ok(group);
+    }
+    let groups = &state.store.groups;
+    groups
+        .membership(id, new_owner)
+        .await?
+        .ok_or_else(|| ApiError::invalid_field("user_id", "must be a member of the group"))?;
+    groups
+        .set_member_role(id, new_owner, GroupRole::Owner)
+        .await?;
+    groups
+        .set_member_role(id, &group.owner_id, GroupRole::Admin)
+        .await?;
+    groups.set_owner(id, new_owner).await?;
+    tracing::info!(event = "ownership_transferred", group_id = %id, from = %group.owner_id, to = %new_owner, actor = %caller.id);
+    groups.by_id(id).await?.ok_or_else(group_not_found)
+}

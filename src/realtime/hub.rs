@@ -1,0 +1,507 @@
+//! Rooms, fan-out and presence for the connections of this node.
+//!
+//! Fan-out is built for speed: an event is serialised once and the same bytes go
+//! to every recipient; delivery is a non-blocking `try_send` into each connection's
+//! bounded queue, so a slow socket is never awaited (a full queue closes that
+//! connection with 4009 instead); rooms live in a sharded map, so lookups take no
+//! global lock.
+//!
+//! Scale-out: every event leaves through `Hub::publish`, which delivers locally and
+//! hands the same bytes to a `Backplane` (here: none). A Redis backplane would
+//! forward them to the other nodes, which call `deliver_local`. Presence is computed
+//! from per-node facts (which users have a connection joined to which room) that a
+//! backplane can merge as a union across nodes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, watch};
+
+use super::protocol::{
+    MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, PresenceFrame,
+    PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
+};
+use crate::chat::Caller;
+use crate::limits::OUTBOUND_QUEUE;
+use crate::permissions::GroupRole;
+use crate::store::conversations::{ConversationDoc, ConversationKind};
+use crate::store::messages::MessageDoc;
+
+pub type ConnId = u64;
+
+/// WebSocket close codes the hub asks for.
+pub mod close_code {
+    pub const SHUTDOWN: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const UNAUTHORIZED: u16 = 4001;
+    pub const FORBIDDEN: u16 = 4003;
+    pub const RATE_LIMITED: u16 = 4008;
+    pub const TOO_SLOW: u16 = 4009;
+}
+
+/// Who receives an event.
+#[derive(Debug, Clone)]
+pub enum Audience {
+    /// Every connection that has joined the conversation's room.
+    Room(String),
+    /// Every connection of these users, joined or not (DMs, membership events).
+    Users(Vec<String>),
+}
+
+/// Carries events to the other nodes. Local delivery needs none.
+pub trait Backplane: Send + Sync {
+    fn forward(&self, audience: &Audience, frame: &Arc<str>);
+}
+
+/// The single-node backplane: nothing to forward to.
+pub struct LocalOnly;
+
+impl Backplane for LocalOnly {
+    fn forward(&self, _audience: &Audience, _frame: &Arc<str>) {}
+}
+
+/// The hub's side of one connection.
+pub struct Conn {
+    pub id: ConnId,
+    pub user: UserRef,
+    tx: mpsc::Sender<Arc<str>>,
+    close: watch::Sender<Option<u16>>,
+}
+
+impl Conn {
+    /// Queues a frame without waiting; a full queue closes the connection (4009).
+    fn deliver(&self, frame: &Arc<str>) -> bool {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => {
+                metrics::counter!("confab_ws_deliveries_total").increment(1);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.close.borrow().is_none() {
+                    tracing::warn!(conn = self.id, user_id = %self.user.id, "slow consumer: outbound queue full, closing with 4009");
+                    metrics::counter!("confab_ws_slow_consumers_total").increment(1);
+                }
+                self.close(close_code::TOO_SLOW);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the session to close with `code` (the first request wins).
+    pub fn close(&self, code: u16) {
+        self.close.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(code);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+pub type ConnHandle = Arc<Conn>;
+
+/// What a session gets back when it registers.
+pub struct Registration {
+    pub conn: ConnHandle,
+    pub outbound: mpsc::Receiver<Arc<str>>,
+    pub close_requests: watch::Receiver<Option<u16>>,
+}
+
+#[derive(Default)]
+struct RoomState {
+    conns: HashMap<ConnId, ConnHandle>,
+    /// Joined connections per user: a user is present while this is > 0.
+    per_user: HashMap<String, (UserRef, usize)>,
+}
+
+/// A membership change to announce.
+#[derive(Debug, Clone, Copy)]
+pub enum MembershipChange {
+    Added(GroupRole),
+    Removed,
+}
+
+pub struct Hub {
+    users: DashMap<String, HashMap<ConnId, ConnHandle>>,
+    rooms: DashMap<String, RoomState>,
+    next_id: AtomicU64,
+    backplane: Box<dyn Backplane>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new(Box::new(LocalOnly))
+    }
+}
+
+impl Hub {
+    pub fn new(backplane: Box<dyn Backplane>) -> Self {
+        Self {
+            users: DashMap::new(),
+            rooms: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            backplane,
+        }
+    }
+
+    /// Registers a new connection of `user`.
+    pub fn register(&self, user: UserRef) -> Registration {
+        let (tx, outbound) = mpsc::channel(OUTBOUND_QUEUE);
+        let (close, close_requests) = watch::channel(None);
+        let conn = Arc::new(Conn {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            user,
+            tx,
+            close,
+        });
+        self.users
+            .entry(conn.user.id.clone())
+            .or_default()
+            .insert(conn.id, conn.clone());
+        metrics::gauge!("confab_ws_connections").increment(1.0);
+        Registration {
+            conn,
+            outbound,
+            close_requests,
+        }
+    }
+
+    /// Forgets a connection: leaves its rooms (announcing presence) and its user.
+    pub fn unregister(&self, conn: &ConnHandle, rooms: impl IntoIterator<Item = String>) {
+        for room in rooms {
+            self.leave(&room, conn);
+        }
+        if let Some(mut conns) = self.users.get_mut(&conn.user.id) {
+            conns.remove(&conn.id);
+        }
+        self.users
+            .remove_if(&conn.user.id, |_, conns| conns.is_empty());
+        metrics::gauge!("confab_ws_connections").decrement(1.0);
+    }
+
+    /// Adds a connection to a room; returns who is online there now. The user's
+    /// first connection in the room announces them online to the others.
+    pub fn join(&self, conversation: &str, conn: &ConnHandle) -> Vec<UserRef> {
+        let (online, announce) = {
+            let mut room = self.rooms.entry(conversation.to_owned()).or_default();
+            let already = room.conns.insert(conn.id, conn.clone()).is_some();
+            let mut announce = false;
+            if !already {
+                let entry = room
+                    .per_user
+                    .entry(conn.user.id.clone())
+                    .or_insert_with(|| (conn.user.clone(), 0));
+                entry.1 += 1;
+                announce = entry.1 == 1;
+            }
+            let online: Vec<UserRef> = room.per_user.values().map(|(u, _)| u.clone()).collect();
+            (online, announce)
+        };
+        if announce {
+            self.presence(
+                conversation,
+                &conn.user,
+                PresenceStatus::Online,
+                Some(conn.id),
+            );
+        }
+        online
+    }
+
+    /// Removes a connection from a room; the user's last one announces them offline.
+    pub fn leave(&self, conversation: &str, conn: &ConnHandle) {
+        let gone = self.remove_from_room(conversation, |id, _| id == conn.id);
+        for user in gone {
+            self.presence(conversation, &user, PresenceStatus::Offline, None);
+        }
+    }
+
+    /// Removes the matching connections; returns the users who went offline.
+    fn remove_from_room(
+        &self,
+        conversation: &str,
+        matches: impl Fn(ConnId, &Conn) -> bool,
+    ) -> Vec<UserRef> {
+        let mut gone = Vec::new();
+        if let Some(mut room) = self.rooms.get_mut(conversation) {
+            let removed: Vec<ConnHandle> = room
+                .conns
+                .values()
+                .filter(|c| matches(c.id, c))
+                .cloned()
+                .collect();
+            for conn in removed {
+                room.conns.remove(&conn.id);
+                if let Some(entry) = room.per_user.get_mut(&conn.user.id) {
+                    entry.1 = entry.1.saturating_sub(1);
+                    if entry.1 == 0 {
+                        room.per_user.remove(&conn.user.id);
+                        gone.push(conn.user.clone());
+                    }
+                }
+            }
+        }
+        self.rooms
+            .remove_if(conversation, |_, room| room.conns.is_empty());
+        gone
+    }
+
+    fn presence(
+        &self,
+        conversation: &str,
+        user: &UserRef,
+        status: PresenceStatus,
+        except: Option<ConnId>,
+    ) {
+        let frame = encode(&ServerFrame::Presence(PresenceFrame {
+            conversation: conversation.to_owned(),
+            user: user.clone(),
+            status,
+        }));
+        self.deliver_room(conversation, &frame, except);
+    }
+
+    /// Users with a connection joined to the room.
+    pub fn room_online(&self, conversation: &str) -> Vec<UserRef> {
+        self.rooms
+            .get(conversation)
+            .map(|room| room.per_user.values().map(|(u, _)| u.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the user has any live connection.
+    pub fn is_online(&self, user_id: &str) -> bool {
+        self.users
+            .get(user_id)
+            .is_some_and(|conns| !conns.is_empty())
+    }
+
+    /// The one way out for events: local delivery, then the backplane.
+    pub fn publish(&self, audience: Audience, frame: &ServerFrame) {
+        let bytes = encode(frame);
+        self.deliver_local(&audience, &bytes, None);
+        self.backplane.forward(&audience, &bytes);
+    }
+
+    /// Delivers already-encoded bytes to this node's connections.
+    pub fn deliver_local(&self, audience: &Audience, frame: &Arc<str>, except: Option<ConnId>) {
+        match audience {
+            Audience::Room(conversation) => self.deliver_room(conversation, frame, except),
+            Audience::Users(ids) => {
+                for id in ids {
+                    if let Some(conns) = self.users.get(id) {
+                        for conn in conns.values().filter(|c| Some(c.id) != except) {
+                            conn.deliver(frame);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver_room(&self, conversation: &str, frame: &Arc<str>, except: Option<ConnId>) {
+        if let Some(room) = self.rooms.get(conversation) {
+            for conn in room.conns.values().filter(|c| Some(c.id) != except) {
+                conn.deliver(frame);
+            }
+        }
+    }
+
+    /// Who hears about activity in a conversation.
+    fn audience_of(conversation: &ConversationDoc) -> Audience {
+        match conversation.kind {
+            ConversationKind::Direct => Audience::Users(conversation.participants.clone()),
+            ConversationKind::Group => Audience::Room(conversation.id.clone()),
+        }
+    }
+
+    pub fn message_created(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        self.publish(
+            Self::audience_of(conversation),
+            &ServerFrame::Message(MessageFrame::from(message)),
+        );
+    }
+
+    pub fn message_updated(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        self.publish(
+            Self::audience_of(conversation),
+            &ServerFrame::MessageUpdated(MessageFrame::from(message)),
+        );
+    }
+
+    pub fn message_deleted(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        let frame = MessageDeletedFrame {
+            conversation: message.conversation_id.clone(),
+            id: message.id.clone(),
+            seq: message.seq,
+        };
+        self.publish(
+            Self::audience_of(conversation),
+            &ServerFrame::MessageDeleted(frame),
+        );
+    }
+
+    pub fn read(&self, conversation: &ConversationDoc, caller: &Caller, seq: i64) {
+        let user = UserRef {
+            id: caller.id.clone(),
+            username: caller.username.clone(),
+        };
+        let frame = ReadEventFrame {
+            conversation: conversation.id.clone(),
+            user,
+            seq,
+        };
+        self.publish(Self::audience_of(conversation), &ServerFrame::Read(frame));
+    }
+
+    /// Typing notices go to the room (or the DM's users), not back to the typist.
+    pub fn typing(&self, conversation: &ConversationDoc, user: &UserRef, from: ConnId) {
+        let frame = encode(&ServerFrame::Typing(TypingFrame {
+            conversation: conversation.id.clone(),
+            user: user.clone(),
+        }));
+        let audience = Self::audience_of(conversation);
+        self.deliver_local(&audience, &frame, Some(from));
+        self.backplane.forward(&audience, &frame);
+    }
+
+    /// Tells the user, and on removal unsubscribes every connection of theirs from
+    /// the room at once.
+    pub fn membership_changed(&self, group_id: &str, user_id: &str, change: MembershipChange) {
+        let (status, role) = match change {
+            MembershipChange::Added(role) => (MembershipStatus::Added, Some(role)),
+            MembershipChange::Removed => (MembershipStatus::Removed, None),
+        };
+        if let MembershipChange::Removed = change {
+            for user in self.remove_from_room(group_id, |_, c| c.user.id == user_id) {
+                self.presence(group_id, &user, PresenceStatus::Offline, None);
+            }
+        }
+        let frame = MembershipFrame {
+            conversation: group_id.to_owned(),
+            status,
+            role,
+        };
+        self.publish(
+            Audience::Users(vec![user_id.to_owned()]),
+            &ServerFrame::Membership(frame),
+        );
+    }
+
+    /// Closes every connection of the user (token revocation).
+    pub fn close_user(&self, user_id: &str, code: u16) {
+        if let Some(conns) = self.users.get(user_id) {
+            for conn in conns.values() {
+                conn.close(code);
+            }
+        }
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub fn close_all(&self, code: u16) {
+        for conns in self.users.iter() {
+            for conn in conns.values() {
+                conn.close(code);
+            }
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.users.iter().map(|c| c.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> UserRef {
+        UserRef {
+            id: id.into(),
+            username: format!("{id}-name"),
+        }
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Arc<str>>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            out.push(frame.to_string());
+        }
+        out
+    }
+
+    #[test]
+    fn presence_changes_only_on_the_first_and_last_connection_of_a_user() {
+        let hub = Hub::default();
+        let mut watcher = hub.register(user("w"));
+        hub.join("room", &watcher.conn);
+        let a1 = hub.register(user("a"));
+        let a2 = hub.register(user("a"));
+        hub.join("room", &a1.conn);
+        hub.join("room", &a2.conn);
+        let frames = drain(&mut watcher.outbound);
+        assert_eq!(
+            frames
+                .iter()
+                .filter(|f| f.contains(r#""status":"online""#))
+                .count(),
+            1,
+            "{frames:?}"
+        );
+        hub.leave("room", &a1.conn);
+        assert!(
+            drain(&mut watcher.outbound).is_empty(),
+            "a second tab leaving is not offline"
+        );
+        hub.unregister(&a2.conn, ["room".to_owned()]);
+        let frames = drain(&mut watcher.outbound);
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].contains(r#""status":"offline""#));
+        assert_eq!(hub.room_online("room"), vec![user("w")]);
+        assert!(!hub.is_online("a"));
+    }
+
+    #[test]
+    fn a_full_queue_closes_only_the_slow_connection() {
+        let hub = Hub::default();
+        let slow = hub.register(user("slow"));
+        let mut fast = hub.register(user("fast"));
+        hub.join("r", &slow.conn);
+        hub.join("r", &fast.conn);
+        drain(&mut fast.outbound);
+        for _ in 0..OUTBOUND_QUEUE + 1 {
+            hub.publish(
+                Audience::Room("r".into()),
+                &ServerFrame::Pong(Default::default()),
+            );
+            drain(&mut fast.outbound);
+        }
+        assert_eq!(*slow.close_requests.borrow(), Some(close_code::TOO_SLOW));
+        assert_eq!(*fast.close_requests.borrow(), None);
+    }
+
+    #[test]
+    fn removal_from_a_group_unsubscribes_every_connection_of_the_user() {
+        let hub = Hub::default();
+        let mut kicked = hub.register(user("k"));
+        hub.join("g", &kicked.conn);
+        hub.membership_changed("g", "k", MembershipChange::Removed);
+        let frames = drain(&mut kicked.outbound);
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.contains(r#""type":"membership""#) && f.contains("removed")),
+            "{frames:?}"
+        );
+        hub.publish(
+            Audience::Room("g".into()),
+            &ServerFrame::Pong(Default::default()),
+        );
+        assert!(drain(&mut kicked.outbound).is_empty());
+    }
+}

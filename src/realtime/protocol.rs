@@ -1,0 +1,309 @@
+//! WebSocket frames and their parsing; no I/O here.
+//!
+//! Every frame is a JSON text frame with a `type`. The same error codes as REST.
+
+use poem_openapi::{Object, Union};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::MAX_FRAME_BYTES;
+use crate::store::messages::MessageDoc;
+
+/// A user as frames show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
+pub struct UserRef {
+    pub id: String,
+    pub username: String,
+}
+
+/// client -> server
+#[derive(Debug, Clone, PartialEq, Deserialize, Union)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[oai(discriminator_name = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Join(JoinFrame),
+    Leave(ConversationRef),
+    Send(SendFrame),
+    Typing(ConversationRef),
+    Read(ReadFrame),
+    Reauth(ReauthFrame),
+    Ping(Empty),
+}
+
+/// Join a conversation's room; messages with `seq > since` are replayed first.
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct JoinFrame {
+    pub conversation: String,
+    pub since: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct ConversationRef {
+    pub conversation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct SendFrame {
+    pub conversation: String,
+    pub body: String,
+    /// Makes the send idempotent: a repeat gets the first `ack` again.
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct ReadFrame {
+    pub conversation: String,
+    pub seq: i64,
+}
+
+/// Replace the connection's access token before it expires.
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct ReauthFrame {
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Object)]
+pub struct Empty {}
+
+/// Why a client frame could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    TooLarge,
+    Malformed(String),
+}
+
+/// Parses one client text frame.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge);
+    }
+    serde_json::from_str(text).map_err(|err| {
+        let reason = err.to_string();
+        // serde names the missing/unknown variant; keep the message short and safe.
+        FrameError::Malformed(reason.chars().take(200).collect())
+    })
+}
+
+/// server -> client
+#[derive(Debug, Clone, Serialize, Union)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[oai(discriminator_name = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Joined(JoinedFrame),
+    Ack(AckFrame),
+    Message(MessageFrame),
+    MessageUpdated(MessageFrame),
+    MessageDeleted(MessageDeletedFrame),
+    Presence(PresenceFrame),
+    Typing(TypingFrame),
+    Read(ReadEventFrame),
+    Membership(MembershipFrame),
+    Error(ErrorFrame),
+    Pong(Empty),
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct JoinedFrame {
+    pub conversation: String,
+    pub last_seq: i64,
+    /// Users with at least one connection in the room now.
+    pub online: Vec<UserRef>,
+    /// More was missed than a join replays: page the rest with REST history.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[oai(default)]
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct AckFrame {
+    pub client_id: Option<String>,
+    pub id: String,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct MessageFrame {
+    pub conversation: String,
+    pub id: String,
+    pub seq: i64,
+    pub sender: UserRef,
+    pub body: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[oai(default)]
+    pub deleted: bool,
+}
+
+impl From<&MessageDoc> for MessageFrame {
+    fn from(m: &MessageDoc) -> Self {
+        Self {
+            conversation: m.conversation_id.clone(),
+            id: m.id.clone(),
+            seq: m.seq,
+            sender: UserRef {
+                id: m.sender_id.clone(),
+                username: m.sender_username.clone(),
+            },
+            body: m.body.clone(),
+            created_at: crate::api::models::timestamp(m.created_at),
+            edited_at: m.edited_at.map(crate::api::models::timestamp),
+            deleted: m.deleted,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct MessageDeletedFrame {
+    pub conversation: String,
+    pub id: String,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, poem_openapi::Enum)]
+#[serde(rename_all = "lowercase")]
+#[oai(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    Online,
+    Offline,
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct PresenceFrame {
+    pub conversation: String,
+    pub user: UserRef,
+    pub status: PresenceStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct TypingFrame {
+    pub conversation: String,
+    pub user: UserRef,
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct ReadEventFrame {
+    pub conversation: String,
+    pub user: UserRef,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, poem_openapi::Enum)]
+#[serde(rename_all = "lowercase")]
+#[oai(rename_all = "lowercase")]
+pub enum MembershipStatus {
+    Added,
+    Removed,
+}
+
+/// You were added to or removed from a group (its conversation id is the group id).
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct MembershipFrame {
+    pub conversation: String,
+    pub status: MembershipStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::permissions::GroupRole>,
+}
+
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct ErrorFrame {
+    pub code: String,
+    pub message: String,
+    /// The `client_id` or conversation the error is about, when there is one.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[oai(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+impl ErrorFrame {
+    pub fn from_api(err: &crate::error::ApiError, reference: Option<String>) -> Self {
+        Self {
+            code: err.code.as_str().to_owned(),
+            message: err.message.clone(),
+            reference,
+        }
+    }
+}
+
+/// Serialises a frame once; the bytes are shared by every recipient.
+pub fn encode(frame: &ServerFrame) -> std::sync::Arc<str> {
+    serde_json::to_string(frame).unwrap_or_default().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_by_type() {
+        assert_eq!(
+            parse_client_frame(r#"{"type":"join","conversation":"c1","since":4}"#),
+            Ok(ClientFrame::Join(JoinFrame {
+                conversation: "c1".into(),
+                since: Some(4)
+            }))
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"ping"}"#),
+            Ok(ClientFrame::Ping(Empty {}))
+        );
+        let send = parse_client_frame(
+            r#"{"type":"send","conversation":"c","body":"hi","client_id":"k1","extra":1}"#,
+        );
+        assert!(matches!(
+            send,
+            Ok(ClientFrame::Send(SendFrame {
+                client_id: Some(_),
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn junk_frames_are_errors_not_panics() {
+        for junk in [
+            "",
+            "{",
+            "[]",
+            "null",
+            r#"{"type":"explode"}"#,
+            r#"{"type":"join"}"#,
+            r#"{"type":"read","conversation":"c","seq":"x"}"#,
+            r#"{"conversation":"c"}"#,
+        ] {
+            assert!(
+                matches!(parse_client_frame(junk), Err(FrameError::Malformed(_))),
+                "{junk}"
+            );
+        }
+        let big = format!(
+            r#"{{"type":"send","conversation":"c","body":"{}"}}"#,
+            "a".repeat(MAX_FRAME_BYTES)
+        );
+        assert_eq!(parse_client_frame(&big), Err(FrameError::TooLarge));
+    }
+
+    #[test]
+    fn server_frames_carry_their_type_and_omit_empty_fields() {
+        let frame = ServerFrame::Joined(JoinedFrame {
+            conversation: "c".into(),
+            last_seq: 3,
+            online: vec![],
+            truncated: false,
+        });
+        assert_eq!(
+            &*encode(&frame),
+            r#"{"type":"joined","conversation":"c","last_seq":3,"online":[]}"#
+        );
+        let err = ServerFrame::Error(ErrorFrame {
+            code: "forbidden".into(),
+            message: "no".into(),
+            reference: Some("k".into()),
+        });
+        assert_eq!(
+            &*encode(&err),
+            r#"{"type":"error","code":"forbidden","message":"no","ref":"k"}"#
+        );
+        assert_eq!(&*encode(&ServerFrame::Pong(Empty {})), r#"{"type":"pong"}"#);
+    }
+}
