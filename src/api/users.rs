@@ -11,6 +11,7 @@ use crate::auth::BearerAuth;
 use crate::domain::{DisplayName, Role, page_limit};
 use crate::error::ApiError;
 use crate::permissions::{UserAction, may_moderate_user};
+use crate::realtime::hub::close_code;
 use crate::state::AppState;
 use crate::store::users::UserDoc;
 
