@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PASSWORD = "demo passphrase orbit 4471"
-PEER_WAIT_SECS = 10.0  # --script: how long to wait for the peer to come online
+PEER_WAIT_SECS = 15.0  # --script: how long to wait for the peer to come online
 SCRIPT_PAUSE_SECS = 0.3  # --script: pause before each line
 SCRIPT_DEADLINE_SECS = 60.0  # --script: give up after this (plus --linger)
 MAX_RATE_LIMIT_WAIT_SECS = 10.0  # wait out a 429 only if it is this short
@@ -62,6 +62,8 @@ class Api:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.AsyncClient(base_url=self.base_url + "/api/v1", timeout=10.0)
         self.token: str | None = None
+        self.refresh_token: str | None = None
+        self.expires_in = 900.0  # seconds the access token lives
         self.me: dict[str, Any] = {}
 
     async def __aenter__(self) -> Api:
@@ -101,10 +103,18 @@ class Api:
             if e.code != "username_taken":
                 raise
             log(f"{username} already exists; logging in")
-        tokens = await self.call("POST", "/auth/login", credentials)
-        self.token = tokens["access_token"]
+        self.use_tokens(await self.call("POST", "/auth/login", credentials))
         self.me = await self.call("GET", "/users/me")
         return self.me
+
+    def use_tokens(self, tokens: dict[str, Any]) -> None:
+        self.token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
+        self.expires_in = float(tokens.get("expires_in", self.expires_in))
+
+    async def refresh(self) -> str:
+        """Trade the refresh token for a new pair; returns the new access token."""
+        self.use_tokens(await self.call("POST", "/auth/refresh", {"refresh_token": self.refresh_token}))
+        return self.token
 
     async def find_user(self, username: str) -> dict[str, Any] | None:
         """The user named exactly `username`, or None (the search is by prefix)."""
@@ -209,6 +219,15 @@ def describe(frame: dict[str, Any], labels: dict[str, str]) -> str | None:
 
     if kind == "message":
         return f"[{label}] {name(frame.get('sender'))}: {frame.get('body', '')}"
+    if kind == "message_updated":
+        return f"[{label}] {name(frame.get('sender'))} (edited): {frame.get('body', '')}"
+    if kind == "message_deleted":
+        return f"[{label}] (message #{frame.get('seq')} deleted)"
+    if kind == "read":
+        return f"* {name(frame.get('user'))} read {label} up to #{frame.get('seq')}"
+    if kind == "membership":
+        where = labels.get(frame.get("conversation"), f"group {frame.get('conversation')}")
+        return f"* you were {frame.get('status')} ({where})"
     if kind == "presence":
         return f"* {name(frame.get('user'))} is {frame.get('status')}"
     if kind == "joined":
@@ -262,7 +281,7 @@ class Chat:
             if any(u.get("username") == self.peer for u in frame.get("online", []) if isinstance(u, dict)):
                 self.peer_online.set()
             self.joined.set()
-        elif kind == "error" and not self.joined.is_set():
+        elif kind == "error" and not self.joined.is_set() and frame.get("ref") in (None, self.room_id):
             self.join_error = f"{frame.get('code')}: {frame.get('message')}"
             self.joined.set()
         elif kind == "presence" and frame.get("status") == "online":
@@ -282,6 +301,16 @@ class Chat:
         if self.receiver in done:
             raise SessionError(self.closed_reason)
         return event is None
+
+    async def keep_token_fresh(self) -> None:
+        """Refresh the access token before it expires and hand it to the connection."""
+        while True:
+            await asyncio.sleep(max(self.api.expires_in - 60, self.api.expires_in / 2))
+            try:
+                await send_frame(self.ws, {"type": "reauth", "token": await self.api.refresh()})
+            except (ApiError, httpx.HTTPError, ConnectionClosed) as e:
+                log(f"could not refresh the access token: {e}")
+                return
 
     async def say(self, conversation: str, body: str) -> None:
         frame = {"type": "send", "conversation": conversation, "body": body, "client_id": str(uuid.uuid4())}
@@ -377,6 +406,7 @@ async def chat(api: Api, group: dict[str, Any], args: argparse.Namespace) -> int
     """Connect, join the room, then run --script or read stdin. Returns the exit code."""
     async with api.connect_ws() as ws:
         session = Chat(api, ws, group, args.peer)
+        refresher = asyncio.create_task(session.keep_token_fresh())
         try:
             await send_frame(ws, {"type": "join", "conversation": session.room_id})
             if not await session.wait(session.joined, 10):
@@ -387,8 +417,9 @@ async def chat(api: Api, group: dict[str, Any], args: argparse.Namespace) -> int
                 return await session.run_script(args.script.split("|"), args.linger, args.expect)
             return await session.run_interactive()
         finally:
-            session.receiver.cancel()
-            await asyncio.gather(session.receiver, return_exceptions=True)
+            for task in (refresher, session.receiver):
+                task.cancel()
+            await asyncio.gather(refresher, session.receiver, return_exceptions=True)
 
 
 def make_parser(doc: str | None, username: str, peer: str) -> argparse.ArgumentParser:

@@ -248,3 +248,82 @@ pub async fn spawn_unready_app() -> TestApp {
         db_name,
     }
 }
+
+impl TestApp {
+    /// Creates a group owned by `owner`; returns its id.
+    pub async fn group(&self, owner: &Session, name: &str, visibility: &str) -> String {
+        let body = json!({ "name": name, "visibility": visibility });
+        let group = expect_json(
+            self.post("/api/v1/groups", Some(&owner.access), body).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        group["id"].as_str().expect("group id").to_owned()
+    }
+
+    pub async fn set_member(
+        &self,
+        actor: &Session,
+        group: &str,
+        user: &Session,
+        role: &str,
+    ) -> Response {
+        let path = format!("/api/v1/groups/{group}/members/{}", user.id);
+        self.send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&actor.access),
+            Some(json!({ "role": role })),
+        )
+        .await
+    }
+
+    /// Sends a message over REST.
+    pub async fn say(&self, who: &Session, conversation: &str, body: &str) -> Response {
+        self.post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(&who.access),
+            json!({ "body": body }),
+        )
+        .await
+    }
+
+    /// Sends and expects success; returns the message.
+    pub async fn said(&self, who: &Session, conversation: &str, body: &str) -> Value {
+        expect_json(self.say(who, conversation, body).await, StatusCode::CREATED).await
+    }
+
+    pub async fn history(&self, who: &Session, conversation: &str, query: &str) -> Response {
+        self.get(
+            &format!("/api/v1/conversations/{conversation}/messages{query}"),
+            Some(&who.access),
+        )
+        .await
+    }
+
+    /// Opens the DM between `a` and `b`; returns its conversation id.
+    pub async fn dm(&self, a: &Session, b: &Session) -> String {
+        let resp = self
+            .post("/api/v1/dms", Some(&a.access), json!({ "user_id": b.id }))
+            .await;
+        let status = resp.status();
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "{status}"
+        );
+        expect_json(resp, status).await["id"]
+            .as_str()
+            .expect("conversation id")
+            .to_owned()
+    }
+}
+
+/// The bodies of a history page, in order.
+pub fn bodies(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}

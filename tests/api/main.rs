@@ -4,6 +4,9 @@
 mod helpers;
 
 mod accounts;
+mod dms;
+mod groups;
+mod messages;
 mod openapi;
 mod operations;
 mod security;

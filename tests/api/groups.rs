@@ -1,0 +1,565 @@
+//! Groups, roles and the permission table end to end.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn delete_group(app: &TestApp, who: &Session, g: &str) -> reqwest::Response {
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/groups/{g}"),
+        Some(&who.access),
+        None,
+    )
+    .await
+}
+
+async fn remove_member(
+    app: &TestApp,
+    g: &str,
+    actor: &Session,
+    target: &Session,
+) -> reqwest::Response {
+    let path = format!("/api/v1/groups/{g}/members/{}", target.id);
+    app.send(Method::DELETE, &path, Some(&actor.access), None)
+        .await
+}
+
+async fn transfer(app: &TestApp, g: &str, actor: &Session, to: &Session) -> reqwest::Response {
+    let path = format!("/api/v1/groups/{g}/transfer");
+    app.post(&path, Some(&actor.access), json!({ "user_id": to.id }))
+        .await
+}
+
+/// A group with one of each kind of actor.
+struct Cast {
+    app: TestApp,
+    group: String,
+    owner: Session,
+    admin: Session,
+    member: Session,
+    outsider: Session,
+    global_admin: Session,
+}
+
+async fn cast(visibility: &str) -> Cast {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let admin = app.user("gadmin").await;
+    let member = app.user("member").await;
+    let outsider = app.user("outsider").await;
+    let global_admin = app.admin("root").await;
+    let group = app.group(&owner, "Rustaceans", visibility).await;
+    expect_json(
+        app.set_member(&owner, &group, &admin, "admin").await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_json(
+        app.set_member(&owner, &group, &member, "member").await,
+        StatusCode::OK,
+    )
+    .await;
+    Cast {
+        app,
+        group,
+        owner,
+        admin,
+        member,
+        outsider,
+        global_admin,
+    }
+}
+
+#[tokio::test]
+async fn the_creator_owns_the_group_and_sees_it_in_their_list() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let body =
+        json!({ "name": "  Book club ", "description": "Monthly\nreads", "visibility": "private" });
+    let group = expect_json(
+        app.post("/api/v1/groups", Some(&alice.access), body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(group["name"], "Book club");
+    assert_eq!(group["owner_id"], alice.id.as_str());
+    assert_eq!(group["member_count"], 1);
+    assert_eq!(group["visibility"], "private");
+    let mine = expect_json(
+        app.get("/api/v1/groups", Some(&alice.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(mine["items"][0]["id"], group["id"]);
+    let gid = group["id"].as_str().unwrap();
+    let members = expect_json(
+        app.get(
+            &format!("/api/v1/groups/{gid}/members"),
+            Some(&alice.access),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(members["items"][0]["role"], "owner");
+    assert_eq!(members["items"][0]["user"]["username"], "alice");
+    assert_eq!(members["items"][0]["online"], false);
+
+    let bad = app
+        .post(
+            "/api/v1/groups",
+            Some(&alice.access),
+            json!({ "name": "", "visibility": "secret" }),
+        )
+        .await;
+    expect_error(bad, StatusCode::BAD_REQUEST).await;
+    let bad = app
+        .post(
+            "/api/v1/groups",
+            Some(&alice.access),
+            json!({ "name": "x".repeat(101) }),
+        )
+        .await;
+    assert_eq!(
+        expect_error(bad, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "validation_failed"
+    );
+}
+
+#[tokio::test]
+async fn discovery_lists_public_groups_only_and_private_groups_are_invisible() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let public = app.group(&alice, "Open", "public").await;
+    let private = app.group(&alice, "Secret", "private").await;
+    let found = expect_json(
+        app.get("/api/v1/groups?discover=true", Some(&bob.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let ids: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [public.as_str()]);
+    expect_json(
+        app.get(&format!("/api/v1/groups/{public}"), Some(&bob.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    for path in [
+        format!("/api/v1/groups/{private}"),
+        format!("/api/v1/groups/{private}/members"),
+        format!("/api/v1/conversations/{private}/messages"),
+    ] {
+        assert_eq!(
+            expect_error(
+                app.get(&path, Some(&bob.access)).await,
+                StatusCode::NOT_FOUND
+            )
+            .await,
+            "not_found",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        expect_error(
+            app.post(
+                &format!("/api/v1/groups/{private}/join"),
+                Some(&bob.access),
+                json!({})
+            )
+            .await,
+            StatusCode::NOT_FOUND
+        )
+        .await,
+        "not_found"
+    );
+    let joined = expect_json(
+        app.post(
+            &format!("/api/v1/groups/{public}/join"),
+            Some(&bob.access),
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(joined["member_count"], 2);
+    let again = expect_json(
+        app.post(
+            &format!("/api/v1/groups/{public}/join"),
+            Some(&bob.access),
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["member_count"], 2, "joining twice is idempotent");
+}
+
+#[tokio::test]
+async fn the_permission_table_holds_end_to_end() {
+    let c = cast("private").await;
+    let app = &c.app;
+    let g = c.group.as_str();
+    let actors = [
+        ("outsider", &c.outsider),
+        ("member", &c.member),
+        ("group admin", &c.admin),
+        ("owner", &c.owner),
+        ("global admin", &c.global_admin),
+    ];
+    // Expected status per actor, in the order above.
+    let read = [404, 200, 200, 200, 200];
+    let send = [404, 201, 201, 201, 403];
+    let update = [404, 403, 200, 200, 200];
+    let list_members = [404, 200, 200, 200, 200];
+    for (i, (name, who)) in actors.iter().enumerate() {
+        let got = app.history(who, g, "").await.status().as_u16();
+        assert_eq!(got, read[i], "{name} reads history");
+        let got = app
+            .say(who, g, &format!("hello from {name}"))
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(got, send[i], "{name} sends");
+        let got = app
+            .send(
+                Method::PATCH,
+                &format!("/api/v1/groups/{g}"),
+                Some(&who.access),
+                Some(json!({ "description": name })),
+            )
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(got, update[i], "{name} updates");
+        let got = app
+            .get(&format!("/api/v1/groups/{g}/members"), Some(&who.access))
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(got, list_members[i], "{name} lists members");
+    }
+    // Managing members: adding a newcomer as a plain member, then as admin.
+    let add_member = [404, 403, 200, 200, 200];
+    let grant_admin = [404, 403, 403, 200, 200];
+    for (i, (name, who)) in actors.iter().enumerate() {
+        let newcomer = app.user(&format!("new{i}")).await;
+        let got = app
+            .set_member(who, g, &newcomer, "member")
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(got, add_member[i], "{name} adds a member");
+        let other = app.user(&format!("adm{i}")).await;
+        let got = app
+            .set_member(who, g, &other, "admin")
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(got, grant_admin[i], "{name} grants admin");
+    }
+    // Deleting: members and group admins may not; the owner may (checked last).
+    assert_eq!(
+        delete_group(app, &c.outsider, g).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        delete_group(app, &c.member, g).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete_group(app, &c.admin, g).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete_group(app, &c.owner, g).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/groups/{g}"), Some(&c.owner.access))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_global_admin_can_delete_any_group() {
+    let c = cast("private").await;
+    let resp = c
+        .app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/groups/{}", c.group),
+            Some(&c.global_admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn group_admins_cannot_touch_the_owner_or_other_admins() {
+    let c = cast("public").await;
+    let (app, g) = (&c.app, c.group.as_str());
+    let other_admin = app.user("otheradmin").await;
+    expect_json(
+        app.set_member(&c.owner, g, &other_admin, "admin").await,
+        StatusCode::OK,
+    )
+    .await;
+
+    assert_eq!(
+        expect_error(
+            app.set_member(&c.admin, g, &c.owner, "member").await,
+            StatusCode::CONFLICT
+        )
+        .await,
+        "conflict"
+    );
+    assert_eq!(
+        expect_error(
+            app.set_member(&c.admin, g, &other_admin, "member").await,
+            StatusCode::FORBIDDEN
+        )
+        .await,
+        "forbidden"
+    );
+    assert_eq!(
+        expect_error(
+            remove_member(app, g, &c.admin, &c.owner).await,
+            StatusCode::CONFLICT
+        )
+        .await,
+        "conflict"
+    );
+    assert_eq!(
+        expect_error(
+            remove_member(app, g, &c.admin, &other_admin).await,
+            StatusCode::FORBIDDEN
+        )
+        .await,
+        "forbidden"
+    );
+    assert_eq!(
+        expect_error(
+            remove_member(app, g, &c.member, &c.admin).await,
+            StatusCode::FORBIDDEN
+        )
+        .await,
+        "forbidden"
+    );
+    assert_eq!(
+        expect_error(
+            app.set_member(&c.owner, g, &c.member, "owner").await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+        .await,
+        "validation_failed"
+    );
+    // The owner takes admin back; anyone may remove themselves.
+    let demoted = expect_json(
+        app.set_member(&c.owner, g, &other_admin, "member").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(demoted["role"], "member");
+    assert_eq!(
+        remove_member(app, g, &c.member, &c.member).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        remove_member(app, g, &c.admin, &other_admin).await.status(),
+        StatusCode::NO_CONTENT,
+        "admins remove plain members"
+    );
+}
+
+#[tokio::test]
+async fn ownership_moves_only_by_transfer_and_the_owner_cannot_leave() {
+    let c = cast("public").await;
+    let (app, g) = (&c.app, c.group.as_str());
+    let leave = app
+        .post(
+            &format!("/api/v1/groups/{g}/leave"),
+            Some(&c.owner.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(expect_error(leave, StatusCode::CONFLICT).await, "conflict");
+    assert_eq!(
+        transfer(app, g, &c.admin, &c.admin).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        expect_error(
+            transfer(app, g, &c.owner, &c.outsider).await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+        .await,
+        "validation_failed"
+    );
+    let group = expect_json(transfer(app, g, &c.owner, &c.member).await, StatusCode::OK).await;
+    assert_eq!(group["owner_id"], c.member.id.as_str());
+    let members = expect_json(
+        app.get(
+            &format!("/api/v1/groups/{g}/members"),
+            Some(&c.member.access),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let role_of = |id: &str| {
+        members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user"]["id"] == id)
+            .map(|m| m["role"].clone())
+    };
+    assert_eq!(role_of(&c.member.id), Some(json!("owner")));
+    assert_eq!(role_of(&c.owner.id), Some(json!("admin")));
+    let left = app
+        .post(
+            &format!("/api/v1/groups/{g}/leave"),
+            Some(&c.owner.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(left.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_removed_member_loses_access_at_once() {
+    let c = cast("private").await;
+    let (app, g) = (&c.app, c.group.as_str());
+    app.said(&c.member, g, "before removal").await;
+    let resp = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/groups/{g}/members/{}", c.member.id),
+            Some(&c.admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        expect_error(app.history(&c.member, g, "").await, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    assert_eq!(
+        expect_error(
+            app.say(&c.member, g, "after removal").await,
+            StatusCode::NOT_FOUND
+        )
+        .await,
+        "not_found"
+    );
+    let group = expect_json(
+        app.get(&format!("/api/v1/groups/{g}"), Some(&c.owner.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(group["member_count"], 2);
+}
+
+#[tokio::test]
+async fn deleting_a_group_leaves_no_orphans() {
+    let c = cast("public").await;
+    let (app, g) = (&c.app, c.group.as_str());
+    app.said(&c.member, g, "one").await;
+    app.said(&c.owner, g, "two").await;
+    app.post(
+        &format!("/api/v1/conversations/{g}/read"),
+        Some(&c.member.access),
+        json!({ "seq": 2 }),
+    )
+    .await;
+    let resp = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/groups/{g}"),
+            Some(&c.owner.access),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let db = &app.state.store.db;
+    for (collection, filter) in [
+        ("groups", doc! { "_id": g }),
+        ("memberships", doc! { "group_id": g }),
+        ("conversations", doc! { "_id": g }),
+        ("messages", doc! { "conversation_id": g }),
+        ("read_markers", doc! { "conversation_id": g }),
+    ] {
+        let left: Vec<Document> = db
+            .collection::<Document>(collection)
+            .find(filter)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{collection} still has {left:?}");
+    }
+    let mine = expect_json(
+        app.get("/api/v1/groups", Some(&c.member.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_ids_are_404_never_500() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    for id in [
+        "nope",
+        "000000000000000000000000",
+        "%7B%22%24gt%22%3A%22%22%7D",
+        "a%00b",
+        &"x".repeat(300),
+    ] {
+        for path in [
+            format!("/api/v1/groups/{id}"),
+            format!("/api/v1/groups/{id}/members"),
+            format!("/api/v1/conversations/{id}/messages"),
+            format!("/api/v1/conversations/{id}/presence"),
+        ] {
+            assert_eq!(
+                expect_error(
+                    app.get(&path, Some(&alice.access)).await,
+                    StatusCode::NOT_FOUND
+                )
+                .await,
+                "not_found",
+                "{path}"
+            );
+        }
+        let resp = app
+            .send(
+                Method::PATCH,
+                &format!("/api/v1/messages/{id}"),
+                Some(&alice.access),
+                Some(json!({ "body": "x" })),
+            )
+            .await;
+        assert_eq!(expect_error(resp, StatusCode::NOT_FOUND).await, "not_found");
+    }
+}
