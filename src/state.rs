@@ -24,6 +24,7 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub throttles: Arc<Throttles>,
     pub hub: Arc<Hub>,
+    pub seq_locks: Arc<crate::chat::SeqLocks>,
 }
 
 impl AppState {
@@ -52,6 +53,7 @@ impl AppState {
             keys: Arc::new(keys),
             throttles: Arc::new(throttles),
             hub: Arc::new(Hub::default()),
+            seq_locks: Arc::default(),
             store,
             config: Arc::new(config),
         })

@@ -180,15 +180,19 @@ pub async fn login(
     }
     throttles.login_per_user.clear(&user_key);
     tracing::info!(event = "login", user_id = %user.id);
-    issue_pair(state, &user, new_id()).await
+    issue_pair(state, &user, new_id(), None).await
 }
 
+/// Issues a pair; `parent` is the hash of the refresh token being rotated. A
+/// `refresh_token_reused` error means that token has been rotated already.
 async fn issue_pair(
     state: &AppState,
     user: &UserDoc,
     family_id: String,
+    parent: Option<&str>,
 ) -> Result<IssuedPair, ApiError> {
     let (refresh_token, hash) = new_opaque();
+    let parent = parent.map_or_else(|| format!("root:{hash}"), str::to_owned);
     let created_at = now();
     let ttl_ms = i64::try_from(state.config.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
     state
@@ -197,13 +201,21 @@ async fn issue_pair(
         .insert_refresh(&RefreshDoc {
             hash,
             user_id: user.id.clone(),
-            family_id,
+            family_id: family_id.clone(),
+            parent,
             created_at,
             expires_at: DateTime::from_millis(created_at.timestamp_millis().saturating_add(ttl_ms)),
-            rotated_at: None,
             revoked: false,
         })
-        .await?;
+        .await
+        .map_err(|err| {
+            if is_duplicate_key(&err) {
+                // The parent token has a child already: this is a replay.
+                ApiError::new(ErrorCode::RefreshTokenReused, REUSED)
+            } else {
+                err.into()
+            }
+        })?;
     Ok(IssuedPair {
         access_token: state
             .keys
@@ -220,33 +232,41 @@ fn invalid_refresh() -> ApiError {
     )
 }
 
+const REUSED: &str =
+    "this refresh token was already used; every session from that login is revoked";
+
 /// Exchanges a refresh token for a new pair. A token that was already exchanged
 /// is being replayed: its whole family is revoked.
 pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiError> {
     let hash = hash_opaque(token);
     let tokens = &state.store.tokens;
-    let Some(claimed) = tokens.claim_refresh(&hash).await? else {
-        return match tokens.refresh_by_hash(&hash).await? {
-            Some(old) if old.rotated_at.is_some() => {
-                let revoked = tokens.revoke_family(&old.family_id).await?;
-                tracing::warn!(
-                    event = "refresh_token_reused", user_id = %old.user_id, family_id = %old.family_id,
-                    revoked, "a rotated refresh token was replayed; its family is revoked"
-                );
-                Err(ApiError::new(
-                    ErrorCode::RefreshTokenReused,
-                    "this refresh token was already used; every session from that login is revoked",
-                ))
-            }
-            _ => Err(invalid_refresh()),
-        };
+    let Some(current) = tokens.refresh_by_hash(&hash).await? else {
+        return Err(invalid_refresh());
     };
-    match state.store.users.by_id(&claimed.user_id).await? {
-        Some(user) if !user.disabled => issue_pair(state, &user, claimed.family_id).await,
+    if current.revoked || current.expires_at <= now() {
+        return Err(invalid_refresh());
+    }
+    let reused = || async {
+        let revoked = tokens.revoke_family(&current.family_id).await?;
+        tracing::warn!(
+            event = "refresh_token_reused", user_id = %current.user_id, family_id = %current.family_id,
+            revoked, "a rotated refresh token was replayed; its family is revoked"
+        );
+        Err::<IssuedPair, ApiError>(ApiError::new(ErrorCode::RefreshTokenReused, REUSED))
+    };
+    if tokens.child_of(&hash).await?.is_some() {
+        return reused().await;
+    }
+    let user = match state.store.users.by_id(&current.user_id).await? {
+        Some(user) if !user.disabled => user,
         _ => {
-            tokens.revoke_family(&claimed.family_id).await?;
-            Err(invalid_refresh())
+            tokens.revoke_family(&current.family_id).await?;
+            return Err(invalid_refresh());
         }
+    };
+    match issue_pair(state, &user, current.family_id.clone(), Some(&hash)).await {
+        Err(err) if err.code == ErrorCode::RefreshTokenReused => reused().await,
+        other => other,
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn room(
         .ok_or_else(conversation_not_found)?;
     if conversation.kind == ConversationKind::Direct {
         // A DM is visible to its two participants and nobody else, admins included.
-        if !conversation.participants.iter().any(|p| *p == caller.id) {
+        if !conversation.participants.contains(&caller.id) {
             return Err(conversation_not_found());
         }
         let actor = Actor {

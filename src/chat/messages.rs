@@ -32,11 +32,31 @@ pub fn parse_client_id(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A contended `seq` is retried this many times before giving up.
+const MAX_SEQ_ATTEMPTS: u32 = 8;
+
 /// The result of a send: the stored message, and whether this call stored it
 /// (`false`: the `client_id` was seen before and this is the first message again).
 pub struct Sent {
     pub message: MessageDoc,
     pub created: bool,
+}
+
+/// The message this sender already sent with `client_id`, if any.
+async fn earlier(
+    state: &AppState,
+    conversation_id: &str,
+    sender_id: &str,
+    client_id: Option<&str>,
+) -> Result<Option<MessageDoc>, ApiError> {
+    match client_id {
+        Some(cid) => Ok(state
+            .store
+            .messages
+            .by_client_id(conversation_id, sender_id, cid)
+            .await?),
+        None => Ok(None),
+    }
 }
 
 /// Validates, authorizes, stores with the next `seq`, then fans out. The message is
@@ -52,56 +72,62 @@ pub async fn send(
     let client_id = client_id.map(parse_client_id).transpose()?;
     let room = room(state, caller, conversation_id, GroupAction::Send).await?;
     let messages = &state.store.messages;
-    if let Some(cid) = &client_id {
-        if let Some(existing) = messages
-            .by_client_id(conversation_id, &caller.id, cid)
-            .await?
-        {
-            return Ok(Sent {
-                message: existing,
-                created: false,
-            });
-        }
+    if let Some(existing) =
+        earlier(state, conversation_id, &caller.id, client_id.as_deref()).await?
+    {
+        return Ok(Sent {
+            message: existing,
+            created: false,
+        });
     }
-    let seq = state
-        .store
-        .conversations
-        .next_seq(conversation_id)
-        .await?
-        .ok_or_else(super::access::conversation_not_found)?;
-    let id = new_id();
-    let message = MessageDoc {
-        dedupe_key: client_id.clone().unwrap_or_else(|| format!("auto:{id}")),
-        id,
-        conversation_id: conversation_id.to_owned(),
-        seq,
-        sender_id: caller.id.clone(),
-        sender_username: caller.username.clone(),
-        body,
-        client_id,
-        created_at: now(),
-        edited_at: None,
-        deleted: false,
-    };
-    match messages.insert(&message).await {
-        Ok(()) => {}
-        // The same client_id raced itself: the other copy won; this seq stays a gap.
-        Err(err) if is_duplicate_key(&err) => {
-            if let Some(cid) = &message.client_id {
-                if let Some(existing) = messages
-                    .by_client_id(conversation_id, &caller.id, cid)
-                    .await?
-                {
-                    return Ok(Sent {
-                        message: existing,
-                        created: false,
-                    });
+    let message = {
+        let _allocation = state.seq_locks.lock(conversation_id).await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let seq = state
+                .store
+                .conversations
+                .next_seq(conversation_id)
+                .await?
+                .ok_or_else(super::access::conversation_not_found)?;
+            let id = new_id();
+            let message = MessageDoc {
+                dedupe_key: client_id.clone().unwrap_or_else(|| format!("auto:{id}")),
+                id,
+                conversation_id: conversation_id.to_owned(),
+                seq,
+                sender_id: caller.id.clone(),
+                sender_username: caller.username.clone(),
+                body: body.clone(),
+                client_id: client_id.clone(),
+                created_at: now(),
+                edited_at: None,
+                deleted: false,
+            };
+            match messages.insert(&message).await {
+                Ok(()) => break message,
+                Err(err) if is_duplicate_key(&err) => {
+                    // Either the same client_id raced itself (the other copy won) or
+                    // another node took this seq: answer the first, or try the next seq.
+                    if let Some(existing) =
+                        earlier(state, conversation_id, &caller.id, client_id.as_deref()).await?
+                    {
+                        return Ok(Sent {
+                            message: existing,
+                            created: false,
+                        });
+                    }
+                    if attempt >= MAX_SEQ_ATTEMPTS {
+                        return Err(err.into());
+                    }
+                    tracing::debug!(conversation_id, seq, "seq taken; allocating the next");
                 }
+                Err(err) => return Err(err.into()),
             }
-            return Err(err.into());
         }
-        Err(err) => return Err(err.into()),
-    }
+    };
+    let seq = message.seq;
     let last = LastMessage {
         id: message.id.clone(),
         seq,

@@ -27,3 +27,23 @@ impl From<&crate::auth::CurrentUser> for Caller {
         }
     }
 }
+
+/// Per-conversation locks around `seq` allocation on this node.
+///
+/// FerretDB applies `$inc` as read-modify-write, so two concurrent allocations can
+/// hand out the same `seq`. The unique (conversation_id, seq) index still refuses
+/// the second insert (and `send` retries), but serialising allocation per
+/// conversation on the node keeps that retry for the multi-node case.
+#[derive(Default)]
+pub struct SeqLocks(dashmap::DashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>);
+
+impl SeqLocks {
+    pub async fn lock(&self, conversation_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .0
+            .entry(conversation_id.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+}

@@ -463,7 +463,10 @@ mod tests {
         assert_eq!(frames.len(), 1);
         assert!(frames[0].contains(r#""status":"offline""#));
         assert_eq!(hub.room_online("room"), vec![user("w")]);
-        assert!(hub.is_online("a"), "a1 is still connected, just not in the room");
+        assert!(
+            hub.is_online("a"),
+            "a1 is still connected, just not in the room"
+        );
         hub.unregister(&a1.conn, Vec::new());
         assert!(!hub.is_online("a"));
     }

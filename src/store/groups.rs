@@ -27,7 +27,10 @@ pub struct GroupDoc {
     pub visibility: Visibility,
     pub owner_id: String,
     pub created_at: DateTime,
-    /// Kept with `$inc` as members come and go (no transactions to count with).
+    /// Counted from `memberships` whenever a group is read, never stored: FerretDB
+    /// applies `$inc` as read-modify-write, so a stored counter would drift under
+    /// concurrent joins.
+    #[serde(default, skip_serializing)]
     pub member_count: i64,
 }
 
@@ -76,17 +79,34 @@ impl GroupStore {
     }
 
     pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<GroupDoc>> {
-        self.groups.find_one(doc! { "_id": id }).await
+        match self.groups.find_one(doc! { "_id": id }).await? {
+            Some(group) => Ok(self.counted(vec![group]).await?.pop()),
+            None => Ok(None),
+        }
     }
 
     pub async fn by_ids(&self, ids: &[String]) -> mongodb::error::Result<Vec<GroupDoc>> {
         let options = FindOptions::builder().sort(doc! { "_id": 1 }).build();
-        self.groups
+        let groups = self
+            .groups
             .find(doc! { "_id": { "$in": ids } })
             .with_options(options)
-            .await?
-            .try_collect()
-            .await
+            .await?;
+        self.counted(groups.try_collect().await?).await
+    }
+
+    /// Fills in `member_count`.
+    async fn counted(&self, mut groups: Vec<GroupDoc>) -> mongodb::error::Result<Vec<GroupDoc>> {
+        let counts = futures_util::future::try_join_all(groups.iter().map(|g| {
+            self.members
+                .count_documents(doc! { "group_id": &g.id })
+                .into_future()
+        }))
+        .await?;
+        for (group, count) in groups.iter_mut().zip(counts) {
+            group.member_count = i64::try_from(count).unwrap_or(i64::MAX);
+        }
+        Ok(groups)
     }
 
     /// Public groups after `cursor` (an id), oldest first.
@@ -103,12 +123,8 @@ impl GroupStore {
             .sort(doc! { "_id": 1 })
             .limit(i64::from(limit))
             .build();
-        self.groups
-            .find(filter)
-            .with_options(options)
-            .await?
-            .try_collect()
-            .await
+        let groups = self.groups.find(filter).with_options(options).await?;
+        self.counted(groups.try_collect().await?).await
     }
 
     pub async fn update(
@@ -135,9 +151,9 @@ impl GroupStore {
             return self.by_id(id).await;
         }
         self.groups
-            .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
-            .return_document(ReturnDocument::After)
-            .await
+            .update_one(doc! { "_id": id }, doc! { "$set": set })
+            .await?;
+        self.by_id(id).await
     }
 
     pub async fn set_owner(&self, id: &str, owner_id: &str) -> mongodb::error::Result<()> {
@@ -146,13 +162,6 @@ impl GroupStore {
                 doc! { "_id": id },
                 doc! { "$set": { "owner_id": owner_id } },
             )
-            .await
-            .map(|_| ())
-    }
-
-    async fn bump_count(&self, id: &str, by: i64) -> mongodb::error::Result<()> {
-        self.groups
-            .update_one(doc! { "_id": id }, doc! { "$inc": { "member_count": by } })
             .await
             .map(|_| ())
     }
@@ -172,7 +181,7 @@ impl GroupStore {
             .await
     }
 
-    /// Adds a member; `false` when they already were one.
+    /// Adds a member; `false` when they already were one (the unique index decides).
     pub async fn add_member(
         &self,
         group_id: &str,
@@ -187,10 +196,7 @@ impl GroupStore {
             joined_at: super::now(),
         };
         match self.members.insert_one(&membership).await {
-            Ok(_) => {
-                self.bump_count(group_id, 1).await?;
-                Ok(true)
-            }
+            Ok(_) => Ok(true),
             Err(err) if super::is_duplicate_key(&err) => Ok(false),
             Err(err) => Err(err),
         }
@@ -221,9 +227,6 @@ impl GroupStore {
             .members
             .delete_one(doc! { "group_id": group_id, "user_id": user_id })
             .await?;
-        if res.deleted_count > 0 {
-            self.bump_count(group_id, -1).await?;
-        }
         Ok(res.deleted_count > 0)
     }
 

@@ -14,10 +14,12 @@ pub struct RefreshDoc {
     pub user_id: String,
     /// Every token rotated from one login shares the family; reuse revokes it all.
     pub family_id: String,
+    /// The token this one was rotated from, or `root:<own hash>` for a login's first
+    /// token. Unique: a token can be rotated once, decided by the index itself (an
+    /// atomic arbiter on MongoDB and FerretDB alike, unlike a read-modify-write).
+    pub parent: String,
     pub created_at: DateTime,
     pub expires_at: DateTime,
-    /// Set when the token was exchanged for a new pair.
-    pub rotated_at: Option<DateTime>,
     pub revoked: bool,
 }
 
@@ -48,6 +50,7 @@ impl TokenStore {
         for field in ["user_id", "family_id", "expires_at"] {
             ensure_index(&self.refresh, doc! { field: 1 }, field, false).await?;
         }
+        ensure_index(&self.refresh, doc! { "parent": 1 }, "parent_unique", true).await?;
         ensure_index(&self.tickets, doc! { "expires_at": 1 }, "expires_at", false).await
     }
 
@@ -55,16 +58,9 @@ impl TokenStore {
         self.refresh.insert_one(token).await.map(|_| ())
     }
 
-    /// Marks a live token rotated and returns it; `None` when it is unknown, expired,
-    /// revoked or already rotated. Atomic: two concurrent uses cannot both win.
-    pub async fn claim_refresh(&self, hash: &str) -> mongodb::error::Result<Option<RefreshDoc>> {
-        let now = DateTime::now();
-        self.refresh
-            .find_one_and_update(
-                doc! { "_id": hash, "rotated_at": null, "revoked": false, "expires_at": { "$gt": now } },
-                doc! { "$set": { "rotated_at": now } },
-            )
-            .await
+    /// The token rotated from `hash`, if any: its existence means `hash` was used.
+    pub async fn child_of(&self, hash: &str) -> mongodb::error::Result<Option<RefreshDoc>> {
+        self.refresh.find_one(doc! { "parent": hash }).await
     }
 
     pub async fn refresh_by_hash(&self, hash: &str) -> mongodb::error::Result<Option<RefreshDoc>> {
@@ -97,11 +93,22 @@ impl TokenStore {
         self.tickets.insert_one(ticket).await.map(|_| ())
     }
 
-    /// Consumes a ticket: deleted as it is read, so it works once.
+    /// Consumes a ticket: it works once. Whoever's delete removed the document
+    /// owns it (a delete count is atomic on both servers).
     pub async fn take_ticket(&self, hash: &str) -> mongodb::error::Result<Option<TicketDoc>> {
-        self.tickets
-            .find_one_and_delete(doc! { "_id": hash, "expires_at": { "$gt": DateTime::now() } })
-            .await
+        let Some(ticket) = self
+            .tickets
+            .find_one(doc! { "_id": hash, "expires_at": { "$gt": DateTime::now() } })
+            .await?
+        else {
+            return Ok(None);
+        };
+        let deleted = self
+            .tickets
+            .delete_one(doc! { "_id": hash })
+            .await?
+            .deleted_count;
+        Ok((deleted == 1).then_some(ticket))
     }
 
     pub async fn delete_expired(&self) -> mongodb::error::Result<u64> {

@@ -490,3 +490,29 @@ async fn the_bootstrap_admin_is_created_once_and_can_moderate() {
     .await;
     assert_eq!(me["role"], "admin");
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_yield_at_most_one_new_pair() {
+    let app = spawn_app().await;
+    let lena = app.user("lena").await;
+    let attempts = (0..8).map(|_| {
+        app.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": lena.refresh }),
+        )
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(ok <= 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+}
