@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use confab::config::{Config, LogFormat};
+use confab::realtime::hub::close_code;
 use confab::{AppState, build_app, telemetry};
 use poem::Server;
 use poem::listener::TcpListener;
@@ -43,8 +44,14 @@ async fn main() -> ExitCode {
     tokio::spawn(sweep_forever(state.clone()));
 
     tracing::info!(%bind, "confab listening; Swagger UI at /docs");
+    let hub = state.hub.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Sessions finish the frame in hand (a send is stored or refused), then close 1001.
+        hub.close_all(close_code::SHUTDOWN);
+    };
     let served = Server::new(TcpListener::bind(bind))
-        .run_with_graceful_shutdown(build_app(state), shutdown_signal(), Some(SHUTDOWN_GRACE))
+        .run_with_graceful_shutdown(build_app(state), shutdown, Some(SHUTDOWN_GRACE))
         .await;
     match served {
         Ok(()) => {

@@ -119,6 +119,7 @@ impl MessagesApi {
             &id.0,
             &body.body,
             body.client_id.as_deref(),
+            None,
         )
         .await?;
         let view = Json(Message::from(&sent.message));

@@ -6,6 +6,7 @@ pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod realtime;
 pub mod users;
 
 use poem::Request;
@@ -23,6 +24,8 @@ pub enum ApiTags {
     Dms,
     /// History, sending, editing, deleting, read markers, presence.
     Messages,
+    /// The WebSocket gateway.
+    Realtime,
     /// Liveness, readiness and metrics.
     Health,
 }
@@ -34,6 +37,7 @@ pub type Apis = (
     groups::GroupsApi,
     dms::DmsApi,
     messages::MessagesApi,
+    realtime::RealtimeApi,
     health::HealthApi,
 );
 
@@ -45,6 +49,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             groups::GroupsApi,
             dms::DmsApi,
             messages::MessagesApi,
+            realtime::RealtimeApi,
             health::HealthApi,
         ),
         "confab",

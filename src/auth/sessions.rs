@@ -341,6 +341,38 @@ pub async fn issue_ticket(state: &AppState, user: &CurrentUser) -> Result<(Strin
     Ok((ticket, WS_TICKET_TTL_SECS as u64))
 }
 
+/// Redeems a single-use WebSocket ticket for its user. The socket then lives as
+/// long as an access token would; the client keeps it with `reauth`.
+pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser, ApiError> {
+    let refused = || {
+        ApiError::new(
+            ErrorCode::InvalidToken,
+            "the ticket is invalid, used or expired",
+        )
+    };
+    let taken = state
+        .store
+        .tokens
+        .take_ticket(&hash_opaque(ticket))
+        .await?
+        .ok_or_else(refused)?;
+    let user = state
+        .store
+        .users
+        .by_id(&taken.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(refused)?;
+    let ttl = i64::try_from(state.keys.access_ttl.as_secs()).unwrap_or(i64::MAX);
+    Ok(CurrentUser {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        token_version: user.token_version,
+        token_expires_at: chrono::Utc::now().timestamp().saturating_add(ttl),
+    })
+}
+
 /// Makes sure the admin named by `CONFAB_ADMIN_USERNAME` exists with the admin role.
 pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
     let (Some(name), Some(password)) = (&state.config.admin_username, &state.config.admin_password)

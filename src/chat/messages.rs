@@ -6,6 +6,8 @@ use crate::domain::clean_text;
 use crate::error::ApiError;
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_BODY_MAX_CHARS};
 use crate::permissions::{GroupAction, may};
+use crate::realtime::hub::Conn;
+use crate::realtime::protocol::{AckFrame, ServerFrame};
 use crate::state::AppState;
 use crate::store::conversations::LastMessage;
 use crate::store::messages::{HistoryWindow, MessageDoc};
@@ -59,14 +61,16 @@ async fn earlier(
     }
 }
 
-/// Validates, authorizes, stores with the next `seq`, then fans out. The message is
-/// stored before anything reports success; a repeated `client_id` stores nothing.
+/// Validates, authorizes, stores with the next `seq`, acks `ack_to` (the sending
+/// WebSocket connection, if any), then fans out. The message is stored before
+/// anything reports success; a repeated `client_id` stores nothing.
 pub async fn send(
     state: &AppState,
     caller: &Caller,
     conversation_id: &str,
     body: &str,
     client_id: Option<&str>,
+    ack_to: Option<&Conn>,
 ) -> Result<Sent, ApiError> {
     let body = parse_body(body)?;
     let client_id = client_id.map(parse_client_id).transpose()?;
@@ -106,7 +110,20 @@ pub async fn send(
                 deleted: false,
             };
             match messages.insert(&message).await {
-                Ok(()) => break message,
+                Ok(()) => {
+                    // Stored; now ack the sender, then fan out, still under the
+                    // room's lock so a joining connection's replay and the live
+                    // stream neither overlap nor leave a gap.
+                    if let Some(conn) = ack_to {
+                        conn.send(&ServerFrame::Ack(AckFrame {
+                            client_id: message.client_id.clone(),
+                            id: message.id.clone(),
+                            seq: message.seq,
+                        }));
+                    }
+                    state.hub.message_created(&room.conversation, &message);
+                    break message;
+                }
                 Err(err) if is_duplicate_key(&err) => {
                     // Either the same client_id raced itself (the other copy won) or
                     // another node took this seq: answer the first, or try the next seq.
@@ -144,7 +161,6 @@ pub async fn send(
         .mark_read(conversation_id, &caller.id, seq)
         .await?;
     metrics::counter!("confab_messages_stored_total").increment(1);
-    state.hub.message_created(&room.conversation, &message);
     Ok(Sent {
         message,
         created: true,

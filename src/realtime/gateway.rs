@@ -1,1 +1,126 @@
-//! The authenticated WebSocket upgrade.
+//! The WebSocket upgrade: `GET /api/v1/ws`, authenticated before anything else.
+//!
+//! A browser `Origin` outside `ALLOWED_ORIGINS` gets 403 (poem checks no Origin by
+//! itself); no valid credential gets 401; neither is upgraded. The `ticket` query
+//! parameter is a secret: it is never logged (request logs carry the path only).
+
+use poem::http::{StatusCode, header};
+use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+
+use super::protocol::{ClientFrame, ServerFrame};
+use super::session;
+use crate::auth::CurrentUser;
+use crate::auth::sessions::{authenticate, redeem_ticket};
+use crate::error::{ApiError, ErrorCode};
+use crate::limits::MAX_FRAME_BYTES;
+use crate::state::AppState;
+
+/// The `101 Switching Protocols` answer, documented with the frame schemas.
+pub struct Upgrade(pub Response);
+
+impl IntoResponse for Upgrade {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl poem_openapi::ApiResponse for Upgrade {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "Switching Protocols. The connection then carries JSON text frames: \
+                    the client sends `ClientFrame`s and receives `ServerFrame`s (see components \
+                    and openapi/asyncapi.yaml).",
+                status: Some(101),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json",
+                    schema: MetaSchemaRef::Reference(ServerFrame::name().into_owned()),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ServerFrame::register(registry);
+        ClientFrame::register(registry);
+    }
+}
+
+/// Whether a browser origin may open a socket.
+fn origin_allowed(state: &AppState, req: &Request) -> bool {
+    match req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        // Not a browser: nothing to check.
+        None => true,
+        Some(origin) => {
+            let origin = origin.trim_end_matches('/');
+            state
+                .config
+                .allowed_origins
+                .iter()
+                .any(|allowed| allowed == origin)
+        }
+    }
+}
+
+fn ticket_param(req: &Request) -> Option<String> {
+    req.uri().query()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "ticket" && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Checks origin and credentials, then upgrades.
+pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiError> {
+    if !origin_allowed(state, req) {
+        tracing::warn!(
+            event = "forbidden",
+            reason = "origin",
+            "WebSocket upgrade from a foreign origin refused"
+        );
+        return Err(ApiError::forbidden("this origin may not open a WebSocket"));
+    }
+    let user: CurrentUser = if let Some(token) = bearer(req) {
+        authenticate(state, token).await?
+    } else if let Some(ticket) = ticket_param(req) {
+        redeem_ticket(state, &ticket).await?
+    } else {
+        return Err(ApiError::unauthenticated(
+            "send `Authorization: Bearer <access token>` or `?ticket=<ws ticket>`",
+        ));
+    };
+    let ws = WebSocket::from_request(req, &mut RequestBody::default())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                "this endpoint expects a WebSocket upgrade request",
+            )
+        })?;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let state = state.clone();
+    let response = ws
+        .config(config)
+        .on_upgrade(move |socket| session::run(state, socket, user))
+        .into_response();
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(ApiError::internal());
+    }
+    Ok(Upgrade(response))
+}

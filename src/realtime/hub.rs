@@ -90,6 +90,11 @@ impl Conn {
         }
     }
 
+    /// Queues a frame for this connection only (replies: ack, joined, error, pong).
+    pub fn send(&self, frame: &ServerFrame) -> bool {
+        self.deliver(&encode(frame))
+    }
+
     /// Asks the session to close with `code` (the first request wins).
     pub fn close(&self, code: u16) {
         self.close.send_if_modified(|current| {

@@ -1,1 +1,381 @@
-//! One connection's loops.
+//! One connection's loop: reads client frames, writes queued server frames,
+//! pings, enforces limits, and closes when asked (revocation, slowness, shutdown).
+//!
+//! A single task owns the socket. Every frame is handled to the end before the
+//! next is read, so a `send` in flight is stored (or refused) before a close.
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use governor::{Quota, RateLimiter};
+use poem::web::websocket::{CloseCode, Message, WebSocketStream};
+use tokio::time::{MissedTickBehavior, interval, sleep_until};
+
+use super::hub::{ConnHandle, close_code};
+use super::protocol::{
+    AckFrame, ClientFrame, Empty, ErrorFrame, FrameError, JoinedFrame, MessageFrame, ServerFrame,
+    UserRef, parse_client_frame,
+};
+use crate::auth::CurrentUser;
+use crate::auth::sessions::authenticate;
+use crate::chat::{Caller, access, messages};
+use crate::error::{ApiError, ErrorCode};
+use crate::limits::{JOIN_REPLAY_MAX, MAX_BAD_FRAMES, TYPING_THROTTLE_MS, WS_PING_INTERVAL_SECS};
+use crate::permissions::GroupAction;
+use crate::state::AppState;
+use crate::store::messages::HistoryWindow;
+
+/// Consecutive sends over the rate limit (each answered with an error) before 4008.
+const RATE_STRIKES: u32 = 5;
+/// How long one write may take before the peer counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What ends a session.
+enum Exit {
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// The peer is gone or the socket broke: nothing more to send.
+    Gone,
+}
+
+struct Session {
+    state: AppState,
+    conn: ConnHandle,
+    caller: Caller,
+    token_expires_at: i64,
+    joined: HashSet<String>,
+    last_typing: HashMap<String, Instant>,
+    bad_frames: u32,
+    rate_strikes: u32,
+    limiter: governor::DefaultDirectRateLimiter,
+}
+
+fn seconds_until(unix: i64) -> Duration {
+    let now = chrono::Utc::now().timestamp();
+    Duration::from_secs(u64::try_from(unix - now).unwrap_or(0))
+}
+
+/// Runs one connection until it closes.
+pub async fn run(state: AppState, mut socket: WebSocketStream, user: CurrentUser) {
+    let registration = state.hub.register(UserRef {
+        id: user.id.clone(),
+        username: user.username.clone(),
+    });
+    let conn = registration.conn;
+    let mut outbound = registration.outbound;
+    let mut close_requests = registration.close_requests;
+    let rate = NonZeroU32::new(state.config.ws_max_msgs_per_sec).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(state.config.ws_burst).unwrap_or(rate);
+    let mut session = Session {
+        caller: Caller::from(&user),
+        token_expires_at: user.token_expires_at,
+        conn: conn.clone(),
+        joined: HashSet::new(),
+        last_typing: HashMap::new(),
+        bad_frames: 0,
+        rate_strikes: 0,
+        limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+        state: state.clone(),
+    };
+    let span = tracing::info_span!("ws", conn = conn.id, user_id = %user.id);
+    let _enter = span.enter();
+    tracing::info!("connected");
+
+    let mut ping = interval(Duration::from_secs(WS_PING_INTERVAL_SECS));
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    let exit = loop {
+        let expiry = tokio::time::Instant::now() + seconds_until(session.token_expires_at);
+        tokio::select! {
+            biased;
+            _ = close_requests.changed() => {
+                let code = close_requests.borrow().unwrap_or(close_code::SHUTDOWN);
+                break Exit::Close(code, match code {
+                    close_code::UNAUTHORIZED => "token revoked",
+                    close_code::TOO_SLOW => "too slow: outbound queue full",
+                    close_code::SHUTDOWN => "server shutting down",
+                    _ => "closed by server",
+                });
+            }
+            frame = outbound.recv() => {
+                let Some(frame) = frame else { break Exit::Gone };
+                if write(&mut socket, Message::Text(frame.to_string()), &mut close_requests).await.is_err() {
+                    break Exit::Gone;
+                }
+            }
+            incoming = socket.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    None => break Exit::Gone,
+                    Some(Err(err)) => break classify_read_error(&err),
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(exit) = session.handle_text(&text).await {
+                            break exit;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if let Some(exit) = session.bad_frame("binary frames are not supported; send JSON text frames", None) {
+                            break exit;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) => break Exit::Gone,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                }
+            }
+            _ = sleep_until(expiry) => {
+                break Exit::Close(close_code::UNAUTHORIZED, "access token expired; reconnect or send reauth before expiry");
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > Duration::from_secs(2 * WS_PING_INTERVAL_SECS) {
+                    tracing::info!("no answer to pings; dropping");
+                    break Exit::Gone;
+                }
+                if write(&mut socket, Message::Ping(Vec::new()), &mut close_requests).await.is_err() {
+                    break Exit::Gone;
+                }
+            }
+        }
+    };
+    state.hub.unregister(&conn, session.joined.drain());
+    if let Exit::Close(code, reason) = exit {
+        tracing::info!(code, reason, "closing");
+        let close = Message::Close(Some((CloseCode::from(code), reason.to_owned())));
+        let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(close)).await;
+    } else {
+        tracing::info!("disconnected");
+    }
+}
+
+/// Writes one frame, giving up on a peer that stops reading or that the hub has
+/// asked to close meanwhile.
+async fn write(
+    socket: &mut WebSocketStream,
+    message: Message,
+    close_requests: &mut tokio::sync::watch::Receiver<Option<u16>>,
+) -> Result<(), ()> {
+    tokio::select! {
+        result = tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)) => match result {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        },
+        // Stop waiting on a stuck write: the loop will see the close request.
+        _ = close_requests.changed() => Ok(()),
+    }
+}
+
+/// tungstenite reports protocol violations as errors; they map to close codes.
+fn classify_read_error(err: &std::io::Error) -> Exit {
+    let text = err.to_string();
+    if text.contains("Space limit exceeded")
+        || text.contains("too long")
+        || text.contains("too big")
+    {
+        Exit::Close(1009, "frame too large (16 KiB max)")
+    } else if text.contains("UTF-8") || text.contains("utf-8") || text.contains("Utf8") {
+        Exit::Close(1007, "invalid UTF-8 in a text frame")
+    } else {
+        tracing::debug!(error = %err, "read error");
+        Exit::Gone
+    }
+}
+
+impl Session {
+    fn reply(&self, frame: ServerFrame) {
+        self.conn.send(&frame);
+    }
+
+    fn error(&self, err: &ApiError, reference: Option<String>) {
+        self.reply(ServerFrame::Error(ErrorFrame::from_api(err, reference)));
+    }
+
+    /// Answers a malformed frame; too many of them close the connection (1008).
+    fn bad_frame(&mut self, message: &str, reference: Option<String>) -> Option<Exit> {
+        self.bad_frames += 1;
+        self.error(&ApiError::new(ErrorCode::BadRequest, message), reference);
+        (self.bad_frames > MAX_BAD_FRAMES)
+            .then_some(Exit::Close(close_code::POLICY, "too many malformed frames"))
+    }
+
+    async fn handle_text(&mut self, text: &str) -> Option<Exit> {
+        let frame = match parse_client_frame(text) {
+            Ok(frame) => frame,
+            Err(FrameError::TooLarge) => {
+                return Some(Exit::Close(1009, "frame too large (16 KiB max)"));
+            }
+            Err(FrameError::Malformed(reason)) => {
+                return self.bad_frame(&format!("malformed frame: {reason}"), None);
+            }
+        };
+        match frame {
+            ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(Empty {})),
+            ClientFrame::Join(join) => self.join(&join.conversation, join.since).await,
+            ClientFrame::Leave(leave) => {
+                if self.joined.remove(&leave.conversation) {
+                    self.state.hub.leave(&leave.conversation, &self.conn);
+                }
+            }
+            ClientFrame::Send(send) => {
+                return self
+                    .send(send.conversation, send.body, send.client_id)
+                    .await;
+            }
+            ClientFrame::Typing(typing) => self.typing(&typing.conversation).await,
+            ClientFrame::Read(read) => {
+                if let Err(err) =
+                    messages::mark_read(&self.state, &self.caller, &read.conversation, read.seq)
+                        .await
+                {
+                    self.error(&err, Some(read.conversation));
+                }
+            }
+            ClientFrame::Reauth(reauth) => return self.reauth(&reauth.token).await,
+        }
+        None
+    }
+
+    /// Subscribes to a room, replays what was missed since `since`, then `joined`.
+    /// The room's seq lock is held throughout, so the replay and the live stream
+    /// neither overlap nor leave a gap.
+    async fn join(&mut self, conversation: &str, since: Option<i64>) {
+        let result = async {
+            access::room(&self.state, &self.caller, conversation, GroupAction::Send).await?;
+            let _lock = self.state.seq_locks.lock(conversation).await;
+            let online = self.state.hub.join(conversation, &self.conn);
+            self.joined.insert(conversation.to_owned());
+            let mut truncated = false;
+            if let Some(since) = since {
+                let window = HistoryWindow::After(since.max(0));
+                let mut missed = self
+                    .state
+                    .store
+                    .messages
+                    .history(conversation, window, JOIN_REPLAY_MAX)
+                    .await?;
+                if missed.len() > JOIN_REPLAY_MAX as usize {
+                    missed.truncate(JOIN_REPLAY_MAX as usize);
+                    truncated = true;
+                }
+                for message in &missed {
+                    self.reply(ServerFrame::Message(MessageFrame::from(message)));
+                }
+            }
+            let last_seq = self
+                .state
+                .store
+                .conversations
+                .by_id(conversation)
+                .await?
+                .map_or(0, |c| c.last_seq);
+            self.reply(ServerFrame::Joined(JoinedFrame {
+                conversation: conversation.to_owned(),
+                last_seq,
+                online,
+                truncated,
+            }));
+            Ok::<(), ApiError>(())
+        }
+        .await;
+        if let Err(err) = result {
+            if self.joined.remove(conversation) {
+                self.state.hub.leave(conversation, &self.conn);
+            }
+            self.error(&err, Some(conversation.to_owned()));
+        }
+    }
+
+    async fn send(
+        &mut self,
+        conversation: String,
+        body: String,
+        client_id: Option<String>,
+    ) -> Option<Exit> {
+        let reference = client_id.clone().or_else(|| Some(conversation.clone()));
+        if self.limiter.check().is_err() {
+            self.rate_strikes += 1;
+            tracing::warn!(
+                event = "rate_limited",
+                limit = "ws_send",
+                strikes = self.rate_strikes,
+                "WebSocket send rate exceeded"
+            );
+            if self.rate_strikes >= RATE_STRIKES {
+                return Some(Exit::Close(
+                    close_code::RATE_LIMITED,
+                    "send rate limit exceeded",
+                ));
+            }
+            self.error(&ApiError::rate_limited(1), reference);
+            return None;
+        }
+        self.rate_strikes = 0;
+        match messages::send(
+            &self.state,
+            &self.caller,
+            &conversation,
+            &body,
+            client_id.as_deref(),
+            Some(&self.conn),
+        )
+        .await
+        {
+            // A repeat: the first ack again, nothing stored, nothing fanned out.
+            Ok(sent) if !sent.created => self.reply(ServerFrame::Ack(AckFrame {
+                client_id: sent.message.client_id.clone(),
+                id: sent.message.id.clone(),
+                seq: sent.message.seq,
+            })),
+            Ok(_) => {}
+            Err(err) => self.error(&err, reference),
+        }
+        None
+    }
+
+    async fn typing(&mut self, conversation: &str) {
+        let now = Instant::now();
+        let throttle = Duration::from_millis(TYPING_THROTTLE_MS);
+        if self
+            .last_typing
+            .get(conversation)
+            .is_some_and(|at| now.duration_since(*at) < throttle)
+        {
+            return;
+        }
+        self.last_typing.insert(conversation.to_owned(), now);
+        match access::room(&self.state, &self.caller, conversation, GroupAction::Send).await {
+            Ok(room) => self
+                .state
+                .hub
+                .typing(&room.conversation, &self.conn.user, self.conn.id),
+            Err(err) => self.error(&err, Some(conversation.to_owned())),
+        }
+    }
+
+    /// Swaps in a fresh access token for the same user, moving the expiry.
+    async fn reauth(&mut self, token: &str) -> Option<Exit> {
+        match authenticate(&self.state, token).await {
+            Ok(user) if user.id == self.caller.id => {
+                self.token_expires_at = user.token_expires_at;
+                self.caller = Caller::from(&user);
+                None
+            }
+            Ok(_) => Some(Exit::Close(
+                close_code::FORBIDDEN,
+                "reauth must be for the same user",
+            )),
+            Err(err) if err.code == ErrorCode::DatabaseUnavailable => {
+                self.error(&err, None);
+                None
+            }
+            Err(err) => {
+                self.error(&err, None);
+                Some(Exit::Close(
+                    close_code::UNAUTHORIZED,
+                    "reauth token refused",
+                ))
+            }
+        }
+    }
+}
