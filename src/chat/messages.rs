@@ -85,16 +85,14 @@ pub async fn send(
         });
     }
     let message = {
-        let _allocation = state.seq_locks.lock(conversation_id).await;
+        // Under the room's lock: allocate, store, record, ack, fan out. Holding it
+        // through the fan-out means a joining connection's replay and the live
+        // stream neither overlap nor leave a gap.
+        let _room = state.seq_locks.lock(conversation_id).await;
         let mut attempt = 0;
-        loop {
+        let message = loop {
             attempt += 1;
-            let seq = state
-                .store
-                .conversations
-                .next_seq(conversation_id)
-                .await?
-                .ok_or_else(super::access::conversation_not_found)?;
+            let seq = messages.max_seq(conversation_id).await? + 1;
             let id = new_id();
             let message = MessageDoc {
                 dedupe_key: client_id.clone().unwrap_or_else(|| format!("auto:{id}")),
@@ -110,20 +108,7 @@ pub async fn send(
                 deleted: false,
             };
             match messages.insert(&message).await {
-                Ok(()) => {
-                    // Stored; now ack the sender, then fan out, still under the
-                    // room's lock so a joining connection's replay and the live
-                    // stream neither overlap nor leave a gap.
-                    if let Some(conn) = ack_to {
-                        conn.send(&ServerFrame::Ack(AckFrame {
-                            client_id: message.client_id.clone(),
-                            id: message.id.clone(),
-                            seq: message.seq,
-                        }));
-                    }
-                    state.hub.message_created(&room.conversation, &message);
-                    break message;
-                }
+                Ok(()) => break message,
                 Err(err) if is_duplicate_key(&err) => {
                     // Either the same client_id raced itself (the other copy won) or
                     // another node took this seq: answer the first, or try the next seq.
@@ -142,25 +127,43 @@ pub async fn send(
                 }
                 Err(err) => return Err(err.into()),
             }
+        };
+        let last = LastMessage {
+            id: message.id.clone(),
+            seq: message.seq,
+            sender_id: message.sender_id.clone(),
+            sender_username: message.sender_username.clone(),
+            body: message.body.clone(),
+            created_at: message.created_at,
+        };
+        // The message is stored: from here on the send has succeeded.
+        if let Err(err) = state
+            .store
+            .conversations
+            .record_message(conversation_id, &last)
+            .await
+        {
+            tracing::warn!(error = %err, conversation_id, seq = message.seq, "stored, but last_seq not recorded");
         }
+        if let Some(conn) = ack_to {
+            conn.send(&ServerFrame::Ack(AckFrame {
+                client_id: message.client_id.clone(),
+                id: message.id.clone(),
+                seq: message.seq,
+            }));
+        }
+        state.hub.message_created(&room.conversation, &message);
+        message
     };
-    let seq = message.seq;
-    let last = LastMessage {
-        id: message.id.clone(),
-        seq,
-        sender_id: message.sender_id.clone(),
-        sender_username: message.sender_username.clone(),
-        body: message.body.clone(),
-        created_at: message.created_at,
-    };
-    let conversations = &state.store.conversations;
-    conversations
-        .set_last_message(conversation_id, &last)
-        .await?;
-    conversations
-        .mark_read(conversation_id, &caller.id, seq)
-        .await?;
     metrics::counter!("confab_messages_stored_total").increment(1);
+    if let Err(err) = state
+        .store
+        .conversations
+        .mark_read(conversation_id, &caller.id, message.seq)
+        .await
+    {
+        tracing::warn!(error = %err, conversation_id, "sender's read marker not moved");
+    }
     Ok(Sent {
         message,
         created: true,
@@ -240,6 +243,7 @@ pub async fn edit(
         .edit(message_id, &body)
         .await?
         .ok_or_else(|| ApiError::conflict("a deleted message cannot be edited"))?;
+    let _room = state.seq_locks.lock(&edited.conversation_id).await;
     state
         .store
         .conversations
@@ -275,6 +279,7 @@ pub async fn delete(
         .tombstone(message_id)
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
+    let _room = state.seq_locks.lock(&deleted.conversation_id).await;
     state
         .store
         .conversations

@@ -28,12 +28,13 @@ impl From<&crate::auth::CurrentUser> for Caller {
     }
 }
 
-/// Per-conversation locks around `seq` allocation on this node.
+/// Per-conversation locks on this node: `seq` allocation and every write to a
+/// conversation document happen under the room's lock.
 ///
-/// FerretDB applies `$inc` as read-modify-write, so two concurrent allocations can
-/// hand out the same `seq`. The unique (conversation_id, seq) index still refuses
-/// the second insert (and `send` retries), but serialising allocation per
-/// conversation on the node keeps that retry for the multi-node case.
+/// FerretDB v1 applies updates (`$inc`, `$set`) as read-modify-write of the whole
+/// document, so concurrent writers lose each other's changes. The next `seq` is
+/// therefore derived from the stored messages (max + 1) under this lock, and the
+/// unique (conversation_id, seq) index arbitrates between nodes (`send` retries).
 #[derive(Default)]
 pub struct SeqLocks(dashmap::DashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>);
 

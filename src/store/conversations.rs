@@ -2,7 +2,7 @@
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
-use mongodb::options::{FindOptions, ReturnDocument};
+use mongodb::options::FindOptions;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,8 @@ pub struct ConversationDoc {
     pub key: String,
     /// The two participants of a DM; empty for groups (members are in `memberships`).
     pub participants: Vec<String>,
-    /// The highest `seq` handed out; allocation is an atomic `$inc`.
+    /// The highest `seq` stored (the messages' unique (conversation_id, seq) index
+    /// is the authority; this is its denormalised copy).
     pub last_seq: i64,
     pub last_message: Option<LastMessage>,
     pub last_activity: DateTime,
@@ -171,18 +172,11 @@ impl ConversationStore {
             .await
     }
 
-    /// Allocates the next `seq`: atomic, so concurrent senders never share one.
-    pub async fn next_seq(&self, id: &str) -> mongodb::error::Result<Option<i64>> {
-        let updated = self
-            .conversations
-            .find_one_and_update(doc! { "_id": id }, doc! { "$inc": { "last_seq": 1 } })
-            .return_document(ReturnDocument::After)
-            .await?;
-        Ok(updated.map(|c| c.last_seq))
-    }
-
-    /// Records `message` as the newest unless a later one is already recorded.
-    pub async fn set_last_message(
+    /// Records a newly stored message as the newest: `last_seq`, `last_message`.
+    ///
+    /// FerretDB writes whole documents (read-modify-write), so every write to a
+    /// conversation document happens under the room's lock (`chat::SeqLocks`).
+    pub async fn record_message(
         &self,
         id: &str,
         message: &LastMessage,
@@ -190,8 +184,8 @@ impl ConversationStore {
         let value = mongodb::bson::to_bson(message).unwrap_or_default();
         self.conversations
             .update_one(
-                doc! { "_id": id, "$or": [ { "last_message": null }, { "last_message.seq": { "$lte": message.seq } } ] },
-                doc! { "$set": { "last_message": value, "last_activity": message.created_at } },
+                doc! { "_id": id, "last_seq": { "$lt": message.seq } },
+                doc! { "$set": { "last_seq": message.seq, "last_message": value, "last_activity": message.created_at } },
             )
             .await
             .map(|_| ())

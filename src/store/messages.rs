@@ -68,6 +68,16 @@ impl MessageStore {
         self.coll.insert_one(message).await.map(|_| ())
     }
 
+    /// The highest `seq` stored in the conversation (0 when empty).
+    pub async fn max_seq(&self, conversation_id: &str) -> mongodb::error::Result<i64> {
+        let newest = self
+            .coll
+            .find_one(doc! { "conversation_id": conversation_id })
+            .sort(doc! { "seq": -1 })
+            .await?;
+        Ok(newest.map_or(0, |m| m.seq))
+    }
+
     pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<MessageDoc>> {
         self.coll.find_one(doc! { "_id": id }).await
     }

@@ -2,6 +2,7 @@
 //! (one database per test, so they run in parallel).
 
 mod helpers;
+mod ws_client;
 
 mod accounts;
 mod dms;
@@ -9,5 +10,6 @@ mod groups;
 mod messages;
 mod openapi;
 mod operations;
+mod realtime;
 mod security;
 mod users;
