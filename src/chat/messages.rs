@@ -92,7 +92,20 @@ pub async fn send(
         let mut attempt = 0;
         let message = loop {
             attempt += 1;
-            let seq = messages.max_seq(conversation_id).await? + 1;
+            // The conversation's last_seq is exact on this node (all writes to it
+            // happen under this lock); after a conflict with another node, the
+            // stored messages are the authority (slower on FerretDB: no sort pushdown).
+            let last = if attempt == 1 {
+                state
+                    .store
+                    .conversations
+                    .by_id(conversation_id)
+                    .await?
+                    .map_or(0, |c| c.last_seq)
+            } else {
+                messages.max_seq(conversation_id).await?
+            };
+            let seq = last + 1;
             let id = new_id();
             let message = MessageDoc {
                 dedupe_key: client_id.clone().unwrap_or_else(|| format!("auto:{id}")),

@@ -32,14 +32,22 @@ impl poem_openapi::ApiResponse for Upgrade {
         MetaResponses {
             responses: vec![MetaResponse {
                 description: "Switching Protocols. The connection then carries JSON text frames: \
-                    the client sends `ClientFrame`s and receives `ServerFrame`s (see components \
-                    and openapi/asyncapi.yaml).",
+                    the client sends `ClientFrame`s and receives `ServerFrame`s (both listed \
+                    here by media type; see also openapi/asyncapi.yaml).",
                 status: Some(101),
                 status_range: None,
-                content: vec![MetaMediaType {
-                    content_type: "application/json",
-                    schema: MetaSchemaRef::Reference(ServerFrame::name().into_owned()),
-                }],
+                // Not HTTP bodies: the two frame vocabularies, named by media type so
+                // that both schemas are part of the spec.
+                content: vec![
+                    MetaMediaType {
+                        content_type: "application/vnd.confab.server-frame+json",
+                        schema: MetaSchemaRef::Reference(ServerFrame::name().into_owned()),
+                    },
+                    MetaMediaType {
+                        content_type: "application/vnd.confab.client-frame+json",
+                        schema: MetaSchemaRef::Reference(ClientFrame::name().into_owned()),
+                    },
+                ],
                 headers: vec![],
             }],
         }

@@ -597,13 +597,14 @@ async fn a_client_that_does_not_read_is_closed_while_others_keep_receiving() {
     )
     .await;
     // Bob's socket reads nothing; carol reads everything.
-    let mut slow = app.ws(&bob.access).await;
+    let mut slow = app.ws_small_buffer(&bob.access).await;
     slow.join(&g, None).await;
     let mut fast = app.ws(&carol.access).await;
     fast.join(&g, None).await;
     let big = "z".repeat(3900);
     let mut sent = 0;
     let mut received = 0;
+    let started = std::time::Instant::now();
     while app.state.hub.connection_count() > 1 && sent < 3000 {
         let mut batch = Vec::new();
         for _ in 0..20 {
@@ -620,6 +621,10 @@ async fn a_client_that_does_not_read_is_closed_while_others_keep_receiving() {
         1,
         "the slow consumer was dropped after {sent} messages"
     );
+    eprintln!(
+        "slow consumer dropped after {sent} messages, {:?}",
+        started.elapsed()
+    );
     while received < sent {
         let frame = fast.next_json().await;
         received += usize::from(frame["type"] == "message");
@@ -627,6 +632,8 @@ async fn a_client_that_does_not_read_is_closed_while_others_keep_receiving() {
     assert_eq!(received, sent, "the reading client got every message");
     // What reaches the slow client ends with 4009 (or the connection simply ends
     // when even the close frame could not be written to its full buffer).
+    eprintln!("fast client caught up, {:?}", started.elapsed());
     let code = slow.closed_with().await;
+    eprintln!("slow client closed with {code:?}, {:?}", started.elapsed());
     assert!(code.is_none() || code == Some(4009), "{code:?}");
 }

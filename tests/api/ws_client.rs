@@ -51,6 +51,28 @@ impl TestApp {
         }
     }
 
+    /// Connects with a bearer token through a socket with a tiny receive buffer, so
+    /// that a client that stops reading backs up the server quickly.
+    pub async fn ws_small_buffer(&self, token: &str) -> Ws {
+        let mut request = self.ws_url("").into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        let addr: std::net::SocketAddr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let tcp = socket.connect(addr).await.expect("connect");
+        let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("upgrade");
+        Ws { stream }
+    }
+
     /// Connects with a bearer token.
     pub async fn ws(&self, token: &str) -> Ws {
         match self.try_ws(Some(token), "", None).await {
