@@ -48,6 +48,28 @@ fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), 
     }
 }
 
+/// Disables (revoking every token and closing every socket) or re-enables a user.
+async fn set_disabled(
+    state: &AppState,
+    auth: &BearerAuth,
+    id: &str,
+    disabled: bool,
+) -> Result<Json<User>, ApiError> {
+    authorize(auth, id, UserAction::Disable)?;
+    let user = state
+        .store
+        .users
+        .set_disabled(id, disabled)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if disabled {
+        state.store.tokens.revoke_user(&user.id).await?;
+        state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
+    }
+    tracing::info!(event = if disabled { "user_disabled" } else { "user_enabled" }, actor = %auth.0.id, target = %user.id);
+    Ok(Json(User::from(&user)))
+}
+
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {
     /// Get my profile
@@ -154,17 +176,7 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<User>, ApiError> {
-        authorize(&auth, &id.0, UserAction::Disable)?;
-        let user = state
-            .store
-            .users
-            .set_disabled(&id.0, true)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
-        state.store.tokens.revoke_user(&user.id).await?;
-        state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
-        tracing::info!(event = "user_disabled", actor = %auth.0.id, target = %user.id);
-        Ok(Json(User::from(&user)))
+        set_disabled(&state, &auth, &id.0, true).await
     }
 
     /// Re-enable a disabled user (admin)
@@ -175,14 +187,6 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<User>, ApiError> {
-        authorize(&auth, &id.0, UserAction::Disable)?;
-        let user = state
-            .store
-            .users
-            .set_disabled(&id.0, false)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
-        tracing::info!(event = "user_enabled", actor = %auth.0.id, target = %user.id);
-        Ok(Json(User::from(&user)))
+        set_disabled(&state, &auth, &id.0, false).await
     }
 }

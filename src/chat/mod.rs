@@ -33,18 +33,6 @@ impl From<&crate::auth::CurrentUser> for Caller {
 ///
 /// FerretDB v1 applies updates (`$inc`, `$set`) as read-modify-write of the whole
 /// document, so concurrent writers lose each other's changes. The next `seq` is
-/// therefore derived from the stored messages (max + 1) under this lock, and the
-/// unique (conversation_id, seq) index arbitrates between nodes (`send` retries).
-#[derive(Default)]
-pub struct SeqLocks(dashmap::DashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>);
-
-impl SeqLocks {
-    pub async fn lock(&self, conversation_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = self
-            .0
-            .entry(conversation_id.to_owned())
-            .or_default()
-            .clone();
-        lock.lock_owned().await
-    }
-}
+/// therefore allocated under this lock, and the unique (conversation_id, seq)
+/// index arbitrates between nodes (`send` retries).
+pub type SeqLocks = crate::store::locks::KeyedLocks;

@@ -5,6 +5,7 @@
 
 pub mod conversations;
 pub mod groups;
+pub mod locks;
 pub mod messages;
 pub mod tokens;
 pub mod users;

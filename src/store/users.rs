@@ -30,12 +30,16 @@ pub struct UserDoc {
 #[derive(Clone)]
 pub struct UserStore {
     coll: Collection<UserDoc>,
+    /// Every update of a user document holds that user's lock (see `locks`): a
+    /// lost `token_version` bump would keep revoked tokens alive.
+    locks: std::sync::Arc<super::locks::KeyedLocks>,
 }
 
 impl UserStore {
     pub fn new(db: &Database) -> Self {
         Self {
             coll: db.collection("users"),
+            locks: std::sync::Arc::default(),
         }
     }
 
@@ -95,6 +99,7 @@ impl UserStore {
         id: &str,
         name: &str,
     ) -> mongodb::error::Result<Option<UserDoc>> {
+        let _user = self.locks.lock(id).await;
         self.coll
             .find_one_and_update(
                 doc! { "_id": id },
@@ -106,6 +111,7 @@ impl UserStore {
 
     /// Sets the role and revokes earlier tokens.
     pub async fn set_role(&self, id: &str, role: Role) -> mongodb::error::Result<Option<UserDoc>> {
+        let _user = self.locks.lock(id).await;
         let role = mongodb::bson::to_bson(&role).unwrap_or_default();
         self.coll
             .find_one_and_update(
@@ -121,6 +127,7 @@ impl UserStore {
         id: &str,
         disabled: bool,
     ) -> mongodb::error::Result<Option<UserDoc>> {
+        let _user = self.locks.lock(id).await;
         self.coll
             .find_one_and_update(
                 doc! { "_id": id },
@@ -135,6 +142,7 @@ impl UserStore {
         id: &str,
         hash: &str,
     ) -> mongodb::error::Result<Option<UserDoc>> {
+        let _user = self.locks.lock(id).await;
         self.coll
             .find_one_and_update(
                 doc! { "_id": id },
@@ -146,6 +154,7 @@ impl UserStore {
 
     /// Revokes every access token of the user (logout everywhere).
     pub async fn bump_token_version(&self, id: &str) -> mongodb::error::Result<()> {
+        let _user = self.locks.lock(id).await;
         self.coll
             .update_one(doc! { "_id": id }, doc! { "$inc": { "token_version": 1 } })
             .await

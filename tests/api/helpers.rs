@@ -81,6 +81,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         .init()
         .await
         .expect("database reachable: run scripts/db or set CONFAB_TEST_MONGO_URI");
+    serve(state, db_name).await
+}
+
+/// Serves the app on a random port.
+async fn serve(state: AppState, db_name: String) -> TestApp {
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -225,28 +230,24 @@ pub async fn expect_error(resp: Response, status: StatusCode) -> String {
 pub async fn spawn_unready_app() -> TestApp {
     let (mut config, db_name) = test_config(&[("DB_TIMEOUT_MS", "500")]);
     config.mongo_uri = "mongodb://127.0.0.1:1/unready".to_owned();
-    let state = AppState::new(config).await.expect("state");
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let port = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .expect("tcp")
-        .port();
-    let app = build_app(state.clone());
-    tokio::spawn(async move {
-        let _ = Server::new_with_acceptor(acceptor).run(app).await;
-    });
-    TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
-        state,
-        db_name,
-    }
+    serve(AppState::new(config).await.expect("state"), db_name).await
+}
+
+/// Alice owns a public group that Bob has joined.
+pub async fn room() -> (TestApp, Session, Session, String) {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let group = app.group(&alice, "General", "public").await;
+    let joined = app
+        .post(
+            &format!("/api/v1/groups/{group}/join"),
+            Some(&bob.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(joined.status(), StatusCode::OK);
+    (app, alice, bob, group)
 }
 
 impl TestApp {

@@ -13,20 +13,6 @@ async fn delete_message(app: &TestApp, who: &Session, m: &Value) -> reqwest::Res
         .await
 }
 
-async fn room() -> (TestApp, Session, Session, String) {
-    let app = spawn_app().await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let group = app.group(&alice, "General", "public").await;
-    app.post(
-        &format!("/api/v1/groups/{group}/join"),
-        Some(&bob.access),
-        json!({}),
-    )
-    .await;
-    (app, alice, bob, group)
-}
-
 #[tokio::test]
 async fn a_sent_message_is_stored_with_the_next_seq_and_read_back() {
     let (app, alice, bob, g) = room().await;

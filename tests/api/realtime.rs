@@ -13,20 +13,6 @@ use crate::ws_client::*;
 
 const QUIET: Duration = Duration::from_millis(400);
 
-async fn room() -> (TestApp, Session, Session, String) {
-    let app = spawn_app().await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let group = app.group(&alice, "General", "public").await;
-    app.post(
-        &format!("/api/v1/groups/{group}/join"),
-        Some(&bob.access),
-        json!({}),
-    )
-    .await;
-    (app, alice, bob, group)
-}
-
 fn refused(upgrade: Upgrade) -> u16 {
     match upgrade {
         Upgrade::Open(_) => panic!("the upgrade should have been refused"),

@@ -21,7 +21,7 @@ pub struct Ws {
 
 /// How an upgrade attempt ended.
 pub enum Upgrade {
-    Open(Ws),
+    Open(Box<Ws>),
     Refused(u16),
 }
 
@@ -45,7 +45,7 @@ impl TestApp {
                 .insert("origin", HeaderValue::from_str(origin).unwrap());
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((stream, _)) => Upgrade::Open(Ws { stream }),
+            Ok((stream, _)) => Upgrade::Open(Box::new(Ws { stream })),
             Err(WsError::Http(response)) => Upgrade::Refused(response.status().as_u16()),
             Err(other) => panic!("upgrade failed oddly: {other}"),
         }
@@ -76,7 +76,7 @@ impl TestApp {
     /// Connects with a bearer token.
     pub async fn ws(&self, token: &str) -> Ws {
         match self.try_ws(Some(token), "", None).await {
-            Upgrade::Open(ws) => ws,
+            Upgrade::Open(ws) => *ws,
             Upgrade::Refused(status) => panic!("upgrade refused with {status}"),
         }
     }
