@@ -623,3 +623,15 @@ async fn a_client_that_does_not_read_is_closed_while_others_keep_receiving() {
     eprintln!("slow client closed with {code:?}, {:?}", started.elapsed());
     assert!(code.is_none() || code == Some(4009), "{code:?}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_every_socket_with_1001() {
+    let (app, alice, bob, g) = room().await;
+    let mut a = app.ws(&alice.access).await;
+    let mut b = app.ws(&bob.access).await;
+    a.join(&g, None).await;
+    // What main() does on SIGINT/SIGTERM before the server drains.
+    app.state.hub.close_all(1001);
+    assert_eq!(a.closed_with().await, Some(1001));
+    assert_eq!(b.closed_with().await, Some(1001));
+}
