@@ -48,6 +48,10 @@ pub struct Config {
     pub register_window: Duration,
     pub ws_max_msgs_per_sec: u32,
     pub ws_burst: u32,
+    /// Live WebSocket connections one user may hold at once.
+    pub ws_max_connections_per_user: u32,
+    /// A request that takes longer gets 503 `request_timeout`.
+    pub request_timeout: Duration,
     pub admin_username: Option<String>,
     pub admin_password: Option<String>,
     pub log_format: LogFormat,
@@ -154,6 +158,8 @@ impl Config {
             register_window: secs(number(&get, "REGISTER_WINDOW_SECS", 3600)?),
             ws_max_msgs_per_sec: ws_max,
             ws_burst: number(&get, "WS_BURST", ws_max.saturating_mul(2))?,
+            ws_max_connections_per_user: number(&get, "WS_MAX_CONNECTIONS_PER_USER", 16)?,
+            request_timeout: secs(number(&get, "REQUEST_TIMEOUT_SECS", 30)?),
             admin_username,
             admin_password,
             log_format,
@@ -273,6 +279,8 @@ mod tests {
         );
         assert_eq!(c.register_max_per_ip, 20);
         assert_eq!((c.ws_max_msgs_per_sec, c.ws_burst), (20, 40));
+        assert_eq!(c.ws_max_connections_per_user, 16);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert!(c.allowed_origins.is_empty());
     }
 

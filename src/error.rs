@@ -33,6 +33,7 @@ pub enum ErrorCode {
     RateLimited,
     Internal,
     DatabaseUnavailable,
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -57,6 +58,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal_error",
             Self::DatabaseUnavailable => "database_unavailable",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 
@@ -77,7 +79,7 @@ impl ErrorCode {
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DatabaseUnavailable | Self::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -218,7 +220,7 @@ enum ErrorResponses {
     /// Unexpected server error (logged).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The database is unreachable.
+    /// The database is unreachable, or the request took too long.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
@@ -350,6 +352,7 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::Internal,
             ErrorCode::DatabaseUnavailable,
+            ErrorCode::RequestTimeout,
         ];
         for code in all {
             let s = code.as_str();

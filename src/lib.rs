@@ -40,6 +40,7 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/openapi.json", spec)
         .around(middleware::limit_body)
         .with_if(!origins.is_empty(), cors)
+        .around(middleware::time_limit)
         .data(state)
         .catch_all_error(error::render_error)
         .around(telemetry::observe)

@@ -15,6 +15,28 @@ fn too_large() -> ApiError {
     )
 }
 
+/// Answers 503 `request_timeout` when a request takes longer than
+/// `REQUEST_TIMEOUT_SECS`, so a stuck dependency cannot pile up requests forever.
+pub async fn time_limit<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let limit = req
+        .data::<crate::state::AppState>()
+        .map_or(std::time::Duration::from_secs(30), |s| {
+            s.config.request_timeout
+        });
+    let path = req.uri().path().to_owned();
+    match tokio::time::timeout(limit, ep.call(req)).await {
+        Ok(result) => Ok(result?.into_response()),
+        Err(_) => {
+            tracing::warn!(event = "request_timeout", %path, limit_secs = limit.as_secs(), "request timed out");
+            Ok(ApiError::new(
+                ErrorCode::RequestTimeout,
+                "the request took too long; try again",
+            )
+            .into_response())
+        }
+    }
+}
+
 /// Refuses bodies over `MAX_BODY_BYTES`: by `Content-Length` before reading, and for
 /// chunked bodies while reading. (poem's `SizeLimit` also refuses requests that
 /// carry no `Content-Length`, such as every GET.)

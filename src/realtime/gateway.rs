@@ -111,6 +111,14 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
             "send `Authorization: Bearer <access token>` or `?ticket=<ws ticket>`",
         ));
     };
+    let limit = state.config.ws_max_connections_per_user as usize;
+    if state.hub.user_connections(&user.id) >= limit {
+        tracing::warn!(event = "rate_limited", limit = "ws_connections_per_user", user_id = %user.id, "too many connections");
+        return Err(ApiError {
+            message: format!("at most {limit} simultaneous connections per user"),
+            ..ApiError::rate_limited(5)
+        });
+    }
     let ws = WebSocket::from_request(req, &mut RequestBody::default())
         .await
         .map_err(|_| {

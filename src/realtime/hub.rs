@@ -279,6 +279,11 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// How many live connections the user has on this node.
+    pub fn user_connections(&self, user_id: &str) -> usize {
+        self.users.get(user_id).map_or(0, |conns| conns.len())
+    }
+
     /// Whether the user has any live connection.
     pub fn is_online(&self, user_id: &str) -> bool {
         self.users

@@ -228,7 +228,11 @@ pub async fn expect_error(resp: Response, status: StatusCode) -> String {
 
 /// An app whose database does not exist (nothing listens on port 1).
 pub async fn spawn_unready_app() -> TestApp {
-    let (mut config, db_name) = test_config(&[("DB_TIMEOUT_MS", "500")]);
+    spawn_unready_app_with(&[("DB_TIMEOUT_MS", "500")]).await
+}
+
+pub async fn spawn_unready_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let (mut config, db_name) = test_config(overrides);
     config.mongo_uri = "mongodb://127.0.0.1:1/unready".to_owned();
     serve(AppState::new(config).await.expect("state"), db_name).await
 }

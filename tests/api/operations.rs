@@ -131,3 +131,28 @@ async fn cors_allows_only_configured_origins() {
     let evil = preflight("https://evil.example").await.unwrap();
     assert!(evil.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn a_request_that_takes_too_long_gets_503_request_timeout() {
+    // Nothing listens on port 1: the driver keeps trying for DB_TIMEOUT_MS (5 s),
+    // and the request gives up first, after REQUEST_TIMEOUT_SECS.
+    let app =
+        spawn_unready_app_with(&[("DB_TIMEOUT_MS", "5000"), ("REQUEST_TIMEOUT_SECS", "1")]).await;
+    let started = std::time::Instant::now();
+    let resp = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        expect_error(resp, StatusCode::SERVICE_UNAVAILABLE).await,
+        "request_timeout"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -635,3 +635,23 @@ async fn shutdown_closes_every_socket_with_1001() {
     assert_eq!(a.closed_with().await, Some(1001));
     assert_eq!(b.closed_with().await, Some(1001));
 }
+
+#[tokio::test]
+async fn a_user_may_hold_only_so_many_sockets_at_once() {
+    let app = spawn_app_with(&[("WS_MAX_CONNECTIONS_PER_USER", "2")]).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let _one = app.ws(&alice.access).await;
+    let _two = app.ws(&alice.access).await;
+    assert_eq!(
+        refused(app.try_ws(Some(&alice.access), "", None).await),
+        429
+    );
+    assert!(
+        matches!(
+            app.try_ws(Some(&bob.access), "", None).await,
+            Upgrade::Open(_)
+        ),
+        "others are unaffected"
+    );
+}
