@@ -6,6 +6,7 @@ mod ws_client;
 
 mod accounts;
 mod dms;
+mod faults;
 mod groups;
 mod messages;
 mod openapi;

@@ -16,6 +16,7 @@ const QUIET: Duration = Duration::from_millis(400);
 fn refused(upgrade: Upgrade) -> u16 {
     match upgrade {
         Upgrade::Open(_) => panic!("the upgrade should have been refused"),
+        Upgrade::Unreachable(why) => panic!("no answer: {why}"),
         Upgrade::Refused(status) => status,
     }
 }

@@ -23,6 +23,8 @@ pub struct Ws {
 pub enum Upgrade {
     Open(Box<Ws>),
     Refused(u16),
+    /// No HTTP answer at all (connection refused or reset).
+    Unreachable(String),
 }
 
 impl TestApp {
@@ -47,7 +49,7 @@ impl TestApp {
         match tokio_tungstenite::connect_async(request).await {
             Ok((stream, _)) => Upgrade::Open(Box::new(Ws { stream })),
             Err(WsError::Http(response)) => Upgrade::Refused(response.status().as_u16()),
-            Err(other) => panic!("upgrade failed oddly: {other}"),
+            Err(other) => Upgrade::Unreachable(other.to_string()),
         }
     }
 
@@ -78,6 +80,7 @@ impl TestApp {
         match self.try_ws(Some(token), "", None).await {
             Upgrade::Open(ws) => *ws,
             Upgrade::Refused(status) => panic!("upgrade refused with {status}"),
+            Upgrade::Unreachable(why) => panic!("upgrade failed: {why}"),
         }
     }
 }
@@ -163,5 +166,15 @@ impl Ws {
 
     pub async fn say(&mut self, conversation: &str, body: &str, client_id: &str) {
         self.send_json(json!({ "type": "send", "conversation": conversation, "body": body, "client_id": client_id })).await;
+    }
+}
+
+impl Ws {
+    /// Sends a frame; `false` when the socket is broken (no panic: faults expected).
+    pub async fn stream_send(&mut self, frame: Value) -> bool {
+        self.stream
+            .send(Message::text(frame.to_string()))
+            .await
+            .is_ok()
     }
 }
