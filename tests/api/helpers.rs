@@ -72,9 +72,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with some environment variables overridden.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    if std::env::var_os("TEST_LOG").is_some() {
-        confab::telemetry::init_tracing(confab::config::LogFormat::Pretty);
-    }
+    capture_logs();
     let (config, db_name) = test_config(overrides);
     let state = AppState::new(config).await.expect("state");
     state
@@ -330,5 +328,65 @@ pub fn bodies(page: &Value) -> Vec<String> {
         .expect("items")
         .iter()
         .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Every log line of this test process, as JSON, for tests about what is logged.
+static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+    std::sync::OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = self.0.lock() {
+            logs.extend_from_slice(buf);
+        }
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the capturing subscriber once (JSON, like `LOG_FORMAT=json`); with
+/// `TEST_LOG` set, the lines also go to stderr (filter with `RUST_LOG`).
+pub fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Capture(buffer.clone());
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(match std::env::var("TEST_LOG") {
+                // TEST_LOG=debug (or any filter) widens what is printed; the
+                // logging tests need at least confab=info.
+                Ok(filter) if filter.contains('=') || filter == "debug" || filter == "trace" => {
+                    tracing_subscriber::EnvFilter::new(filter)
+                }
+                _ => tracing_subscriber::EnvFilter::new("confab=info"),
+            })
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    });
+}
+
+/// The captured log lines.
+pub fn logged() -> Vec<Value> {
+    let text = LOGS
+        .get()
+        .and_then(|b| {
+            b.lock()
+                .ok()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+        })
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
 }

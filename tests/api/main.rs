@@ -8,6 +8,7 @@ mod accounts;
 mod dms;
 mod faults;
 mod groups;
+mod logging;
 mod messages;
 mod openapi;
 mod operations;
