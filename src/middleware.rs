@@ -15,6 +15,21 @@ fn too_large() -> ApiError {
     )
 }
 
+/// Whether a JSON body holds a `null` anywhere. No request schema of this API is
+/// nullable, so a `null` is a schema violation (poem-openapi would silently read
+/// it as "absent"). Unparseable bodies are left to the handlers' own 400.
+fn has_null(bytes: &[u8]) -> bool {
+    fn walk(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Null => true,
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            serde_json::Value::Object(fields) => fields.values().any(walk),
+            _ => false,
+        }
+    }
+    serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| walk(&v))
+}
+
 /// Answers 503 `request_timeout` when a request takes longer than
 /// `REQUEST_TIMEOUT_SECS`, so a stuck dependency cannot pile up requests forever.
 pub async fn time_limit<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
@@ -46,16 +61,27 @@ pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Resu
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > MAX_BODY_BYTES as u64 => return Ok(too_large().into_response()),
-        Some(_) => {}
-        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
-            match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
-                Ok(bytes) => req.set_body(bytes),
-                Err(_) => return Ok(too_large().into_response()),
-            }
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Ok(too_large().into_response());
+    }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let chunked = declared.is_none() && req.headers().contains_key(header::TRANSFER_ENCODING);
+    if is_json || chunked {
+        let Ok(bytes) = req.take_body().into_bytes_limit(MAX_BODY_BYTES).await else {
+            return Ok(too_large().into_response());
+        };
+        if is_json && has_null(&bytes) {
+            let err = ApiError::new(
+                ErrorCode::BadRequest,
+                "null is not a valid value in this API's request bodies; omit the field instead",
+            );
+            return Ok(err.into_response());
         }
-        None => {}
+        req.set_body(bytes);
     }
     Ok(ep.call(req).await?.into_response())
 }

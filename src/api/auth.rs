@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::models::User;
+use super::text::Text;
 use super::{ApiTags, client_ip};
 use crate::auth::BearerAuth;
 use crate::auth::sessions::{self, IssuedPair, Registration};
@@ -17,32 +18,32 @@ pub struct AuthApi;
 #[derive(Object)]
 pub struct RegisterRequest {
     /// 3-32 characters of `a-z 0-9 _ . -`; stored lowercased, unique.
-    pub username: String,
+    pub username: Text,
     /// 8-1024 bytes; common or guessable passwords are refused.
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
     /// 1-64 characters; defaults to the username.
-    pub display_name: Option<String>,
+    pub display_name: Option<Text>,
 }
 
 #[derive(Object)]
 pub struct LoginRequest {
-    pub username: String,
+    pub username: Text,
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
 }
 
 #[derive(Object)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 #[derive(Object)]
 pub struct PasswordChange {
     #[oai(write_only)]
-    pub current_password: String,
+    pub current_password: Text,
     #[oai(write_only)]
-    pub new_password: String,
+    pub new_password: Text,
 }
 
 /// An access token (JWT, short-lived) and a refresh token (opaque, rotated on use).

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::models::{Conversation, ConversationPage};
+use super::text::Text;
 use crate::auth::BearerAuth;
 use crate::chat::{Caller, dms};
 use crate::domain::page_limit;
@@ -19,7 +20,7 @@ pub struct DmsApi;
 #[derive(Object)]
 pub struct OpenDm {
     /// The other user.
-    pub user_id: String,
+    pub user_id: Text,
 }
 
 #[derive(ApiResponse)]

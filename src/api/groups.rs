@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::models::{Group, GroupPage, Member, MemberPage, MemberUser, timestamp};
+use super::text::Text;
 use crate::auth::BearerAuth;
 use crate::chat::{Caller, groups};
 use crate::domain::page_limit;
@@ -20,17 +21,17 @@ pub struct GroupsApi;
 #[derive(Object)]
 pub struct GroupCreate {
     /// 1-100 characters.
-    pub name: String,
+    pub name: Text,
     /// Up to 1000 characters.
-    pub description: Option<String>,
+    pub description: Option<Text>,
     /// Default `public`.
     pub visibility: Option<Visibility>,
 }
 
 #[derive(Object)]
 pub struct GroupPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
+    pub name: Option<Text>,
+    pub description: Option<Text>,
     pub visibility: Option<Visibility>,
 }
 
@@ -43,7 +44,7 @@ pub struct MemberRole {
 #[derive(Object)]
 pub struct OwnershipTransfer {
     /// A current member who becomes the owner; the old owner becomes an admin.
-    pub user_id: String,
+    pub user_id: Text,
 }
 
 #[derive(ApiResponse)]

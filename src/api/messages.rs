@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::models::{History, Message, Presence, UserSummary};
+use super::text::Text;
 use crate::auth::BearerAuth;
 use crate::chat::{Caller, access, messages};
 use crate::domain::page_limit;
@@ -21,14 +22,14 @@ pub struct MessagesApi;
 #[derive(Object)]
 pub struct SendMessage {
     /// 1-4000 characters after trimming; newlines and tabs allowed.
-    pub body: String,
+    pub body: Text,
     /// Idempotency key: a repeat from the same sender returns the first message.
-    pub client_id: Option<String>,
+    pub client_id: Option<Text>,
 }
 
 #[derive(Object)]
 pub struct EditMessage {
-    pub body: String,
+    pub body: Text,
 }
 
 #[derive(Object)]

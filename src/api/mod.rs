@@ -7,6 +7,7 @@ pub mod health;
 pub mod messages;
 pub mod models;
 pub mod realtime;
+pub mod text;
 pub mod users;
 
 use poem::Request;

@@ -7,6 +7,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::models::{User, UserPage};
+use super::text::Text;
 use crate::auth::BearerAuth;
 use crate::domain::{DisplayName, Role, page_limit};
 use crate::error::ApiError;
@@ -20,7 +21,7 @@ pub struct UsersApi;
 #[derive(Object)]
 pub struct ProfilePatch {
     /// 1-64 characters.
-    pub display_name: Option<String>,
+    pub display_name: Option<Text>,
 }
 
 #[derive(Object)]

@@ -505,3 +505,45 @@ async fn errors_never_leak_internals() {
         assert!(!body.to_lowercase().contains(leak), "{leak} in {body}");
     }
 }
+
+#[tokio::test]
+async fn numbers_booleans_and_nulls_are_not_strings() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let cases = [
+        (
+            "/api/v1/auth/register",
+            json!({ "username": 12345, "password": PASSWORD }),
+        ),
+        (
+            "/api/v1/auth/login",
+            json!({ "username": true, "password": PASSWORD }),
+        ),
+        ("/api/v1/groups", json!({ "name": false })),
+        (
+            "/api/v1/groups",
+            json!({ "name": "ok", "description": null }),
+        ),
+        ("/api/v1/dms", json!({ "user_id": 7 })),
+    ];
+    for (path, body) in cases {
+        let resp = app.post(path, Some(&alice.access), body.clone()).await;
+        assert_eq!(
+            expect_error(resp, StatusCode::BAD_REQUEST).await,
+            "bad_request",
+            "{path} {body}"
+        );
+    }
+    let resp = app
+        .send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&alice.access),
+            Some(json!({ "display_name": null })),
+        )
+        .await;
+    assert_eq!(
+        expect_error(resp, StatusCode::BAD_REQUEST).await,
+        "bad_request"
+    );
+}
