@@ -225,39 +225,34 @@ impl ConversationStore {
         seq: i64,
     ) -> mongodb::error::Result<()> {
         let id = marker_id(conversation_id, user_id);
-        let existing = self.markers.find_one(doc! { "_id": &id }).await?;
-        match existing {
-            Some(marker) if marker.seq >= seq => Ok(()),
-            Some(_) => self
-                .markers
-                .update_one(
-                    doc! { "_id": &id, "seq": { "$lt": seq } },
-                    doc! { "$set": { "seq": seq } },
-                )
-                .await
-                .map(|_| ()),
-            None => {
-                let marker = ReadMarkerDoc {
-                    id: id.clone(),
-                    conversation_id: conversation_id.to_owned(),
-                    user_id: user_id.to_owned(),
-                    seq,
-                };
-                match self.markers.insert_one(&marker).await {
-                    Ok(_) => Ok(()),
-                    // Lost a race with another marker write: retry as an update.
-                    Err(err) if super::is_duplicate_key(&err) => self
-                        .markers
-                        .update_one(
-                            doc! { "_id": &id, "seq": { "$lt": seq } },
-                            doc! { "$set": { "seq": seq } },
-                        )
-                        .await
-                        .map(|_| ()),
-                    Err(err) => Err(err),
-                }
-            }
+        if let Some(marker) = self.markers.find_one(doc! { "_id": &id }).await? {
+            return self.advance_marker(&id, marker.seq, seq).await;
         }
+        let marker = ReadMarkerDoc {
+            id: id.clone(),
+            conversation_id: conversation_id.to_owned(),
+            user_id: user_id.to_owned(),
+            seq,
+        };
+        match self.markers.insert_one(&marker).await {
+            Ok(_) => Ok(()),
+            // Lost a race with another first marker write: move that one instead.
+            Err(err) if super::is_duplicate_key(&err) => self.advance_marker(&id, 0, seq).await,
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn advance_marker(&self, id: &str, current: i64, seq: i64) -> mongodb::error::Result<()> {
+        if current >= seq {
+            return Ok(());
+        }
+        self.markers
+            .update_one(
+                doc! { "_id": id, "seq": { "$lt": seq } },
+                doc! { "$set": { "seq": seq } },
+            )
+            .await
+            .map(|_| ())
     }
 
     /// The user's read markers for these conversations: conversation id -> seq.
