@@ -335,6 +335,7 @@ pub async fn issue_ticket(state: &AppState, user: &CurrentUser) -> Result<(Strin
         .insert_ticket(&TicketDoc {
             hash,
             user_id: user.id.clone(),
+            token_version: user.token_version,
             expires_at,
         })
         .await?;
@@ -361,7 +362,7 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser
         .users
         .by_id(&taken.user_id)
         .await?
-        .filter(|u| !u.disabled)
+        .filter(|u| !u.disabled && u.token_version == taken.token_version)
         .ok_or_else(refused)?;
     let ttl = i64::try_from(state.keys.access_ttl.as_secs()).unwrap_or(i64::MAX);
     Ok(CurrentUser {

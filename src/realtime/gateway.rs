@@ -10,7 +10,7 @@ use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 
-use super::protocol::{ClientFrame, ServerFrame};
+use super::protocol::{ClientFrame, ServerFrame, UserRef};
 use super::session;
 use crate::auth::CurrentUser;
 use crate::auth::sessions::{authenticate, redeem_ticket};
@@ -111,14 +111,6 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
             "send `Authorization: Bearer <access token>` or `?ticket=<ws ticket>`",
         ));
     };
-    let limit = state.config.ws_max_connections_per_user as usize;
-    if state.hub.user_connections(&user.id) >= limit {
-        tracing::warn!(event = "rate_limited", limit = "ws_connections_per_user", user_id = %user.id, "too many connections");
-        return Err(ApiError {
-            message: format!("at most {limit} simultaneous connections per user"),
-            ..ApiError::rate_limited(5)
-        });
-    }
     let ws = WebSocket::from_request(req, &mut RequestBody::default())
         .await
         .map_err(|_| {
@@ -130,10 +122,25 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
+    // Take the connection slot now, atomically, so parallel upgrades cannot
+    // overshoot the per-user cap; it is given back if the upgrade never completes.
+    let limit = state.config.ws_max_connections_per_user as usize;
+    let me = UserRef {
+        id: user.id.clone(),
+        username: user.username.clone(),
+    };
+    let Some(registration) = state.hub.try_register(me, limit) else {
+        tracing::warn!(event = "rate_limited", limit = "ws_connections_per_user", user_id = %user.id, "too many connections");
+        return Err(ApiError {
+            message: format!("at most {limit} simultaneous connections per user"),
+            ..ApiError::rate_limited(5)
+        });
+    };
+    let pending = session::Pending::new(state.hub.clone(), registration);
     let state = state.clone();
     let response = ws
         .config(config)
-        .on_upgrade(move |socket| session::run(state, socket, user))
+        .on_upgrade(move |socket| session::run(state, socket, user, pending))
         .into_response();
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         return Err(ApiError::internal());

@@ -156,6 +156,20 @@ impl Hub {
 
     /// Registers a new connection of `user`.
     pub fn register(&self, user: UserRef) -> Registration {
+        self.insert(user, None)
+            .unwrap_or_else(|registration| registration)
+    }
+
+    /// Registers a connection unless the user already holds `limit`; the check and
+    /// the insert happen under one map-entry lock, so parallel upgrades cannot
+    /// overshoot.
+    pub fn try_register(&self, user: UserRef, limit: usize) -> Option<Registration> {
+        self.insert(user, Some(limit)).ok()
+    }
+
+    /// `Ok` when registered; `Err` carries a registration only when `limit` is `None`
+    /// (never refused), which `register` unwraps.
+    fn insert(&self, user: UserRef, limit: Option<usize>) -> Result<Registration, Registration> {
         let (tx, outbound) = mpsc::channel(OUTBOUND_QUEUE);
         let (close, close_requests) = watch::channel(None);
         let conn = Arc::new(Conn {
@@ -164,16 +178,20 @@ impl Hub {
             tx,
             close,
         });
-        self.users
-            .entry(conn.user.id.clone())
-            .or_default()
-            .insert(conn.id, conn.clone());
-        metrics::gauge!("confab_ws_connections").increment(1.0);
-        Registration {
-            conn,
+        let registration = Registration {
+            conn: conn.clone(),
             outbound,
             close_requests,
+        };
+        let mut conns = self.users.entry(conn.user.id.clone()).or_default();
+        if limit.is_some_and(|max| conns.len() >= max) {
+            drop(conns);
+            self.users.remove_if(&conn.user.id, |_, c| c.is_empty());
+            return Err(registration);
         }
+        conns.insert(conn.id, conn);
+        metrics::gauge!("confab_ws_connections").increment(1.0);
+        Ok(registration)
     }
 
     /// Forgets a connection: leaves its rooms (announcing presence) and its user.

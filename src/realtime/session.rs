@@ -13,10 +13,10 @@ use governor::{Quota, RateLimiter};
 use poem::web::websocket::{CloseCode, Message, WebSocketStream};
 use tokio::time::{MissedTickBehavior, interval, sleep_until};
 
-use super::hub::{ConnHandle, close_code};
+use super::hub::{ConnHandle, Registration, close_code};
 use super::protocol::{
     AckFrame, ClientFrame, Empty, ErrorFrame, FrameError, JoinedFrame, MessageFrame, ServerFrame,
-    UserRef, parse_client_frame,
+    parse_client_frame,
 };
 use crate::auth::CurrentUser;
 use crate::auth::sessions::authenticate;
@@ -57,12 +57,40 @@ fn seconds_until(unix: i64) -> Duration {
     Duration::from_secs(u64::try_from(unix - now).unwrap_or(0))
 }
 
+/// A connection slot taken at upgrade time. If the upgrade never completes (the
+/// client goes away first), dropping it gives the slot back.
+pub struct Pending {
+    hub: std::sync::Arc<super::hub::Hub>,
+    registration: Option<Registration>,
+}
+
+impl Pending {
+    pub fn new(hub: std::sync::Arc<super::hub::Hub>, registration: Registration) -> Self {
+        Self {
+            hub,
+            registration: Some(registration),
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(registration) = self.registration.take() {
+            self.hub.unregister(&registration.conn, Vec::new());
+        }
+    }
+}
+
 /// Runs one connection until it closes.
-pub async fn run(state: AppState, mut socket: WebSocketStream, user: CurrentUser) {
-    let registration = state.hub.register(UserRef {
-        id: user.id.clone(),
-        username: user.username.clone(),
-    });
+pub async fn run(
+    state: AppState,
+    mut socket: WebSocketStream,
+    user: CurrentUser,
+    mut pending: Pending,
+) {
+    let Some(registration) = pending.registration.take() else {
+        return;
+    };
     let conn = registration.conn;
     let mut outbound = registration.outbound;
     let mut close_requests = registration.close_requests;

@@ -29,6 +29,9 @@ pub struct TicketDoc {
     #[serde(rename = "_id")]
     pub hash: String,
     pub user_id: String,
+    /// The user's token version when issued: a ticket dies with the tokens of its
+    /// time (logout-all, password change, role change, disable).
+    pub token_version: i64,
     pub expires_at: DateTime,
 }
 

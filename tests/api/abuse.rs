@@ -901,9 +901,7 @@ async fn duplicate_json_keys_cannot_smuggle_a_second_value() {
         .http
         .post(app.url("/api/v1/auth/login"))
         .header("content-type", "application/json")
-        .body(format!(
-            r#"{{"username":"alice","username":"victim","password":"wrong password 1"}}"#
-        ))
+        .body(r#"{"username":"alice","username":"victim","password":"wrong password 1"}"#)
         .send()
         .await
         .unwrap();
@@ -1281,25 +1279,22 @@ async fn changing_the_password_closes_live_sockets_with_4001() {
     );
 }
 
+async fn ws_ticket(app: &TestApp, who: &Session) -> String {
+    let t = expect_json(
+        app.post("/api/v1/auth/ws-ticket", Some(&who.access), json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    format!("?ticket={}", t["ticket"].as_str().unwrap())
+}
+
 #[tokio::test]
-async fn a_ticket_dies_with_its_users_access() {
+async fn a_ticket_of_a_user_disabled_after_it_was_issued_opens_nothing() {
     let app = spawn_app().await;
     let admin = app.admin("root").await;
     let kim = app.user("kim").await;
-    let ticket = |who: Session| {
-        let app = &app;
-        async move {
-            let t = expect_json(
-                app.post("/api/v1/auth/ws-ticket", Some(&who.access), json!({}))
-                    .await,
-                StatusCode::OK,
-            )
-            .await;
-            format!("?ticket={}", t["ticket"].as_str().unwrap())
-        }
-    };
-    // Disabled after the ticket was issued.
-    let query = ticket(kim.clone()).await;
+    let query = ws_ticket(&app, &kim).await;
     expect_json(
         app.post(
             &format!("/api/v1/users/{}/disable", kim.id),
@@ -1310,15 +1305,16 @@ async fn a_ticket_dies_with_its_users_access() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(
-        refused(app.try_ws(None, &query, None).await),
-        401,
-        "disabled"
-    );
+    assert_eq!(refused(app.try_ws(None, &query, None).await), 401);
+}
 
-    // Logged out everywhere after the ticket was issued.
+/// A stolen access token can mint a ticket; logging out everywhere (or changing
+/// the password) must kill that ticket too, not leave a 30 s window.
+#[tokio::test]
+async fn a_ticket_issued_before_logout_all_or_a_password_change_opens_nothing() {
+    let app = spawn_app().await;
     let lee = app.user("lee").await;
-    let query = ticket(lee.clone()).await;
+    let query = ws_ticket(&app, &lee).await;
     let resp = app
         .post("/api/v1/auth/logout-all", Some(&lee.access), json!({}))
         .await;
@@ -1327,6 +1323,23 @@ async fn a_ticket_dies_with_its_users_access() {
         refused(app.try_ws(None, &query, None).await),
         401,
         "after logout-all"
+    );
+
+    let max = app.user("max").await;
+    let query = ws_ticket(&app, &max).await;
+    let resp = app
+        .send(
+            Method::PUT,
+            "/api/v1/auth/password",
+            Some(&max.access),
+            Some(json!({ "current_password": PASSWORD, "new_password": "violet harbour quantum 88" })),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        refused(app.try_ws(None, &query, None).await),
+        401,
+        "after a password change"
     );
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 mod ws_client;
 
+mod abuse;
 mod accounts;
 mod dms;
 mod faults;
