@@ -80,27 +80,47 @@ impl Username {
     }
 }
 
-/// Characters that are invisible or reorder text: refused in names and bodies.
+/// Characters that are invisible, blank-looking or reorder text: refused in names
+/// and bodies. The zero-width joiner is judged in context (`joiner_ok`).
 fn is_forbidden_format_char(c: char) -> bool {
     matches!(c,
-        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        '\u{00AD}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
+        | '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}'
+        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{2800}' | '\u{3164}'
+        | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
 }
 
-/// NFC-normalises and trims `raw`, then checks its length in characters and that it
-/// holds no control characters (except those `allowed`).
+/// A zero-width joiner is allowed only between two non-ASCII characters, where
+/// emoji sequences (👩‍💻) need it; between letters it hides confusables.
+fn joiner_ok(prev: Option<char>, next: Option<char>) -> bool {
+    matches!((prev, next), (Some(p), Some(n)) if !p.is_ascii() && !n.is_ascii() && p != '\u{200D}' && n != '\u{200D}')
+}
+
+/// NFC-normalises and trims `raw`, then checks its length in characters, that it
+/// holds no control characters (except those `allowed`) nor invisible formatting
+/// characters, and that it does not start with a lone combining mark.
 pub fn clean_text(raw: &str, max_chars: usize, allowed: &[char]) -> Result<String, String> {
     let text: String = raw.nfc().collect::<String>().trim().to_owned();
-    let count = text.chars().count();
-    if count == 0 {
+    let chars: Vec<char> = text.chars().collect();
+    let Some(first) = chars.first() else {
         return Err("must not be empty".into());
-    }
-    if count > max_chars {
+    };
+    if chars.len() > max_chars {
         return Err(format!("must be at most {max_chars} characters"));
     }
-    if text
-        .chars()
-        .any(|c| (c.is_control() && !allowed.contains(&c)) || is_forbidden_format_char(c))
-    {
+    if unicode_normalization::char::is_combining_mark(*first) {
+        return Err("must not start with a combining mark".into());
+    }
+    let bad = chars.iter().enumerate().any(|(i, &c)| {
+        (c.is_control() && !allowed.contains(&c))
+            || is_forbidden_format_char(c)
+            || (c == '\u{200D}'
+                && !joiner_ok(
+                    i.checked_sub(1).map(|j| chars[j]),
+                    chars.get(i + 1).copied(),
+                ))
+    });
+    if bad {
         return Err("must not contain control or invisible formatting characters".into());
     }
     Ok(text)
@@ -207,6 +227,21 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse("evil\u{202E}name").is_err());
         assert!(DisplayName::parse("bell\u{7}").is_err());
+        for blankish in [
+            "\u{3164}",
+            "a\u{AD}b",
+            "rtl\u{61C}mark",
+            "\u{301}",
+            "x\u{2028}y",
+            "tag\u{E0041}",
+            "ad\u{200D}min",
+        ] {
+            assert!(DisplayName::parse(blankish).is_err(), "{blankish:?}");
+        }
+        assert!(
+            DisplayName::parse("dev 👩\u{200D}💻").is_ok(),
+            "emoji sequences keep their joiner"
+        );
         assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(65)).is_err());
     }

@@ -8,6 +8,7 @@ mod abuse;
 mod accounts;
 mod dms;
 mod faults;
+mod fuzz_corpus;
 mod groups;
 mod logging;
 mod messages;

@@ -1,0 +1,226 @@
+//! confab-bench: confab's own load generator.
+//!
+//! It talks to a running confab over real HTTP and WebSocket (`--url`) and seeds
+//! its users straight into that server's database (`--mongo-uri`, see `seed`).
+//! Each subcommand runs one scenario and prints one JSON line on stdout and a
+//! readable table on stderr. `scripts/bench` starts a dedicated server and runs
+//! them all; see docs/benchmarks.md.
+
+mod client;
+mod connections;
+mod fanout;
+mod history;
+mod seed;
+mod stats;
+mod storm;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "confab-bench", about = "Load generator for confab")]
+struct Cli {
+    /// Base URL of the confab server under test.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// MongoDB URI of the server's database, with its name (users are seeded there).
+    #[arg(long, env = "BENCH_MONGO_URI")]
+    mongo_uri: String,
+    /// Free-form label copied into every JSON line (e.g. the profile).
+    #[arg(long, default_value = "")]
+    label: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Args, Clone, Copy)]
+struct ShapeArgs {
+    /// Rooms (public groups).
+    #[arg(long, default_value_t = 10)]
+    rooms: usize,
+    /// Members per room, each with one WebSocket joined to it.
+    #[arg(long, default_value_t = 20)]
+    members: usize,
+    /// Senders per room (the first members).
+    #[arg(long, default_value_t = 2)]
+    senders: usize,
+}
+
+impl ShapeArgs {
+    fn shape(self) -> fanout::Shape {
+        fanout::Shape {
+            rooms: self.rooms.max(1),
+            members: self.members.max(1),
+            senders: self.senders.clamp(1, self.members.max(1)),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// A sweep of open-loop rates, then one phase at a fixed total rate.
+    Fanout {
+        #[command(flatten)]
+        shape: ShapeArgs,
+        /// Total offered messages per second (all senders together).
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Seconds at `rate`.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Comma-separated ascending rates to sweep (empty: no sweep).
+        #[arg(long, default_value = "10,20,40,80,160,320", value_delimiter = ',')]
+        sweep: Vec<f64>,
+        /// Seconds per sweep step.
+        #[arg(long, default_value_t = 5.0)]
+        sweep_secs: f64,
+    },
+    /// N idle authenticated WebSocket connections: connect time and server RSS.
+    Connections {
+        #[arg(long, default_value_t = 2000)]
+        n: usize,
+        /// Connections per seeded user.
+        #[arg(long, default_value_t = 10)]
+        per_user: usize,
+        /// Handshakes in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Server pid, for /proc/<pid>/status VmRSS.
+        #[arg(long, env = "BENCH_SERVER_PID")]
+        server_pid: Option<u32>,
+    },
+    /// REST history pages per second.
+    History {
+        #[arg(long, default_value_t = 20)]
+        users: usize,
+        #[arg(long, default_value_t = 4)]
+        rooms: usize,
+        /// Messages posted into each room first.
+        #[arg(long, default_value_t = 300)]
+        messages: usize,
+        /// Concurrent closed-loop readers.
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    /// Logins/s during a fan-out, and the fan-out p99 with and without it.
+    LoginStorm {
+        #[command(flatten)]
+        shape: ShapeArgs,
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Concurrent closed-loop login clients.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+    },
+    /// Drops the database named in --mongo-uri (cleanup after a run).
+    DropDb,
+}
+
+/// The 1-minute load average, if /proc/loadavg is readable.
+fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.1))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let load_before = loadavg();
+    if let Scenario::DropDb = cli.scenario {
+        return seed::drop_database(&cli.mongo_uri).await;
+    }
+    let api = client::Api::new(&cli.url)?;
+    let seeder = seed::Seeder::connect(&cli.mongo_uri).await?;
+    let tag = seed::run_tag();
+    let (mut line, rows): (Value, _) = match cli.scenario {
+        Scenario::Fanout {
+            shape,
+            rate,
+            secs: s,
+            sweep,
+            sweep_secs,
+        } => {
+            let sweep: Vec<f64> = sweep.into_iter().filter(|r| *r > 0.0).collect();
+            fanout::scenario(
+                &api,
+                &seeder,
+                &tag,
+                shape.shape(),
+                rate,
+                secs(s),
+                &sweep,
+                secs(sweep_secs),
+            )
+            .await
+            .context("fanout")?
+        }
+        Scenario::Connections {
+            n,
+            per_user,
+            concurrency,
+            server_pid,
+        } => connections::scenario(&api, &seeder, &tag, n, per_user, concurrency, server_pid)
+            .await
+            .context("connections")?,
+        Scenario::History {
+            users,
+            rooms,
+            messages,
+            workers,
+            limit,
+            secs: s,
+        } => history::scenario(
+            &api,
+            &seeder,
+            &tag,
+            users,
+            rooms,
+            messages,
+            workers,
+            limit,
+            secs(s),
+        )
+        .await
+        .context("history")?,
+        Scenario::LoginStorm {
+            shape,
+            rate,
+            secs: s,
+            workers,
+        } => storm::scenario(&api, &seeder, &tag, shape.shape(), rate, secs(s), workers)
+            .await
+            .context("login storm")?,
+        Scenario::DropDb => return Ok(()),
+    };
+    if let Some(obj) = line.as_object_mut() {
+        obj.insert("label".into(), cli.label.clone().into());
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        obj.insert("unix_time".into(), unix.into());
+        // Other work on the machine skews every number; record it.
+        obj.insert("loadavg_1m_before".into(), load_before.into());
+        obj.insert("loadavg_1m_after".into(), loadavg().into());
+    }
+    let title = line["scenario"].as_str().unwrap_or("scenario").to_string();
+    stats::emit(&title, &line, &rows);
+    Ok(())
+}
