@@ -61,7 +61,7 @@ pub async fn room(
     let group = state
         .store
         .groups
-        .by_id(conversation_id)
+        .by_id_uncounted(conversation_id)
         .await?
         .ok_or_else(conversation_not_found)?;
     let (_, actor) = group_actor(state, caller, &group).await?;

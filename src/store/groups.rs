@@ -78,6 +78,12 @@ impl GroupStore {
         self.groups.insert_one(group).await.map(|_| ())
     }
 
+    /// The group without `member_count` (0): for access checks on the hot path,
+    /// where counting members would cost an aggregation per message.
+    pub async fn by_id_uncounted(&self, id: &str) -> mongodb::error::Result<Option<GroupDoc>> {
+        self.groups.find_one(doc! { "_id": id }).await
+    }
+
     pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<GroupDoc>> {
         match self.groups.find_one(doc! { "_id": id }).await? {
             Some(group) => Ok(self.counted(vec![group]).await?.pop()),
