@@ -51,6 +51,23 @@ pub async fn visible(
     Ok((group, actor))
 }
 
+/// A group the caller may see and read (members, global admins).
+async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(GroupDoc, Actor), ApiError> {
+    let (group, actor) = visible(state, caller, id).await?;
+    require(
+        actor,
+        GroupAction::Read,
+        caller,
+        &group,
+        "join the group first",
+    )?;
+    Ok((group, actor))
+}
+
 fn require(
     actor: Actor,
     action: GroupAction,
@@ -256,14 +273,7 @@ pub async fn members(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<MembershipDoc>, Option<String>), ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
-    require(
-        actor,
-        GroupAction::Read,
-        caller,
-        &group,
-        "join the group first",
-    )?;
+    readable(state, caller, id).await?;
     let page = state.store.groups.members_page(id, cursor, limit).await?;
     let next = (page.len() == limit as usize)
         .then(|| page.last().map(|m| m.id.clone()))
@@ -279,14 +289,7 @@ pub async fn put_member(
     user_id: &str,
     role: GroupRole,
 ) -> Result<MembershipDoc, ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
-    require(
-        actor,
-        GroupAction::Read,
-        caller,
-        &group,
-        "join the group first",
-    )?;
+    let (group, actor) = readable(state, caller, id).await?;
     let target = state
         .store
         .users
@@ -355,14 +358,7 @@ pub async fn remove_member(
     id: &str,
     user_id: &str,
 ) -> Result<(), ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
-    require(
-        actor,
-        GroupAction::Read,
-        caller,
-        &group,
-        "join the group first",
-    )?;
+    let (group, actor) = readable(state, caller, id).await?;
     let target = state
         .store
         .groups

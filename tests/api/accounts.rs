@@ -134,16 +134,7 @@ async fn login_returns_a_bearer_pair_and_failures_are_generic() {
 async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let app = spawn_app().await;
     let carol = app.user("carol").await;
-    let first = expect_json(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": carol.refresh }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let first = expect_json(app.refresh(&carol.refresh).await, StatusCode::OK).await;
     let second_refresh = first["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, carol.refresh);
     expect_json(
@@ -157,38 +148,11 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     .await;
 
     // The old token is replayed: reuse is detected and the family dies.
-    let code = expect_error(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": carol.refresh }),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let code = expect_error(app.refresh(&carol.refresh).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(code, "refresh_token_reused");
-    let code = expect_error(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": second_refresh }),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let code = expect_error(app.refresh(&second_refresh).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(code, "invalid_token");
-    let code = expect_error(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": "made-up" }),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let code = expect_error(app.refresh(&"made-up").await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(code, "invalid_token");
 }
 
@@ -226,27 +190,9 @@ async fn logout_revokes_that_session_only() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let code = expect_error(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": erin.refresh }),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let code = expect_error(app.refresh(&erin.refresh).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(code, "invalid_token");
-    expect_json(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": other["refresh_token"] }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_json(app.refresh(&other["refresh_token"]).await, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -273,16 +219,7 @@ async fn logout_needs_a_bearer_token_and_cannot_revoke_someone_elses_session() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    expect_json(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": frank.refresh }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_json(app.refresh(&frank.refresh).await, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -308,16 +245,7 @@ async fn logout_all_revokes_every_access_and_refresh_token() {
         hana.refresh.as_str(),
         second["refresh_token"].as_str().unwrap(),
     ] {
-        expect_error(
-            app.post(
-                "/api/v1/auth/refresh",
-                None,
-                json!({ "refresh_token": refresh }),
-            )
-            .await,
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
+        expect_error(app.refresh(&refresh).await, StatusCode::UNAUTHORIZED).await;
     }
 }
 
@@ -371,16 +299,7 @@ async fn changing_the_password_revokes_all_tokens_and_the_old_password() {
         .await,
         "invalid_token"
     );
-    expect_error(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": ivan.refresh }),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    expect_error(app.refresh(&ivan.refresh).await, StatusCode::UNAUTHORIZED).await;
     expect_error(app.login("ivan", PASSWORD).await, StatusCode::UNAUTHORIZED).await;
     expect_json(app.login("ivan", new_password).await, StatusCode::OK).await;
 }
@@ -447,16 +366,7 @@ async fn a_disabled_user_cannot_log_in_or_refresh() {
         expect_error(app.login("kim", PASSWORD).await, StatusCode::FORBIDDEN).await,
         "account_disabled"
     );
-    expect_error(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": kim.refresh }),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    expect_error(app.refresh(&kim.refresh).await, StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test]
@@ -495,13 +405,7 @@ async fn the_bootstrap_admin_is_created_once_and_can_moderate() {
 async fn concurrent_refreshes_of_one_token_yield_at_most_one_new_pair() {
     let app = spawn_app().await;
     let lena = app.user("lena").await;
-    let attempts = (0..8).map(|_| {
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": lena.refresh }),
-        )
-    });
+    let attempts = (0..8).map(|_| app.refresh(&lena.refresh));
     let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
         .await
         .iter()

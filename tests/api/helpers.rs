@@ -162,6 +162,16 @@ impl TestApp {
         .await
     }
 
+    /// Exchanges a refresh token (any JSON value, to try odd ones too).
+    pub async fn refresh(&self, token: impl serde::Serialize) -> Response {
+        self.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": token }),
+        )
+        .await
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Response {
         self.post(
             "/api/v1/auth/login",

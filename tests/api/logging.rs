@@ -52,26 +52,8 @@ async fn security_events_are_logged_with_fields_and_without_secrets() {
     );
 
     // Token reuse.
-    let first = expect_json(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": victim.refresh }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    expect_error(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": victim.refresh }),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let first = expect_json(app.refresh(&victim.refresh).await, StatusCode::OK).await;
+    expect_error(app.refresh(&victim.refresh).await, StatusCode::UNAUTHORIZED).await;
     assert!(
         events("refresh_token_reused")
             .iter()

@@ -521,16 +521,7 @@ async fn reauth_with_a_fresh_token_keeps_the_socket_open() {
     let alice = app.user("alice").await;
     let mut ws = app.ws(&alice.access).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let fresh = expect_json(
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": alice.refresh }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let fresh = expect_json(app.refresh(&alice.refresh).await, StatusCode::OK).await;
     ws.send_json(json!({ "type": "reauth", "token": fresh["access_token"] }))
         .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;

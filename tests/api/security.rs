@@ -140,13 +140,7 @@ async fn forged_tokens_are_refused() {
 async fn an_access_token_is_not_a_refresh_token() {
     let app = spawn_app().await;
     let alice = app.user("alice").await;
-    let resp = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({ "refresh_token": alice.access }),
-        )
-        .await;
+    let resp = app.refresh(&alice.access).await;
     assert_eq!(
         expect_error(resp, StatusCode::UNAUTHORIZED).await,
         "invalid_token"
