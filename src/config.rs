@@ -50,6 +50,8 @@ pub struct Config {
     pub ws_burst: u32,
     /// Live WebSocket connections one user may hold at once.
     pub ws_max_connections_per_user: u32,
+    /// Request bodies larger than this get 413.
+    pub max_body_bytes: usize,
     /// A request that takes longer gets 503 `request_timeout`.
     pub request_timeout: Duration,
     pub admin_username: Option<String>,
@@ -160,6 +162,8 @@ impl Config {
             ws_burst: number(&get, "WS_BURST", ws_max.saturating_mul(2))?,
             ws_max_connections_per_user: number(&get, "WS_MAX_CONNECTIONS_PER_USER", 16)?,
             request_timeout: secs(number(&get, "REQUEST_TIMEOUT_SECS", 30)?),
+            max_body_bytes: number(&get, "MAX_BODY_BYTES", crate::limits::MAX_BODY_BYTES as u32)?
+                as usize,
             admin_username,
             admin_password,
             log_format,

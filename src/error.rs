@@ -288,10 +288,7 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
         ErrorCode::Unauthenticated => "missing or malformed bearer token".to_owned(),
         ErrorCode::NotFound => "no such resource".to_owned(),
         ErrorCode::MethodNotAllowed => "method not allowed on this resource".to_owned(),
-        ErrorCode::PayloadTooLarge => format!(
-            "request body is larger than {} bytes",
-            crate::limits::MAX_BODY_BYTES
-        ),
+        ErrorCode::PayloadTooLarge => "request body is too large".to_owned(),
         ErrorCode::UnsupportedMediaType => "request body must be application/json".to_owned(),
         ErrorCode::Internal => {
             tracing::error!(error = %err, "unhandled server error");

@@ -23,7 +23,7 @@ pub const CLIENT_ID_MAX_CHARS: usize = 64;
 /// Lists: default and maximum page size.
 pub const PAGE_DEFAULT: u32 = 50;
 pub const PAGE_MAX: u32 = 100;
-/// Request bodies larger than this are refused with 413 before they are read.
+/// Default for `MAX_BODY_BYTES`: larger request bodies are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Single-use WebSocket tickets live this long.
 pub const WS_TICKET_TTL_SECS: i64 = 30;

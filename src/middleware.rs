@@ -6,12 +6,11 @@ use poem::http::header;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::MAX_BODY_BYTES;
 
-fn too_large() -> ApiError {
+fn too_large(max: usize) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,
-        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        format!("request body is larger than {max} bytes"),
     )
 }
 
@@ -52,7 +51,7 @@ pub async fn time_limit<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<R
     }
 }
 
-/// Refuses bodies over `MAX_BODY_BYTES`: by `Content-Length` before reading, and for
+/// Refuses bodies over `MAX_BODY_BYTES` (config): by `Content-Length` before reading, and for
 /// chunked bodies while reading. (poem's `SizeLimit` also refuses requests that
 /// carry no `Content-Length`, such as every GET.)
 pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
@@ -61,8 +60,11 @@ pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Resu
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Ok(too_large().into_response());
+    let max = req
+        .data::<crate::state::AppState>()
+        .map_or(crate::limits::MAX_BODY_BYTES, |s| s.config.max_body_bytes);
+    if declared.is_some_and(|len| len > max as u64) {
+        return Ok(too_large(max).into_response());
     }
     let is_json = req
         .headers()
@@ -71,8 +73,8 @@ pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Resu
         .is_some_and(|v| v.starts_with("application/json"));
     let chunked = declared.is_none() && req.headers().contains_key(header::TRANSFER_ENCODING);
     if is_json || chunked {
-        let Ok(bytes) = req.take_body().into_bytes_limit(MAX_BODY_BYTES).await else {
-            return Ok(too_large().into_response());
+        let Ok(bytes) = req.take_body().into_bytes_limit(max).await else {
+            return Ok(too_large(max).into_response());
         };
         if is_json && has_null(&bytes) {
             let err = ApiError::new(

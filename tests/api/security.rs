@@ -541,3 +541,16 @@ async fn numbers_booleans_and_nulls_are_not_strings() {
         "bad_request"
     );
 }
+
+#[tokio::test]
+async fn the_body_limit_is_configurable() {
+    let app = spawn_app_with(&[("MAX_BODY_BYTES", "1024")]).await;
+    let body = json!({ "username": "alice", "password": "x".repeat(2000) });
+    let resp = app.post("/api/v1/auth/login", None, body).await;
+    assert_eq!(
+        expect_error(resp, StatusCode::PAYLOAD_TOO_LARGE).await,
+        "payload_too_large"
+    );
+    let small = app.login("alice", "short but not too short").await;
+    assert_eq!(small.status(), StatusCode::UNAUTHORIZED);
+}
