@@ -121,16 +121,15 @@ impl GroupStore {
         after: Option<&str>,
         limit: u32,
     ) -> mongodb::error::Result<Vec<GroupDoc>> {
-        let mut filter = doc! { "visibility": "public" };
-        if let Some(cursor) = after {
-            filter.insert("_id", doc! { "$gt": cursor });
-        }
-        let options = FindOptions::builder()
-            .sort(doc! { "_id": 1 })
-            .limit(i64::from(limit))
-            .build();
-        let groups = self.groups.find(filter).with_options(options).await?;
-        self.counted(groups.try_collect().await?).await
+        let groups = super::keyset_page(
+            &self.groups,
+            doc! { "visibility": "public" },
+            "_id",
+            after,
+            limit,
+        )
+        .await?;
+        self.counted(groups).await
     }
 
     pub async fn update(
@@ -243,20 +242,14 @@ impl GroupStore {
         after: Option<&str>,
         limit: u32,
     ) -> mongodb::error::Result<Vec<MembershipDoc>> {
-        let mut filter = doc! { "group_id": group_id };
-        if let Some(cursor) = after {
-            filter.insert("_id", doc! { "$gt": cursor });
-        }
-        let options = FindOptions::builder()
-            .sort(doc! { "_id": 1 })
-            .limit(i64::from(limit))
-            .build();
-        self.members
-            .find(filter)
-            .with_options(options)
-            .await?
-            .try_collect()
-            .await
+        super::keyset_page(
+            &self.members,
+            doc! { "group_id": group_id },
+            "_id",
+            after,
+            limit,
+        )
+        .await
     }
 
     /// Every member's user id (for fan-out).
@@ -277,19 +270,13 @@ impl GroupStore {
         after: Option<&str>,
         limit: u32,
     ) -> mongodb::error::Result<Vec<MembershipDoc>> {
-        let mut filter = doc! { "user_id": user_id };
-        if let Some(cursor) = after {
-            filter.insert("group_id", doc! { "$gt": cursor });
-        }
-        let options = FindOptions::builder()
-            .sort(doc! { "group_id": 1 })
-            .limit(i64::from(limit))
-            .build();
-        self.members
-            .find(filter)
-            .with_options(options)
-            .await?
-            .try_collect()
-            .await
+        super::keyset_page(
+            &self.members,
+            doc! { "user_id": user_id },
+            "group_id",
+            after,
+            limit,
+        )
+        .await
     }
 }

@@ -105,6 +105,33 @@ pub async fn ensure_index<T: Send + Sync>(
     coll.create_index(model).await.map(|_| ())
 }
 
+/// One page of `filter`'s documents in ascending `key` order, after `cursor`
+/// (a `key` value from the previous page): keyset pagination, stable under inserts.
+pub async fn keyset_page<T>(
+    coll: &mongodb::Collection<T>,
+    mut filter: mongodb::bson::Document,
+    key: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> mongodb::error::Result<Vec<T>>
+where
+    T: serde::de::DeserializeOwned + Send + Sync,
+{
+    use futures_util::TryStreamExt;
+    if let Some(cursor) = cursor {
+        filter.insert(key, doc! { "$gt": cursor });
+    }
+    let options = mongodb::options::FindOptions::builder()
+        .sort(doc! { key: 1 })
+        .limit(i64::from(limit))
+        .build();
+    coll.find(filter)
+        .with_options(options)
+        .await?
+        .try_collect()
+        .await
+}
+
 /// A new document id: an ObjectId's hex, so ids sort by creation time.
 pub fn new_id() -> String {
     mongodb::bson::oid::ObjectId::new().to_hex()
