@@ -4,7 +4,7 @@
 //! itself); no valid credential gets 401; neither is upgraded. The `ticket` query
 //! parameter is a secret: it is never logged (request logs carry the path only).
 
-use poem::http::{StatusCode, header};
+use poem::http::header;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
@@ -138,12 +138,9 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
     };
     let pending = session::Pending::new(state.hub.clone(), registration);
     let state = state.clone();
-    let response = ws
-        .config(config)
-        .on_upgrade(move |socket| session::run(state, socket, user, pending))
-        .into_response();
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return Err(ApiError::internal());
-    }
-    Ok(Upgrade(response))
+    Ok(Upgrade(
+        ws.config(config)
+            .on_upgrade(move |socket| session::run(state, socket, user, pending))
+            .into_response(),
+    ))
 }

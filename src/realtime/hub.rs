@@ -154,22 +154,16 @@ impl Hub {
         }
     }
 
-    /// Registers a new connection of `user`.
-    pub fn register(&self, user: UserRef) -> Registration {
-        self.insert(user, None)
-            .unwrap_or_else(|registration| registration)
-    }
-
-    /// Registers a connection unless the user already holds `limit`; the check and
-    /// the insert happen under one map-entry lock, so parallel upgrades cannot
+    /// Registers a connection of `user` unless they already hold `limit`; the check
+    /// and the insert happen under one map-entry lock, so parallel upgrades cannot
     /// overshoot.
     pub fn try_register(&self, user: UserRef, limit: usize) -> Option<Registration> {
-        self.insert(user, Some(limit)).ok()
-    }
-
-    /// `Ok` when registered; `Err` carries a registration only when `limit` is `None`
-    /// (never refused), which `register` unwraps.
-    fn insert(&self, user: UserRef, limit: Option<usize>) -> Result<Registration, Registration> {
+        let mut conns = self.users.entry(user.id.clone()).or_default();
+        if conns.len() >= limit {
+            drop(conns);
+            self.users.remove_if(&user.id, |_, c| c.is_empty());
+            return None;
+        }
         let (tx, outbound) = mpsc::channel(OUTBOUND_QUEUE);
         let (close, close_requests) = watch::channel(None);
         let conn = Arc::new(Conn {
@@ -178,20 +172,13 @@ impl Hub {
             tx,
             close,
         });
-        let registration = Registration {
-            conn: conn.clone(),
+        conns.insert(conn.id, conn.clone());
+        metrics::gauge!("confab_ws_connections").increment(1.0);
+        Some(Registration {
+            conn,
             outbound,
             close_requests,
-        };
-        let mut conns = self.users.entry(conn.user.id.clone()).or_default();
-        if limit.is_some_and(|max| conns.len() >= max) {
-            drop(conns);
-            self.users.remove_if(&conn.user.id, |_, c| c.is_empty());
-            return Err(registration);
-        }
-        conns.insert(conn.id, conn);
-        metrics::gauge!("confab_ws_connections").increment(1.0);
-        Ok(registration)
+        })
     }
 
     /// Forgets a connection: leaves its rooms (announcing presence) and its user.
@@ -455,6 +442,10 @@ mod tests {
         }
     }
 
+    fn register(hub: &Hub, id: &str) -> Registration {
+        hub.try_register(user(id), usize::MAX).expect("no cap")
+    }
+
     fn drain(rx: &mut mpsc::Receiver<Arc<str>>) -> Vec<String> {
         let mut out = Vec::new();
         while let Ok(frame) = rx.try_recv() {
@@ -466,10 +457,10 @@ mod tests {
     #[test]
     fn presence_changes_only_on_the_first_and_last_connection_of_a_user() {
         let hub = Hub::default();
-        let mut watcher = hub.register(user("w"));
+        let mut watcher = register(&hub, "w");
         hub.join("room", &watcher.conn);
-        let a1 = hub.register(user("a"));
-        let a2 = hub.register(user("a"));
+        let a1 = register(&hub, "a");
+        let a2 = register(&hub, "a");
         hub.join("room", &a1.conn);
         hub.join("room", &a2.conn);
         let frames = drain(&mut watcher.outbound);
@@ -502,8 +493,8 @@ mod tests {
     #[test]
     fn a_full_queue_closes_only_the_slow_connection() {
         let hub = Hub::default();
-        let slow = hub.register(user("slow"));
-        let mut fast = hub.register(user("fast"));
+        let slow = register(&hub, "slow");
+        let mut fast = register(&hub, "fast");
         hub.join("r", &slow.conn);
         hub.join("r", &fast.conn);
         drain(&mut fast.outbound);
@@ -521,7 +512,7 @@ mod tests {
     #[test]
     fn removal_from_a_group_unsubscribes_every_connection_of_the_user() {
         let hub = Hub::default();
-        let mut kicked = hub.register(user("k"));
+        let mut kicked = register(&hub, "k");
         hub.join("g", &kicked.conn);
         hub.membership_changed("g", "k", MembershipChange::Removed);
         let frames = drain(&mut kicked.outbound);

@@ -1,7 +1,6 @@
 //! Health, readiness, request ids, headers and metrics.
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::helpers::*;
 
@@ -34,13 +33,7 @@ async fn without_a_database_readiness_and_api_calls_fail_fast_with_503() {
         .await,
         "database_unavailable"
     );
-    let resp = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "username": "alice", "password": PASSWORD }),
-        )
-        .await;
+    let resp = app.login("alice", PASSWORD).await;
     assert_eq!(
         expect_error(resp, StatusCode::SERVICE_UNAVAILABLE).await,
         "database_unavailable"
@@ -139,13 +132,7 @@ async fn a_request_that_takes_too_long_gets_503_request_timeout() {
     let app =
         spawn_unready_app_with(&[("DB_TIMEOUT_MS", "5000"), ("REQUEST_TIMEOUT_SECS", "1")]).await;
     let started = std::time::Instant::now();
-    let resp = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "username": "alice", "password": PASSWORD }),
-        )
-        .await;
+    let resp = app.login("alice", PASSWORD).await;
     assert_eq!(
         expect_error(resp, StatusCode::SERVICE_UNAVAILABLE).await,
         "request_timeout"
