@@ -45,6 +45,7 @@ async fn main() -> ExitCode {
 
     tracing::info!(%bind, "confab listening; Swagger UI at /docs");
     let hub = state.hub.clone();
+    let writers = state.writers.clone();
     let shutdown = async move {
         shutdown_signal().await;
         // Sessions finish the frame in hand (a send is stored or refused), then close 1001.
@@ -53,6 +54,11 @@ async fn main() -> ExitCode {
     let served = Server::new(TcpListener::bind(bind))
         .run_with_graceful_shutdown(build_app(state), shutdown, Some(SHUTDOWN_GRACE))
         .await;
+    // Conversation documents, history blocks and read markers are written behind:
+    // write what is pending before exiting (a crash instead is recovered on load).
+    if let Err(err) = writers.flush_all().await {
+        tracing::warn!(error = %err.message, "write-behind at shutdown failed; recovered on next load");
+    }
     match served {
         Ok(()) => {
             tracing::info!("confab stopped");

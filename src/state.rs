@@ -24,7 +24,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub throttles: Arc<Throttles>,
     pub hub: Arc<Hub>,
-    pub seq_locks: Arc<crate::chat::SeqLocks>,
+    /// One writer per conversation in use, and the batcher that stores messages.
+    pub writers: Arc<crate::chat::writer::Writers>,
 }
 
 impl AppState {
@@ -48,12 +49,15 @@ impl AppState {
             ),
             register_per_ip: SlidingWindow::new(config.register_max_per_ip, config.register_window),
         };
+        let hub = Arc::new(Hub::default());
+        let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));
+        writers.start();
         Ok(Self {
             hasher: PasswordHasher::new(config.hash_concurrency),
             keys: Arc::new(keys),
             throttles: Arc::new(throttles),
-            hub: Arc::new(Hub::default()),
-            seq_locks: Arc::default(),
+            hub,
+            writers,
             store,
             config: Arc::new(config),
         })

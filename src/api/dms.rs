@@ -45,7 +45,21 @@ async fn views(
         .collect();
     let peers = state.store.users.by_ids(&peer_ids).await?;
     let ids: Vec<String> = docs.iter().map(|c| c.id.clone()).collect();
-    let reads = state.store.conversations.read_seqs(me, &ids).await?;
+    let mut reads = state.store.conversations.read_seqs(me, &ids).await?;
+    // Conversations in use have newer facts in memory (written behind).
+    let docs: Vec<ConversationDoc> = docs
+        .iter()
+        .map(|c| match state.writers.loaded(&c.id) {
+            Some(live) => {
+                if let Some(mark) = live.mark(me) {
+                    let read = reads.entry(c.id.clone()).or_default();
+                    *read = mark.max(*read);
+                }
+                live.doc()
+            }
+            None => c.clone(),
+        })
+        .collect();
     Ok(docs
         .iter()
         .map(|c| {
@@ -92,6 +106,7 @@ impl DmsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ConversationPage>, ApiError> {
+        state.writers.flush_direct_of(&auth.0.id).await?;
         let (docs, next_cursor) = dms::list(
             &state,
             &Caller::from(&auth.0),

@@ -2,7 +2,10 @@
 //!
 //! Whatever the caller may not see answers 404, exactly like what does not exist.
 
+use std::sync::Arc;
+
 use super::Caller;
+use super::writer::Live;
 use crate::error::ApiError;
 use crate::permissions::{Actor, GroupAction, GroupRole, may};
 use crate::state::AppState;
@@ -11,7 +14,10 @@ use crate::store::groups::{GroupDoc, Visibility};
 
 /// A conversation the caller may act in, with their standing there.
 pub struct Room {
+    /// The conversation's document as of now (from memory).
     pub conversation: ConversationDoc,
+    /// Its writer: sends, history, read markers.
+    pub live: Arc<Live>,
     /// The group, for group rooms.
     pub group: Option<GroupDoc>,
     pub actor: Actor,
@@ -34,12 +40,8 @@ pub async fn room(
     conversation_id: &str,
     action: GroupAction,
 ) -> Result<Room, ApiError> {
-    let conversation = state
-        .store
-        .conversations
-        .by_id(conversation_id)
-        .await?
-        .ok_or_else(conversation_not_found)?;
+    let live = state.writers.get(conversation_id).await?;
+    let conversation = live.doc();
     if conversation.kind == ConversationKind::Direct {
         // A DM is visible to its two participants and nobody else, admins included.
         if !conversation.participants.contains(&caller.id) {
@@ -54,6 +56,7 @@ pub async fn room(
         }
         return Ok(Room {
             conversation,
+            live,
             group: None,
             actor,
         });
@@ -83,6 +86,7 @@ pub async fn room(
     }
     Ok(Room {
         conversation,
+        live,
         group: Some(group),
         actor,
     })

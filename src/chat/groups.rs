@@ -196,6 +196,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), A
     )?;
     let members = state.store.groups.member_ids(id).await?;
     let store = &state.store;
+    state.writers.forget(id);
     store.messages.delete_conversation(id).await?;
     store.conversations.delete(id).await?;
     store.groups.delete(id).await?;

@@ -2,16 +2,16 @@
 
 use super::Caller;
 use super::access::{Room, room};
+use super::writer::{Draft, OnStored};
 use crate::domain::clean_text;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
+use crate::limits::JOIN_REPLAY_MAX;
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_BODY_MAX_CHARS};
 use crate::permissions::{GroupAction, may};
-use crate::realtime::hub::Conn;
-use crate::realtime::protocol::{AckFrame, ServerFrame};
 use crate::state::AppState;
-use crate::store::conversations::LastMessage;
-use crate::store::messages::{HistoryWindow, MessageDoc};
-use crate::store::{is_duplicate_key, new_id, now};
+use crate::store::messages::{HistoryWindow, MessageDoc, parse_message_id};
+use crate::store::now;
 
 /// Message bodies: NFC, trimmed, 1-4000 characters, newlines and tabs allowed.
 pub fn parse_body(raw: &str) -> Result<String, ApiError> {
@@ -34,9 +34,6 @@ pub fn parse_client_id(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// A contended `seq` is retried this many times before giving up.
-const MAX_SEQ_ATTEMPTS: u32 = 8;
-
 /// The result of a send: the stored message, and whether this call stored it
 /// (`false`: the `client_id` was seen before and this is the first message again).
 pub struct Sent {
@@ -44,143 +41,29 @@ pub struct Sent {
     pub created: bool,
 }
 
-/// The message this sender already sent with `client_id`, if any.
-async fn earlier(
-    state: &AppState,
-    conversation_id: &str,
-    sender_id: &str,
-    client_id: Option<&str>,
-) -> Result<Option<MessageDoc>, ApiError> {
-    match client_id {
-        Some(cid) => Ok(state
-            .store
-            .messages
-            .by_client_id(conversation_id, sender_id, cid)
-            .await?),
-        None => Ok(None),
-    }
-}
-
-/// Validates, authorizes, stores with the next `seq`, acks `ack_to` (the sending
-/// WebSocket connection, if any), then fans out. The message is stored before
-/// anything reports success; a repeated `client_id` stores nothing.
+/// Validates, authorizes and hands the message to the conversation's writer
+/// (`chat::writer`), which gives it the next `seq`, stores it, calls `on_stored`
+/// (the gateway's ack), then fans it out. The message is stored before anything
+/// reports success; a repeated `client_id` stores nothing.
 pub async fn send(
     state: &AppState,
     caller: &Caller,
     conversation_id: &str,
     body: &str,
     client_id: Option<&str>,
-    ack_to: Option<&Conn>,
+    on_stored: Option<OnStored>,
 ) -> Result<Sent, ApiError> {
     let body = parse_body(body)?;
     let client_id = client_id.map(parse_client_id).transpose()?;
     let room = room(state, caller, conversation_id, GroupAction::Send).await?;
-    let messages = &state.store.messages;
-    if let Some(existing) =
-        earlier(state, conversation_id, &caller.id, client_id.as_deref()).await?
-    {
-        return Ok(Sent {
-            message: existing,
-            created: false,
-        });
-    }
-    let message = {
-        // Under the room's lock: allocate, store, record, ack, fan out. Holding it
-        // through the fan-out means a joining connection's replay and the live
-        // stream neither overlap nor leave a gap.
-        let _room = state.seq_locks.lock(conversation_id).await;
-        let mut attempt = 0;
-        let message = loop {
-            attempt += 1;
-            // The conversation's last_seq is exact on this node (all writes to it
-            // happen under this lock); after a conflict with another node, the
-            // stored messages are the authority (slower on FerretDB: no sort pushdown).
-            let last = if attempt == 1 {
-                state
-                    .store
-                    .conversations
-                    .by_id(conversation_id)
-                    .await?
-                    .map_or(0, |c| c.last_seq)
-            } else {
-                messages.max_seq(conversation_id).await?
-            };
-            let seq = last + 1;
-            let id = new_id();
-            let message = MessageDoc {
-                dedupe_key: client_id.clone().unwrap_or_else(|| format!("auto:{id}")),
-                id,
-                conversation_id: conversation_id.to_owned(),
-                seq,
-                sender_id: caller.id.clone(),
-                sender_username: caller.username.clone(),
-                body: body.clone(),
-                client_id: client_id.clone(),
-                created_at: now(),
-                edited_at: None,
-                deleted: false,
-            };
-            match messages.insert(&message).await {
-                Ok(()) => break message,
-                Err(err) if is_duplicate_key(&err) => {
-                    // Either the same client_id raced itself (the other copy won) or
-                    // another node took this seq: answer the first, or try the next seq.
-                    if let Some(existing) =
-                        earlier(state, conversation_id, &caller.id, client_id.as_deref()).await?
-                    {
-                        return Ok(Sent {
-                            message: existing,
-                            created: false,
-                        });
-                    }
-                    if attempt >= MAX_SEQ_ATTEMPTS {
-                        return Err(err.into());
-                    }
-                    tracing::debug!(conversation_id, seq, "seq taken; allocating the next");
-                }
-                Err(err) => return Err(err.into()),
-            }
-        };
-        let last = LastMessage {
-            id: message.id.clone(),
-            seq: message.seq,
-            sender_id: message.sender_id.clone(),
-            sender_username: message.sender_username.clone(),
-            body: message.body.clone(),
-            created_at: message.created_at,
-        };
-        // The message is stored: from here on the send has succeeded.
-        if let Err(err) = state
-            .store
-            .conversations
-            .record_message(conversation_id, &last)
-            .await
-        {
-            tracing::warn!(error = %err, conversation_id, seq = message.seq, "stored, but last_seq not recorded");
-        }
-        if let Some(conn) = ack_to {
-            conn.send(&ServerFrame::Ack(AckFrame {
-                client_id: message.client_id.clone(),
-                id: message.id.clone(),
-                seq: message.seq,
-            }));
-        }
-        state.hub.message_created(&room.conversation, &message);
-        message
+    let draft = Draft {
+        sender_id: caller.id.clone(),
+        sender_username: caller.username.clone(),
+        body,
+        client_id,
     };
-    metrics::counter!("confab_messages_stored_total").increment(1);
-    if let Err(err) = state
-        .store
-        .conversations
-        .mark_read(conversation_id, &caller.id, message.seq)
-        .await
-    {
-        tracing::warn!(error = %err, conversation_id, "sender's read marker not moved");
-    }
-    Ok(Sent {
-        message,
-        created: true,
-    })
+    let (message, created) = state.writers.send(&room.live, draft, on_stored).await?;
+    Ok(Sent { message, created })
 }
 
 /// A page of history in ascending `seq`, and whether more lies beyond it.
@@ -191,26 +74,24 @@ pub async fn history(
     window: HistoryWindow,
     limit: u32,
 ) -> Result<(Vec<MessageDoc>, bool), ApiError> {
-    room(state, caller, conversation_id, GroupAction::Read).await?;
-    let mut docs = state
-        .store
-        .messages
-        .history(conversation_id, window, limit)
-        .await?;
-    let has_more = docs.len() > limit as usize;
-    if has_more {
-        match window {
-            // Ascending and read forwards: the extra one is at the end.
-            HistoryWindow::After(_) => {
-                docs.pop();
-            }
-            // Read backwards: the extra one is the oldest, at the front.
-            HistoryWindow::Latest | HistoryWindow::Before(_) => {
-                docs.remove(0);
-            }
-        }
-    }
-    Ok((docs, has_more))
+    let room = room(state, caller, conversation_id, GroupAction::Read).await?;
+    state.writers.history(&room.live, window, limit).await
+}
+
+/// Subscribes a connection to a room (`register`, under the writer's lock) and
+/// returns the replay after `since`, the last seq and whether the replay was cut.
+pub async fn join<R>(
+    state: &AppState,
+    caller: &Caller,
+    conversation_id: &str,
+    since: Option<i64>,
+    register: impl FnOnce() -> R,
+) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
+    let room = room(state, caller, conversation_id, GroupAction::Send).await?;
+    state
+        .writers
+        .join(&room.live, since, JOIN_REPLAY_MAX, register)
+        .await
 }
 
 /// Loads a message and the room it is in, as the caller may see it.
@@ -219,15 +100,19 @@ async fn message_in_room(
     caller: &Caller,
     message_id: &str,
 ) -> Result<(MessageDoc, Room), ApiError> {
-    let message = state
-        .store
-        .messages
-        .by_id(message_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    let room = room(state, caller, &message.conversation_id, GroupAction::Read)
+    let not_found = || ApiError::not_found("message");
+    let (conversation_id, seq) = parse_message_id(message_id).ok_or_else(not_found)?;
+    let room = room(state, caller, conversation_id, GroupAction::Read)
         .await
-        .map_err(|_| ApiError::not_found("message"))?;
+        .map_err(|err| match err.code {
+            ErrorCode::DatabaseUnavailable => err,
+            _ => not_found(),
+        })?;
+    let message = state
+        .writers
+        .message(&room.live, seq)
+        .await?
+        .ok_or_else(not_found)?;
     Ok((message, room))
 }
 
@@ -238,7 +123,11 @@ pub async fn edit(
     body: &str,
 ) -> Result<MessageDoc, ApiError> {
     let body = parse_body(body)?;
-    let (message, room) = message_in_room(state, caller, message_id).await?;
+    let (_, room) = message_in_room(state, caller, message_id).await?;
+    // Edits and deletes of a conversation are serialised, and the message is read
+    // again under that lock: an edit cannot resurrect a deleted message.
+    let _edits = room.live.edits.lock().await;
+    let (message, _) = message_in_room(state, caller, message_id).await?;
     if !may(
         room.actor,
         GroupAction::EditMessage {
@@ -250,19 +139,15 @@ pub async fn edit(
     if message.deleted {
         return Err(ApiError::conflict("a deleted message cannot be edited"));
     }
-    let edited = state
-        .store
-        .messages
-        .edit(message_id, &body)
-        .await?
-        .ok_or_else(|| ApiError::conflict("a deleted message cannot be edited"))?;
-    let _room = state.seq_locks.lock(&edited.conversation_id).await;
+    let mut edited = message;
+    edited.body = body;
+    edited.edited_at = Some(now());
     state
-        .store
-        .conversations
-        .update_last_message_body(&edited.conversation_id, &edited.id, &edited.body)
+        .writers
+        .update_message(&room.live, &edited, |doc| {
+            state.hub.message_updated(doc, &edited);
+        })
         .await?;
-    state.hub.message_updated(&room.conversation, &edited);
     Ok(edited)
 }
 
@@ -271,7 +156,9 @@ pub async fn delete(
     caller: &Caller,
     message_id: &str,
 ) -> Result<MessageDoc, ApiError> {
-    let (message, room) = message_in_room(state, caller, message_id).await?;
+    let (_, room) = message_in_room(state, caller, message_id).await?;
+    let _edits = room.live.edits.lock().await;
+    let (message, _) = message_in_room(state, caller, message_id).await?;
     if !may(
         room.actor,
         GroupAction::DeleteMessage {
@@ -286,23 +173,20 @@ pub async fn delete(
     if message.deleted {
         return Ok(message);
     }
-    let deleted = state
-        .store
-        .messages
-        .tombstone(message_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    let _room = state.seq_locks.lock(&deleted.conversation_id).await;
+    let mut deleted = message;
+    deleted.body = String::new();
+    deleted.deleted = true;
     state
-        .store
-        .conversations
-        .update_last_message_body(&deleted.conversation_id, &deleted.id, "")
+        .writers
+        .update_message(&room.live, &deleted, |doc| {
+            state.hub.message_deleted(doc, &deleted);
+        })
         .await?;
-    state.hub.message_deleted(&room.conversation, &deleted);
     Ok(deleted)
 }
 
-/// Moves the caller's read marker to `seq` (clamped to the room's last seq).
+/// Moves the caller's read marker to `seq` (clamped to the room's last seq). A
+/// `read` event goes out only when the marker moved.
 pub async fn mark_read(
     state: &AppState,
     caller: &Caller,
@@ -313,12 +197,10 @@ pub async fn mark_read(
         return Err(ApiError::invalid_field("seq", "must not be negative"));
     }
     let room = room(state, caller, conversation_id, GroupAction::Read).await?;
-    let seq = seq.min(room.conversation.last_seq);
     state
-        .store
-        .conversations
-        .mark_read(conversation_id, &caller.id, seq)
-        .await?;
-    state.hub.read(&room.conversation, caller, seq);
-    Ok(seq)
+        .writers
+        .mark_read(&room.live, &caller.id, seq, |doc, seq| {
+            state.hub.read(doc, caller, seq);
+        })
+        .await
 }

@@ -7,6 +7,7 @@ pub mod access;
 pub mod dms;
 pub mod groups;
 pub mod messages;
+pub mod writer;
 
 use crate::domain::Role;
 
@@ -27,12 +28,3 @@ impl From<&crate::auth::CurrentUser> for Caller {
         }
     }
 }
-
-/// Per-conversation locks on this node: `seq` allocation and every write to a
-/// conversation document happen under the room's lock.
-///
-/// FerretDB v1 applies updates (`$inc`, `$set`) as read-modify-write of the whole
-/// document, so concurrent writers lose each other's changes. The next `seq` is
-/// therefore allocated under this lock, and the unique (conversation_id, seq)
-/// index arbitrates between nodes (`send` retries).
-pub type SeqLocks = crate::store::locks::KeyedLocks;

@@ -20,12 +20,12 @@ use super::protocol::{
 };
 use crate::auth::CurrentUser;
 use crate::auth::sessions::authenticate;
+use crate::chat::writer::OnStored;
 use crate::chat::{Caller, access, messages};
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::{JOIN_REPLAY_MAX, MAX_BAD_FRAMES, TYPING_THROTTLE_MS, WS_PING_INTERVAL_SECS};
+use crate::limits::{MAX_BAD_FRAMES, TYPING_THROTTLE_MS, WS_PING_INTERVAL_SECS};
 use crate::permissions::GroupAction;
 use crate::state::AppState;
-use crate::store::messages::HistoryWindow;
 
 /// Consecutive sends over the rate limit (each answered with an error) before 4008.
 const RATE_STRIKES: u32 = 5;
@@ -265,52 +265,32 @@ impl Session {
     }
 
     /// Subscribes to a room, replays what was missed since `since`, then `joined`.
-    /// The room's seq lock is held throughout, so the replay and the live stream
-    /// neither overlap nor leave a gap.
+    /// The writer registers the connection under the conversation's lock, so the
+    /// replay and the live stream neither overlap nor leave a gap.
     async fn join(&mut self, conversation: &str, since: Option<i64>) {
-        let result = async {
-            access::room(&self.state, &self.caller, conversation, GroupAction::Send).await?;
-            let _lock = self.state.seq_locks.lock(conversation).await;
-            let online = self.state.hub.join(conversation, &self.conn);
-            self.joined.insert(conversation.to_owned());
-            let mut truncated = false;
-            if let Some(since) = since {
-                let window = HistoryWindow::After(since.max(0));
-                let mut missed = self
-                    .state
-                    .store
-                    .messages
-                    .history(conversation, window, JOIN_REPLAY_MAX)
-                    .await?;
-                if missed.len() > JOIN_REPLAY_MAX as usize {
-                    missed.truncate(JOIN_REPLAY_MAX as usize);
-                    truncated = true;
-                }
+        let joined = messages::join(&self.state, &self.caller, conversation, since, || {
+            self.state.hub.join(conversation, &self.conn)
+        })
+        .await;
+        match joined {
+            Ok((online, missed, last_seq, truncated)) => {
+                self.joined.insert(conversation.to_owned());
                 for message in &missed {
                     self.reply(ServerFrame::Message(MessageFrame::from(message)));
                 }
+                self.reply(ServerFrame::Joined(JoinedFrame {
+                    conversation: conversation.to_owned(),
+                    last_seq,
+                    online,
+                    truncated,
+                }));
             }
-            let last_seq = self
-                .state
-                .store
-                .conversations
-                .by_id(conversation)
-                .await?
-                .map_or(0, |c| c.last_seq);
-            self.reply(ServerFrame::Joined(JoinedFrame {
-                conversation: conversation.to_owned(),
-                last_seq,
-                online,
-                truncated,
-            }));
-            Ok::<(), ApiError>(())
-        }
-        .await;
-        if let Err(err) = result {
-            if self.joined.remove(conversation) {
-                self.state.hub.leave(conversation, &self.conn);
+            Err(err) => {
+                if self.joined.remove(conversation) {
+                    self.state.hub.leave(conversation, &self.conn);
+                }
+                self.error(&err, Some(conversation.to_owned()));
             }
-            self.error(&err, Some(conversation.to_owned()));
         }
     }
 
@@ -339,13 +319,23 @@ impl Session {
             return None;
         }
         self.rate_strikes = 0;
+        // The ack is queued when the message is stored, before its fan-out, so the
+        // sender sees the ack before the echo of its own message.
+        let conn = self.conn.clone();
+        let ack: OnStored = Box::new(move |message| {
+            conn.send(&ServerFrame::Ack(AckFrame {
+                client_id: message.client_id.clone(),
+                id: message.id.clone(),
+                seq: message.seq,
+            }));
+        });
         match messages::send(
             &self.state,
             &self.caller,
             &conversation,
             &body,
             client_id.as_deref(),
-            Some(&self.conn),
+            Some(ack),
         )
         .await
         {

@@ -172,36 +172,24 @@ impl ConversationStore {
             .await
     }
 
-    /// Records a newly stored message as the newest: `last_seq`, `last_message`.
-    ///
-    /// FerretDB writes whole documents (read-modify-write), so every write to a
-    /// conversation document happens under the room's lock (`chat::SeqLocks`).
-    pub async fn record_message(
+    /// Writes the newest-message fields behind the writer (`chat::writer`), by
+    /// `_id` only. The writer is the one writer of these fields, so no condition is
+    /// needed (and any other filter key would make FerretDB scan the collection).
+    pub async fn write_last(
         &self,
         id: &str,
-        message: &LastMessage,
+        last_seq: i64,
+        last_message: Option<&LastMessage>,
+        last_activity: DateTime,
     ) -> mongodb::error::Result<()> {
-        let value = mongodb::bson::to_bson(message).unwrap_or_default();
+        let last_message = match last_message {
+            Some(m) => mongodb::bson::to_bson(m)?,
+            None => mongodb::bson::Bson::Null,
+        };
         self.conversations
             .update_one(
-                doc! { "_id": id, "last_seq": { "$lt": message.seq } },
-                doc! { "$set": { "last_seq": message.seq, "last_message": value, "last_activity": message.created_at } },
-            )
-            .await
-            .map(|_| ())
-    }
-
-    /// Reflects an edit or deletion in the denormalised last message.
-    pub async fn update_last_message_body(
-        &self,
-        id: &str,
-        message_id: &str,
-        body: &str,
-    ) -> mongodb::error::Result<()> {
-        self.conversations
-            .update_one(
-                doc! { "_id": id, "last_message.id": message_id },
-                doc! { "$set": { "last_message.body": body } },
+                doc! { "_id": id },
+                doc! { "$set": { "last_seq": last_seq, "last_message": last_message, "last_activity": last_activity } },
             )
             .await
             .map(|_| ())
@@ -217,39 +205,41 @@ impl ConversationStore {
             .map(|_| ())
     }
 
-    /// Moves the user's read marker forward (never back).
-    pub async fn mark_read(
+    /// The user's stored read marker in the conversation (0 when none).
+    pub async fn marker(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+    ) -> mongodb::error::Result<i64> {
+        let id = marker_id(conversation_id, user_id);
+        Ok(self
+            .markers
+            .find_one(doc! { "_id": id })
+            .await?
+            .map_or(0, |m| m.seq))
+    }
+
+    /// Stores a read marker by `_id` (the writer has already made sure it only
+    /// moves forward).
+    pub async fn write_marker(
         &self,
         conversation_id: &str,
         user_id: &str,
         seq: i64,
     ) -> mongodb::error::Result<()> {
         let id = marker_id(conversation_id, user_id);
-        if let Some(marker) = self.markers.find_one(doc! { "_id": &id }).await? {
-            return self.advance_marker(&id, marker.seq, seq).await;
-        }
         let marker = ReadMarkerDoc {
             id: id.clone(),
             conversation_id: conversation_id.to_owned(),
             user_id: user_id.to_owned(),
             seq,
         };
-        match self.markers.insert_one(&marker).await {
-            Ok(_) => Ok(()),
-            // Lost a race with another first marker write: move that one instead.
-            Err(err) if super::is_duplicate_key(&err) => self.advance_marker(&id, 0, seq).await,
-            Err(err) => Err(err),
-        }
-    }
-
-    async fn advance_marker(&self, id: &str, current: i64, seq: i64) -> mongodb::error::Result<()> {
-        if current >= seq {
-            return Ok(());
-        }
         self.markers
-            .update_one(
-                doc! { "_id": id, "seq": { "$lt": seq } },
-                doc! { "$set": { "seq": seq } },
+            .replace_one(doc! { "_id": id }, marker)
+            .with_options(
+                mongodb::options::ReplaceOptions::builder()
+                    .upsert(true)
+                    .build(),
             )
             .await
             .map(|_| ())

@@ -1,15 +1,32 @@
-//! `messages`: ordered per conversation by `seq`.
+//! `messages` and `message_blocks`: ordered per conversation by `seq`.
+//!
+//! FerretDB finds a document through an index only for a filter that is exactly
+//! `{_id: value}`, so both collections are addressed by composed `_id`s:
+//! - a message's `_id` (its public id) is `<conversation>-<seq>`: the writer finds
+//!   a conversation's newest messages after a restart, and edits find a message,
+//!   without a query on any other field;
+//! - a block holds the messages of `BLOCK_SIZE` consecutive seqs of one conversation
+//!   (`_id` = `<conversation>#<block>`, the bucket pattern), so a history page deep
+//!   in the past is one or two `_id` lookups whatever the volume stored.
+//!
+//! Every message is inserted once into `messages` (one `insert_many` carries the
+//! messages of many conversations); blocks are copies written behind from the
+//! writer's memory (see `chat::writer`), and rebuilt from `messages` if one is ever
+//! missing.
 
-use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
-use mongodb::options::{FindOptions, ReturnDocument};
+use mongodb::options::{InsertManyOptions, ReplaceOptions};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::ensure_index;
 
+/// Seqs per history block.
+pub const BLOCK_SIZE: i64 = 128;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessageDoc {
+    /// `<conversation id>-<seq>` (see `message_id`).
     #[serde(rename = "_id")]
     pub id: String,
     pub conversation_id: String,
@@ -20,11 +37,23 @@ pub struct MessageDoc {
     pub client_id: Option<String>,
     /// `client_id`, or `auto:<id>` when the client sent none: unique per sender and
     /// conversation. (A unique index over a nullable `client_id` would allow only one
-    /// message without it, and partial indexes are not available on FerretDB.)
+    /// message without it, and partial indexes are not available on FerretDB.) The
+    /// writer dedupes recent `client_id`s in memory; this index is the backstop.
     pub dedupe_key: String,
     pub created_at: DateTime,
     pub edited_at: Option<DateTime>,
     pub deleted: bool,
+}
+
+/// A block of consecutive seqs of one conversation, in ascending `seq` (gaps allowed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlockDoc {
+    /// `<conversation id>#<block>`
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub conversation_id: String,
+    pub block: i64,
+    pub messages: Vec<MessageDoc>,
 }
 
 /// Which slice of history to read.
@@ -35,26 +64,56 @@ pub enum HistoryWindow {
     After(i64),
 }
 
+/// A message's id: its conversation and seq.
+pub fn message_id(conversation_id: &str, seq: i64) -> String {
+    format!("{conversation_id}-{seq}")
+}
+
+/// The conversation and seq a message id names, if it is well formed.
+pub fn parse_message_id(id: &str) -> Option<(&str, i64)> {
+    let (conversation, seq) = id.rsplit_once('-')?;
+    let hex = !conversation.is_empty()
+        && conversation.len() <= 64
+        && conversation.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits = !seq.is_empty()
+        && seq.len() <= 18
+        && !seq.starts_with('0')
+        && seq.bytes().all(|b| b.is_ascii_digit());
+    if !(hex && digits) {
+        return None;
+    }
+    Some((conversation, seq.parse().ok()?))
+}
+
+/// The block holding `seq` (seqs start at 1).
+pub fn block_of(seq: i64) -> i64 {
+    (seq - 1).div_euclid(BLOCK_SIZE)
+}
+
+/// The first seq of `block`.
+pub fn block_start(block: i64) -> i64 {
+    block * BLOCK_SIZE + 1
+}
+
+fn block_id(conversation_id: &str, block: i64) -> String {
+    format!("{conversation_id}#{block}")
+}
+
 #[derive(Clone)]
 pub struct MessageStore {
     coll: Collection<MessageDoc>,
+    blocks: Collection<BlockDoc>,
 }
 
 impl MessageStore {
     pub fn new(db: &Database) -> Self {
         Self {
             coll: db.collection("messages"),
+            blocks: db.collection("message_blocks"),
         }
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        ensure_index(
-            &self.coll,
-            doc! { "conversation_id": 1, "seq": 1 },
-            "conversation_seq_unique",
-            true,
-        )
-        .await?;
         ensure_index(
             &self.coll,
             doc! { "conversation_id": 1, "sender_id": 1, "dedupe_key": 1 },
@@ -64,95 +123,161 @@ impl MessageStore {
         .await
     }
 
-    pub async fn insert(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
-        self.coll.insert_one(message).await.map(|_| ())
-    }
-
-    /// The highest `seq` stored in the conversation (0 when empty).
-    pub async fn max_seq(&self, conversation_id: &str) -> mongodb::error::Result<i64> {
-        let newest = self
-            .coll
-            .find_one(doc! { "conversation_id": conversation_id })
-            .sort(doc! { "seq": -1 })
-            .await?;
-        Ok(newest.map_or(0, |m| m.seq))
+    /// Inserts messages of any conversations in one round trip, unordered. Returns
+    /// the indexes that failed: `Ok` lists write errors (duplicate keys), `Err` is a
+    /// failure of the whole call, after which any of them may or may not be stored.
+    pub async fn insert_many(
+        &self,
+        messages: &[MessageDoc],
+    ) -> mongodb::error::Result<Vec<(usize, bool)>> {
+        let options = InsertManyOptions::builder().ordered(false).build();
+        match self.coll.insert_many(messages).with_options(options).await {
+            Ok(_) => Ok(Vec::new()),
+            Err(err) => match &*err.kind {
+                mongodb::error::ErrorKind::InsertMany(e) if e.write_concern_error.is_none() => {
+                    Ok(e.write_errors.as_ref().map_or_else(Vec::new, |errors| {
+                        errors
+                            .iter()
+                            .map(|w| (w.index, w.code == super::DUPLICATE_KEY))
+                            .collect()
+                    }))
+                }
+                _ => Err(err),
+            },
+        }
     }
 
     pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<MessageDoc>> {
         self.coll.find_one(doc! { "_id": id }).await
     }
 
+    pub async fn by_seq(
+        &self,
+        conversation_id: &str,
+        seq: i64,
+    ) -> mongodb::error::Result<Option<MessageDoc>> {
+        self.by_id(&message_id(conversation_id, seq)).await
+    }
+
+    /// The first message of this sender with this `client_id`. Not on the hot path
+    /// (the writer dedupes recent ids in memory): only after the unique index
+    /// refused a repeat the writer no longer remembered. It scans on FerretDB.
     pub async fn by_client_id(
         &self,
         conversation_id: &str,
         sender_id: &str,
         client_id: &str,
     ) -> mongodb::error::Result<Option<MessageDoc>> {
-        self.coll.find_one(doc! { "conversation_id": conversation_id, "sender_id": sender_id, "dedupe_key": client_id }).await
+        self.coll
+            .find_one(doc! { "conversation_id": conversation_id, "sender_id": sender_id, "dedupe_key": client_id })
+            .await
     }
 
-    /// Up to `limit + 1` messages of the window, in ascending `seq` (the extra one
-    /// tells the caller there is more).
-    pub async fn history(
+    /// Writes a message's new body/state (edit or delete) by `_id`.
+    pub async fn replace(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
+        self.coll
+            .replace_one(doc! { "_id": &message.id }, message)
+            .await
+            .map(|_| ())
+    }
+
+    /// One block's messages: the stored block, or (if it was never written, e.g.
+    /// after a crash) rebuilt from `messages` and written for next time.
+    pub async fn block(
         &self,
         conversation_id: &str,
-        window: HistoryWindow,
-        limit: u32,
+        block: i64,
     ) -> mongodb::error::Result<Vec<MessageDoc>> {
-        let (filter, ascending) = match window {
-            HistoryWindow::Latest => (doc! { "conversation_id": conversation_id }, false),
-            HistoryWindow::Before(seq) => (
-                doc! { "conversation_id": conversation_id, "seq": { "$lt": seq } },
-                false,
-            ),
-            HistoryWindow::After(seq) => (
-                doc! { "conversation_id": conversation_id, "seq": { "$gt": seq } },
-                true,
-            ),
-        };
-        let options = FindOptions::builder()
-            .sort(doc! { "seq": if ascending { 1 } else { -1 } })
-            .limit(i64::from(limit) + 1)
-            .build();
-        let mut docs: Vec<MessageDoc> = self
-            .coll
-            .find(filter)
-            .with_options(options)
+        if let Some(found) = self
+            .blocks
+            .find_one(doc! { "_id": block_id(conversation_id, block) })
             .await?
-            .try_collect()
-            .await?;
-        if !ascending {
-            docs.reverse();
+        {
+            return Ok(found.messages);
         }
-        Ok(docs)
+        let seqs = block_start(block)..block_start(block + 1);
+        let found =
+            futures_util::future::try_join_all(seqs.map(|seq| self.by_seq(conversation_id, seq)))
+                .await?;
+        let messages: Vec<MessageDoc> = found.into_iter().flatten().collect();
+        if !messages.is_empty() {
+            self.write_block(conversation_id, block, &messages).await?;
+        }
+        Ok(messages)
     }
 
-    pub async fn edit(&self, id: &str, body: &str) -> mongodb::error::Result<Option<MessageDoc>> {
-        self.coll
-            .find_one_and_update(
-                doc! { "_id": id, "deleted": false },
-                doc! { "$set": { "body": body, "edited_at": DateTime::now() } },
-            )
-            .return_document(ReturnDocument::After)
+    /// Writes (creates or replaces) one block.
+    pub async fn write_block(
+        &self,
+        conversation_id: &str,
+        block: i64,
+        messages: &[MessageDoc],
+    ) -> mongodb::error::Result<()> {
+        let id = block_id(conversation_id, block);
+        let doc = BlockDoc {
+            id: id.clone(),
+            conversation_id: conversation_id.to_owned(),
+            block,
+            messages: messages.to_vec(),
+        };
+        self.blocks
+            .replace_one(doc! { "_id": id }, doc)
+            .with_options(ReplaceOptions::builder().upsert(true).build())
             .await
+            .map(|_| ())
     }
 
-    /// Tombstones a message: it keeps its id and seq and loses its body.
-    pub async fn tombstone(&self, id: &str) -> mongodb::error::Result<Option<MessageDoc>> {
-        self.coll
-            .find_one_and_update(
-                doc! { "_id": id },
-                doc! { "$set": { "body": "", "deleted": true } },
-            )
-            .return_document(ReturnDocument::After)
-            .await
-    }
-
+    /// Deletes a conversation's messages and blocks (group deletion; a rare scan).
     pub async fn delete_conversation(&self, conversation_id: &str) -> mongodb::error::Result<u64> {
+        self.blocks
+            .delete_many(doc! { "conversation_id": conversation_id })
+            .await?;
         Ok(self
             .coll
             .delete_many(doc! { "conversation_id": conversation_id })
             .await?
             .deleted_count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_round_trip() {
+        let id = message_id("65a1b2c3d4e5f60718293a4b", 42);
+        assert_eq!(id, "65a1b2c3d4e5f60718293a4b-42");
+        assert_eq!(
+            parse_message_id(&id),
+            Some(("65a1b2c3d4e5f60718293a4b", 42))
+        );
+    }
+
+    #[test]
+    fn malformed_message_ids_are_refused() {
+        for bad in [
+            "",
+            "abc",
+            "-1",
+            "abc-0",
+            "abc--1",
+            "abc-01",
+            "abc-+1",
+            "xyz-1",
+            "abc-99999999999999999999",
+            "000000000000000000000000",
+        ] {
+            assert_eq!(parse_message_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn blocks_cover_consecutive_seqs() {
+        assert_eq!(block_of(1), 0);
+        assert_eq!(block_of(BLOCK_SIZE), 0);
+        assert_eq!(block_of(BLOCK_SIZE + 1), 1);
+        assert_eq!(block_start(0), 1);
+        assert_eq!(block_start(1), BLOCK_SIZE + 1);
     }
 }

@@ -1,0 +1,975 @@
+//! One writer per conversation, committing in groups.
+//!
+//! Every conversation that is in use has a `Live` in memory: its document, the next
+//! `seq`, a window of its newest messages, the `client_id`s recently seen, read
+//! markers and what still has to be written behind. A send takes the conversation's
+//! (synchronous, never awaited-under) lock just long enough to dedupe and to take
+//! the next `seq`, and hands the message to the one store batcher. The batcher takes
+//! whatever has queued, from every conversation, stores it with one `insert_many`,
+//! and then, per message and in `seq` order, commits it to its `Live`, reports
+//! "stored" through the sender's hook (the gateway builds the `ack` there), fans it
+//! out, and wakes the sender. The next batch starts when this one is stored, so
+//! batches grow with the load instead of queueing round trips.
+//!
+//! Acked means stored: nothing is reported or fanned out before `insert_many`
+//! returned. The conversation document (`last_seq`, `last_message`), the history
+//! blocks and read markers are written behind by a flusher (`FLUSH_INTERVAL`) and
+//! on shutdown. After a crash, `load` recovers `last_seq` exactly from the stored
+//! messages: their `_id`s are `<conversation>-<seq>`, so it probes forward from the
+//! (possibly stale) stored `last_seq`.
+//!
+//! Reads on the hot path are memory: access checks read the `Live`'s document, the
+//! latest page and `since` catch-up come from the window, older pages are one or
+//! two block lookups by `_id` (`store::messages`).
+//!
+//! Several nodes: `seq` allocation is in memory on the node that owns the
+//! conversation. With Redis, ownership would be a lease per conversation
+//! (`SET NX PX`), so that one node writes a conversation at a time; the unique
+//! message `_id` stays the arbiter if a lease is ever lost (the insert fails,
+//! the `Live` reloads from storage). See docs/architecture.md.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tokio::sync::{OnceCell, mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::realtime::hub::Hub;
+use crate::store::Store;
+use crate::store::conversations::{ConversationDoc, LastMessage};
+use crate::store::messages::{HistoryWindow, MessageDoc, block_of, block_start, message_id};
+
+/// How often the conversation documents, blocks and markers are written behind.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+/// The most messages one `insert_many` carries.
+pub const MAX_BATCH: usize = 1000;
+/// Sends accepted and not yet stored, on this node: beyond this, 503.
+pub const MAX_IN_FLIGHT: usize = 100_000;
+/// `client_id`s remembered per conversation (older repeats are still refused by
+/// the unique index; answering them then costs a scan).
+pub const DEDUPE_KEYS: usize = 4096;
+/// A `Live` unused this long, with nothing to write, is dropped from memory.
+pub const IDLE_AFTER: Duration = Duration::from_secs(300);
+/// Consecutive missing seqs after which recovery stops probing.
+const PROBE_MISSES: i64 = 4;
+
+/// Called once a message is stored, before it is fanned out (the gateway queues the
+/// sender's `ack` here, so the sender sees its ack before the echo).
+pub type OnStored = Box<dyn FnOnce(&MessageDoc) + Send>;
+
+/// A message to send, already validated and authorized.
+pub struct Draft {
+    pub sender_id: String,
+    pub sender_username: String,
+    pub body: String,
+    pub client_id: Option<String>,
+}
+
+type Reply = oneshot::Sender<Result<MessageDoc, ApiError>>;
+
+struct Pending {
+    live: Arc<Live>,
+    message: MessageDoc,
+    on_stored: Option<OnStored>,
+}
+
+/// A conversation in memory.
+pub struct Live {
+    pub id: String,
+    state: Mutex<LiveState>,
+    /// Serialises edits and deletes of this conversation's messages, so that an
+    /// edit cannot resurrect a deleted message.
+    pub edits: tokio::sync::Mutex<()>,
+}
+
+struct LiveState {
+    doc: ConversationDoc,
+    next_seq: i64,
+    /// Committed messages with `seq >= covered_from`, ascending.
+    window: VecDeque<MessageDoc>,
+    covered_from: i64,
+    /// (sender, client_id) -> seq, pending or stored.
+    keys: HashMap<(String, String), i64>,
+    key_order: VecDeque<(String, String)>,
+    waiters: HashMap<i64, Vec<Reply>>,
+    in_flight: usize,
+    /// Read markers known in memory (never behind the stored ones).
+    marks: HashMap<String, i64>,
+    dirty_marks: HashSet<String>,
+    dirty_doc: bool,
+    dirty_blocks: BTreeSet<i64>,
+    /// A store failure left this state unsure: reload before the next send.
+    broken: bool,
+    deleted: bool,
+    last_used: Instant,
+}
+
+impl LiveState {
+    fn committed(&self, seq: i64) -> Option<&MessageDoc> {
+        let i = self.window.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        self.window.get(i)
+    }
+
+    fn remember_key(&mut self, key: (String, String), seq: i64) {
+        if self.keys.insert(key.clone(), seq).is_none() {
+            self.key_order.push_back(key);
+        }
+        while self.key_order.len() > DEDUPE_KEYS {
+            if let Some(old) = self.key_order.pop_front() {
+                self.keys.remove(&old);
+            }
+        }
+    }
+
+    /// Drops whole blocks from the front of the window once they are written and
+    /// older than the previous block.
+    fn trim(&mut self) {
+        let keep_from = block_of(self.doc.last_seq.max(1)) - 1;
+        while let Some(front) = self.window.front() {
+            let block = block_of(front.seq);
+            if block >= keep_from || self.dirty_blocks.contains(&block) {
+                break;
+            }
+            while self
+                .window
+                .front()
+                .is_some_and(|m| block_of(m.seq) == block)
+            {
+                self.window.pop_front();
+            }
+            self.covered_from = block_start(block + 1);
+        }
+    }
+
+    fn fail(&mut self, seq: i64, err: &ApiError) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.keys.retain(|_, s| *s != seq);
+        for reply in self.waiters.remove(&seq).unwrap_or_default() {
+            let _ = reply.send(Err(err.clone()));
+        }
+        self.broken = true;
+    }
+}
+
+impl Live {
+    fn lock(&self) -> MutexGuard<'_, LiveState> {
+        // A panic while holding this lock is a bug; the state is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The conversation document as of now (with `last_seq` and `last_message`
+    /// from memory).
+    pub fn doc(&self) -> ConversationDoc {
+        let mut st = self.lock();
+        st.last_used = Instant::now();
+        st.doc.clone()
+    }
+
+    pub fn last_seq(&self) -> i64 {
+        self.lock().doc.last_seq
+    }
+
+    /// The user's read marker, if memory knows it.
+    pub fn mark(&self, user_id: &str) -> Option<i64> {
+        self.lock().marks.get(user_id).copied()
+    }
+}
+
+/// Every `Live` on this node, the batcher that stores their messages and the
+/// flusher that writes behind.
+pub struct Writers {
+    live: DashMap<String, Arc<OnceCell<Arc<Live>>>>,
+    store: Store,
+    hub: Arc<Hub>,
+    tx: mpsc::UnboundedSender<Pending>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+fn db_error(err: mongodb::error::Error) -> ApiError {
+    ApiError::from(err)
+}
+
+impl Writers {
+    pub fn new(store: Store, hub: Arc<Hub>) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Arc::new(Self {
+            live: DashMap::new(),
+            store,
+            hub,
+            tx,
+            rx: Mutex::new(Some(rx)),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// Starts the batcher and the flusher (once).
+    pub fn start(self: &Arc<Self>) {
+        let rx = self
+            .rx
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(rx) = rx {
+            tokio::spawn(Arc::clone(self).run_batcher(rx));
+            tokio::spawn(Arc::clone(self).run_flusher());
+        }
+    }
+
+    /// The conversation's `Live`, loading it on first use; 404 if it does not exist.
+    pub async fn get(&self, id: &str) -> Result<Arc<Live>, ApiError> {
+        loop {
+            let cell = self.live.entry(id.to_owned()).or_default().clone();
+            let loaded = cell.get_or_try_init(|| self.load(id)).await;
+            let live = match loaded {
+                Ok(live) => Arc::clone(live),
+                Err(err) => {
+                    // Nothing to keep for an id that does not resolve.
+                    self.live
+                        .remove_if(id, |_, c| Arc::ptr_eq(c, &cell) && c.get().is_none());
+                    return Err(err);
+                }
+            };
+            let reload = {
+                let st = live.lock();
+                if st.deleted {
+                    return Err(ApiError::not_found("conversation"));
+                }
+                st.broken && st.in_flight == 0
+            };
+            if !reload {
+                return Ok(live);
+            }
+            // A store failure left the state unsure: write what is known, then
+            // reload from storage (which is the authority for seqs).
+            self.flush(&live).await?;
+            self.live.remove_if(id, |_, c| Arc::ptr_eq(c, &cell));
+        }
+    }
+
+    /// Forgets a conversation (deleted): in-flight and later sends fail with 404.
+    pub fn forget(&self, id: &str) {
+        if let Some((_, cell)) = self.live.remove(id)
+            && let Some(live) = cell.get()
+        {
+            live.lock().deleted = true;
+        }
+    }
+
+    /// The `Live` if it is in memory (no loading).
+    pub fn loaded(&self, id: &str) -> Option<Arc<Live>> {
+        self.live.get(id).and_then(|c| c.get().cloned())
+    }
+
+    async fn load(&self, id: &str) -> Result<Arc<Live>, ApiError> {
+        let messages = &self.store.messages;
+        let mut doc = self
+            .store
+            .conversations
+            .by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let stored_last = doc.last_seq;
+        // The blocks holding the stored last seq and the one before it.
+        let mut window: Vec<MessageDoc> = Vec::new();
+        let mut covered_from = 1;
+        if stored_last > 0 {
+            let last_block = block_of(stored_last);
+            let first_block = (last_block - 1).max(0);
+            covered_from = block_start(first_block);
+            for block in first_block..=last_block {
+                window.extend(messages.block(id, block).await?);
+            }
+        }
+        // Probe forward: the stored last_seq may be behind what was stored.
+        let mut seq = window
+            .last()
+            .map_or(stored_last, |m| m.seq.max(stored_last));
+        let mut misses = 0;
+        let mut probe = seq + 1;
+        while misses < PROBE_MISSES {
+            match messages.by_seq(id, probe).await? {
+                Some(found) => {
+                    seq = found.seq;
+                    window.push(found);
+                    misses = 0;
+                }
+                None => misses += 1,
+            }
+            probe += 1;
+        }
+        window.sort_by_key(|m| m.seq);
+        window.dedup_by_key(|m| m.seq);
+        let dirty_doc = seq != stored_last;
+        if let Some(newest) = window.last().filter(|m| m.seq == seq) {
+            doc.last_message = Some(last_message(newest));
+            doc.last_activity = newest.created_at;
+        }
+        doc.last_seq = seq;
+        let mut state = LiveState {
+            next_seq: seq + 1,
+            window: VecDeque::new(),
+            covered_from,
+            keys: HashMap::new(),
+            key_order: VecDeque::new(),
+            waiters: HashMap::new(),
+            in_flight: 0,
+            marks: HashMap::new(),
+            dirty_marks: HashSet::new(),
+            dirty_doc,
+            dirty_blocks: BTreeSet::new(),
+            broken: false,
+            deleted: false,
+            last_used: Instant::now(),
+            doc,
+        };
+        for message in window {
+            if let Some(cid) = &message.client_id {
+                state.remember_key((message.sender_id.clone(), cid.clone()), message.seq);
+            }
+            if dirty_doc && message.seq > stored_last {
+                // Found by probing: its block may never have been written.
+                state.dirty_blocks.insert(block_of(message.seq));
+            }
+            state.window.push_back(message);
+        }
+        Ok(Arc::new(Live {
+            id: id.to_owned(),
+            state: Mutex::new(state),
+            edits: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// Stores a message with the next `seq`, or answers the first message again
+    /// for a repeated `client_id` (`created == false`).
+    pub async fn send(
+        &self,
+        live: &Arc<Live>,
+        draft: Draft,
+        on_stored: Option<OnStored>,
+    ) -> Result<(MessageDoc, bool), ApiError> {
+        use std::sync::atomic::Ordering;
+        enum Next {
+            Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, bool),
+            Stored(i64),
+        }
+        let next = {
+            let mut st = live.lock();
+            if st.deleted {
+                return Err(ApiError::not_found("conversation"));
+            }
+            st.last_used = Instant::now();
+            let key = draft
+                .client_id
+                .as_ref()
+                .map(|cid| (draft.sender_id.clone(), cid.clone()));
+            let earlier = key.as_ref().and_then(|k| st.keys.get(k).copied());
+            if let Some(seq) = earlier {
+                if let Some(message) = st.committed(seq) {
+                    return Ok((message.clone(), false));
+                }
+                if st.waiters.contains_key(&seq) {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.entry(seq).or_default().push(tx);
+                    Next::Wait(rx, false)
+                } else {
+                    Next::Stored(seq)
+                }
+            } else {
+                if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                    return Err(ApiError::database_unavailable());
+                }
+                let seq = st.next_seq;
+                st.next_seq += 1;
+                let id = message_id(&live.id, seq);
+                let message = MessageDoc {
+                    dedupe_key: draft
+                        .client_id
+                        .clone()
+                        .unwrap_or_else(|| format!("auto:{id}")),
+                    id,
+                    conversation_id: live.id.clone(),
+                    seq,
+                    sender_id: draft.sender_id,
+                    sender_username: draft.sender_username,
+                    body: draft.body,
+                    client_id: draft.client_id,
+                    created_at: crate::store::now(),
+                    edited_at: None,
+                    deleted: false,
+                };
+                if let Some(key) = key {
+                    st.remember_key(key, seq);
+                }
+                let (tx, rx) = oneshot::channel();
+                st.waiters.insert(seq, vec![tx]);
+                st.in_flight += 1;
+                self.in_flight.fetch_add(1, Ordering::Relaxed);
+                // Under the lock, so the batcher sees each conversation's messages
+                // in seq order.
+                let pending = Pending {
+                    live: Arc::clone(live),
+                    message,
+                    on_stored,
+                };
+                if self.tx.send(pending).is_err() {
+                    st.fail(seq, &ApiError::database_unavailable());
+                    self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    return Err(ApiError::database_unavailable());
+                }
+                Next::Wait(rx, true)
+            }
+        };
+        let (reply, created) = match next {
+            Next::Wait(reply, created) => (reply, created),
+            Next::Stored(seq) => {
+                // Remembered, but no longer in the window.
+                let message = self
+                    .store
+                    .messages
+                    .by_seq(&live.id, seq)
+                    .await?
+                    .ok_or_else(ApiError::database_unavailable)?;
+                return Ok((message, false));
+            }
+        };
+        let message = reply.await.map_err(|_| ApiError::internal())??;
+        Ok((message, created))
+    }
+
+    async fn run_batcher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+        let mut batch: Vec<Pending> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            self.store_batch(&mut batch).await;
+        }
+    }
+
+    async fn store_batch(&self, batch: &mut Vec<Pending>) {
+        use std::sync::atomic::Ordering;
+        let docs: Vec<MessageDoc> = batch.iter().map(|p| p.message.clone()).collect();
+        let started = Instant::now();
+        let outcome = self.store.messages.insert_many(&docs).await;
+        metrics::histogram!("confab_store_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("confab_store_batch_messages").record(docs.len() as f64);
+        let (failed, whole): (HashMap<usize, bool>, Option<ApiError>) = match outcome {
+            Ok(failed) => (failed.into_iter().collect(), None),
+            Err(err) => {
+                tracing::warn!(error = %err, messages = docs.len(), "storing a batch of messages failed");
+                (HashMap::new(), Some(db_error(err)))
+            }
+        };
+        for (i, pending) in batch.drain(..).enumerate() {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let Pending {
+                live,
+                message,
+                on_stored,
+            } = pending;
+            if let Some(err) = &whole {
+                live.lock().fail(message.seq, err);
+                continue;
+            }
+            match failed.get(&i) {
+                None => self.commit(&live, message, on_stored),
+                Some(&duplicate) => self.refused(&live, message, duplicate).await,
+            }
+        }
+        if whole.is_none() {
+            metrics::counter!("confab_messages_stored_total")
+                .increment((docs.len() - failed.len()) as u64);
+        }
+    }
+
+    /// A stored message: into the window, reported, fanned out, senders woken.
+    fn commit(&self, live: &Live, message: MessageDoc, on_stored: Option<OnStored>) {
+        let mut st = live.lock();
+        st.in_flight = st.in_flight.saturating_sub(1);
+        if message.seq > st.doc.last_seq {
+            st.doc.last_seq = message.seq;
+            st.doc.last_message = Some(last_message(&message));
+            st.doc.last_activity = message.created_at;
+        }
+        st.dirty_doc = true;
+        st.dirty_blocks.insert(block_of(message.seq));
+        // Your own messages never count as unread.
+        st.marks.insert(message.sender_id.clone(), message.seq);
+        st.dirty_marks.insert(message.sender_id.clone());
+        if let Some(report) = on_stored {
+            report(&message);
+        }
+        if !st.deleted {
+            self.hub.message_created(&st.doc, &message);
+        }
+        for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
+            let _ = reply.send(Ok(message.clone()));
+        }
+        st.window.push_back(message);
+        st.trim();
+    }
+
+    /// An insert the database refused: a repeated `client_id` the writer no longer
+    /// remembered (answer the first message), or a seq taken elsewhere.
+    async fn refused(&self, live: &Live, message: MessageDoc, duplicate: bool) {
+        let first = match (&message.client_id, duplicate) {
+            (Some(cid), true) => self
+                .store
+                .messages
+                .by_client_id(&live.id, &message.sender_id, cid)
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
+        let mut st = live.lock();
+        match first {
+            Some(first) => {
+                st.in_flight = st.in_flight.saturating_sub(1);
+                st.broken = true; // this seq was not used: reload to close the gap
+                for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
+                    let _ = reply.send(Ok(first.clone()));
+                }
+            }
+            None => {
+                tracing::warn!(conversation = %live.id, seq = message.seq, "message insert refused; reloading the conversation");
+                st.fail(
+                    message.seq,
+                    &ApiError::conflict("the message could not be stored; send it again"),
+                );
+            }
+        }
+    }
+
+    /// Messages with `lo <= seq <= hi`, ascending: from the window, or from blocks
+    /// for older seqs.
+    async fn range(&self, live: &Live, lo: i64, hi: i64) -> Result<Vec<MessageDoc>, ApiError> {
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        let covered_from = live.lock().covered_from;
+        let mut out = Vec::new();
+        if lo < covered_from {
+            let last_block = block_of(hi.min(covered_from - 1));
+            for block in block_of(lo)..=last_block {
+                out.extend(
+                    self.store
+                        .messages
+                        .block(&live.id, block)
+                        .await?
+                        .into_iter()
+                        .filter(|m| m.seq >= lo && m.seq <= hi),
+                );
+            }
+        }
+        let st = live.lock();
+        let from = out.last().map_or(lo, |m| m.seq + 1).max(lo);
+        out.extend(
+            st.window
+                .iter()
+                .filter(|m| m.seq >= from && m.seq <= hi)
+                .cloned(),
+        );
+        Ok(out)
+    }
+
+    /// A page of history in ascending `seq`, and whether more lies beyond it.
+    pub async fn history(
+        &self,
+        live: &Live,
+        window: HistoryWindow,
+        limit: u32,
+    ) -> Result<(Vec<MessageDoc>, bool), ApiError> {
+        let limit = i64::from(limit.max(1));
+        let last = live.last_seq();
+        let (lo, hi, more) = match window {
+            HistoryWindow::Latest => {
+                let lo = (last - limit + 1).max(1);
+                (lo, last, lo > 1)
+            }
+            HistoryWindow::Before(seq) => {
+                let hi = (seq - 1).min(last);
+                let lo = (hi - limit + 1).max(1);
+                (lo, hi, hi >= 1 && lo > 1)
+            }
+            HistoryWindow::After(seq) => {
+                let lo = seq.max(0) + 1;
+                let hi = (lo + limit - 1).min(last);
+                (lo, hi, hi < last)
+            }
+        };
+        Ok((self.range(live, lo, hi).await?, more))
+    }
+
+    /// Subscribes through `register` and returns the replay after `since` (at most
+    /// `max`, oldest first; `true` when there was more) and the last seq. Under the
+    /// conversation's lock, so the replay and the live stream neither overlap nor
+    /// leave a gap.
+    pub async fn join<R>(
+        &self,
+        live: &Live,
+        since: Option<i64>,
+        max: u32,
+        register: impl FnOnce() -> R,
+    ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
+        let max = i64::from(max);
+        // Older messages are read first, outside the lock; whatever was committed
+        // meanwhile is in the window.
+        let mut replay = match since {
+            Some(since) => {
+                let lo = since.max(0) + 1;
+                self.range(live, lo, (lo + max).min(live.last_seq()))
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let mut st = live.lock();
+        let registered = register();
+        let last = st.doc.last_seq;
+        let mut truncated = false;
+        if let Some(since) = since {
+            let from = replay.last().map_or(since.max(0), |m| m.seq) + 1;
+            replay.extend(
+                st.window
+                    .iter()
+                    .filter(|m| m.seq >= from && m.seq <= last)
+                    .cloned(),
+            );
+            if replay.len() as i64 > max {
+                replay.truncate(max as usize);
+                truncated = true;
+            }
+        }
+        st.last_used = Instant::now();
+        Ok((registered, replay, last, truncated))
+    }
+
+    /// One message by seq (window first, then storage).
+    pub async fn message(&self, live: &Live, seq: i64) -> Result<Option<MessageDoc>, ApiError> {
+        if let Some(found) = live.lock().committed(seq).cloned() {
+            return Ok(Some(found));
+        }
+        if seq > live.last_seq() {
+            return Ok(None);
+        }
+        Ok(self.store.messages.by_seq(&live.id, seq).await?)
+    }
+
+    /// Stores an edited or deleted message and then, under the conversation's lock,
+    /// updates memory and calls `notify` (the fan-out). Hold `live.edits`.
+    pub async fn update_message(
+        &self,
+        live: &Live,
+        updated: &MessageDoc,
+        notify: impl FnOnce(&ConversationDoc),
+    ) -> Result<(), ApiError> {
+        self.store.messages.replace(updated).await?;
+        let in_window = live.lock().committed(updated.seq).is_some();
+        if !in_window {
+            // An old block: rewrite it here (the flusher writes only the window's).
+            let block = block_of(updated.seq);
+            let mut messages = self.store.messages.block(&live.id, block).await?;
+            for m in &mut messages {
+                if m.seq == updated.seq {
+                    *m = updated.clone();
+                }
+            }
+            self.store
+                .messages
+                .write_block(&live.id, block, &messages)
+                .await?;
+        }
+        let mut st = live.lock();
+        if let Ok(i) = st.window.binary_search_by_key(&updated.seq, |m| m.seq) {
+            st.window[i] = updated.clone();
+            st.dirty_blocks.insert(block_of(updated.seq));
+        }
+        if st
+            .doc
+            .last_message
+            .as_ref()
+            .is_some_and(|m| m.id == updated.id)
+        {
+            st.doc.last_message = Some(last_message(updated));
+            st.dirty_doc = true;
+        }
+        notify(&st.doc);
+        Ok(())
+    }
+
+    /// Moves the user's read marker forward to `seq` (clamped to the last seq).
+    /// Returns the marker and whether it moved; `moved` is called under the lock
+    /// when it did (the `read` event).
+    pub async fn mark_read(
+        &self,
+        live: &Live,
+        user_id: &str,
+        seq: i64,
+        moved: impl FnOnce(&ConversationDoc, i64),
+    ) -> Result<i64, ApiError> {
+        let known = live.mark(user_id);
+        let stored = match known {
+            Some(_) => None,
+            None => Some(self.store.conversations.marker(&live.id, user_id).await?),
+        };
+        let mut st = live.lock();
+        let seq = seq.min(st.doc.last_seq);
+        let current = st.marks.get(user_id).copied().max(stored).unwrap_or(0);
+        if seq > current {
+            st.marks.insert(user_id.to_owned(), seq);
+            st.dirty_marks.insert(user_id.to_owned());
+            moved(&st.doc, seq);
+            Ok(seq)
+        } else {
+            st.marks.insert(user_id.to_owned(), current);
+            Ok(seq)
+        }
+    }
+
+    /// Writes behind what one conversation has pending.
+    async fn flush(&self, live: &Live) -> Result<(), ApiError> {
+        let (doc, blocks, marks) = {
+            let mut st = live.lock();
+            if st.deleted {
+                return Ok(());
+            }
+            let doc = std::mem::take(&mut st.dirty_doc).then(|| {
+                (
+                    st.doc.last_seq,
+                    st.doc.last_message.clone(),
+                    st.doc.last_activity,
+                )
+            });
+            let blocks: Vec<(i64, Vec<MessageDoc>)> = std::mem::take(&mut st.dirty_blocks)
+                .into_iter()
+                .map(|b| {
+                    let messages = st
+                        .window
+                        .iter()
+                        .filter(|m| block_of(m.seq) == b)
+                        .cloned()
+                        .collect();
+                    (b, messages)
+                })
+                .collect();
+            let marks: Vec<(String, i64)> = std::mem::take(&mut st.dirty_marks)
+                .into_iter()
+                .filter_map(|u| st.marks.get(&u).map(|s| (u, *s)))
+                .collect();
+            (doc, blocks, marks)
+        };
+        let result = self.write_behind(&live.id, &doc, &blocks, &marks).await;
+        if result.is_err() {
+            let mut st = live.lock();
+            st.dirty_doc |= doc.is_some();
+            st.dirty_blocks.extend(blocks.iter().map(|(b, _)| *b));
+            st.dirty_marks.extend(marks.into_iter().map(|(u, _)| u));
+        } else {
+            live.lock().trim();
+        }
+        result
+    }
+
+    async fn write_behind(
+        &self,
+        id: &str,
+        doc: &Option<(i64, Option<LastMessage>, mongodb::bson::DateTime)>,
+        blocks: &[(i64, Vec<MessageDoc>)],
+        marks: &[(String, i64)],
+    ) -> Result<(), ApiError> {
+        let store = &self.store;
+        for (block, messages) in blocks {
+            if !messages.is_empty() {
+                store.messages.write_block(id, *block, messages).await?;
+            }
+        }
+        if let Some((last_seq, last_message, at)) = doc {
+            store
+                .conversations
+                .write_last(id, *last_seq, last_message.as_ref(), *at)
+                .await?;
+        }
+        for (user, seq) in marks {
+            store.conversations.write_marker(id, user, *seq).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes behind every conversation's pending state (also on shutdown).
+    pub async fn flush_all(&self) -> Result<(), ApiError> {
+        let lives: Vec<Arc<Live>> = self
+            .live
+            .iter()
+            .filter_map(|c| c.value().get().cloned())
+            .collect();
+        let mut result = Ok(());
+        for live in lives {
+            if let Err(err) = self.flush(&live).await {
+                result = Err(err);
+            }
+        }
+        result
+    }
+
+    /// Writes behind the pending conversation documents of one user's DMs, so that
+    /// a listing ordered by activity in the database sees the newest (a listing
+    /// scans anyway; this walks only what is in memory).
+    pub async fn flush_direct_of(&self, user_id: &str) -> Result<(), ApiError> {
+        let lives: Vec<Arc<Live>> = self
+            .live
+            .iter()
+            .filter_map(|c| c.value().get().cloned())
+            .filter(|live| {
+                let st = live.lock();
+                st.dirty_doc && st.doc.participants.iter().any(|p| p == user_id)
+            })
+            .collect();
+        for live in lives {
+            self.flush(&live).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_flusher(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = self.flush_all().await {
+                tracing::warn!(error = %err.message, "write-behind failed; will retry");
+            }
+            self.evict_idle();
+        }
+    }
+
+    /// Drops conversations unused for `IDLE_AFTER` with nothing left to write.
+    fn evict_idle(&self) {
+        self.live.retain(|_, cell| {
+            cell.get().is_none_or(|live| {
+                let st = live.lock();
+                st.last_used.elapsed() < IDLE_AFTER
+                    || st.in_flight > 0
+                    || st.dirty_doc
+                    || !st.dirty_blocks.is_empty()
+                    || !st.dirty_marks.is_empty()
+            })
+        });
+        metrics::gauge!("confab_live_conversations").set(self.live.len() as f64);
+    }
+}
+
+fn last_message(message: &MessageDoc) -> LastMessage {
+    LastMessage {
+        id: message.id.clone(),
+        seq: message.seq,
+        sender_id: message.sender_id.clone(),
+        sender_username: message.sender_username.clone(),
+        body: message.body.clone(),
+        created_at: message.created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::messages::BLOCK_SIZE;
+
+    fn message(seq: i64) -> MessageDoc {
+        MessageDoc {
+            id: message_id("c", seq),
+            conversation_id: "c".into(),
+            seq,
+            sender_id: "u".into(),
+            sender_username: "u".into(),
+            body: format!("m{seq}"),
+            client_id: None,
+            dedupe_key: format!("auto:{seq}"),
+            created_at: crate::store::now(),
+            edited_at: None,
+            deleted: false,
+        }
+    }
+
+    fn state(last: i64) -> LiveState {
+        LiveState {
+            doc: crate::store::ConversationStore::new_doc(
+                "c".into(),
+                crate::store::conversations::ConversationKind::Group,
+                "group:c".into(),
+                Vec::new(),
+            ),
+            next_seq: last + 1,
+            window: (1..=last).map(message).collect(),
+            covered_from: 1,
+            keys: HashMap::new(),
+            key_order: VecDeque::new(),
+            waiters: HashMap::new(),
+            in_flight: 0,
+            marks: HashMap::new(),
+            dirty_marks: HashSet::new(),
+            dirty_doc: false,
+            dirty_blocks: BTreeSet::new(),
+            broken: false,
+            deleted: false,
+            last_used: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn trim_keeps_the_previous_block_and_anything_unwritten() {
+        let last = 3 * BLOCK_SIZE + 5;
+        let mut st = state(last);
+        st.doc.last_seq = last;
+        st.dirty_blocks.insert(1);
+        st.trim();
+        // Block 0 is written and old: dropped. Block 1 is dirty: kept.
+        assert_eq!(st.covered_from, block_start(1));
+        assert_eq!(st.window.front().map(|m| m.seq), Some(block_start(1)));
+        st.dirty_blocks.clear();
+        st.trim();
+        // Blocks 2 and 3 stay: the current one and the one before.
+        assert_eq!(st.covered_from, block_start(2));
+        assert_eq!(
+            st.committed(block_start(2)).map(|m| m.seq),
+            Some(block_start(2))
+        );
+        assert!(st.committed(block_start(2) - 1).is_none());
+    }
+
+    #[test]
+    fn dedupe_keys_are_bounded() {
+        let mut st = state(0);
+        for i in 0..(DEDUPE_KEYS as i64 + 10) {
+            st.remember_key(("u".into(), format!("k{i}")), i + 1);
+        }
+        assert_eq!(st.keys.len(), DEDUPE_KEYS);
+        assert!(!st.keys.contains_key(&("u".into(), "k0".into())));
+        assert!(
+            st.keys
+                .contains_key(&("u".into(), format!("k{}", DEDUPE_KEYS + 9)))
+        );
+    }
+
+    #[test]
+    fn a_failed_send_forgets_its_key_and_marks_the_state_for_reload() {
+        let mut st = state(2);
+        st.remember_key(("u".into(), "a".into()), 3);
+        st.in_flight = 1;
+        let (tx, mut rx) = oneshot::channel();
+        st.waiters.insert(3, vec![tx]);
+        st.fail(3, &ApiError::database_unavailable());
+        assert!(st.broken);
+        assert_eq!(st.in_flight, 0);
+        assert!(st.keys.is_empty());
+        assert!(matches!(rx.try_recv(), Ok(Err(_))));
+    }
+}
