@@ -8,12 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt, TryStreamExt, stream};
 use serde_json::{Value, json};
 
-use crate::client::{Api, Ws, frame, login_all, wait_for_type};
-use crate::seed::{PASSWORD, Seeder};
+use crate::client::{Api, Ws, frame, wait_for_type};
+use crate::seed::Seeder;
 use crate::stats::r1;
 
 /// VmRSS of a process, in KiB.
@@ -27,6 +27,19 @@ pub fn vm_rss_kib(pid: u32) -> Result<u64> {
         .context("no VmRSS line")
 }
 
+/// The soft open-files limit of a process (`None`: this one), from /proc.
+fn open_files_limit(pid: Option<u32>) -> Option<u64> {
+    let path = pid.map_or("/proc/self/limits".to_string(), |p| format!("/proc/{p}/limits"));
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
 pub async fn scenario(
     api: &Api,
     seeder: &Seeder,
@@ -38,13 +51,45 @@ pub async fn scenario(
 ) -> Result<(Value, Vec<(String, String)>)> {
     let per_user = per_user.max(1);
     let users = n.div_ceil(per_user);
-    let names = seeder.users(&format!("c{tag}_"), users).await?;
-    let tokens = login_all(api, &names, PASSWORD, 4).await?;
+    // Each connection costs one descriptor here and one in the server: check both
+    // limits first rather than failing half way.
+    let own_limit = open_files_limit(None);
+    let server_limit = server_pid.and_then(|pid| open_files_limit(Some(pid)));
+    for (who, limit) in [("generator", own_limit), ("server", server_limit)] {
+        if let Some(limit) = limit {
+            let needed = n as u64 + 200;
+            if limit < needed {
+                bail!(
+                    "{n} connections need about {needed} open files in the {who}, its limit is {limit} \
+                     (raise it with `ulimit -n`, or lower --n)"
+                );
+            }
+        }
+    }
+    let (_, tokens) = seeder.accounts(api, &format!("c{tag}_"), users).await?;
 
     let rss_before = server_pid.map(vm_rss_kib).transpose()?;
     let started = Instant::now();
+    let opened = std::sync::atomic::AtomicUsize::new(0);
+    let last_report = std::sync::Mutex::new(Instant::now());
     let mut sockets: Vec<Ws> = stream::iter(0..n)
-        .map(|i| api.ws_connect(&tokens[i / per_user]))
+        .map(|i| {
+            let (opened, last_report, tokens) = (&opened, &last_report, &tokens);
+            async move {
+                let ws = api
+                    .ws_connect(&tokens[i / per_user])
+                    .await
+                    .with_context(|| format!("opening connection {}", i + 1))?;
+                let k = opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if let Ok(mut last) = last_report.lock()
+                    && last.elapsed() >= Duration::from_secs(2)
+                {
+                    *last = Instant::now();
+                    eprintln!("connections: {k}/{n} open");
+                }
+                anyhow::Ok(ws)
+            }
+        })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
@@ -77,6 +122,8 @@ pub async fn scenario(
         "scenario": "connections",
         "connections": n,
         "users": users,
+        "open_files_limit_generator": own_limit,
+        "open_files_limit_server": server_limit,
         "connect_concurrency": concurrency,
         "connect_secs": r1(connect_secs * 10.0) / 10.0,
         "connects_per_s": r1(n as f64 / connect_secs),
