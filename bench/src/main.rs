@@ -25,7 +25,11 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(name = "confab-bench", about = "Load generator for confab")]
+#[command(
+    name = "confab-bench",
+    about = "Load generator for confab",
+    args_override_self = true
+)]
 struct Cli {
     /// Base URL of the confab server under test.
     #[arg(long, default_value = "http://127.0.0.1:8000")]

@@ -95,9 +95,9 @@ pub async fn fill(
             }
         }
     }
-    done.store(true, Ordering::Relaxed);
-    let _ = progress.await;
     let secs = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    progress.abort();
     let acked = counters.acked.load(Ordering::Relaxed);
     let errors = counters.errors.load(Ordering::Relaxed);
     eprintln!(
