@@ -29,7 +29,9 @@ pub fn vm_rss_kib(pid: u32) -> Result<u64> {
 
 /// The soft open-files limit of a process (`None`: this one), from /proc.
 fn open_files_limit(pid: Option<u32>) -> Option<u64> {
-    let path = pid.map_or("/proc/self/limits".to_string(), |p| format!("/proc/{p}/limits"));
+    let path = pid.map_or("/proc/self/limits".to_string(), |p| {
+        format!("/proc/{p}/limits")
+    });
     std::fs::read_to_string(path)
         .ok()?
         .lines()

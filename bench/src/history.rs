@@ -144,7 +144,9 @@ pub async fn scenario(
     let seed_secs = seed_started.elapsed().as_secs_f64();
     let mut last_seqs = Vec::with_capacity(convs.len());
     for conv in &convs {
-        let page = api.history_page(&tokens[0], conv, Window::Latest, 1).await?;
+        let page = api
+            .history_page(&tokens[0], conv, Window::Latest, 1)
+            .await?;
         last_seqs.push(page.max_seq.unwrap_or(0));
     }
 

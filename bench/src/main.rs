@@ -201,15 +201,10 @@ async fn main() -> Result<()> {
     let api = client::Api::new(&cli.url)?;
     let seeder = seed::Seeder::connect(&cli.mongo_uri).await?;
     let tag = seed::run_tag();
-    let prefill = prefill::other_conversations(
-        &api,
-        &seeder,
-        &tag,
-        cli.prefill,
-        cli.prefill_senders,
-    )
-    .await
-    .context("prefill")?;
+    let prefill =
+        prefill::other_conversations(&api, &seeder, &tag, cli.prefill, cli.prefill_senders)
+            .await
+            .context("prefill")?;
     let (mut line, rows): (Value, _) = match cli.scenario {
         Scenario::Fanout {
             shape,

@@ -79,7 +79,13 @@ pub async fn fill(
         let share = total / n + usize::from(k < total % n);
         let ws = api.ws_connect(token).await?;
         let (counters, conversation) = (counters.clone(), conversation.clone());
-        tasks.push(tokio::spawn(send_share(ws, conversation, share, k, counters)));
+        tasks.push(tokio::spawn(send_share(
+            ws,
+            conversation,
+            share,
+            k,
+            counters,
+        )));
     }
     let mut failures = 0;
     for t in tasks {

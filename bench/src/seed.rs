@@ -13,9 +13,9 @@
 use anyhow::{Context, Result, anyhow};
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{DateTime, Document, doc};
-use futures_util::{StreamExt, TryStreamExt, stream};
 use mongodb::options::InsertManyOptions;
 use mongodb::{Client, Collection};
 
@@ -127,12 +127,16 @@ impl Seeder {
             self.seed_users(prefix, n).await?
         };
         let started = std::time::Instant::now();
-        let tokens = login_all(api, &names, PASSWORD, 4).await?;
-        if n > API_USERS_MAX {
-            eprintln!(
-                "seed: {n} logins in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+        let mut tokens = Vec::with_capacity(n);
+        for chunk in names.chunks(200) {
+            tokens.extend(login_all(api, chunk, PASSWORD, 4).await?);
+            if n > API_USERS_MAX {
+                eprintln!(
+                    "seed: {}/{n} logged in ({:.1} s)",
+                    tokens.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
         Ok((names, tokens))
     }
