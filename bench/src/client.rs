@@ -15,6 +15,20 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 /// One client WebSocket connection to the gateway.
 pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Which history page to read.
+#[derive(Clone, Copy, Debug)]
+pub enum Window {
+    Latest,
+    Before(u64),
+    After(u64),
+}
+
+/// What a history page held.
+pub struct Page {
+    pub items: usize,
+    pub max_seq: Option<u64>,
+}
+
 /// REST client bound to one server base URL (e.g. `http://127.0.0.1:8000`).
 #[derive(Clone)]
 pub struct Api {
@@ -53,6 +67,18 @@ impl Api {
         }
         let body = resp.text().await.unwrap_or_default();
         bail!("{what}: HTTP {status}: {body}")
+    }
+
+    /// Registers a user through the API (one argon2id hash on the server).
+    pub async fn register(&self, username: &str, password: &str) -> Result<()> {
+        let resp = self
+            .http
+            .post(self.url("/auth/register"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .context("register: sending")?;
+        Self::check(resp, "register").await.map(|_| ())
     }
 
     /// Logs in and returns the access token.
@@ -99,37 +125,31 @@ impl Api {
         Self::check(resp, "joinGroup").await.map(|_| ())
     }
 
-    pub async fn post_message(&self, token: &str, conversation: &str, body: &str) -> Result<()> {
-        let resp = self
-            .http
-            .post(self.url(&format!("/conversations/{conversation}/messages")))
-            .bearer_auth(token)
-            .json(&json!({ "body": body }))
-            .send()
-            .await
-            .context("sendMessage: sending")?;
-        Self::check(resp, "sendMessage").await.map(|_| ())
-    }
-
-    /// Reads one history page and returns how many messages it held.
+    /// Reads one history page: how many messages it held and the highest seq.
     pub async fn history_page(
         &self,
         token: &str,
         conversation: &str,
-        before: Option<u64>,
+        window: Window,
         limit: u32,
-    ) -> Result<usize> {
+    ) -> Result<Page> {
         let mut req = self
             .http
             .get(self.url(&format!("/conversations/{conversation}/messages")))
             .bearer_auth(token)
             .query(&[("limit", limit.to_string())]);
-        if let Some(before) = before {
-            req = req.query(&[("before", before.to_string())]);
+        match window {
+            Window::Latest => {}
+            Window::Before(seq) => req = req.query(&[("before", seq.to_string())]),
+            Window::After(seq) => req = req.query(&[("after", seq.to_string())]),
         }
         let resp = req.send().await.context("listMessages: sending")?;
         let body = Self::check(resp, "listMessages").await?;
-        Ok(body["items"].as_array().map_or(0, Vec::len))
+        let items = body["items"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        Ok(Page {
+            items: items.len(),
+            max_seq: items.iter().filter_map(|m| m["seq"].as_u64()).max(),
+        })
     }
 
     /// Opens a WebSocket to the gateway, authenticated with a bearer header.

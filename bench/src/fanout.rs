@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{Api, Ws, frame, login_all, ws_join};
-use crate::seed::{PASSWORD, Seeder};
-use crate::stats::{latency_json, new_hist, p99_ms, r1};
+use crate::client::{Api, Ws, frame, ws_join};
+use crate::seed::Seeder;
+use crate::stats::{latency_json, new_hist, own_cpu_secs, p99_ms, r1};
 
 /// Shape of a fan-out: how many rooms, members per room, senders per room.
 #[derive(Clone, Copy, Debug)]
@@ -159,8 +159,7 @@ impl Fleet {
     pub async fn setup(api: &Api, seeder: &Seeder, tag: &str, shape: Shape) -> Result<Self> {
         let started = std::time::Instant::now();
         let n = shape.rooms * shape.members;
-        let usernames = seeder.users(&format!("f{tag}_"), n).await?;
-        let tokens = login_all(api, &usernames, PASSWORD, 4).await?;
+        let (usernames, tokens) = seeder.accounts(api, &format!("f{tag}_"), n).await?;
         let mut rooms = Vec::with_capacity(shape.rooms);
         for r in 0..shape.rooms {
             let owner = &tokens[r * shape.members];
@@ -272,6 +271,7 @@ impl Fleet {
                 a.store(0, Ordering::Relaxed);
             }
         }
+        let cpu_before = own_cpu_secs();
         let n = self.senders.len();
         let interval = Duration::from_secs_f64(n as f64 / rate);
         let start = Instant::now() + Duration::from_millis(50);
@@ -342,6 +342,7 @@ impl Fleet {
         let deliveries = self.sum(|c| c.deliveries.load(Ordering::Relaxed));
         let acks = self.sum(|c| c.acks.load(Ordering::Relaxed));
         let errors = self.sum(|c| c.errors.load(Ordering::Relaxed));
+        let late = self.sum(|c| c.late.load(Ordering::Relaxed));
         let closed = self
             .conns
             .iter()
@@ -357,6 +358,12 @@ impl Fleet {
         let complete = deliveries >= expected && acks >= sent;
         let p99 = p99_ms(&hist);
         let ok_under_50ms = complete && closed == 0 && errors == 0 && p99 < 50.0;
+        let wall = start.elapsed().as_secs_f64();
+        // Near 100 % of its one CPU, the generator (not the server) may be the limit.
+        let generator_cpu_pct = match (cpu_before, own_cpu_secs()) {
+            (Some(b), Some(a)) if wall > 0.0 => Some(r1((a - b) / wall * 100.0)),
+            _ => None,
+        };
         let json = json!({
             "offered_rate": rate,
             "duration_s": duration.as_secs_f64(),
@@ -364,6 +371,15 @@ impl Fleet {
             "acks": acks,
             "deliveries": deliveries,
             "expected_deliveries": expected,
+            // Accounting: sent = acked + unacked; expected = delivered + lost
+            // (+ excess, which would mean duplicates). `late` are deliveries of an
+            // earlier phase's messages that arrived during this one.
+            "unacked": sent.saturating_sub(acks),
+            "lost": expected.saturating_sub(deliveries),
+            "excess_deliveries": deliveries.saturating_sub(expected),
+            "late_from_earlier_phase": late,
+            "p99_under_50ms": ok_under_50ms,
+            "generator_cpu_pct": generator_cpu_pct,
             "persisted_msgs_per_s": r1(acks as f64 / elapsed),
             "deliveries_per_s": r1(deliveries as f64 / elapsed),
             "latency": latency_json(&hist),
@@ -395,15 +411,23 @@ pub fn phase_rows(label: &str, r: &PhaseResult) -> Vec<(String, String)> {
     )];
     rows.extend(crate::stats::latency_rows(label, &r.hist));
     rows.push((
-        format!("{label} sent / acks / deliveries (expected)"),
+        format!("{label} sent / acked / delivered (expected)"),
         format!(
-            "{} / {} / {} ({})  errors={} closed={}",
-            j["sent"],
-            j["acks"],
-            j["deliveries"],
-            j["expected_deliveries"],
+            "{} / {} / {} ({})",
+            j["sent"], j["acks"], j["deliveries"], j["expected_deliveries"],
+        ),
+    ));
+    rows.push((
+        format!("{label} unacked / lost / excess / late"),
+        format!(
+            "{} / {} / {} / {}  errors={} closed={} generator CPU {}%",
+            j["unacked"],
+            j["lost"],
+            j["excess_deliveries"],
+            j["late_from_earlier_phase"],
             j["error_frames"],
-            j["closed_connections"]
+            j["closed_connections"],
+            j["generator_cpu_pct"]
         ),
     ));
     rows
@@ -422,9 +446,9 @@ pub async fn scenario(
     duration: Duration,
     sweep: &[f64],
     sweep_duration: Duration,
+    drain: Duration,
 ) -> Result<(Value, Vec<(String, String)>)> {
     let mut fleet = Fleet::setup(api, seeder, tag, shape).await?;
-    let drain = Duration::from_secs(5);
     // A short warm-up so connection buffers and caches are settled.
     fleet
         .run_phase(rate.min(20.0), Duration::from_millis(500), drain)
@@ -451,15 +475,18 @@ pub async fn scenario(
         }
         best = Some(r);
     }
-    rows.push((
-        "highest swept rate with p99 < 50 ms".into(),
-        best.map_or("none".into(), |b| format!("{b} msgs/s")),
-    ));
+    if !sweep.is_empty() {
+        rows.push((
+            "highest swept rate with p99 < 50 ms".into(),
+            best.map_or("none".into(), |b| format!("{b} msgs/s")),
+        ));
+    }
     let main = fleet.run_phase(rate, duration, drain).await;
     rows.extend(phase_rows(&format!("@{rate}/s"), &main));
     let line = json!({
         "scenario": "fanout",
         "shape": {"rooms": shape.rooms, "members": shape.members, "senders_per_room": shape.senders},
+        "offered_deliveries_per_s": rate * shape.members as f64,
         "main": main.json,
         "sweep": steps,
         "best_rate_p99_under_50ms": best,

@@ -1,20 +1,28 @@
-//! History: `GET /conversations/{id}/messages` pages per second.
+//! History: reading stored messages, p99 per kind of read.
 //!
-//! Seeds `users` users, makes `rooms` public groups that everyone joins, posts
-//! `messages` messages into each over REST, then runs `workers` closed-loop
-//! readers for the duration. Each request picks a random member and room and
-//! reads either the latest page or the page before a random seq.
+//! Makes `users` users (all members of `rooms` public groups), stores
+//! `messages` messages in each room through the real server (WebSocket sends,
+//! see `prefill::fill`), then runs `workers` closed-loop readers for the
+//! duration. Each reader cycles through the kinds of read:
+//!
+//! - `latest`: `GET /conversations/{id}/messages?limit=L` (the newest page);
+//! - `deep`: the page `before=` a seq `depth` messages back from the newest;
+//! - `after`: a REST `since` replay, `after=` a seq `replay` messages back;
+//! - `join`: a WebSocket `join` with `since` `replay` messages back: the time
+//!   from sending `join` to its `joined`, with the replayed messages in between
+//!   (the server replays at most 100), then `leave`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use futures_util::{StreamExt, TryStreamExt, stream};
+use anyhow::{Context, Result, bail};
+use futures_util::{SinkExt, StreamExt, TryStreamExt, stream};
+use hdrhistogram::Histogram;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{Api, login_all};
-use crate::seed::{PASSWORD, Seeder};
+use crate::client::{Api, Window, Ws, frame};
+use crate::seed::Seeder;
 use crate::stats::{latency_json, latency_rows, new_hist, r1};
 
 /// xorshift64*: enough randomness for picking pages, no extra dependency.
@@ -32,22 +40,83 @@ impl Rng {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The kinds of read, in the order readers cycle through them.
+pub const KINDS: [&str; 4] = ["latest", "deep", "after", "join"];
+
+/// Sizes of the history scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct HistoryArgs {
+    pub users: usize,
+    pub rooms: usize,
+    pub messages: usize,
+    pub workers: usize,
+    pub limit: u32,
+    pub depth: u64,
+    pub replay: u64,
+    pub duration: Duration,
+}
+
+#[derive(Default)]
+struct KindStats {
+    hist: Option<Histogram<u64>>,
+    errors: u64,
+    items: u64,
+}
+
+impl KindStats {
+    fn hist(&mut self) -> &mut Histogram<u64> {
+        self.hist.get_or_insert_with(new_hist)
+    }
+}
+
+/// Sends `join` with `since` and reads until its `joined`; returns how many
+/// messages of that conversation were replayed. Then leaves the room.
+async fn join_since(ws: &mut Ws, conversation: &str, since: u64) -> Result<usize> {
+    ws.send(frame(
+        &json!({ "type": "join", "conversation": conversation, "since": since }),
+    ))
+    .await
+    .context("sending join")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut replayed = 0;
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .context("no `joined` within 30 s")?;
+        let text = match next {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(close))) => bail!("closed while joining: {close:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => return Err(err).context("reading a frame"),
+            None => bail!("the connection ended while joining"),
+        };
+        let v: Value = serde_json::from_str(text.as_str()).context("a non-JSON frame")?;
+        match v["type"].as_str() {
+            Some("message") if v["conversation"] == conversation => replayed += 1,
+            Some("joined") if v["conversation"] == conversation => break,
+            Some("error") => bail!("join answered with an error: {v}"),
+            _ => {}
+        }
+    }
+    ws.send(frame(
+        &json!({ "type": "leave", "conversation": conversation }),
+    ))
+    .await
+    .context("sending leave")?;
+    Ok(replayed)
+}
+
 pub async fn scenario(
     api: &Api,
     seeder: &Seeder,
     tag: &str,
-    users: usize,
-    rooms: usize,
-    messages: usize,
-    workers: usize,
-    limit: u32,
-    duration: Duration,
+    args: HistoryArgs,
 ) -> Result<(Value, Vec<(String, String)>)> {
-    let names = seeder.users(&format!("h{tag}_"), users.max(1)).await?;
-    let tokens = login_all(api, &names, PASSWORD, 4).await?;
+    let (names, tokens) = seeder
+        .accounts(api, &format!("h{tag}_"), args.users.max(1))
+        .await?;
     let mut convs = Vec::new();
-    for r in 0..rooms.max(1) {
+    for r in 0..args.rooms.max(1) {
         convs.push(
             api.create_group(&tokens[0], &format!("bench {tag} history {r}"))
                 .await?,
@@ -61,100 +130,187 @@ pub async fn scenario(
         .buffer_unordered(16)
         .try_collect::<Vec<()>>()
         .await?;
-    let seed_started = Instant::now();
-    let posts: Vec<(usize, usize)> = (0..convs.len())
-        .flat_map(|c| (0..messages).map(move |m| (c, m)))
-        .collect();
-    stream::iter(posts)
-        .map(|(c, m)| {
-            let token = &tokens[m % tokens.len()];
-            let body = format!("history seed message {m}");
-            let conv = &convs[c];
-            async move { api.post_message(token, conv, &body).await }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
-    let seed_secs = seed_started.elapsed().as_secs_f64();
-    let posted = convs.len() * messages;
 
-    let pages = Arc::new(AtomicU64::new(0));
-    let items = Arc::new(AtomicU64::new(0));
+    // Store the measured messages: up to 8 members send into each room.
+    let mut targets = Vec::new();
+    for conv in &convs {
+        for token in tokens.iter().take(8) {
+            targets.push((token.clone(), conv.clone()));
+        }
+    }
+    let posted = convs.len() * args.messages;
+    let seed_started = Instant::now();
+    let fill = crate::prefill::fill(api, &targets, posted, "(history rooms)").await?;
+    let seed_secs = seed_started.elapsed().as_secs_f64();
+    let mut last_seqs = Vec::with_capacity(convs.len());
+    for conv in &convs {
+        let page = api
+            .history_page(&tokens[0], conv, Window::Latest, 1)
+            .await?;
+        last_seqs.push(page.max_seq.unwrap_or(0));
+    }
+
     let started = Instant::now();
-    let end = started + duration;
+    let end = started + args.duration;
     let mut tasks = Vec::new();
-    for w in 0..workers.max(1) {
-        let (api, tokens, convs) = (api.clone(), tokens.clone(), convs.clone());
-        let (pages, items) = (pages.clone(), items.clone());
+    for w in 0..args.workers.max(1) {
+        let (api, tokens, convs, last_seqs) = (
+            api.clone(),
+            Arc::new(tokens.clone()),
+            convs.clone(),
+            last_seqs.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ (w as u64 + 1));
-            let mut hist = new_hist();
-            let mut errors = 0u64;
+            let mut stats: Vec<KindStats> = KINDS.iter().map(|_| KindStats::default()).collect();
+            // Each reader's WebSocket belongs to one user, for the `join` reads.
+            let ws_token = &tokens[w % tokens.len()];
+            let mut ws = match api.ws_connect(ws_token).await {
+                Ok(ws) => Some(ws),
+                Err(err) => {
+                    eprintln!("history: reader {w} has no WebSocket: {err:#}");
+                    None
+                }
+            };
+            let mut i = w;
             while Instant::now() < end {
+                let kind = i % KINDS.len();
+                i += 1;
                 let token = &tokens[rng.below(tokens.len() as u64) as usize];
-                let conv = &convs[rng.below(convs.len() as u64) as usize];
-                let before = match rng.below(2) {
-                    0 => None,
-                    _ => Some(2 + rng.below(messages.max(1) as u64)),
-                };
+                let room = rng.below(convs.len() as u64) as usize;
+                let (conv, last) = (&convs[room], last_seqs[room]);
+                let back = |n: u64| last.saturating_sub(n).max(1);
                 let t = Instant::now();
-                match api.history_page(token, conv, before, limit).await {
-                    Ok(n) => {
-                        hist.saturating_record((t.elapsed().as_micros() as u64).max(1));
-                        pages.fetch_add(1, Ordering::Relaxed);
-                        items.fetch_add(n as u64, Ordering::Relaxed);
+                let result = match KINDS[kind] {
+                    "latest" => api
+                        .history_page(token, conv, Window::Latest, args.limit)
+                        .await
+                        .map(|p| p.items),
+                    "deep" => {
+                        let jitter = rng.below(u64::from(args.limit));
+                        let before = back(args.depth + jitter).max(2);
+                        api.history_page(token, conv, Window::Before(before), args.limit)
+                            .await
+                            .map(|p| p.items)
+                    }
+                    "after" => {
+                        let after = last.saturating_sub(args.replay);
+                        api.history_page(token, conv, Window::After(after), args.limit)
+                            .await
+                            .map(|p| p.items)
+                    }
+                    _ => match ws.as_mut() {
+                        Some(ws) => join_since(ws, conv, last.saturating_sub(args.replay)).await,
+                        None => continue,
+                    },
+                };
+                let s = &mut stats[kind];
+                match result {
+                    Ok(items) => {
+                        s.hist()
+                            .saturating_record((t.elapsed().as_micros() as u64).max(1));
+                        s.items += items as u64;
                     }
                     Err(err) => {
-                        if errors == 0 {
-                            eprintln!("history: {err:#}");
+                        if s.errors == 0 {
+                            eprintln!("history ({}): {err:#}", KINDS[kind]);
                         }
-                        errors += 1;
+                        s.errors += 1;
+                        if KINDS[kind] == "join" {
+                            // A failed join leaves the connection in an unknown state.
+                            ws = None;
+                        }
                     }
                 }
             }
-            (hist, errors)
+            if let Some(mut ws) = ws {
+                let _ = ws.close(None).await;
+            }
+            stats
         }));
     }
-    let mut hist = new_hist();
-    let mut errors = 0;
+    let mut totals: Vec<KindStats> = KINDS.iter().map(|_| KindStats::default()).collect();
     for t in tasks {
-        if let Ok((h, e)) = t.await {
-            let _ = hist.add(&h);
-            errors += e;
+        if let Ok(stats) = t.await {
+            for (total, s) in totals.iter_mut().zip(stats) {
+                if let Some(h) = &s.hist {
+                    let _ = total.hist().add(h);
+                }
+                total.errors += s.errors;
+                total.items += s.items;
+            }
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    let pages = pages.load(Ordering::Relaxed);
-    let items = items.load(Ordering::Relaxed);
+    let mut all = new_hist();
+    let mut kinds = serde_json::Map::new();
+    let mut rows = vec![(
+        "stored before reading".to_string(),
+        format!(
+            "{} rooms x {} messages at {:.0}/s over WebSocket",
+            convs.len(),
+            args.messages,
+            posted as f64 / seed_secs
+        ),
+    )];
+    let (mut pages, mut items, mut errors) = (0, 0, 0);
+    for (kind, total) in KINDS.iter().zip(totals.iter_mut()) {
+        let h = total.hist().clone();
+        let _ = all.add(&h);
+        pages += h.len();
+        items += total.items;
+        errors += total.errors;
+        kinds.insert(
+            (*kind).into(),
+            json!({
+                "requests": h.len(),
+                "per_s": r1(h.len() as f64 / secs),
+                "avg_items": r1(total.items as f64 / h.len().max(1) as f64),
+                "errors": total.errors,
+                "latency": latency_json(&h),
+            }),
+        );
+        rows.extend(latency_rows(kind, &h));
+        rows.push((
+            format!("{kind} requests/s, items each, errors"),
+            format!(
+                "{:.1}, {:.1}, {}",
+                h.len() as f64 / secs,
+                total.items as f64 / h.len().max(1) as f64,
+                total.errors
+            ),
+        ));
+    }
+    rows.push((
+        "all reads per s".to_string(),
+        format!(
+            "{:.1}  ({} workers, limit {}, depth {}, replay {}, errors {errors})",
+            pages as f64 / secs,
+            args.workers,
+            args.limit,
+            args.depth,
+            args.replay
+        ),
+    ));
     let line = json!({
         "scenario": "history",
         "users": names.len(),
         "conversations": convs.len(),
-        "messages_per_conversation": messages,
+        "messages_per_conversation": args.messages,
+        "last_seqs": last_seqs,
         "seed_posts_per_s": r1(posted as f64 / seed_secs),
-        "workers": workers,
-        "page_limit": limit,
+        "seed": fill,
+        "workers": args.workers,
+        "page_limit": args.limit,
+        "depth": args.depth,
+        "replay": args.replay,
         "duration_s": r1(secs),
         "pages": pages,
         "pages_per_s": r1(pages as f64 / secs),
         "avg_items_per_page": r1(items as f64 / pages.max(1) as f64),
         "errors": errors,
-        "latency": latency_json(&hist),
+        "latency": latency_json(&all),
+        "kinds": kinds,
     });
-    let mut rows = vec![
-        (
-            "seed (REST sendMessage)".to_string(),
-            format!("{posted} posts at {:.0}/s", posted as f64 / seed_secs),
-        ),
-        (
-            "pages/s".to_string(),
-            format!(
-                "{:.0}  ({workers} workers, limit {limit}, {:.1} items/page, errors {errors})",
-                pages as f64 / secs,
-                items as f64 / pages.max(1) as f64
-            ),
-        ),
-    ];
-    rows.extend(latency_rows("page", &hist));
     Ok((line, rows))
 }

@@ -1,18 +1,22 @@
 //! confab-bench: confab's own load generator.
 //!
-//! It talks to a running confab over real HTTP and WebSocket (`--url`) and seeds
-//! its users straight into that server's database (`--mongo-uri`, see `seed`).
-//! Each subcommand runs one scenario and prints one JSON line on stdout and a
-//! readable table on stderr. `scripts/bench` starts a dedicated server and runs
-//! them all; see docs/benchmarks.md.
+//! It talks to a running confab over real HTTP and WebSocket (`--url`); large
+//! user counts are seeded straight into that server's database (`--mongo-uri`,
+//! see `seed`). Each subcommand runs one scenario and prints one JSON line on
+//! stdout and a readable table on stderr. With `--prefill N`, N messages are
+//! first stored in other conversations through the server (see `prefill`).
+//! `scripts/bench` starts a dedicated server and runs them; see
+//! docs/benchmarks.md.
 
 mod client;
 mod connections;
 mod fanout;
 mod history;
+mod prefill;
 mod seed;
 mod stats;
 mod storm;
+mod users;
 
 use std::time::Duration;
 
@@ -21,7 +25,11 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(name = "confab-bench", about = "Load generator for confab")]
+#[command(
+    name = "confab-bench",
+    about = "Load generator for confab",
+    args_override_self = true
+)]
 struct Cli {
     /// Base URL of the confab server under test.
     #[arg(long, default_value = "http://127.0.0.1:8000")]
@@ -32,6 +40,13 @@ struct Cli {
     /// Free-form label copied into every JSON line (e.g. the profile).
     #[arg(long, default_value = "")]
     label: String,
+    /// Before the scenario, store this many messages in other conversations
+    /// (not the measured ones) through the server.
+    #[arg(long, env = "PREFILL", default_value_t = 0)]
+    prefill: usize,
+    /// Senders (each with its own conversation and WebSocket) for --prefill.
+    #[arg(long, default_value_t = 16)]
+    prefill_senders: usize,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -59,9 +74,12 @@ impl ShapeArgs {
     }
 }
 
+/// Every subcommand lets a later option override an earlier one, so
+/// `scripts/bench --target ... -- --rate 2000` can change a preset.
 #[derive(Subcommand)]
 enum Scenario {
     /// A sweep of open-loop rates, then one phase at a fixed total rate.
+    #[command(args_override_self = true)]
     Fanout {
         #[command(flatten)]
         shape: ShapeArgs,
@@ -71,14 +89,18 @@ enum Scenario {
         /// Seconds at `rate`.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
-        /// Comma-separated ascending rates to sweep (empty: no sweep).
+        /// Comma-separated ascending rates to sweep (`none`: no sweep).
         #[arg(long, default_value = "10,20,40,80,160,320", value_delimiter = ',')]
-        sweep: Vec<f64>,
+        sweep: Vec<String>,
         /// Seconds per sweep step.
         #[arg(long, default_value_t = 5.0)]
         sweep_secs: f64,
+        /// Seconds to wait after each phase for missing acks and deliveries.
+        #[arg(long, default_value_t = 5.0)]
+        drain_secs: f64,
     },
     /// N idle authenticated WebSocket connections: connect time and server RSS.
+    #[command(args_override_self = true)]
     Connections {
         #[arg(long, default_value_t = 2000)]
         n: usize,
@@ -92,24 +114,54 @@ enum Scenario {
         #[arg(long, env = "BENCH_SERVER_PID")]
         server_pid: Option<u32>,
     },
-    /// REST history pages per second.
+    /// History reads (latest page, a deep `before=` page, REST `after=` and
+    /// WebSocket `join` with `since`): p99 per kind.
+    #[command(args_override_self = true)]
     History {
+        /// Users, all members of every room.
         #[arg(long, default_value_t = 20)]
         users: usize,
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 1)]
         rooms: usize,
-        /// Messages posted into each room first.
+        /// Messages stored in each room first (over WebSocket, through the server).
         #[arg(long, default_value_t = 300)]
         messages: usize,
         /// Concurrent closed-loop readers.
         #[arg(long, default_value_t = 16)]
         workers: usize,
+        /// Page size (1-100).
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// How far back the `deep` page starts: `before=` last seq minus this.
+        #[arg(long, default_value_t = 10_000)]
+        depth: u64,
+        /// How many messages the `after` and `join` reads replay (the server's
+        /// join replays at most 100).
+        #[arg(long, default_value_t = 100)]
+        replay: u64,
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// Sends and logins after 10,000, then 100,000 (`--steps`) users exist.
+    #[command(args_override_self = true)]
+    Users {
+        #[command(flatten)]
+        shape: ShapeArgs,
+        /// Comma-separated ascending totals of seeded users.
+        #[arg(long, default_value = "10000,100000", value_delimiter = ',')]
+        steps: Vec<usize>,
+        /// Total offered messages per second during the send measurement.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Seconds for each measurement (sends, then logins).
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Concurrent closed-loop login clients.
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+    },
     /// Logins/s during a fan-out, and the fan-out p99 with and without it.
+    #[command(args_override_self = true)]
     LoginStorm {
         #[command(flatten)]
         shape: ShapeArgs,
@@ -149,6 +201,10 @@ async fn main() -> Result<()> {
     let api = client::Api::new(&cli.url)?;
     let seeder = seed::Seeder::connect(&cli.mongo_uri).await?;
     let tag = seed::run_tag();
+    let prefill =
+        prefill::other_conversations(&api, &seeder, &tag, cli.prefill, cli.prefill_senders)
+            .await
+            .context("prefill")?;
     let (mut line, rows): (Value, _) = match cli.scenario {
         Scenario::Fanout {
             shape,
@@ -156,8 +212,20 @@ async fn main() -> Result<()> {
             secs: s,
             sweep,
             sweep_secs,
+            drain_secs,
         } => {
-            let sweep: Vec<f64> = sweep.into_iter().filter(|r| *r > 0.0).collect();
+            let mut rates = Vec::new();
+            for r in sweep.iter().map(|r| r.trim()) {
+                if r.is_empty() || r == "none" {
+                    continue;
+                }
+                let r: f64 = r
+                    .parse()
+                    .with_context(|| format!("--sweep: {r:?} is not a rate"))?;
+                if r > 0.0 {
+                    rates.push(r);
+                }
+            }
             fanout::scenario(
                 &api,
                 &seeder,
@@ -165,8 +233,9 @@ async fn main() -> Result<()> {
                 shape.shape(),
                 rate,
                 secs(s),
-                &sweep,
+                &rates,
                 secs(sweep_secs),
+                secs(drain_secs),
             )
             .await
             .context("fanout")?
@@ -185,20 +254,42 @@ async fn main() -> Result<()> {
             messages,
             workers,
             limit,
+            depth,
+            replay,
             secs: s,
-        } => history::scenario(
+        } => {
+            let args = history::HistoryArgs {
+                users,
+                rooms,
+                messages,
+                workers,
+                limit,
+                depth,
+                replay,
+                duration: secs(s),
+            };
+            history::scenario(&api, &seeder, &tag, args)
+                .await
+                .context("history")?
+        }
+        Scenario::Users {
+            shape,
+            steps,
+            rate,
+            secs: s,
+            workers,
+        } => users::scenario(
             &api,
             &seeder,
             &tag,
-            users,
-            rooms,
-            messages,
-            workers,
-            limit,
+            shape.shape(),
+            &steps,
+            rate,
             secs(s),
+            workers,
         )
         .await
-        .context("history")?,
+        .context("users")?,
         Scenario::LoginStorm {
             shape,
             rate,
@@ -211,6 +302,7 @@ async fn main() -> Result<()> {
     };
     if let Some(obj) = line.as_object_mut() {
         obj.insert("label".into(), cli.label.clone().into());
+        obj.insert("prefill".into(), prefill);
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
