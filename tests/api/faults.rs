@@ -306,6 +306,7 @@ async fn a_server_killed_with_sigkill_loses_no_acked_message_and_stores_none_twi
             .expect("client"),
         state,
         db_name: db_name.clone(),
+        owns_db: true,
     });
     let owner = app.user("owner").await;
     let g = app.group(&owner, "Durable", "public").await;

@@ -24,10 +24,15 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: AppState,
     pub db_name: String,
+    /// Whether dropping this app drops its database (not for a second node on it).
+    pub owns_db: bool,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if !self.owns_db {
+            return;
+        }
         // Drop the test's database from a separate runtime and client so the test's
         // own runtime (which is ending) is not needed.
         let db_name = self.db_name.clone();
@@ -104,6 +109,7 @@ async fn serve(state: AppState, db_name: String) -> TestApp {
             .expect("client"),
         state,
         db_name,
+        owns_db: true,
     }
 }
 
@@ -263,6 +269,19 @@ pub async fn room() -> (TestApp, Session, Session, String) {
 }
 
 impl TestApp {
+    /// A second server on this app's database, with nothing in memory: what a
+    /// restarted (or crashed and restarted) node sees.
+    pub async fn another_node(&self) -> TestApp {
+        let (mut config, _) = test_config(&[]);
+        config.mongo_uri = self.state.config.mongo_uri.clone();
+        config.database = self.state.config.database.clone();
+        let state = AppState::new(config).await.expect("state");
+        state.init().await.expect("database reachable");
+        let mut node = serve(state, self.db_name.clone()).await;
+        node.owns_db = false;
+        node
+    }
+
     /// Creates a group owned by `owner`; returns its id.
     pub async fn group(&self, owner: &Session, name: &str, visibility: &str) -> String {
         let body = json!({ "name": name, "visibility": visibility });
