@@ -52,3 +52,75 @@ async fn an_id_lookup_stays_fast_on_a_large_collection() {
         "an _id lookup (median {median:?}) should be at least 5x faster than a scan ({scan:?})"
     );
 }
+
+/// Data written before usernames and membership ids were `_id`-keyed is brought
+/// over at start-up, once: old users still log in, old members keep their role
+/// and their place in the member list.
+#[tokio::test]
+async fn start_up_migrates_usernames_and_membership_ids() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let g = app.group(&alice, "Old", "public").await;
+    let joined = app
+        .post(
+            &format!("/api/v1/groups/{g}/join"),
+            Some(&bob.access),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(joined.status(), reqwest::StatusCode::OK);
+
+    // Rewind the data to the old layout.
+    let db = app.state.store.db.clone();
+    db.collection::<Document>("migrations")
+        .delete_many(doc! {})
+        .await
+        .expect("forget migrations");
+    db.collection::<Document>("usernames")
+        .delete_one(doc! { "_id": "bob" })
+        .await
+        .expect("drop username");
+    let members = db.collection::<Document>("memberships");
+    let mut legacy_ids = Vec::new();
+    for user in [&alice.id, &bob.id] {
+        let id = format!("{g}:{user}");
+        let mut membership = members
+            .find_one(doc! { "_id": &id })
+            .await
+            .expect("find")
+            .expect("membership");
+        members
+            .delete_one(doc! { "_id": &id })
+            .await
+            .expect("delete");
+        let old_id = mongodb::bson::oid::ObjectId::new().to_hex();
+        membership.insert("_id", &old_id);
+        membership.remove("joined_key");
+        members.insert_one(membership).await.expect("insert old");
+        legacy_ids.push(old_id);
+    }
+
+    // A node starting on that data.
+    let store = confab::store::Store::new(db);
+    store.ensure_indexes().await.expect("migrate");
+    store.ensure_indexes().await.expect("idempotent");
+    let found = store.users.by_username("bob").await.expect("lookup");
+    assert_eq!(found.map(|u| u.id), Some(bob.id.clone()));
+    let membership = store
+        .groups
+        .membership(&g, &bob.id)
+        .await
+        .expect("lookup")
+        .expect("still a member");
+    assert_eq!(membership.id, format!("{g}:{}", bob.id));
+    assert_eq!(membership.joined_key, legacy_ids[1]);
+    let page = store.groups.members_page(&g, None, 10).await.expect("page");
+    let order: Vec<&str> = page.iter().map(|m| m.user_id.as_str()).collect();
+    assert_eq!(order, [alice.id.as_str(), bob.id.as_str()]);
+    assert_eq!(
+        members.count_documents(doc! {}).await.expect("count"),
+        2,
+        "no copies left behind"
+    );
+}
