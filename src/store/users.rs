@@ -43,7 +43,19 @@ pub struct UsernameDoc {
     #[serde(rename = "_id")]
     pub username: String,
     pub user_id: String,
+    /// When claimed (backfilled documents: the epoch), to tell a registration in
+    /// progress from one that died between its two inserts.
+    #[serde(default = "epoch")]
+    pub claimed_at: DateTime,
 }
+
+fn epoch() -> DateTime {
+    DateTime::from_millis(0)
+}
+
+/// A username document this old without its user is left over from a failed
+/// registration and may be claimed again.
+const ORPHAN_AFTER_MS: i64 = 60_000;
 
 /// `migrations`: one document per finished one-off data migration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +143,7 @@ impl UserStore {
             let name = UsernameDoc {
                 username: user.username,
                 user_id: user.id,
+                claimed_at: super::now(),
             };
             match self.names.insert_one(&name).await {
                 Ok(_) => {}
@@ -149,15 +162,40 @@ impl UserStore {
         let name = UsernameDoc {
             username: user.username.clone(),
             user_id: user.id.clone(),
+            claimed_at: super::now(),
         };
-        self.names.insert_one(&name).await?;
+        match self.names.insert_one(&name).await {
+            Ok(_) => {}
+            Err(err) if super::is_duplicate_key(&err) && self.release_orphan(&name).await? => {
+                self.names.insert_one(&name).await?;
+            }
+            Err(err) => return Err(err),
+        }
         if let Err(err) = self.coll.insert_one(user).await {
-            if let Err(cleanup) = self.names.delete_one(doc! { "_id": &user.username }).await {
+            // Only our own claim is released (a rare path, so two keys are fine).
+            let ours = doc! { "_id": &user.username, "user_id": &user.id };
+            if let Err(cleanup) = self.names.delete_one(ours).await {
                 tracing::error!(error = %cleanup, username = %user.username, "could not release a username after a failed insert");
             }
             return Err(err);
         }
         Ok(())
+    }
+
+    /// Deletes the claim on `name.username` if it is an orphan: old, and its user
+    /// was never stored. `true` when the name is free again.
+    async fn release_orphan(&self, name: &UsernameDoc) -> mongodb::error::Result<bool> {
+        let Some(claim) = self.names.find_one(doc! { "_id": &name.username }).await? else {
+            return Ok(true);
+        };
+        let age = name.claimed_at.timestamp_millis() - claim.claimed_at.timestamp_millis();
+        if age < ORPHAN_AFTER_MS || self.by_id(&claim.user_id).await?.is_some() {
+            return Ok(false);
+        }
+        tracing::warn!(username = %claim.username, "releasing a username left by a failed registration");
+        let orphan = doc! { "_id": &claim.username, "user_id": &claim.user_id };
+        self.names.delete_one(orphan).await?;
+        Ok(true)
     }
 
     pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<UserDoc>> {

@@ -124,3 +124,28 @@ async fn start_up_migrates_usernames_and_membership_ids() {
         "no copies left behind"
     );
 }
+
+/// A registration that died between claiming its username and storing its user
+/// does not hold the name forever, but a claim in progress is respected.
+#[tokio::test]
+async fn a_username_left_by_a_failed_registration_is_released_once_old() {
+    let app = spawn_app().await;
+    let names = app.state.store.db.collection::<Document>("usernames");
+    let old = mongodb::bson::DateTime::from_millis(0);
+    names
+        .insert_one(doc! { "_id": "ghost", "user_id": "nobody", "claimed_at": old })
+        .await
+        .expect("orphan");
+    names
+        .insert_one(doc! { "_id": "busy", "user_id": "pending", "claimed_at": mongodb::bson::DateTime::now() })
+        .await
+        .expect("claim in progress");
+    assert_eq!(
+        app.register("ghost").await.status(),
+        reqwest::StatusCode::CREATED
+    );
+    let code = expect_error(app.register("busy").await, reqwest::StatusCode::CONFLICT).await;
+    assert_eq!(code, "username_taken");
+    let pair = app.login("ghost", PASSWORD).await;
+    assert_eq!(pair.status(), reqwest::StatusCode::OK);
+}
