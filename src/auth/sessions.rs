@@ -11,8 +11,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::limits::WS_TICKET_TTL_SECS;
 use crate::realtime::hub::close_code;
 use crate::state::AppState;
-use crate::store::tokens::{RefreshDoc, TicketDoc};
-use crate::store::users::UserDoc;
+use crate::store::tokens::{RefreshDoc, RotationDoc, TicketDoc};
+use crate::store::users::{AuthFacts, UserDoc};
 use crate::store::{is_duplicate_key, new_id, now};
 
 /// A freshly issued access/refresh pair.
@@ -39,10 +39,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, 
         }
     })?;
     let revoked = || ApiError::new(ErrorCode::InvalidToken, "the access token has been revoked");
+    // From memory when possible: the user store refreshes these facts itself
+    // whenever it changes the user (role, disable, password, logout-all).
     let user = state
         .store
         .users
-        .by_id(&claims.sub)
+        .auth_facts(&claims.sub)
         .await?
         .ok_or_else(revoked)?;
     if user.disabled || user.token_version != claims.tv {
@@ -180,24 +182,36 @@ pub async fn login(
     }
     throttles.login_per_user.clear(&user_key);
     tracing::info!(event = "login", user_id = %user.id);
-    issue_pair(state, &user, new_id(), None).await
+    issue_pair(state, &AuthFacts::from(&user), new_id(), None).await
 }
 
-/// Issues a pair; `parent` is the hash of the refresh token being rotated. A
+/// Issues a pair; `parent` is the refresh token being rotated. A
 /// `refresh_token_reused` error means that token has been rotated already.
 async fn issue_pair(
     state: &AppState,
-    user: &UserDoc,
+    user: &AuthFacts,
     family_id: String,
-    parent: Option<&str>,
+    parent: Option<&RefreshDoc>,
 ) -> Result<IssuedPair, ApiError> {
     let (refresh_token, hash) = new_opaque();
-    let parent = parent.map_or_else(|| format!("root:{hash}"), str::to_owned);
+    let tokens = &state.store.tokens;
+    if let Some(parent) = parent {
+        // The rotation document's `_id` (the parent's hash) decides: one child each.
+        let rotation = RotationDoc {
+            parent: parent.hash.clone(),
+            child: hash.clone(),
+            family_id: family_id.clone(),
+            user_id: user.id.clone(),
+            expires_at: parent.expires_at,
+        };
+        if !tokens.claim_rotation(&rotation).await? {
+            return Err(ApiError::new(ErrorCode::RefreshTokenReused, REUSED));
+        }
+    }
+    let parent = parent.map_or_else(|| format!("root:{hash}"), |p| p.hash.clone());
     let created_at = now();
     let ttl_ms = i64::try_from(state.config.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
-    state
-        .store
-        .tokens
+    tokens
         .insert_refresh(&RefreshDoc {
             hash,
             user_id: user.id.clone(),
@@ -206,6 +220,7 @@ async fn issue_pair(
             created_at,
             expires_at: DateTime::from_millis(created_at.timestamp_millis().saturating_add(ttl_ms)),
             revoked: false,
+            token_version: user.token_version,
         })
         .await
         .map_err(|err| {
@@ -254,20 +269,40 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
         );
         Err::<IssuedPair, ApiError>(ApiError::new(ErrorCode::RefreshTokenReused, REUSED))
     };
-    if tokens.child_of(&hash).await?.is_some() {
+    if tokens.rotation_of(&hash).await?.is_some() {
         return reused().await;
     }
-    let user = match state.store.users.by_id(&current.user_id).await? {
-        Some(user) if !user.disabled => user,
-        _ => {
-            tokens.revoke_family(&current.family_id).await?;
-            return Err(invalid_refresh());
-        }
+    let users = &state.store.users;
+    let revoked = || async {
+        tokens.revoke_family(&current.family_id).await?;
+        Err::<IssuedPair, ApiError>(invalid_refresh())
     };
-    match issue_pair(state, &user, current.family_id.clone(), Some(&hash)).await {
-        Err(err) if err.code == ErrorCode::RefreshTokenReused => reused().await,
-        other => other,
+    // A token minted before logout-all, a password or role change or a disable
+    // dies with the access tokens of its time.
+    let user = match users.auth_facts(&current.user_id).await? {
+        Some(user) if !user.disabled && user.token_version == current.token_version => user,
+        _ => return revoked().await,
+    };
+    let pair = match issue_pair(state, &user, current.family_id.clone(), Some(&current)).await {
+        Err(err) if err.code == ErrorCode::RefreshTokenReused => return reused().await,
+        other => other?,
+    };
+    // A revocation may have run while the child was minted; it may have missed
+    // the child. Look again (both `_id` or memory reads): if the parent or the
+    // user's tokens were revoked meanwhile, the new pair dies with them.
+    let parent_alive = tokens
+        .refresh_by_hash(&hash)
+        .await?
+        .is_some_and(|p| !p.revoked);
+    let user_alive = users
+        .auth_facts(&current.user_id)
+        .await?
+        .is_some_and(|u| !u.disabled && u.token_version == current.token_version);
+    if !parent_alive || !user_alive {
+        tracing::info!(event = "refresh_revoked_meanwhile", user_id = %current.user_id, family_id = %current.family_id);
+        return revoked().await;
     }
+    Ok(pair)
 }
 
 /// Revokes the family of `token` if it belongs to `user`; unknown tokens are ignored.
@@ -360,7 +395,7 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser
     let user = state
         .store
         .users
-        .by_id(&taken.user_id)
+        .auth_facts(&taken.user_id)
         .await?
         .filter(|u| !u.disabled && u.token_version == taken.token_version)
         .ok_or_else(refused)?;

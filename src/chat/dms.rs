@@ -4,7 +4,17 @@ use super::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind, ConversationStore, dm_key};
-use crate::store::{is_duplicate_key, new_id};
+use crate::store::is_duplicate_key;
+
+/// A DM's conversation id, derived from the pair: the first 24 hex digits of
+/// SHA-256(`dm:<smaller id>:<larger id>`), so opening a DM is an `_id` lookup
+/// (ids stay 24-hex strings like every other id).
+pub fn dm_id(a: &str, b: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut id = hex::encode(Sha256::digest(dm_key(a, b).as_bytes()));
+    id.truncate(24);
+    id
+}
 
 /// Opens (idempotently, from either side) the DM between the caller and `peer_id`.
 /// Returns the conversation and whether it was created now.
@@ -27,24 +37,30 @@ pub async fn open(
         .filter(|u| !u.disabled)
         .ok_or_else(|| ApiError::not_found("user"))?;
     let key = dm_key(&caller.id, &peer.id);
+    let id = dm_id(&caller.id, &peer.id);
     let conversations = &state.store.conversations;
-    if let Some(existing) = conversations.by_key(&key).await? {
+    if let Some(existing) = conversations.by_id(&id).await? {
         return Ok((existing, false));
     }
     let conversation = ConversationStore::new_doc(
-        new_id(),
+        id.clone(),
         ConversationKind::Direct,
         key.clone(),
         vec![caller.id.clone(), peer.id.clone()],
     );
     match conversations.insert(&conversation).await {
         Ok(()) => Ok((conversation, true)),
-        // Both sides opened it at once: the other insert won.
-        Err(err) if is_duplicate_key(&err) => conversations
-            .by_key(&key)
-            .await?
-            .map(|c| (c, false))
-            .ok_or_else(|| ApiError::not_found("conversation")),
+        // Both sides opened it at once and the other insert won; or (the unique
+        // `key` refused it) the DM predates derived ids: find it by its key then.
+        Err(err) if is_duplicate_key(&err) => {
+            let existing = match conversations.by_id(&id).await? {
+                Some(found) => Some(found),
+                None => conversations.by_key(&key).await?,
+            };
+            existing
+                .map(|c| (c, false))
+                .ok_or_else(|| ApiError::not_found("conversation"))
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -91,4 +107,24 @@ pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &str) -> Option<&'a st
         .iter()
         .map(String::as_str)
         .find(|p| *p != me)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dm_id;
+
+    #[test]
+    fn a_dm_id_is_24_hex_and_the_same_from_either_side() {
+        let id = dm_id("65a0000000000000000000a1", "65a0000000000000000000b2");
+        assert_eq!(id.len(), 24);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            id,
+            dm_id("65a0000000000000000000b2", "65a0000000000000000000a1")
+        );
+        assert_ne!(
+            id,
+            dm_id("65a0000000000000000000a1", "65a0000000000000000000c3")
+        );
+    }
 }

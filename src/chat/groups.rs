@@ -27,16 +27,24 @@ fn parse_description(raw: &str) -> Result<String, String> {
     clean_text(raw, GROUP_DESCRIPTION_MAX_CHARS, &['\n', '\t'])
 }
 
-/// Loads a group the caller may see (404 otherwise) and their standing in it.
+/// Loads a group the caller may see (404 otherwise) and their standing in it,
+/// with its `member_count`.
 pub async fn visible(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<(GroupDoc, Actor), ApiError> {
+    let (group, actor) = seen(state, caller, id).await?;
+    Ok((state.store.groups.with_member_count(group).await?, actor))
+}
+
+/// Like `visible`, without counting members (`member_count` is 0): the group and
+/// the caller's membership come from `_id` lookups or memory.
+async fn seen(state: &AppState, caller: &Caller, id: &str) -> Result<(GroupDoc, Actor), ApiError> {
     let group = state
         .store
         .groups
-        .by_id(id)
+        .by_id_uncounted(id)
         .await?
         .ok_or_else(group_not_found)?;
     let (_, actor) = group_actor(state, caller, &group).await?;
@@ -57,7 +65,7 @@ async fn readable(
     caller: &Caller,
     id: &str,
 ) -> Result<(GroupDoc, Actor), ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
+    let (group, actor) = seen(state, caller, id).await?;
     require(
         actor,
         GroupAction::Read,
@@ -162,7 +170,7 @@ pub async fn update(
     description: Option<&str>,
     visibility: Option<Visibility>,
 ) -> Result<GroupDoc, ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
+    let (group, actor) = seen(state, caller, id).await?;
     require(
         actor,
         GroupAction::Update,
@@ -186,7 +194,7 @@ pub async fn update(
 
 /// Deletes the group with its room, messages, read markers and memberships.
 pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
+    let (group, actor) = seen(state, caller, id).await?;
     require(
         actor,
         GroupAction::Delete,
@@ -210,9 +218,9 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), A
 }
 
 pub async fn join(state: &AppState, caller: &Caller, id: &str) -> Result<GroupDoc, ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
+    let (group, actor) = seen(state, caller, id).await?;
     if actor.group.is_some() {
-        return Ok(group);
+        return Ok(state.store.groups.with_member_count(group).await?);
     }
     require(
         actor,
@@ -242,7 +250,7 @@ pub async fn join(state: &AppState, caller: &Caller, id: &str) -> Result<GroupDo
 }
 
 pub async fn leave(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
+    let (group, actor) = seen(state, caller, id).await?;
     if actor.group.is_none() {
         return Err(ApiError::not_found("membership"));
     }
@@ -277,7 +285,7 @@ pub async fn members(
     readable(state, caller, id).await?;
     let page = state.store.groups.members_page(id, cursor, limit).await?;
     let next = (page.len() == limit as usize)
-        .then(|| page.last().map(|m| m.id.clone()))
+        .then(|| page.last().map(|m| m.joined_key.clone()))
         .flatten();
     Ok((page, next))
 }
@@ -398,7 +406,7 @@ pub async fn transfer(
     id: &str,
     new_owner: &str,
 ) -> Result<GroupDoc, ApiError> {
-    let (group, actor) = visible(state, caller, id).await?;
+    let (group, actor) = seen(state, caller, id).await?;
     require(
         actor,
         GroupAction::TransferOwnership,
@@ -407,7 +415,7 @@ pub async fn transfer(
         "only the owner may transfer ownership",
     )?;
     if new_owner == group.owner_id {
-        return Ok(group);
+        return Ok(state.store.groups.with_member_count(group).await?);
     }
     let groups = &state.store.groups;
     groups

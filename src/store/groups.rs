@@ -6,8 +6,19 @@ use mongodb::options::{FindOptions, ReturnDocument};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
+use super::cache::BoundedCache;
 use super::ensure_index;
 use crate::permissions::GroupRole;
+
+/// Cached memberships ((group, user) pairs, absent ones included) and groups;
+/// each map is cleared when full.
+const MEMBERSHIP_CACHE_CAPACITY: usize = 200_000;
+const GROUP_CACHE_CAPACITY: usize = 50_000;
+
+/// A membership's `_id`: what an access check looks it up by.
+pub fn membership_id(group_id: &str, user_id: &str) -> String {
+    format!("{group_id}:{user_id}")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, poem_openapi::Enum)]
 #[serde(rename_all = "lowercase")]
@@ -36,8 +47,12 @@ pub struct GroupDoc {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MembershipDoc {
+    /// `<group id>:<user id>` (`membership_id`); unique by construction.
     #[serde(rename = "_id")]
     pub id: String,
+    /// Orders the member list by joining (a fresh ObjectId hex at join time).
+    #[serde(default)]
+    pub joined_key: String,
     pub group_id: String,
     pub user_id: String,
     pub role: GroupRole,
@@ -46,8 +61,15 @@ pub struct MembershipDoc {
 
 #[derive(Clone)]
 pub struct GroupStore {
+    db: Database,
     groups: Collection<GroupDoc>,
     members: Collection<MembershipDoc>,
+    /// Membership by `membership_id`, `None` for "not a member". Changed by this
+    /// store's own writes (add, role change, remove, group delete).
+    membership_cache: BoundedCache<String, Option<MembershipDoc>>,
+    /// Groups (without `member_count`) for access checks; existing ones only.
+    /// Changed by update, set_owner and delete.
+    group_cache: BoundedCache<String, GroupDoc>,
 }
 
 fn role_bson(role: GroupRole) -> mongodb::bson::Bson {
@@ -57,21 +79,61 @@ fn role_bson(role: GroupRole) -> mongodb::bson::Bson {
 impl GroupStore {
     pub fn new(db: &Database) -> Self {
         Self {
+            db: db.clone(),
             groups: db.collection("groups"),
             members: db.collection("memberships"),
+            membership_cache: BoundedCache::new(MEMBERSHIP_CACHE_CAPACITY),
+            group_cache: BoundedCache::new(GROUP_CACHE_CAPACITY),
         }
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        // The composed `_id` makes (group_id, user_id) unique; the old unique index
+        // would also refuse the migration's copy of a membership.
+        if let Err(err) = self.members.drop_index("group_user_unique").await {
+            tracing::debug!(error = %err, "no group_user_unique index to drop");
+        }
         ensure_index(
             &self.members,
-            doc! { "group_id": 1, "user_id": 1 },
-            "group_user_unique",
-            true,
+            doc! { "group_id": 1, "joined_key": 1 },
+            "group_joined",
+            false,
         )
         .await?;
         ensure_index(&self.members, doc! { "user_id": 1 }, "user_id", false).await?;
-        ensure_index(&self.groups, doc! { "visibility": 1 }, "visibility", false).await
+        ensure_index(&self.groups, doc! { "visibility": 1 }, "visibility", false).await?;
+        self.migrate_membership_ids().await
+    }
+
+    /// Re-keys memberships stored with a random `_id` to `membership_id`, keeping
+    /// their joining order (`joined_key` = the old id). Runs once per database; a
+    /// copy is inserted before the original is deleted, so a crash loses nothing.
+    async fn migrate_membership_ids(&self) -> mongodb::error::Result<()> {
+        const NAME: &str = "membership_ids_v1";
+        if super::users::migrated(&self.db, NAME).await? {
+            return Ok(());
+        }
+        let old: Vec<MembershipDoc> = self.members.find(doc! {}).await?.try_collect().await?;
+        for membership in old {
+            let id = membership_id(&membership.group_id, &membership.user_id);
+            if membership.id == id {
+                continue;
+            }
+            let copy = MembershipDoc {
+                id,
+                joined_key: membership.id.clone(),
+                ..membership.clone()
+            };
+            match self.members.insert_one(&copy).await {
+                Ok(_) => {}
+                Err(err) if super::is_duplicate_key(&err) => {}
+                Err(err) => return Err(err),
+            }
+            self.members
+                .delete_one(doc! { "_id": &membership.id })
+                .await?;
+        }
+        super::users::mark_migrated(&self.db, NAME).await
     }
 
     pub async fn insert(&self, group: &GroupDoc) -> mongodb::error::Result<()> {
@@ -79,13 +141,23 @@ impl GroupStore {
     }
 
     /// The group without `member_count` (0): for access checks on the hot path,
-    /// where counting members would cost an aggregation per message.
+    /// where counting members would cost an aggregation per message. Served from
+    /// memory when possible.
     pub async fn by_id_uncounted(&self, id: &str) -> mongodb::error::Result<Option<GroupDoc>> {
-        self.groups.find_one(doc! { "_id": id }).await
+        if let Some(group) = self.group_cache.get(&id.to_owned()) {
+            return Ok(Some(group));
+        }
+        let epoch = self.group_cache.epoch();
+        let group = self.groups.find_one(doc! { "_id": id }).await?;
+        if let Some(group) = &group {
+            self.group_cache
+                .fill(epoch, group.id.clone(), group.clone());
+        }
+        Ok(group)
     }
 
     pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<GroupDoc>> {
-        match self.groups.find_one(doc! { "_id": id }).await? {
+        match self.by_id_uncounted(id).await? {
             Some(group) => Ok(self.counted(vec![group]).await?.pop()),
             None => Ok(None),
         }
@@ -99,6 +171,15 @@ impl GroupStore {
             .with_options(options)
             .await?;
         self.counted(groups.try_collect().await?).await
+    }
+
+    /// The group with `member_count` filled in (counting scans `memberships` on
+    /// FerretDB: for responses that show the count, not for access checks).
+    pub async fn with_member_count(&self, group: GroupDoc) -> mongodb::error::Result<GroupDoc> {
+        let mut counted = self.counted(vec![group]).await?;
+        counted.pop().ok_or_else(|| {
+            mongodb::error::Error::custom("counting members lost the group".to_owned())
+        })
     }
 
     /// Fills in `member_count`.
@@ -155,35 +236,53 @@ impl GroupStore {
         if set.is_empty() {
             return self.by_id(id).await;
         }
-        self.groups
+        let result = self
+            .groups
             .update_one(doc! { "_id": id }, doc! { "$set": set })
-            .await?;
+            .await;
+        self.group_cache.invalidate(&id.to_owned());
+        result?;
         self.by_id(id).await
     }
 
     pub async fn set_owner(&self, id: &str, owner_id: &str) -> mongodb::error::Result<()> {
-        self.groups
+        let result = self
+            .groups
             .update_one(
                 doc! { "_id": id },
                 doc! { "$set": { "owner_id": owner_id } },
             )
-            .await
-            .map(|_| ())
+            .await;
+        self.group_cache.invalidate(&id.to_owned());
+        result.map(|_| ())
     }
 
     pub async fn delete(&self, id: &str) -> mongodb::error::Result<()> {
-        self.members.delete_many(doc! { "group_id": id }).await?;
-        self.groups.delete_one(doc! { "_id": id }).await.map(|_| ())
+        let members = self.members.delete_many(doc! { "group_id": id }).await;
+        let prefix = membership_id(id, "");
+        self.membership_cache
+            .invalidate_where(|key| key.starts_with(&prefix));
+        members?;
+        let group = self.groups.delete_one(doc! { "_id": id }).await;
+        self.group_cache.invalidate(&id.to_owned());
+        group.map(|_| ())
     }
 
+    /// The user's membership of the group: an `_id` lookup, or memory (absent
+    /// memberships are remembered too).
     pub async fn membership(
         &self,
         group_id: &str,
         user_id: &str,
     ) -> mongodb::error::Result<Option<MembershipDoc>> {
-        self.members
-            .find_one(doc! { "group_id": group_id, "user_id": user_id })
-            .await
+        let id = membership_id(group_id, user_id);
+        if let Some(cached) = self.membership_cache.get(&id) {
+            return Ok(cached);
+        }
+        let epoch = self.membership_cache.epoch();
+        let found = self.members.find_one(doc! { "_id": &id }).await?;
+        self.membership_cache.fill(epoch, id, found.clone());
+        Ok(found)
     }
 
     /// Adds a member; `false` when they already were one (the unique index decides).
@@ -194,16 +293,27 @@ impl GroupStore {
         role: GroupRole,
     ) -> mongodb::error::Result<bool> {
         let membership = MembershipDoc {
-            id: super::new_id(),
+            id: membership_id(group_id, user_id),
+            joined_key: super::new_id(),
             group_id: group_id.to_owned(),
             user_id: user_id.to_owned(),
             role,
             joined_at: super::now(),
         };
         match self.members.insert_one(&membership).await {
-            Ok(_) => Ok(true),
-            Err(err) if super::is_duplicate_key(&err) => Ok(false),
-            Err(err) => Err(err),
+            Ok(_) => {
+                self.membership_cache
+                    .set(membership.id.clone(), Some(membership));
+                Ok(true)
+            }
+            Err(err) => {
+                self.membership_cache.invalidate(&membership.id);
+                if super::is_duplicate_key(&err) {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
         }
     }
 
@@ -213,13 +323,20 @@ impl GroupStore {
         user_id: &str,
         role: GroupRole,
     ) -> mongodb::error::Result<Option<MembershipDoc>> {
-        self.members
+        let id = membership_id(group_id, user_id);
+        let result = self
+            .members
             .find_one_and_update(
-                doc! { "group_id": group_id, "user_id": user_id },
+                doc! { "_id": &id },
                 doc! { "$set": { "role": role_bson(role) } },
             )
             .return_document(ReturnDocument::After)
-            .await
+            .await;
+        match &result {
+            Ok(updated) => self.membership_cache.set(id, updated.clone()),
+            Err(_) => self.membership_cache.invalidate(&id),
+        }
+        result
     }
 
     /// Removes a member; `false` when they were not one.
@@ -228,14 +345,16 @@ impl GroupStore {
         group_id: &str,
         user_id: &str,
     ) -> mongodb::error::Result<bool> {
-        let res = self
-            .members
-            .delete_one(doc! { "group_id": group_id, "user_id": user_id })
-            .await?;
-        Ok(res.deleted_count > 0)
+        let id = membership_id(group_id, user_id);
+        let result = self.members.delete_one(doc! { "_id": &id }).await;
+        match &result {
+            Ok(_) => self.membership_cache.set(id, None),
+            Err(_) => self.membership_cache.invalidate(&id),
+        }
+        Ok(result?.deleted_count > 0)
     }
 
-    /// A page of members in joining order, after the membership id `cursor`.
+    /// A page of members in joining order, after the `joined_key` `cursor`.
     pub async fn members_page(
         &self,
         group_id: &str,
@@ -245,7 +364,7 @@ impl GroupStore {
         super::keyset_page(
             &self.members,
             doc! { "group_id": group_id },
-            "_id",
+            "joined_key",
             after,
             limit,
         )

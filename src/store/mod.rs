@@ -3,6 +3,7 @@
 //! Only features that both MongoDB 7 and FerretDB v1 support are used: no
 //! transactions, change streams, `$lookup`, TTL or partial indexes.
 
+pub mod cache;
 pub mod conversations;
 pub mod groups;
 pub mod locks;

@@ -21,6 +21,27 @@ pub struct RefreshDoc {
     pub created_at: DateTime,
     pub expires_at: DateTime,
     pub revoked: bool,
+    /// The user's token version when minted: a refresh after logout-all, a password
+    /// or role change or a disable is refused even if this token escaped the
+    /// revocation sweep. (Tokens minted before this field existed read as 0.)
+    #[serde(default)]
+    pub token_version: i64,
+}
+
+/// `refresh_rotations`: one document per rotated refresh token, keyed by the
+/// rotated token's hash. Its unique `_id` is the arbiter: the first rotation of a
+/// token inserts it, any later one is a replay. Found by `_id`, never by a query.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotationDoc {
+    /// SHA-256 (hex) of the rotated (parent) token.
+    #[serde(rename = "_id")]
+    pub parent: String,
+    /// SHA-256 (hex) of the token it was rotated into.
+    pub child: String,
+    pub family_id: String,
+    pub user_id: String,
+    /// The parent's expiry: after it the parent is refused anyway.
+    pub expires_at: DateTime,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +59,7 @@ pub struct TicketDoc {
 #[derive(Clone)]
 pub struct TokenStore {
     refresh: Collection<RefreshDoc>,
+    rotations: Collection<RotationDoc>,
     tickets: Collection<TicketDoc>,
 }
 
@@ -45,6 +67,7 @@ impl TokenStore {
     pub fn new(db: &Database) -> Self {
         Self {
             refresh: db.collection("refresh_tokens"),
+            rotations: db.collection("refresh_rotations"),
             tickets: db.collection("ws_tickets"),
         }
     }
@@ -54,6 +77,13 @@ impl TokenStore {
             ensure_index(&self.refresh, doc! { field: 1 }, field, false).await?;
         }
         ensure_index(&self.refresh, doc! { "parent": 1 }, "parent_unique", true).await?;
+        ensure_index(
+            &self.rotations,
+            doc! { "expires_at": 1 },
+            "expires_at",
+            false,
+        )
+        .await?;
         ensure_index(&self.tickets, doc! { "expires_at": 1 }, "expires_at", false).await
     }
 
@@ -61,9 +91,19 @@ impl TokenStore {
         self.refresh.insert_one(token).await.map(|_| ())
     }
 
-    /// The token rotated from `hash`, if any: its existence means `hash` was used.
-    pub async fn child_of(&self, hash: &str) -> mongodb::error::Result<Option<RefreshDoc>> {
-        self.refresh.find_one(doc! { "parent": hash }).await
+    /// The rotation of the token `hash`, if any: its existence means `hash` was used.
+    pub async fn rotation_of(&self, hash: &str) -> mongodb::error::Result<Option<RotationDoc>> {
+        self.rotations.find_one(doc! { "_id": hash }).await
+    }
+
+    /// Claims the one rotation of `rotation.parent`; `false` when it was rotated
+    /// already (a replay). The unique `_id` decides, atomically on both servers.
+    pub async fn claim_rotation(&self, rotation: &RotationDoc) -> mongodb::error::Result<bool> {
+        match self.rotations.insert_one(rotation).await {
+            Ok(_) => Ok(true),
+            Err(err) if super::is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     pub async fn refresh_by_hash(&self, hash: &str) -> mongodb::error::Result<Option<RefreshDoc>> {
@@ -99,11 +139,8 @@ impl TokenStore {
     /// Consumes a ticket: it works once. Whoever's delete removed the document
     /// owns it (a delete count is atomic on both servers).
     pub async fn take_ticket(&self, hash: &str) -> mongodb::error::Result<Option<TicketDoc>> {
-        let Some(ticket) = self
-            .tickets
-            .find_one(doc! { "_id": hash, "expires_at": { "$gt": DateTime::now() } })
-            .await?
-        else {
+        // `_id` alone (the indexed path on FerretDB); expiry is checked here.
+        let Some(ticket) = self.tickets.find_one(doc! { "_id": hash }).await? else {
             return Ok(None);
         };
         let deleted = self
@@ -111,7 +148,8 @@ impl TokenStore {
             .delete_one(doc! { "_id": hash })
             .await?
             .deleted_count;
-        Ok((deleted == 1).then_some(ticket))
+        let fresh = ticket.expires_at > DateTime::now();
+        Ok((deleted == 1 && fresh).then_some(ticket))
     }
 
     pub async fn delete_expired(&self) -> mongodb::error::Result<u64> {
@@ -124,6 +162,10 @@ impl TokenStore {
             .tickets
             .delete_many(doc! { "expires_at": { "$lte": now } })
             .await?;
-        Ok(a.deleted_count + b.deleted_count)
+        let c = self
+            .rotations
+            .delete_many(doc! { "expires_at": { "$lte": now } })
+            .await?;
+        Ok(a.deleted_count + b.deleted_count + c.deleted_count)
     }
 }

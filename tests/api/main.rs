@@ -16,5 +16,7 @@ mod messages;
 mod openapi;
 mod operations;
 mod realtime;
+mod refresh_races;
 mod security;
+mod storage;
 mod users;

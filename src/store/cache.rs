@@ -1,0 +1,136 @@
+//! Small bounded in-memory caches for hot-path reads (single node).
+//!
+//! A cache fill races with updates: a reader may fetch a document, an update may
+//! then change it and refresh the cache, and the reader would overwrite the fresh
+//! entry with its stale copy. So every change bumps an epoch, and a fill is kept
+//! only when no change happened since the reader started (`epoch` then `fill`).
+//! When the map reaches its capacity it is cleared: input a client controls can
+//! cost memory only up to the cap.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+struct Inner<K, V> {
+    map: HashMap<K, V>,
+    epoch: u64,
+}
+
+pub struct BoundedCache<K, V> {
+    inner: Arc<Mutex<Inner<K, V>>>,
+    capacity: usize,
+}
+
+impl<K, V> Clone for BoundedCache<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            capacity: self.capacity,
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> BoundedCache<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                map: HashMap::new(),
+                epoch: 0,
+            })),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<K, V>> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.lock().map.get(key).cloned()
+    }
+
+    /// Read before fetching from the database; pass it to `fill`.
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Stores a value fetched from the database, unless something changed since
+    /// `epoch` (then the value may be stale and the next read fetches again).
+    pub fn fill(&self, epoch: u64, key: K, value: V) {
+        let mut inner = self.lock();
+        if inner.epoch != epoch {
+            return;
+        }
+        Self::insert_capped(&mut inner, self.capacity, key, value);
+    }
+
+    /// Records a change made by this node: the new value.
+    pub fn set(&self, key: K, value: V) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        Self::insert_capped(&mut inner, self.capacity, key, value);
+    }
+
+    /// Records a change made by this node: forget the key.
+    pub fn invalidate(&self, key: &K) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner.map.remove(key);
+    }
+
+    /// Forgets every key for which `drop` holds.
+    pub fn invalidate_where(&self, drop: impl Fn(&K) -> bool) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner.map.retain(|k, _| !drop(k));
+    }
+
+    fn insert_capped(inner: &mut Inner<K, V>, capacity: usize, key: K, value: V) {
+        if inner.map.len() >= capacity && !inner.map.contains_key(&key) {
+            inner.map.clear();
+        }
+        inner.map.insert(key, value);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_after_a_change_is_dropped() {
+        let cache = BoundedCache::new(10);
+        let epoch = cache.epoch();
+        cache.set("a", 2);
+        cache.fill(epoch, "a", 1);
+        assert_eq!(cache.get(&"a"), Some(2));
+        let epoch = cache.epoch();
+        cache.invalidate(&"a");
+        cache.fill(epoch, "a", 1);
+        assert_eq!(cache.get(&"a"), None);
+        let epoch = cache.epoch();
+        cache.fill(epoch, "a", 3);
+        assert_eq!(cache.get(&"a"), Some(3));
+    }
+
+    #[test]
+    fn the_map_never_grows_past_its_capacity() {
+        let cache = BoundedCache::new(3);
+        for i in 0..100 {
+            let epoch = cache.epoch();
+            cache.fill(epoch, i, i);
+            assert!(cache.len() <= 3);
+        }
+        assert_eq!(cache.get(&99), Some(99));
+        cache.invalidate_where(|k| *k == 99);
+        assert_eq!(cache.get(&99), None);
+    }
+}
