@@ -139,14 +139,10 @@ async fn a_database_outage_gives_fast_503s_and_no_acks_then_recovers_without_a_r
         .await,
         "database_unavailable"
     );
-    assert_eq!(
-        expect_error(
-            app.history(&alice, &g, "").await,
-            StatusCode::SERVICE_UNAVAILABLE
-        )
-        .await,
-        "database_unavailable"
-    );
+    // The room is in use, so its latest page (and the caller's identity) are in
+    // memory: reading it goes on through the outage.
+    let page = expect_json(app.history(&alice, &g, "").await, StatusCode::OK).await;
+    assert_eq!(page["items"], json!([]));
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "503s are fast: {:?}",
