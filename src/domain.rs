@@ -81,13 +81,17 @@ impl Username {
 }
 
 /// Characters that are invisible, blank-looking or reorder text: refused in names
-/// and bodies. The zero-width joiner is judged in context (`joiner_ok`).
+/// and bodies. That is the whole Unicode `Cf` (format) category, plus blank-looking
+/// letters, separators and default-ignorable marks outside it (the Mongolian free
+/// variation selectors and the Khmer inherent vowels are `Mn` today). The zero-width joiner (`Cf` too) is judged in
+/// context (`joiner_ok`).
 fn is_forbidden_format_char(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
-        | '\u{200B}' | '\u{200C}' | '\u{200E}' | '\u{200F}'
-        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{2800}' | '\u{3164}'
-        | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    (c != '\u{200D}' && c.general_category() == GeneralCategory::Format)
+        || matches!(c,
+            '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+            | '\u{2028}' | '\u{2029}'
+            | '\u{2800}' | '\u{3164}' | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// A zero-width joiner is allowed only between two non-ASCII characters, where
@@ -235,6 +239,18 @@ mod tests {
             "x\u{2028}y",
             "tag\u{E0041}",
             "ad\u{200D}min",
+            // Format characters the first list missed (issue 10): the whole Cf
+            // category is refused now.
+            "a\u{206A}b",
+            "a\u{206F}b",
+            "a\u{180B}b",
+            "a\u{180F}b",
+            "a\u{17B4}b",
+            "a\u{17B5}b",
+            "a\u{1BCA0}b",
+            "a\u{1BCA3}b",
+            "a\u{1D173}b",
+            "a\u{1D17A}b",
         ] {
             assert!(DisplayName::parse(blankish).is_err(), "{blankish:?}");
         }
