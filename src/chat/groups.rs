@@ -192,6 +192,16 @@ pub async fn update(
         .ok_or_else(group_not_found)
 }
 
+/// Tells a member's connections they left the room, under the room writer's lock
+/// (see `Writers::member_removed`). Call after the membership is gone from storage.
+fn unsubscribe(state: &AppState, group_id: &str, user_id: &str) {
+    state.writers.member_removed(group_id, || {
+        state
+            .hub
+            .membership_changed(group_id, user_id, MembershipChange::Removed);
+    });
+}
+
 /// Deletes the group with its room, messages, read markers and memberships.
 pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
     let (group, actor) = seen(state, caller, id).await?;
@@ -267,9 +277,7 @@ pub async fn leave(state: &AppState, caller: &Caller, id: &str) -> Result<(), Ap
         "you cannot leave this group",
     )?;
     if state.store.groups.remove_member(id, &caller.id).await? {
-        state
-            .hub
-            .membership_changed(id, &caller.id, MembershipChange::Removed);
+        unsubscribe(state, id, &caller.id);
     }
     Ok(())
 }
@@ -391,9 +399,7 @@ pub async fn remove_member(
         "your role does not allow removing this member",
     )?;
     if state.store.groups.remove_member(id, user_id).await? {
-        state
-            .hub
-            .membership_changed(id, user_id, MembershipChange::Removed);
+        unsubscribe(state, id, user_id);
         tracing::info!(event = "member_removed", group_id = %id, target = %user_id, actor = %caller.id);
     }
     Ok(())

@@ -80,19 +80,33 @@ pub async fn history(
 
 /// Subscribes a connection to a room (`register`, under the writer's lock) and
 /// returns the replay after `since`, the last seq and whether the replay was cut.
+/// A member removed while this runs does not end up subscribed: the access check
+/// is repeated if a removal happened between it and the registration.
 pub async fn join<R>(
     state: &AppState,
     caller: &Caller,
     conversation_id: &str,
     since: Option<i64>,
-    register: impl FnOnce() -> R,
+    mut register: impl FnMut() -> R,
 ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
-    let room = room(state, caller, conversation_id, GroupAction::Send).await?;
-    state
-        .writers
-        .join(&room.live, since, JOIN_REPLAY_MAX, register)
-        .await
+    for _ in 0..JOIN_ATTEMPTS {
+        let epoch = state.writers.get(conversation_id).await?.membership_epoch();
+        let room = room(state, caller, conversation_id, GroupAction::Send).await?;
+        if let Some(joined) = state
+            .writers
+            .join(&room.live, epoch, since, JOIN_REPLAY_MAX, &mut register)
+            .await?
+        {
+            return Ok(joined);
+        }
+    }
+    Err(ApiError::conflict(
+        "membership changed while joining; join again",
+    ))
 }
+
+/// A join retried this often while memberships keep changing gives up (409).
+const JOIN_ATTEMPTS: usize = 4;
 
 /// Loads a message and the room it is in, as the caller may see it.
 async fn message_in_room(

@@ -103,6 +103,9 @@ struct LiveState {
     /// A store failure left this state unsure: reload before the next send.
     broken: bool,
     deleted: bool,
+    /// Bumped (under this lock) whenever a member leaves or is removed, so that a
+    /// `join` authorized before the removal does not subscribe after it.
+    membership_epoch: u64,
     last_used: Instant,
 }
 
@@ -171,6 +174,11 @@ impl Live {
 
     pub fn last_seq(&self) -> i64 {
         self.lock().doc.last_seq
+    }
+
+    /// See `LiveState::membership_epoch`.
+    pub fn membership_epoch(&self) -> u64 {
+        self.lock().membership_epoch
     }
 
     /// The user's read marker, if memory knows it.
@@ -256,7 +264,24 @@ impl Writers {
         if let Some((_, cell)) = self.live.remove(id)
             && let Some(live) = cell.get()
         {
-            live.lock().deleted = true;
+            let mut st = live.lock();
+            st.deleted = true;
+            st.membership_epoch += 1;
+        }
+    }
+
+    /// Runs `unsubscribe` (the hub's update for a member who left or was removed)
+    /// under the conversation's lock, after the membership is gone from storage: a
+    /// `join` racing with it either fails its access check or sees the epoch move
+    /// and checks again.
+    pub fn member_removed(&self, id: &str, unsubscribe: impl FnOnce()) {
+        match self.loaded(id) {
+            Some(live) => {
+                let mut st = live.lock();
+                st.membership_epoch += 1;
+                unsubscribe();
+            }
+            None => unsubscribe(),
         }
     }
 
@@ -324,6 +349,7 @@ impl Writers {
             dirty_blocks: BTreeSet::new(),
             broken: false,
             deleted: false,
+            membership_epoch: 0,
             last_used: Instant::now(),
             doc,
         };
@@ -614,13 +640,18 @@ impl Writers {
     /// `max`, oldest first; `true` when there was more) and the last seq. Under the
     /// conversation's lock, so the replay and the live stream neither overlap nor
     /// leave a gap.
+    ///
+    /// `epoch` is the `Live`'s membership epoch read before the caller's access was
+    /// checked: if a member left or was removed since, nothing is registered and
+    /// `None` asks the caller to check access again.
     pub async fn join<R>(
         &self,
         live: &Live,
+        epoch: u64,
         since: Option<i64>,
         max: u32,
         register: impl FnOnce() -> R,
-    ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
+    ) -> Result<Option<(R, Vec<MessageDoc>, i64, bool)>, ApiError> {
         let max = i64::from(max);
         // Older messages are read first, outside the lock; whatever was committed
         // meanwhile is in the window.
@@ -633,6 +664,12 @@ impl Writers {
             None => Vec::new(),
         };
         let mut st = live.lock();
+        if st.deleted {
+            return Err(ApiError::not_found("conversation"));
+        }
+        if st.membership_epoch != epoch {
+            return Ok(None);
+        }
         let registered = register();
         let last = st.doc.last_seq;
         let mut truncated = false;
@@ -650,7 +687,7 @@ impl Writers {
             }
         }
         st.last_used = Instant::now();
-        Ok((registered, replay, last, truncated))
+        Ok(Some((registered, replay, last, truncated)))
     }
 
     /// One message by seq (window first, then storage).
@@ -920,6 +957,7 @@ mod tests {
             dirty_blocks: BTreeSet::new(),
             broken: false,
             deleted: false,
+            membership_epoch: 0,
             last_used: Instant::now(),
         }
     }
@@ -943,6 +981,55 @@ mod tests {
             Some(block_start(2))
         );
         assert!(st.committed(block_start(2) - 1).is_none());
+    }
+
+    async fn writers_with(live: LiveState) -> (Arc<Writers>, Arc<Live>) {
+        // The client connects lazily: these tests never reach the database.
+        let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:1")
+            .await
+            .expect("client");
+        let writers = Writers::new(Store::new(client.database("unused")), Arc::default());
+        let live = Arc::new(Live {
+            id: "c".into(),
+            state: Mutex::new(live),
+            edits: tokio::sync::Mutex::new(()),
+        });
+        let cell = OnceCell::new_with(Some(Arc::clone(&live)));
+        writers.live.insert("c".into(), Arc::new(cell));
+        (writers, live)
+    }
+
+    #[tokio::test]
+    async fn a_join_authorized_before_a_removal_does_not_register_after_it() {
+        let (writers, live) = writers_with(state(3)).await;
+        let epoch = live.membership_epoch();
+        // The removal lands between the join's access check and its registration.
+        let mut unsubscribed = false;
+        writers.member_removed("c", || unsubscribed = true);
+        assert!(unsubscribed);
+        let mut registered = false;
+        let joined = writers
+            .join(&live, epoch, None, 100, || registered = true)
+            .await
+            .expect("join");
+        assert!(joined.is_none(), "the caller must check access again");
+        assert!(!registered);
+        // With the current epoch it registers.
+        let joined = writers
+            .join(&live, live.membership_epoch(), None, 100, || registered = true)
+            .await
+            .expect("join");
+        assert!(joined.is_some_and(|(_, _, last, _)| last == 0));
+        assert!(registered);
+    }
+
+    #[tokio::test]
+    async fn a_join_to_a_forgotten_conversation_is_refused() {
+        let (writers, live) = writers_with(state(0)).await;
+        let epoch = live.membership_epoch();
+        writers.forget("c");
+        let joined = writers.join(&live, epoch, None, 100, || ()).await;
+        assert!(joined.is_err());
     }
 
     #[test]

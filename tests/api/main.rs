@@ -15,6 +15,7 @@ mod logging;
 mod messages;
 mod openapi;
 mod operations;
+mod races;
 mod realtime;
 mod refresh_races;
 mod security;

@@ -1,0 +1,100 @@
+//! Races a hostile or unlucky client can provoke, tried many times each with the
+//! two sides started together (issue 10).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{expect_json, room};
+
+const TRIALS: usize = 20;
+
+#[tokio::test]
+async fn a_member_removed_while_joining_never_ends_up_subscribed() {
+    let (app, alice, bob, group) = room().await;
+    let member_path = format!("/api/v1/groups/{group}/members/{}", bob.id);
+    let mut bob_ws = app.ws(&bob.access).await;
+    for trial in 0..TRIALS {
+        // Bob is a member again, and not joined.
+        let added = app.set_member(&alice, &group, &bob, "member").await;
+        assert!(added.status().is_success(), "{}", added.status());
+        bob_ws.drain(Duration::from_millis(20)).await;
+
+        // Join and removal at once.
+        let join = bob_ws.send_json(json!({ "type": "join", "conversation": group }));
+        let remove = app.send(Method::DELETE, &member_path, Some(&alice.access), None);
+        let ((), removed) = tokio::join!(join, remove);
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+        bob_ws.drain(Duration::from_millis(50)).await;
+
+        // Whatever order they ran in, Bob hears nothing said after the removal.
+        let body = format!("after removal {trial}");
+        app.said(&alice, &group, &body).await;
+        let heard = bob_ws.drain(Duration::from_millis(150)).await;
+        assert!(
+            heard
+                .iter()
+                .all(|f| !(f["type"] == "message" && f["body"] == body.as_str())),
+            "trial {trial}: a removed member still receives the room: {heard:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_edit_racing_a_delete_never_resurrects_the_message() {
+    let (app, alice, bob, group) = room().await;
+    let mut bob_ws = app.ws(&bob.access).await;
+    bob_ws.join(&group, None).await;
+    for trial in 0..TRIALS {
+        let sent = app.said(&alice, &group, &format!("original {trial}")).await;
+        let id = sent["id"].as_str().expect("id").to_owned();
+        let path = format!("/api/v1/messages/{id}");
+        let edits = (0..4).map(|i| {
+            app.send(
+                Method::PATCH,
+                &path,
+                Some(&alice.access),
+                Some(json!({ "body": format!("edit {i}") })),
+            )
+        });
+        let delete = app.send(Method::DELETE, &path, Some(&alice.access), None);
+        let (edited, deleted) = tokio::join!(futures_util::future::join_all(edits), delete);
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        for resp in edited {
+            let status = resp.status();
+            assert!(
+                status == StatusCode::OK || status == StatusCode::CONFLICT,
+                "edit answered {status}"
+            );
+        }
+        // Stored state: deleted, no text.
+        let page = expect_json(
+            app.history(
+                &bob,
+                &group,
+                &format!("?after={}&limit=1", sent["seq"].as_i64().unwrap_or(0) - 1),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(page["items"][0]["deleted"], true, "trial {trial}");
+        assert_eq!(page["items"][0]["body"], "", "trial {trial}");
+        // Events: nothing about this message after its deletion.
+        let frames = bob_ws.drain(Duration::from_millis(100)).await;
+        let about: Vec<&str> = frames
+            .iter()
+            .filter(|f| f["id"] == id.as_str())
+            .filter_map(|f| f["type"].as_str())
+            .collect();
+        if let Some(at) = about.iter().position(|t| *t == "message_deleted") {
+            assert!(
+                about[at + 1..].is_empty(),
+                "trial {trial}: events after message_deleted: {about:?}"
+            );
+        } else {
+            panic!("trial {trial}: no message_deleted event: {about:?}");
+        }
+    }
+}
