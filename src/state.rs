@@ -49,7 +49,7 @@ impl AppState {
             register_per_ip: SlidingWindow::new(config.register_max_per_ip, config.register_window),
         };
         Ok(Self {
-            hasher: PasswordHasher::new(config.hash_concurrency),
+            hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             keys: Arc::new(keys),
             throttles: Arc::new(throttles),
             hub: Arc::new(Hub::default()),
