@@ -10,6 +10,7 @@ mod dms;
 mod faults;
 mod fuzz_corpus;
 mod groups;
+mod lean;
 mod logging;
 mod messages;
 mod openapi;
