@@ -59,6 +59,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How many argon2 computations may run at once.
     pub hash_concurrency: usize,
+    /// Password hashes that may wait for a hashing thread; beyond that, 503
+    /// `server_busy` with `Retry-After` at once.
+    pub hash_queue: usize,
     /// Give up on a database operation after this long (503 to the client).
     pub db_timeout: Duration,
 }
@@ -169,6 +172,7 @@ impl Config {
             log_format,
             hash_concurrency: number(&get, "HASH_CONCURRENCY", default_hash_concurrency())?
                 as usize,
+            hash_queue: number(&get, "HASH_QUEUE", DEFAULT_HASH_QUEUE)? as usize,
             db_timeout: Duration::from_millis(number(&get, "DB_TIMEOUT_MS", 3000)?.into()),
         })
     }
@@ -195,6 +199,9 @@ fn number(
         },
     }
 }
+
+/// Default for `HASH_QUEUE`: at ~50 ms a hash, a few seconds of work for two threads.
+pub const DEFAULT_HASH_QUEUE: u32 = 64;
 
 fn default_hash_concurrency() -> u32 {
     std::thread::available_parallelism()
@@ -285,6 +292,7 @@ mod tests {
         assert_eq!((c.ws_max_msgs_per_sec, c.ws_burst), (20, 40));
         assert_eq!(c.ws_max_connections_per_user, 16);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.hash_queue, 64);
         assert!(c.allowed_origins.is_empty());
     }
 

@@ -34,6 +34,7 @@ pub enum ErrorCode {
     Internal,
     DatabaseUnavailable,
     RequestTimeout,
+    ServerBusy,
 }
 
 impl ErrorCode {
@@ -59,6 +60,7 @@ impl ErrorCode {
             Self::Internal => "internal_error",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::RequestTimeout => "request_timeout",
+            Self::ServerBusy => "server_busy",
         }
     }
 
@@ -79,7 +81,9 @@ impl ErrorCode {
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::DatabaseUnavailable | Self::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DatabaseUnavailable | Self::RequestTimeout | Self::ServerBusy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -350,6 +354,7 @@ mod tests {
             ErrorCode::Internal,
             ErrorCode::DatabaseUnavailable,
             ErrorCode::RequestTimeout,
+            ErrorCode::ServerBusy,
         ];
         for code in all {
             let s = code.as_str();

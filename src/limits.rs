@@ -31,6 +31,13 @@ pub const WS_TICKET_TTL_SECS: i64 = 30;
 pub const OPAQUE_TOKEN_BYTES: usize = 32;
 /// WebSocket frames larger than this close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Per-connection WebSocket read buffer, allocated at upgrade (tungstenite's
+/// default is 128 KiB). A frame larger than this is still read whole: the buffer
+/// grows for it, up to `MAX_FRAME_BYTES`.
+pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Outbound bytes gathered before they are written to the socket (default 128 KiB).
+/// Every batch of queued frames is flushed anyway, so this only caps batching.
+pub const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// How many missed messages a `join` replays before saying `truncated`.
 pub const JOIN_REPLAY_MAX: u32 = 100;
 /// Frames queued for one connection before it counts as too slow (closed with 4009).

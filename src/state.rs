@@ -53,7 +53,7 @@ impl AppState {
         let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));
         writers.start();
         Ok(Self {
-            hasher: PasswordHasher::new(config.hash_concurrency),
+            hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             keys: Arc::new(keys),
             throttles: Arc::new(throttles),
             hub,

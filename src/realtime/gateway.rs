@@ -15,7 +15,7 @@ use super::session;
 use crate::auth::CurrentUser;
 use crate::auth::sessions::{authenticate, redeem_ticket};
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::MAX_FRAME_BYTES;
+use crate::limits::{MAX_FRAME_BYTES, WS_READ_BUFFER_BYTES, WS_WRITE_BUFFER_BYTES};
 use crate::state::AppState;
 
 /// The `101 Switching Protocols` answer, documented with the frame schemas.
@@ -92,6 +92,21 @@ fn bearer(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Small buffers: an idle socket should cost little. tungstenite allocates its
+/// read buffer up front (128 KiB by default); the write buffer only grows while
+/// frames are written. `max_write_buffer_size` stays unlimited: a write waits for
+/// the previous one to drain, so the buffer never holds more than
+/// `WS_WRITE_BUFFER_BYTES` plus one frame, and a cap would break a single large
+/// frame (a `joined` listing a crowded room); stuck peers are cut off by the
+/// session's write timeout instead.
+pub fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
 /// Checks origin and credentials, then upgrades.
 pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiError> {
     if !origin_allowed(state, req) {
@@ -119,9 +134,7 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
                 "this endpoint expects a WebSocket upgrade request",
             )
         })?;
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let config = socket_config();
     // Take the connection slot now, atomically, so parallel upgrades cannot
     // overshoot the per-user cap; it is given back if the upgrade never completes.
     let limit = state.config.ws_max_connections_per_user as usize;

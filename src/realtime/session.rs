@@ -6,11 +6,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use poem::web::websocket::{CloseCode, Message, WebSocketStream};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{MissedTickBehavior, interval, sleep_until};
 
 use super::hub::{ConnHandle, Registration, close_code};
@@ -31,6 +33,8 @@ use crate::state::AppState;
 const RATE_STRIKES: u32 = 5;
 /// How long one write may take before the peer counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Queued frames written per flush at most, so a busy connection still reads.
+const WRITE_BATCH: usize = 64;
 
 /// What ends a session.
 enum Exit {
@@ -116,21 +120,20 @@ pub async fn run(
     ping.tick().await;
     let mut last_heard = Instant::now();
     let exit = loop {
+        // A write cut short by a close request has seen the change already.
+        if let Some(code) = *close_requests.borrow_and_update() {
+            break closed_by_server(code);
+        }
         let expiry = tokio::time::Instant::now() + seconds_until(session.token_expires_at);
         tokio::select! {
             biased;
             _ = close_requests.changed() => {
                 let code = close_requests.borrow().unwrap_or(close_code::SHUTDOWN);
-                break Exit::Close(code, match code {
-                    close_code::UNAUTHORIZED => "token revoked",
-                    close_code::TOO_SLOW => "too slow: outbound queue full",
-                    close_code::SHUTDOWN => "server shutting down",
-                    _ => "closed by server",
-                });
+                break closed_by_server(code);
             }
             frame = outbound.recv() => {
                 let Some(frame) = frame else { break Exit::Gone };
-                if write(&mut socket, Message::Text(frame.to_string()), &mut close_requests).await.is_err() {
+                if write_queued(&mut socket, frame, &mut outbound, &mut close_requests).await.is_err() {
                     break Exit::Gone;
                 }
             }
@@ -140,7 +143,9 @@ pub async fn run(
                     None => break Exit::Gone,
                     Some(Err(err)) => break classify_read_error(&err),
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(exit) = session.handle_text(&text).await {
+                        // Boxed: the handlers' futures (database calls) are large, and
+                        // inline they would make every idle connection's task as big.
+                        if let Some(exit) = Box::pin(session.handle_text(&text)).await {
                             break exit;
                         }
                     }
@@ -161,7 +166,7 @@ pub async fn run(
                     tracing::info!("no answer to pings; dropping");
                     break Exit::Gone;
                 }
-                if write(&mut socket, Message::Ping(Vec::new()), &mut close_requests).await.is_err() {
+                if guarded(socket.send(Message::Ping(Vec::new())), &mut close_requests).await.is_err() {
                     break Exit::Gone;
                 }
             }
@@ -177,15 +182,49 @@ pub async fn run(
     }
 }
 
-/// Writes one frame, giving up on a peer that stops reading or that the hub has
-/// asked to close meanwhile.
-async fn write(
+fn closed_by_server(code: u16) -> Exit {
+    Exit::Close(
+        code,
+        match code {
+            close_code::UNAUTHORIZED => "token revoked",
+            close_code::TOO_SLOW => "too slow: outbound queue full",
+            close_code::SHUTDOWN => "server shutting down",
+            _ => "closed by server",
+        },
+    )
+}
+
+/// Writes `first` and whatever else is queued already (up to `WRITE_BATCH`
+/// frames), then flushes once: one syscall for a burst instead of one per frame.
+async fn write_queued(
     socket: &mut WebSocketStream,
-    message: Message,
-    close_requests: &mut tokio::sync::watch::Receiver<Option<u16>>,
+    first: Arc<str>,
+    outbound: &mut mpsc::Receiver<Arc<str>>,
+    close_requests: &mut watch::Receiver<Option<u16>>,
+) -> Result<(), ()> {
+    let batch = async {
+        // poem's `Message::Text` owns a `String`: one copy of the shared frame
+        // per recipient is unavoidable here.
+        socket.feed(Message::Text(first.to_string())).await?;
+        for _ in 1..WRITE_BATCH {
+            let Ok(frame) = outbound.try_recv() else {
+                break;
+            };
+            socket.feed(Message::Text(frame.to_string())).await?;
+        }
+        socket.flush().await
+    };
+    guarded(batch, close_requests).await
+}
+
+/// Runs a write, giving up on a peer that stops reading or that the hub has
+/// asked to close meanwhile.
+async fn guarded(
+    write: impl Future<Output = std::io::Result<()>>,
+    close_requests: &mut watch::Receiver<Option<u16>>,
 ) -> Result<(), ()> {
     tokio::select! {
-        result = tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)) => match result {
+        result = tokio::time::timeout(WRITE_TIMEOUT, write) => match result {
             Ok(Ok(())) => Ok(()),
             _ => Err(()),
         },

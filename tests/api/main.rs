@@ -11,6 +11,7 @@ mod faults;
 mod fuzz_corpus;
 mod groups;
 mod history_blocks;
+mod lean;
 mod logging;
 mod messages;
 mod openapi;
