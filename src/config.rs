@@ -64,6 +64,20 @@ pub struct Config {
     pub hash_queue: usize,
     /// Give up on a database operation after this long (503 to the client).
     pub db_timeout: Duration,
+    /// The write concern of message inserts: what "acked" promises.
+    pub message_durability: MessageDurability,
+}
+
+/// How durable a message is before it is acked (`MESSAGE_DURABILITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageDurability {
+    /// `j: true`: in the database's journal, so it survives a crash of the database
+    /// server itself (the default).
+    Journaled,
+    /// `w: "majority", j: true`: on a majority of a replica set's members, journaled.
+    Majority,
+    /// `w: 1`: acknowledged by the primary's memory only (fastest, least durable).
+    Acknowledged,
 }
 
 impl std::fmt::Debug for Config {
@@ -174,6 +188,17 @@ impl Config {
                 as usize,
             hash_queue: number(&get, "HASH_QUEUE", DEFAULT_HASH_QUEUE)? as usize,
             db_timeout: Duration::from_millis(number(&get, "DB_TIMEOUT_MS", 3000)?.into()),
+            message_durability: match get("MESSAGE_DURABILITY").as_deref().map(str::trim) {
+                None | Some("") | Some("journaled") => MessageDurability::Journaled,
+                Some("majority") => MessageDurability::Majority,
+                Some("acknowledged") => MessageDurability::Acknowledged,
+                Some(_) => {
+                    return Err(invalid(
+                        "MESSAGE_DURABILITY",
+                        "must be journaled, majority or acknowledged",
+                    ));
+                }
+            },
         })
     }
 }
@@ -293,11 +318,19 @@ mod tests {
         assert_eq!(c.ws_max_connections_per_user, 16);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert_eq!(c.hash_queue, 64);
+        assert_eq!(c.message_durability, MessageDurability::Journaled);
         assert!(c.allowed_origins.is_empty());
     }
 
     #[test]
     fn bad_numbers_and_half_admin_settings_are_refused() {
+        assert!(load(&[("MESSAGE_DURABILITY", "sometimes")]).is_err());
+        assert_eq!(
+            load(&[("CONFAB_ENV", "dev"), ("MESSAGE_DURABILITY", "majority")])
+                .map(|c| c.message_durability)
+                .ok(),
+            Some(MessageDurability::Majority)
+        );
         assert!(load(&[("CONFAB_ENV", "dev"), ("ACCESS_TOKEN_TTL_SECS", "soon")]).is_err());
         assert!(load(&[("CONFAB_ENV", "dev"), ("ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
         assert!(load(&[("CONFAB_ENV", "dev"), ("CONFAB_ADMIN_USERNAME", "root")]).is_err());

@@ -31,7 +31,9 @@ pub struct AppState {
 impl AppState {
     /// Builds the state; the database is dialled lazily on first use.
     pub async fn new(config: Config) -> mongodb::error::Result<Self> {
-        let store = Store::connect(&config.mongo_uri, &config.database, config.db_timeout).await?;
+        let mut store =
+            Store::connect(&config.mongo_uri, &config.database, config.db_timeout).await?;
+        store.messages = store.messages.with_durability(config.message_durability);
         let keys = TokenKeys::new(
             &config.jwt_secret,
             &config.jwt_issuer,

@@ -15,11 +15,12 @@
 //! missing.
 
 use mongodb::bson::{DateTime, doc};
-use mongodb::options::{InsertManyOptions, ReplaceOptions};
+use mongodb::options::{Acknowledgment, InsertManyOptions, ReplaceOptions, WriteConcern};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::ensure_index;
+use crate::config::MessageDurability;
 
 /// Seqs per history block.
 pub const BLOCK_SIZE: i64 = 128;
@@ -103,6 +104,22 @@ fn block_id(conversation_id: &str, block: i64) -> String {
 pub struct MessageStore {
     coll: Collection<MessageDoc>,
     blocks: Collection<BlockDoc>,
+    /// The write concern of message inserts (`MESSAGE_DURABILITY`).
+    durability: WriteConcern,
+}
+
+/// The write concern for a durability setting.
+pub fn write_concern(durability: MessageDurability) -> WriteConcern {
+    match durability {
+        MessageDurability::Journaled => WriteConcern::builder().journal(true).build(),
+        MessageDurability::Majority => WriteConcern::builder()
+            .w(Acknowledgment::Majority)
+            .journal(true)
+            .build(),
+        MessageDurability::Acknowledged => {
+            WriteConcern::builder().w(Acknowledgment::Nodes(1)).build()
+        }
+    }
 }
 
 impl MessageStore {
@@ -110,7 +127,14 @@ impl MessageStore {
         Self {
             coll: db.collection("messages"),
             blocks: db.collection("message_blocks"),
+            durability: write_concern(MessageDurability::Journaled),
         }
+    }
+
+    /// Sets the write concern of message inserts.
+    pub fn with_durability(mut self, durability: MessageDurability) -> Self {
+        self.durability = write_concern(durability);
+        self
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
@@ -130,7 +154,10 @@ impl MessageStore {
         &self,
         messages: &[MessageDoc],
     ) -> mongodb::error::Result<Vec<(usize, bool)>> {
-        let options = InsertManyOptions::builder().ordered(false).build();
+        let options = InsertManyOptions::builder()
+            .ordered(false)
+            .write_concern(self.durability.clone())
+            .build();
         match self.coll.insert_many(messages).with_options(options).await {
             Ok(_) => Ok(Vec::new()),
             Err(err) => match &*err.kind {
@@ -270,6 +297,18 @@ mod tests {
         ] {
             assert_eq!(parse_message_id(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn message_inserts_are_journaled_unless_configured_otherwise() {
+        let journaled = write_concern(MessageDurability::Journaled);
+        assert_eq!(journaled.journal, Some(true));
+        let majority = write_concern(MessageDurability::Majority);
+        assert_eq!(majority.w, Some(Acknowledgment::Majority));
+        assert_eq!(majority.journal, Some(true));
+        let fast = write_concern(MessageDurability::Acknowledged);
+        assert_eq!(fast.w, Some(Acknowledgment::Nodes(1)));
+        assert_ne!(fast.journal, Some(true));
     }
 
     #[test]
