@@ -306,6 +306,9 @@ pub async fn put_member(
     user_id: &str,
     role: GroupRole,
 ) -> Result<MembershipDoc, ApiError> {
+    readable(state, caller, id).await?;
+    let live = state.writers.get(id).await?;
+    let _members = live.members.lock().await;
     let (group, actor) = readable(state, caller, id).await?;
     let target = state
         .store
@@ -375,6 +378,9 @@ pub async fn remove_member(
     id: &str,
     user_id: &str,
 ) -> Result<(), ApiError> {
+    readable(state, caller, id).await?;
+    let live = state.writers.get(id).await?;
+    let _members = live.members.lock().await;
     let (group, actor) = readable(state, caller, id).await?;
     let target = state
         .store
@@ -412,6 +418,11 @@ pub async fn transfer(
     id: &str,
     new_owner: &str,
 ) -> Result<GroupDoc, ApiError> {
+    // Checked again under the group's membership lock: a concurrent transfer may
+    // have moved the ownership meanwhile.
+    seen(state, caller, id).await?;
+    let live = state.writers.get(id).await?;
+    let _members = live.members.lock().await;
     let (group, actor) = seen(state, caller, id).await?;
     require(
         actor,
@@ -428,12 +439,19 @@ pub async fn transfer(
         .membership(id, new_owner)
         .await?
         .ok_or_else(|| ApiError::invalid_field("user_id", "must be a member of the group"))?;
-    groups
-        .set_member_role(id, new_owner, GroupRole::Owner)
-        .await?;
-    groups
-        .set_member_role(id, &group.owner_id, GroupRole::Admin)
-        .await?;
+    let changed = |updated: Option<MembershipDoc>| {
+        updated.ok_or_else(|| ApiError::conflict("the membership changed meanwhile; try again"))
+    };
+    changed(
+        groups
+            .set_member_role(id, new_owner, GroupRole::Owner)
+            .await?,
+    )?;
+    changed(
+        groups
+            .set_member_role(id, &group.owner_id, GroupRole::Admin)
+            .await?,
+    )?;
     groups.set_owner(id, new_owner).await?;
     tracing::info!(event = "ownership_transferred", group_id = %id, from = %group.owner_id, to = %new_owner, actor = %caller.id);
     groups.by_id(id).await?.ok_or_else(group_not_found)

@@ -82,6 +82,9 @@ pub struct Live {
     /// Serialises edits and deletes of this conversation's messages, so that an
     /// edit cannot resurrect a deleted message.
     pub edits: tokio::sync::Mutex<()>,
+    /// Serialises membership and ownership changes of a group (two concurrent
+    /// transfers cannot leave two owners). Per node; see docs/architecture.md.
+    pub members: tokio::sync::Mutex<()>,
 }
 
 struct LiveState {
@@ -367,6 +370,7 @@ impl Writers {
             id: id.to_owned(),
             state: Mutex::new(state),
             edits: tokio::sync::Mutex::new(()),
+            members: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -993,6 +997,7 @@ mod tests {
             id: "c".into(),
             state: Mutex::new(live),
             edits: tokio::sync::Mutex::new(()),
+            members: tokio::sync::Mutex::new(()),
         });
         let cell = OnceCell::new_with(Some(Arc::clone(&live)));
         writers.live.insert("c".into(), Arc::new(cell));

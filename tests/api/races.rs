@@ -98,3 +98,63 @@ async fn an_edit_racing_a_delete_never_resurrects_the_message() {
         }
     }
 }
+
+#[tokio::test]
+async fn two_concurrent_transfers_never_leave_two_owners() {
+    let (app, alice, bob, group) = room().await;
+    let carol = app.user("carol").await;
+    let added = app.set_member(&alice, &group, &carol, "member").await;
+    assert!(added.status().is_success());
+    let path = format!("/api/v1/groups/{group}/transfer");
+    let transfer = |from: String, to: String| {
+        let path = path.clone();
+        let app = &app;
+        async move { app.post(&path, Some(&from), json!({ "user_id": to })).await }
+    };
+    let mut owner = alice.clone();
+    for trial in 0..TRIALS {
+        let others: Vec<_> = [&alice, &bob, &carol]
+            .into_iter()
+            .filter(|s| s.id != owner.id)
+            .cloned()
+            .collect();
+        let (a, b) = tokio::join!(
+            transfer(owner.access.clone(), others[0].id.clone()),
+            transfer(owner.access.clone(), others[1].id.clone())
+        );
+        let statuses = [a.status(), b.status()];
+        assert!(
+            statuses.contains(&StatusCode::OK),
+            "trial {trial}: one transfer succeeds: {statuses:?}"
+        );
+        let members = expect_json(
+            app.get(
+                &format!("/api/v1/groups/{group}/members"),
+                Some(&alice.access),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        let owners: Vec<String> = members["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|m| m["role"] == "owner")
+            .filter_map(|m| m["user"]["id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(owners.len(), 1, "trial {trial}: owners {owners:?}");
+        let details = expect_json(
+            app.get(&format!("/api/v1/groups/{group}"), Some(&alice.access))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(details["owner_id"], owners[0].as_str(), "trial {trial}");
+        owner = [&alice, &bob, &carol]
+            .into_iter()
+            .find(|s| s.id == owners[0])
+            .cloned()
+            .expect("the owner is one of us");
+    }
+}
