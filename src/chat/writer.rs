@@ -85,6 +85,8 @@ pub struct Live {
     /// Serialises membership and ownership changes of a group (two concurrent
     /// transfers cannot leave two owners). Per node; see docs/architecture.md.
     pub members: tokio::sync::Mutex<()>,
+    /// Held while writing behind, so that "flush now" waits for a flush in progress.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 struct LiveState {
@@ -371,6 +373,7 @@ impl Writers {
             state: Mutex::new(state),
             edits: tokio::sync::Mutex::new(()),
             members: tokio::sync::Mutex::new(()),
+            flushing: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -778,6 +781,7 @@ impl Writers {
 
     /// Writes behind what one conversation has pending.
     async fn flush(&self, live: &Live) -> Result<(), ApiError> {
+        let _flushing = live.flushing.lock().await;
         let (doc, blocks, marks) = {
             let mut st = live.lock();
             if st.deleted {
@@ -861,18 +865,16 @@ impl Writers {
         result
     }
 
-    /// Writes behind the pending conversation documents of one user's DMs, so that
-    /// a listing ordered by activity in the database sees the newest (a listing
-    /// scans anyway; this walks only what is in memory).
+    /// Writes behind the pending conversation documents of one user's DMs, waiting
+    /// for a flush already under way, so that a listing ordered by activity in the
+    /// database sees the newest (a listing scans anyway; this walks only what is in
+    /// memory).
     pub async fn flush_direct_of(&self, user_id: &str) -> Result<(), ApiError> {
         let lives: Vec<Arc<Live>> = self
             .live
             .iter()
             .filter_map(|c| c.value().get().cloned())
-            .filter(|live| {
-                let st = live.lock();
-                st.dirty_doc && st.doc.participants.iter().any(|p| p == user_id)
-            })
+            .filter(|live| live.lock().doc.participants.iter().any(|p| p == user_id))
             .collect();
         for live in lives {
             self.flush(&live).await?;
@@ -998,6 +1000,7 @@ mod tests {
             state: Mutex::new(live),
             edits: tokio::sync::Mutex::new(()),
             members: tokio::sync::Mutex::new(()),
+            flushing: tokio::sync::Mutex::new(()),
         });
         let cell = OnceCell::new_with(Some(Arc::clone(&live)));
         writers.live.insert("c".into(), Arc::new(cell));

@@ -14,7 +14,8 @@
 //! writer's memory (see `chat::writer`), and rebuilt from `messages` if one is ever
 //! missing.
 
-use mongodb::bson::{DateTime, doc};
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{Binary, DateTime, doc};
 use mongodb::options::{Acknowledgment, InsertManyOptions, ReplaceOptions, WriteConcern};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
@@ -46,7 +47,14 @@ pub struct MessageDoc {
     pub deleted: bool,
 }
 
-/// A block of consecutive seqs of one conversation, in ascending `seq` (gaps allowed).
+/// A block of consecutive seqs of one conversation (gaps allowed).
+///
+/// The messages are stored as one binary value (the BSON of `BlockBody`), not as an
+/// array of documents: FerretDB converts every nested field of a document it reads
+/// or writes, which cost about 0.15 ms per embedded message (a 128-message block:
+/// 19 ms to read, 12 ms to write); as one value the same block reads in about 2 ms.
+/// MongoDB reads either form fast; the blocks are an internal copy, never queried
+/// by their contents.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlockDoc {
     /// `<conversation id>#<block>`
@@ -54,7 +62,40 @@ pub struct BlockDoc {
     pub id: String,
     pub conversation_id: String,
     pub block: i64,
-    pub messages: Vec<MessageDoc>,
+    pub count: i64,
+    pub data: Binary,
+}
+
+/// What a block's `data` holds, in ascending `seq`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BlockBody {
+    messages: Vec<MessageDoc>,
+}
+
+impl BlockDoc {
+    fn new(
+        conversation_id: &str,
+        block: i64,
+        messages: &[MessageDoc],
+    ) -> Result<Self, mongodb::bson::ser::Error> {
+        let body = BlockBody {
+            messages: messages.to_vec(),
+        };
+        Ok(Self {
+            id: block_id(conversation_id, block),
+            conversation_id: conversation_id.to_owned(),
+            block,
+            count: messages.len() as i64,
+            data: Binary {
+                subtype: BinarySubtype::Generic,
+                bytes: mongodb::bson::to_vec(&body)?,
+            },
+        })
+    }
+
+    fn messages(self) -> Result<Vec<MessageDoc>, mongodb::bson::de::Error> {
+        Ok(mongodb::bson::from_slice::<BlockBody>(&self.data.bytes)?.messages)
+    }
 }
 
 /// Which slice of history to read.
@@ -220,7 +261,9 @@ impl MessageStore {
             .find_one(doc! { "_id": block_id(conversation_id, block) })
             .await?
         {
-            return Ok(found.messages);
+            return found.messages().map_err(|err| {
+                mongodb::error::Error::custom(format!("unreadable history block: {err}"))
+            });
         }
         let seqs = block_start(block)..block_start(block + 1);
         let found =
@@ -240,13 +283,8 @@ impl MessageStore {
         block: i64,
         messages: &[MessageDoc],
     ) -> mongodb::error::Result<()> {
-        let id = block_id(conversation_id, block);
-        let doc = BlockDoc {
-            id: id.clone(),
-            conversation_id: conversation_id.to_owned(),
-            block,
-            messages: messages.to_vec(),
-        };
+        let doc = BlockDoc::new(conversation_id, block, messages)?;
+        let id = doc.id.clone();
         self.blocks
             .replace_one(doc! { "_id": id }, doc)
             .with_options(ReplaceOptions::builder().upsert(true).build())
