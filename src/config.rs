@@ -66,6 +66,12 @@ pub struct Config {
     pub db_timeout: Duration,
     /// The write concern of message inserts: what "acked" promises.
     pub message_durability: MessageDurability,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`);
+    /// empty: the header is ignored and the TCP peer is the client.
+    pub trusted_proxies: Vec<crate::netaddr::Cidr>,
+    /// `GET /metrics` is served only with `Authorization: Bearer <this>`; unset:
+    /// `/metrics` answers 404.
+    pub metrics_token: Option<String>,
 }
 
 /// How durable a message is before it is acked (`MESSAGE_DURABILITY`).
@@ -152,6 +158,13 @@ impl Config {
             ));
         }
         let ws_max = number(&get, "WS_MAX_MSGS_PER_SEC", 20)?;
+        let trusted_proxies =
+            crate::netaddr::parse_cidr_list(&get("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|r| invalid("TRUSTED_PROXIES", r))?;
+        let metrics_token = get("METRICS_TOKEN");
+        if let Some(token) = &metrics_token {
+            check_secret(token.as_bytes()).map_err(|r| invalid("METRICS_TOKEN", r))?;
+        }
         Ok(Self {
             bind: get("CONFAB_BIND").unwrap_or_else(|| "0.0.0.0:8000".to_owned()),
             mongo_uri,
@@ -199,6 +212,8 @@ impl Config {
                     ));
                 }
             },
+            trusted_proxies,
+            metrics_token,
         })
     }
 }
@@ -320,6 +335,26 @@ mod tests {
         assert_eq!(c.hash_queue, 64);
         assert_eq!(c.message_durability, MessageDurability::Journaled);
         assert!(c.allowed_origins.is_empty());
+        assert!(c.trusted_proxies.is_empty());
+        assert!(c.metrics_token.is_none());
+    }
+
+    #[test]
+    fn trusted_proxies_and_the_metrics_token_are_checked() {
+        let c = load(&[
+            ("CONFAB_ENV", "dev"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8"),
+        ])
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(load(&[("CONFAB_ENV", "dev"), ("TRUSTED_PROXIES", "10.0.0.0/40")]).is_err());
+        assert!(load(&[("CONFAB_ENV", "dev"), ("METRICS_TOKEN", "short")]).is_err());
+        let c = load(&[
+            ("CONFAB_ENV", "dev"),
+            ("METRICS_TOKEN", "q3Jv9xT1mZ8rW2pL6nB4yH7cK0sD5fGa"),
+        ])
+        .unwrap();
+        assert!(c.metrics_token.is_some());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod limits;
 pub mod middleware;
+pub mod netaddr;
 pub mod permissions;
 pub mod realtime;
 pub mod state;

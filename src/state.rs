@@ -13,6 +13,10 @@ use crate::store::Store;
 pub struct Throttles {
     pub login_per_user: SlidingWindow,
     pub login_per_ip: SlidingWindow,
+    /// Wrong current passwords at `PUT /auth/password`, by user id: its own
+    /// counter, so a login lockout someone else caused never stops the owner of
+    /// a session from changing their password.
+    pub password_change_per_user: SlidingWindow,
     pub register_per_ip: SlidingWindow,
 }
 
@@ -47,6 +51,10 @@ impl AppState {
             ),
             login_per_ip: SlidingWindow::new(
                 config.login_max_failures_per_ip,
+                config.login_failure_window,
+            ),
+            password_change_per_user: SlidingWindow::new(
+                config.login_max_failures_per_user,
                 config.login_failure_window,
             ),
             register_per_ip: SlidingWindow::new(config.register_max_per_ip, config.register_window),

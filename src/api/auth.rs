@@ -106,7 +106,12 @@ impl AuthApi {
             password: &body.password,
             display_name: body.display_name.as_deref(),
         };
-        let user = sessions::register(&state, &client_ip(req), input).await?;
+        let user = sessions::register(
+            &state,
+            &client_ip(req, &state.config.trusted_proxies),
+            input,
+        )
+        .await?;
         Ok(Created::Created(Json(User::from(&user))))
     }
 
@@ -121,7 +126,13 @@ impl AuthApi {
         req: &Request,
         body: Json<LoginRequest>,
     ) -> Result<Json<TokenPair>, ApiError> {
-        let pair = sessions::login(&state, &client_ip(req), &body.username, &body.password).await?;
+        let pair = sessions::login(
+            &state,
+            &client_ip(req, &state.config.trusted_proxies),
+            &body.username,
+            &body.password,
+        )
+        .await?;
         Ok(Json(pair.into()))
     }
 

@@ -61,28 +61,45 @@ pub enum Done {
     Done,
 }
 
+/// Member views for `viewer`. A member of the group shares its room with every
+/// other member and sees each `online`; a non-member (a global admin) sees it
+/// only for the members they share another conversation with.
 async fn member_views(
     state: &AppState,
+    viewer: &str,
+    group_id: &str,
     memberships: Vec<MembershipDoc>,
 ) -> Result<Vec<Member>, ApiError> {
     let ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
     let users = state.store.users.by_ids(&ids).await?;
-    Ok(memberships
-        .into_iter()
-        .filter_map(|m| {
-            let user = users.iter().find(|u| u.id == m.user_id)?;
-            Some(Member {
-                user: MemberUser {
-                    id: user.id.clone(),
-                    username: user.username.clone(),
-                    display_name: user.display_name.clone(),
-                },
-                role: m.role,
-                joined_at: timestamp(m.joined_at),
-                online: state.hub.is_online(&user.id),
-            })
-        })
-        .collect())
+    let viewer_is_member = state
+        .store
+        .groups
+        .membership(group_id, viewer)
+        .await?
+        .is_some();
+    let mut views = Vec::with_capacity(memberships.len());
+    for m in memberships {
+        let Some(user) = users.iter().find(|u| u.id == m.user_id) else {
+            continue;
+        };
+        let online = if viewer_is_member {
+            Some(state.hub.is_online(&user.id))
+        } else {
+            super::users::online_for(state, viewer, &user.id).await?
+        };
+        views.push(Member {
+            user: MemberUser {
+                id: user.id.clone(),
+                username: user.username.clone(),
+                display_name: user.display_name.clone(),
+            },
+            role: m.role,
+            joined_at: timestamp(m.joined_at),
+            online,
+        });
+    }
+    Ok(views)
 }
 
 #[OpenApi(prefix_path = "/api/v1/groups", tag = "ApiTags::Groups")]
@@ -244,7 +261,7 @@ impl GroupsApi {
         )
         .await?;
         Ok(Json(MemberPage {
-            items: member_views(&state, page).await?,
+            items: member_views(&state, &auth.0.id, &id.0, page).await?,
             next_cursor,
         }))
     }
@@ -266,7 +283,7 @@ impl GroupsApi {
         let membership =
             groups::put_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0, body.role)
                 .await?;
-        member_views(&state, vec![membership])
+        member_views(&state, &auth.0.id, &id.0, vec![membership])
             .await?
             .pop()
             .map(Json)

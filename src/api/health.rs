@@ -1,11 +1,12 @@
 //! Liveness, readiness and Prometheus metrics.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub struct HealthApi;
@@ -36,8 +37,53 @@ impl HealthApi {
     }
 
     /// Prometheus metrics in the text exposition format
+    ///
+    /// Not public: served only when the server has a `METRICS_TOKEN` and the
+    /// request carries `Authorization: Bearer <METRICS_TOKEN>`; anything else gets
+    /// 404 `not_found`, like a route that does not exist.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self) -> PlainText<String> {
-        PlainText(crate::telemetry::render_metrics())
+    async fn metrics(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+    ) -> Result<PlainText<String>, ApiError> {
+        let presented = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match (&state.config.metrics_token, presented) {
+            (Some(expected), Some(presented)) if same_secret(expected, presented) => {
+                Ok(PlainText(crate::telemetry::render_metrics()))
+            }
+            _ => Err(ApiError::new(ErrorCode::NotFound, "no such resource")),
+        }
+    }
+}
+
+/// Compares two secrets in time that depends on neither: both are hashed first,
+/// so lengths leak nothing, and the digests are compared without an early exit.
+fn same_secret(expected: &str, presented: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (
+        Sha256::digest(expected.as_bytes()),
+        Sha256::digest(presented.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_equal_only_when_identical() {
+        assert!(same_secret("metrics-token", "metrics-token"));
+        assert!(!same_secret("metrics-token", "metrics-tokeN"));
+        assert!(!same_secret("metrics-token", "metrics-token "));
+        assert!(!same_secret("metrics-token", ""));
     }
 }

@@ -160,16 +160,20 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<Presence>, ApiError> {
-        access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
-        let online = state
-            .hub
-            .room_online(&id.0)
-            .into_iter()
-            .map(|u| UserSummary {
-                id: u.id,
-                username: u.username,
-            })
-            .collect();
+        let room = access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
+        let mut online = Vec::new();
+        for u in state.hub.room_online(&id.0) {
+            // A member shares the room with everyone in it; a global admin who is
+            // not a member sees only those they share another conversation with.
+            if room.actor.group.is_some()
+                || super::users::may_see_online(&state, &auth.0.id, &u.id).await?
+            {
+                online.push(UserSummary {
+                    id: u.id,
+                    username: u.username,
+                });
+            }
+        }
         Ok(Json(Presence {
             conversation_id: id.0,
             online,

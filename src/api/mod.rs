@@ -63,10 +63,26 @@ pub fn service() -> OpenApiService<Apis, ()> {
     )
 }
 
-/// The client's address, for per-address limits.
-pub fn client_ip(req: &Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+/// The client's address as a per-address throttle key: the TCP peer, or the
+/// `X-Forwarded-For` client when the peer is one of `TRUSTED_PROXIES`; an IPv6
+/// client by its /64.
+pub fn client_ip(req: &Request, trusted_proxies: &[crate::netaddr::Cidr]) -> String {
+    let Some(peer) = req.remote_addr().as_socket_addr().map(|addr| addr.ip()) else {
+        return "unknown".to_owned();
+    };
+    let forwarded: Vec<&str> = if trusted_proxies.is_empty() {
+        Vec::new()
+    } else {
+        req.headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            // A value that is not text is a hop that does not parse: the walk stops.
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect()
+    };
+    crate::netaddr::throttle_key(crate::netaddr::client_addr(
+        peer,
+        &forwarded,
+        trusted_proxies,
+    ))
 }

@@ -23,7 +23,9 @@ pub struct User {
     pub display_name: String,
     pub role: Role,
     pub created_at: Timestamp,
-    /// Whether the user has a live connection (present in lookups of other users).
+    /// Whether the user has a live connection. Present in `GET /users/{id}` and on
+    /// DM peers, and only to the user themself or someone who shares a
+    /// conversation with them (a group both belong to, or a DM between them).
     #[oai(skip_serializing_if_is_none)]
     pub online: Option<bool>,
 }
@@ -104,8 +106,10 @@ pub struct Member {
     pub user: MemberUser,
     pub role: GroupRole,
     pub joined_at: Timestamp,
-    /// Whether the user has a live connection.
-    pub online: bool,
+    /// Whether the user has a live connection. Omitted when the caller (a global
+    /// admin who is not a member) shares no conversation with this user.
+    #[oai(skip_serializing_if_is_none)]
+    pub online: Option<bool>,
 }
 
 #[derive(Debug, Object)]

@@ -49,6 +49,53 @@ fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), 
     }
 }
 
+/// Whether `viewer` may see `target`'s `online` status: they are the same user,
+/// or share a conversation (a DM between them, or a group both are members of).
+/// Only `_id` lookups (or the membership cache) decide; the viewer's own groups
+/// are paged by the `user_id` index, and each is checked for `target` by `_id`.
+pub async fn may_see_online(
+    state: &AppState,
+    viewer: &str,
+    target: &str,
+) -> Result<bool, ApiError> {
+    if viewer == target {
+        return Ok(true);
+    }
+    let dm = crate::chat::dms::dm_id(viewer, target);
+    if state.store.conversations.by_id(&dm).await?.is_some() {
+        return Ok(true);
+    }
+    let groups = &state.store.groups;
+    let mut after: Option<String> = None;
+    loop {
+        let page = groups
+            .memberships_of(viewer, after.as_deref(), crate::limits::PAGE_MAX)
+            .await?;
+        for mine in &page {
+            if groups.membership(&mine.group_id, target).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == crate::limits::PAGE_MAX as usize => {
+                after = Some(last.group_id.clone());
+            }
+            _ => return Ok(false),
+        }
+    }
+}
+
+/// `target`'s `online` status if `viewer` may see it (`may_see_online`).
+pub async fn online_for(
+    state: &AppState,
+    viewer: &str,
+    target: &str,
+) -> Result<Option<bool>, ApiError> {
+    Ok(may_see_online(state, viewer, target)
+        .await?
+        .then(|| state.hub.is_online(target)))
+}
+
 /// Disables (revoking every token and closing every socket) or re-enables a user.
 async fn set_disabled(
     state: &AppState,
@@ -109,14 +156,21 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         _auth: BearerAuth,
-        /// Username prefix (case-insensitive); empty lists everybody.
-        q: Query<Option<String>>,
+        /// Username prefix (case-insensitive), 1-32 characters. Required: an empty
+        /// `q` is a 422, so a search never lists every user.
+        q: Query<String>,
         /// Page size, 1-100 (default 50).
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<UserPage>, ApiError> {
-        let prefix = q.0.unwrap_or_default().to_ascii_lowercase();
+        let prefix = q.0.to_ascii_lowercase();
+        if prefix.is_empty() {
+            return Err(ApiError::invalid_field(
+                "q",
+                "must be at least 1 character: a search never lists every user",
+            ));
+        }
         if prefix.len() > crate::limits::USERNAME_MAX_CHARS {
             return Err(ApiError::invalid_field("q", "is longer than any username"));
         }
@@ -140,11 +194,11 @@ impl UsersApi {
     async fn get(
         &self,
         state: Data<&AppState>,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         id: Path<String>,
     ) -> Result<Json<User>, ApiError> {
         let mut user = User::from(&load(&state, &id.0).await?);
-        user.online = Some(state.hub.is_online(&user.id));
+        user.online = online_for(&state, &auth.0.id, &user.id).await?;
         Ok(Json(user))
     }
 

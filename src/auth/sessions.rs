@@ -89,6 +89,10 @@ pub async fn register(
     else {
         return Err(errors.into());
     };
+    if reserved_for_admin(state, username.as_str()) {
+        tracing::warn!(event = "admin_username_refused", %ip, "registration of the bootstrap admin's username refused");
+        return Err(username_taken());
+    }
     create_user(state, username, display_name, &password, Role::User).await
 }
 
@@ -138,19 +142,25 @@ pub async fn login(
     username: &str,
     password: &str,
 ) -> Result<IssuedPair, ApiError> {
-    let user_key = throttle_key(username);
-    let throttles = &state.throttles;
-    for (limit, check) in [
-        ("login_per_user", throttles.login_per_user.check(&user_key)),
-        ("login_per_ip", throttles.login_per_ip.check(ip)),
-    ] {
-        if let Err(wait) = check {
-            tracing::warn!(event = "rate_limited", limit, username = %user_key, %ip, "login rate limit hit");
-            return Err(ApiError::rate_limited(retry_after_secs(wait)));
-        }
-    }
     let password =
         Password::parse_for_login(password).map_err(|m| ApiError::invalid_field("password", m))?;
+    let user_key = throttle_key(username);
+    let throttles = &state.throttles;
+    // Both counters are charged before any hashing, atomically with their check,
+    // so parallel guesses cannot all slip past the limit while the first ones hash.
+    // A charge is refunded (on drop) unless the attempt turns out to be a failure.
+    let rate_limited = |limit: &'static str, wait| {
+        tracing::warn!(event = "rate_limited", limit, username = %user_key, %ip, "login rate limit hit");
+        ApiError::rate_limited(retry_after_secs(wait))
+    };
+    let user_charge = throttles
+        .login_per_user
+        .charge(&user_key)
+        .map_err(|wait| rate_limited("login_per_user", wait))?;
+    let ip_charge = throttles
+        .login_per_ip
+        .charge(ip)
+        .map_err(|wait| rate_limited("login_per_ip", wait))?;
     let found = match Username::parse(username) {
         Ok(name) => state.store.users.by_username(name.as_str()).await?,
         Err(_) => None,
@@ -165,8 +175,8 @@ pub async fn login(
     let user = match found {
         Some(user) if verified => user,
         _ => {
-            throttles.login_per_user.record(&user_key);
-            throttles.login_per_ip.record(ip);
+            user_charge.keep();
+            ip_charge.keep();
             tracing::warn!(event = "login_failed", username = %user_key, %ip, "login failed");
             return Err(ApiError::new(
                 ErrorCode::InvalidCredentials,
@@ -174,6 +184,7 @@ pub async fn login(
             ));
         }
     };
+    drop((user_charge, ip_charge));
     if user.disabled {
         return Err(ApiError::new(
             ErrorCode::AccountDisabled,
@@ -341,15 +352,25 @@ pub async fn change_password(
         .ok_or_else(|| ApiError::not_found("user"))?;
     let current = Password::parse_for_login(current)
         .map_err(|m| ApiError::invalid_field("current_password", m))?;
-    let key = throttle_key(&doc.username);
-    if let Err(wait) = state.throttles.login_per_user.check(&key) {
-        return Err(ApiError::rate_limited(retry_after_secs(wait)));
-    }
+    // Charged before hashing, refunded when the password verifies. Its own
+    // counter (by user id): the login counters, which anyone can fill for a
+    // username, must not lock the session's owner out of this. A wrong password
+    // also counts as a login failure for the username.
+    let charge = state
+        .throttles
+        .password_change_per_user
+        .charge(&user.id)
+        .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
     if !state.hasher.verify(&current, &doc.password_hash).await? {
-        state.throttles.login_per_user.record(&key);
+        charge.keep();
+        state
+            .throttles
+            .login_per_user
+            .record(&throttle_key(&doc.username));
         tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
         return Err(ApiError::invalid_field("current_password", "is incorrect"));
     }
+    drop(charge);
     let new = Password::parse_new(new, &[&doc.username, &doc.display_name])
         .map_err(|m| ApiError::invalid_field("new_password", m))?;
     let hash = state.hasher.hash(&new).await?;
@@ -410,6 +431,12 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser
 }
 
 /// Makes sure the admin named by `CONFAB_ADMIN_USERNAME` exists with the admin role.
+///
+/// An existing account is promoted only when its password verifies against
+/// `CONFAB_ADMIN_PASSWORD`: anyone may have registered that name before it was
+/// configured (or on a node without the setting), and promoting their account
+/// would hand them the server. Otherwise a warning event is logged and the
+/// account stays as it is.
 pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
     let (Some(name), Some(password)) = (&state.config.admin_username, &state.config.admin_password)
     else {
@@ -422,6 +449,17 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
     match state.store.users.by_username(username.as_str()).await? {
         Some(user) if user.role == Role::Admin => Ok(()),
         Some(user) => {
+            let verified = match Password::parse_for_login(password) {
+                Ok(password) => state.hasher.verify(&password, &user.password_hash).await?,
+                Err(_) => false,
+            };
+            if !verified {
+                tracing::warn!(
+                    event = "admin_bootstrap_refused", user_id = %user.id, username = %user.username,
+                    "CONFAB_ADMIN_USERNAME names an existing account whose password is not CONFAB_ADMIN_PASSWORD; it was not promoted"
+                );
+                return Ok(());
+            }
             state.store.users.set_role(&user.id, Role::Admin).await?;
             tracing::info!(event = "admin_bootstrapped", username = %user.username, "existing user promoted to admin");
             Ok(())
@@ -438,4 +476,15 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
             Ok(())
         }
     }
+}
+
+/// Whether `username` (already lowercased) is the configured bootstrap admin's:
+/// registration refuses it, so nobody can claim it before the admin exists.
+fn reserved_for_admin(state: &AppState, username: &str) -> bool {
+    state
+        .config
+        .admin_username
+        .as_deref()
+        .and_then(|name| Username::parse(name).ok())
+        .is_some_and(|name| name.as_str() == username)
 }

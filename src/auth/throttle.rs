@@ -1,8 +1,9 @@
 //! Sliding-window counters for brute-force limits (login failures, sign-ups).
 //!
-//! Not `governor`: a failure limit must be *checked* before an attempt and *charged*
-//! only when the attempt fails, and governor's buckets can only be charged. The
-//! window keeps the instants of recent events per key; memory is bounded by pruning.
+//! Not `governor`: a failure limit is *charged* before an attempt (atomically with
+//! the check, so parallel attempts cannot all pass it) and *refunded* when the
+//! attempt succeeds, and governor's buckets cannot refund. The window keeps the
+//! instants of recent events per key; memory is bounded by pruning.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -44,6 +45,60 @@ impl SlidingWindow {
         Ok(())
     }
 
+    /// Checks and records in one step under the lock, and returns the charge: it
+    /// is refunded when dropped unless `keep` is called. Charging before the work
+    /// means N parallel attempts against a limit of `max` get at most `max` through.
+    pub fn charge<'a>(&'a self, key: &str) -> Result<Charge<'a>, Duration> {
+        let now = Instant::now();
+        let Ok(mut map) = self.events.lock() else {
+            return Ok(Charge {
+                window: self,
+                key: key.to_owned(),
+                at: now,
+                kept: true,
+            });
+        };
+        if let Some(times) = map.get_mut(key) {
+            self.prune(times, now);
+            if let Some(oldest) = times.front()
+                && times.len() >= self.max
+            {
+                return Err(self.window.saturating_sub(now.duration_since(*oldest)));
+            }
+        }
+        self.push(&mut map, key, now);
+        Ok(Charge {
+            window: self,
+            key: key.to_owned(),
+            at: now,
+            kept: false,
+        })
+    }
+
+    /// Takes back one event recorded at `at` for `key` (a refunded charge).
+    fn refund(&self, key: &str, at: Instant) {
+        let Ok(mut map) = self.events.lock() else {
+            return;
+        };
+        if let Some(times) = map.get_mut(key) {
+            if let Some(pos) = times.iter().rposition(|t| *t == at) {
+                times.remove(pos);
+            }
+            if times.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+
+    fn prune(&self, times: &mut VecDeque<Instant>, now: Instant) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            times.pop_front();
+        }
+    }
+
     /// Forgets `key` (a successful login clears its failures).
     pub fn clear(&self, key: &str) {
         if let Ok(mut map) = self.events.lock() {
@@ -76,6 +131,10 @@ impl SlidingWindow {
         let Ok(mut map) = self.events.lock() else {
             return;
         };
+        self.push(&mut map, key, now);
+    }
+
+    fn push(&self, map: &mut HashMap<String, VecDeque<Instant>>, key: &str, now: Instant) {
         if map.len() >= PRUNE_AT {
             let window = self.window;
             map.retain(|_, times| {
@@ -88,6 +147,31 @@ impl SlidingWindow {
         times.push_back(now);
         while times.len() > self.max {
             times.pop_front();
+        }
+    }
+}
+
+/// One event charged to a `SlidingWindow`: refunded on drop (success, an error
+/// that is not a failed attempt, a cancelled request) unless `keep` is called.
+#[must_use]
+pub struct Charge<'a> {
+    window: &'a SlidingWindow,
+    key: String,
+    at: Instant,
+    kept: bool,
+}
+
+impl Charge<'_> {
+    /// The attempt failed: the event stays in the window.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Charge<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.window.refund(&self.key, self.at);
         }
     }
 }
@@ -130,6 +214,40 @@ mod tests {
         assert!(w.hit("ip").is_ok());
         assert!(w.hit("ip").is_ok());
         assert!(w.hit("ip").is_err());
+    }
+
+    #[test]
+    fn charges_count_at_once_and_are_refunded_unless_kept() {
+        let w = SlidingWindow::new(2, Duration::from_secs(60));
+        let a = w.charge("u").unwrap();
+        let b = w.charge("u").unwrap();
+        assert!(
+            w.charge("u").is_err(),
+            "two outstanding charges fill the window"
+        );
+        drop(a);
+        let c = w.charge("u").unwrap();
+        b.keep();
+        c.keep();
+        assert!(w.charge("u").is_err());
+        assert!(w.charge("other").is_ok());
+    }
+
+    #[test]
+    fn parallel_charges_never_exceed_the_limit() {
+        let w = std::sync::Arc::new(SlidingWindow::new(10, Duration::from_secs(60)));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|_| w.charge("victim").map(Charge::keep).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let passed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(passed, 10);
     }
 
     #[test]

@@ -272,7 +272,12 @@ impl TestApp {
     /// A second server on this app's database, with nothing in memory: what a
     /// restarted (or crashed and restarted) node sees.
     pub async fn another_node(&self) -> TestApp {
-        let (mut config, _) = test_config(&[]);
+        self.another_node_with(&[]).await
+    }
+
+    /// `another_node` with some environment variables overridden.
+    pub async fn another_node_with(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let (mut config, _) = test_config(overrides);
         config.mongo_uri = self.state.config.mongo_uri.clone();
         config.database = self.state.config.database.clone();
         let state = AppState::new(config).await.expect("state");

@@ -10,6 +10,7 @@ mod dms;
 mod faults;
 mod fuzz_corpus;
 mod groups;
+mod hardening;
 mod history_blocks;
 mod lean;
 mod logging;

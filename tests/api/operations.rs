@@ -97,9 +97,10 @@ async fn auth_responses_are_never_cached() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_operation() {
-    let app = spawn_app().await;
+    let token = "m3trics-T0ken-for-tests-9f8e7d6c5b4a";
+    let app = spawn_app_with(&[("METRICS_TOKEN", token)]).await;
     app.get("/healthz", None).await;
-    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let text = app.get("/metrics", Some(token)).await.text().await.unwrap();
     assert!(
         text.contains("confab_http_requests_total{operation=\"healthz\",status=\"200\"}"),
         "{text}"
