@@ -12,6 +12,7 @@ pub mod error;
 pub mod limits;
 pub mod middleware;
 pub mod permissions;
+pub mod rate_limits;
 pub mod realtime;
 pub mod state;
 pub mod store;

@@ -12,6 +12,7 @@ mod fuzz_corpus;
 mod groups;
 mod history_blocks;
 mod lean;
+mod limits;
 mod logging;
 mod messages;
 mod openapi;
