@@ -328,10 +328,22 @@ mod tests {
         assert_eq!(
             (c.read_rate, c.typing_rate, c.join_rate, c.ws_ticket_rate),
             (
-                Rate { per_sec: 10, burst: 30 },
-                Rate { per_sec: 5, burst: 20 },
-                Rate { per_sec: 20, burst: 100 },
-                Rate { per_sec: 1, burst: 10 },
+                Rate {
+                    per_sec: 10,
+                    burst: 30
+                },
+                Rate {
+                    per_sec: 5,
+                    burst: 20
+                },
+                Rate {
+                    per_sec: 20,
+                    burst: 100
+                },
+                Rate {
+                    per_sec: 1,
+                    burst: 10
+                },
             )
         );
         assert_eq!(c.request_timeout, Duration::from_secs(30));

@@ -173,7 +173,9 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<Json<WsTicket>, ApiError> {
-        state.rate_limits.check(&auth.0.id, crate::rate_limits::Action::Ticket)?;
+        state
+            .rate_limits
+            .check(&auth.0.id, crate::rate_limits::Action::Ticket)?;
         let (ticket, expires_in) = sessions::issue_ticket(&state, &auth.0).await?;
         Ok(Json(WsTicket { ticket, expires_in }))
     }

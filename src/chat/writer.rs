@@ -1016,7 +1016,9 @@ mod tests {
         assert!(!registered);
         // With the current epoch it registers.
         let joined = writers
-            .join(&live, live.membership_epoch(), None, 100, || registered = true)
+            .join(&live, live.membership_epoch(), None, 100, || {
+                registered = true
+            })
             .await
             .expect("join");
         assert!(joined.is_some_and(|(_, _, last, _)| last == 0));

@@ -243,7 +243,9 @@ pub async fn run(
 /// conversation.
 fn reference_of(frame: &ClientFrame) -> Option<String> {
     let conversation = match frame {
-        ClientFrame::Send(f) => return f.client_id.clone().or_else(|| Some(f.conversation.clone())),
+        ClientFrame::Send(f) => {
+            return f.client_id.clone().or_else(|| Some(f.conversation.clone()));
+        }
         ClientFrame::Join(f) => &f.conversation,
         ClientFrame::Leave(f) => &f.conversation,
         ClientFrame::Typing(f) => &f.conversation,
@@ -541,7 +543,10 @@ mod tests {
         let mut keys = RecentKeys::new(3, window);
         let t0 = Instant::now();
         for i in 0..10_000u32 {
-            keys.record(&format!("room-{i}"), t0 + Duration::from_millis(u64::from(i)));
+            keys.record(
+                &format!("room-{i}"),
+                t0 + Duration::from_millis(u64::from(i)),
+            );
             assert!(keys.len() <= 3);
         }
         let end = t0 + Duration::from_millis(9_999);

@@ -113,11 +113,7 @@ async fn malformed_conversation_ids_in_every_frame_get_not_found() {
 
 #[tokio::test]
 async fn typing_for_rooms_that_are_not_yours_is_never_throttled_nor_remembered() {
-    let app = spawn_app_with(&[
-        ("TYPING_MAX_PER_SEC", "100000"),
-        ("TYPING_BURST", "100000"),
-    ])
-    .await;
+    let app = spawn_app_with(&[("TYPING_MAX_PER_SEC", "100000"), ("TYPING_BURST", "100000")]).await;
     let alice = app.user("alice").await;
     let g = app.group(&alice, "Mine", "public").await;
     let ws = app.ws(&alice.access).await;
