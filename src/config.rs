@@ -29,6 +29,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// A per-user rate: sustained actions per second, and a burst on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_sec: u32,
+    pub burst: u32,
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub bind: String,
@@ -46,8 +53,18 @@ pub struct Config {
     pub login_failure_window: Duration,
     pub register_max_per_ip: u32,
     pub register_window: Duration,
+    /// Messages per second per user, REST and WebSocket together (`WS_MAX_MSGS_PER_SEC`).
     pub ws_max_msgs_per_sec: u32,
+    /// Burst of messages per user on top of the rate (`WS_BURST`).
     pub ws_burst: u32,
+    /// Read markers per user (REST `markRead` and WS `read`).
+    pub read_rate: Rate,
+    /// Typing notices per user (over the limit they are dropped silently).
+    pub typing_rate: Rate,
+    /// WS `join` and `leave` frames per user.
+    pub join_rate: Rate,
+    /// WebSocket tickets minted per user.
+    pub ws_ticket_rate: Rate,
     /// Live WebSocket connections one user may hold at once.
     pub ws_max_connections_per_user: u32,
     /// Request bodies larger than this get 413.
@@ -190,6 +207,10 @@ impl Config {
             register_window: secs(number(&get, "REGISTER_WINDOW_SECS", 3600)?),
             ws_max_msgs_per_sec: ws_max,
             ws_burst: number(&get, "WS_BURST", ws_max.saturating_mul(2))?,
+            read_rate: rate(&get, ("READ_MAX_PER_SEC", "READ_BURST"), 10, 30)?,
+            typing_rate: rate(&get, ("TYPING_MAX_PER_SEC", "TYPING_BURST"), 5, 20)?,
+            join_rate: rate(&get, ("JOIN_MAX_PER_SEC", "JOIN_BURST"), 20, 100)?,
+            ws_ticket_rate: rate(&get, ("WS_TICKET_MAX_PER_SEC", "WS_TICKET_BURST"), 1, 10)?,
             ws_max_connections_per_user: number(&get, "WS_MAX_CONNECTIONS_PER_USER", 16)?,
             request_timeout: secs(number(&get, "REQUEST_TIMEOUT_SECS", 30)?),
             max_body_bytes: number(&get, "MAX_BODY_BYTES", crate::limits::MAX_BODY_BYTES as u32)?
@@ -216,6 +237,19 @@ impl Config {
             metrics_token,
         })
     }
+}
+
+/// A rate and its burst from two variables.
+fn rate(
+    get: &impl Fn(&str) -> Option<String>,
+    (per_sec_var, burst_var): (&'static str, &'static str),
+    per_sec: u32,
+    burst: u32,
+) -> Result<Rate, ConfigError> {
+    Ok(Rate {
+        per_sec: number(get, per_sec_var, per_sec)?,
+        burst: number(get, burst_var, burst)?,
+    })
 }
 
 fn secs(n: u32) -> Duration {
@@ -331,6 +365,27 @@ mod tests {
         assert_eq!(c.register_max_per_ip, 20);
         assert_eq!((c.ws_max_msgs_per_sec, c.ws_burst), (20, 40));
         assert_eq!(c.ws_max_connections_per_user, 16);
+        assert_eq!(
+            (c.read_rate, c.typing_rate, c.join_rate, c.ws_ticket_rate),
+            (
+                Rate {
+                    per_sec: 10,
+                    burst: 30
+                },
+                Rate {
+                    per_sec: 5,
+                    burst: 20
+                },
+                Rate {
+                    per_sec: 20,
+                    burst: 100
+                },
+                Rate {
+                    per_sec: 1,
+                    burst: 10
+                },
+            )
+        );
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert_eq!(c.hash_queue, 64);
         assert_eq!(c.message_durability, MessageDurability::Journaled);

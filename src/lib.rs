@@ -13,6 +13,7 @@ pub mod limits;
 pub mod middleware;
 pub mod netaddr;
 pub mod permissions;
+pub mod rate_limits;
 pub mod realtime;
 pub mod state;
 pub mod store;

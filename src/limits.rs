@@ -46,5 +46,7 @@ pub const OUTBOUND_QUEUE: usize = 256;
 pub const MAX_BAD_FRAMES: u32 = 10;
 /// Typing notices per conversation and connection: at most one per this many ms.
 pub const TYPING_THROTTLE_MS: u64 = 2000;
+/// Rooms whose typing throttle one connection remembers; the oldest go first.
+pub const TYPING_THROTTLE_MAX_ROOMS: usize = 64;
 /// Server pings this often; a peer silent for two intervals is dropped.
 pub const WS_PING_INTERVAL_SECS: u64 = 30;

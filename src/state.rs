@@ -6,6 +6,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::SlidingWindow;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
+use crate::rate_limits::RateLimits;
 use crate::realtime::hub::Hub;
 use crate::store::Store;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub throttles: Arc<Throttles>,
     pub hub: Arc<Hub>,
+    /// Per-user limits of sends, reads, typing, joins and tickets (REST and WS).
+    pub rate_limits: Arc<RateLimits>,
     /// One writer per conversation in use, and the batcher that stores messages.
     pub writers: Arc<crate::chat::writer::Writers>,
 }
@@ -66,6 +69,7 @@ impl AppState {
             hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             keys: Arc::new(keys),
             throttles: Arc::new(throttles),
+            rate_limits: Arc::new(RateLimits::new(&config)),
             hub,
             writers,
             store,

@@ -176,12 +176,17 @@ impl AuthApi {
     }
 
     /// Get a single-use WebSocket ticket (valid 30 s)
+    ///
+    /// Rate limited per user (429 with `Retry-After`).
     #[oai(path = "/ws-ticket", method = "post", operation_id = "createWsTicket")]
     async fn ws_ticket(
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<Json<WsTicket>, ApiError> {
+        state
+            .rate_limits
+            .check(&auth.0.id, crate::rate_limits::Action::Ticket)?;
         let (ticket, expires_in) = sessions::issue_ticket(&state, &auth.0).await?;
         Ok(Json(WsTicket { ticket, expires_in }))
     }

@@ -102,6 +102,9 @@ impl MessagesApi {
     }
 
     /// Send a message (same path as the WebSocket `send`)
+    ///
+    /// Rate limited per user, together with the WebSocket `send`
+    /// (`WS_MAX_MSGS_PER_SEC`, `WS_BURST`): over the limit, 429 with `Retry-After`.
     #[oai(
         path = "/conversations/:id/messages",
         method = "post",
@@ -132,6 +135,9 @@ impl MessagesApi {
     }
 
     /// Set my read marker
+    ///
+    /// Rate limited per user, together with the WebSocket `read` (429 with
+    /// `Retry-After`).
     #[oai(
         path = "/conversations/:id/read",
         method = "post",

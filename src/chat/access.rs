@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::Caller;
 use super::writer::Live;
+use crate::domain::is_conversation_id;
 use crate::error::ApiError;
 use crate::permissions::{Actor, GroupAction, GroupRole, may};
 use crate::state::AppState;
@@ -33,6 +34,17 @@ pub fn conversation_not_found() -> ApiError {
     ApiError::not_found("conversation")
 }
 
+/// The one shape check of client-supplied conversation ids (REST paths and WS
+/// frames): anything but 24 lowercase hex digits is `not_found` at once, before
+/// it costs a database call or a map entry.
+pub fn conversation_id(raw: &str) -> Result<&str, ApiError> {
+    if is_conversation_id(raw) {
+        Ok(raw)
+    } else {
+        Err(conversation_not_found())
+    }
+}
+
 /// Loads `conversation_id` and checks that `caller` may do `action` there.
 pub async fn room(
     state: &AppState,
@@ -40,6 +52,7 @@ pub async fn room(
     conversation_id: &str,
     action: GroupAction,
 ) -> Result<Room, ApiError> {
+    let conversation_id = self::conversation_id(conversation_id)?;
     let live = state.writers.get(conversation_id).await?;
     let conversation = live.doc();
     if conversation.kind == ConversationKind::Direct {

@@ -1,7 +1,7 @@
 //! Messages: the one send path (REST and WebSocket), history, edits, deletes, reads.
 
 use super::Caller;
-use super::access::{Room, room};
+use super::access::{Room, conversation_id as checked_id, room};
 use super::writer::{Draft, OnStored};
 use crate::domain::clean_text;
 use crate::error::ApiError;
@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::limits::JOIN_REPLAY_MAX;
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_BODY_MAX_CHARS};
 use crate::permissions::{GroupAction, may};
+use crate::rate_limits::Action;
 use crate::state::AppState;
 use crate::store::messages::{HistoryWindow, MessageDoc, parse_message_id};
 use crate::store::now;
@@ -41,10 +42,11 @@ pub struct Sent {
     pub created: bool,
 }
 
-/// Validates, authorizes and hands the message to the conversation's writer
-/// (`chat::writer`), which gives it the next `seq`, stores it, calls `on_stored`
-/// (the gateway's ack), then fans it out. The message is stored before anything
-/// reports success; a repeated `client_id` stores nothing.
+/// Checks the id's shape and the caller's send rate (per user: REST and every
+/// socket together), validates, authorizes and hands the message to the
+/// conversation's writer (`chat::writer`), which gives it the next `seq`, stores
+/// it, calls `on_stored` (the gateway's ack), then fans it out. The message is
+/// stored before anything reports success; a repeated `client_id` stores nothing.
 pub async fn send(
     state: &AppState,
     caller: &Caller,
@@ -53,6 +55,8 @@ pub async fn send(
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Sent, ApiError> {
+    let conversation_id = checked_id(conversation_id)?;
+    state.rate_limits.check(&caller.id, Action::Send)?;
     let body = parse_body(body)?;
     let client_id = client_id.map(parse_client_id).transpose()?;
     let room = room(state, caller, conversation_id, GroupAction::Send).await?;
@@ -89,6 +93,7 @@ pub async fn join<R>(
     since: Option<i64>,
     mut register: impl FnMut() -> R,
 ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
+    let conversation_id = checked_id(conversation_id)?;
     for _ in 0..JOIN_ATTEMPTS {
         let epoch = state.writers.get(conversation_id).await?.membership_epoch();
         let room = room(state, caller, conversation_id, GroupAction::Send).await?;
@@ -200,13 +205,15 @@ pub async fn delete(
 }
 
 /// Moves the caller's read marker to `seq` (clamped to the room's last seq). A
-/// `read` event goes out only when the marker moved.
+/// `read` event goes out only when the marker moved. Rate limited per user.
 pub async fn mark_read(
     state: &AppState,
     caller: &Caller,
     conversation_id: &str,
     seq: i64,
 ) -> Result<i64, ApiError> {
+    let conversation_id = checked_id(conversation_id)?;
+    state.rate_limits.check(&caller.id, Action::Read)?;
     if seq < 0 {
         return Err(ApiError::invalid_field("seq", "must not be negative"));
     }

@@ -107,6 +107,17 @@ pub fn socket_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_FRAME_BYTES))
 }
 
+/// Whether the user's tokens of `user.token_version` are still good (the cached
+/// auth facts, refreshed by every revocation).
+async fn still_valid(state: &AppState, user: &CurrentUser) -> Result<bool, ApiError> {
+    Ok(state
+        .store
+        .users
+        .auth_facts(&user.id)
+        .await?
+        .is_some_and(|facts| !facts.disabled && facts.token_version == user.token_version))
+}
+
 /// Checks origin and credentials, then upgrades.
 pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiError> {
     if !origin_allowed(state, req) {
@@ -150,6 +161,17 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
         });
     };
     let pending = session::Pending::new(state.hub.clone(), registration);
+    // A logout-all or password change between the credential check above and
+    // the registration would have missed this connection: `close_user` reaches
+    // only registered ones. Revocations bump the token version before they close
+    // sockets, so looking again now, registered, catches what was missed.
+    if !still_valid(state, &user).await? {
+        tracing::info!(event = "ws_revoked_during_upgrade", user_id = %user.id);
+        return Err(ApiError::new(
+            ErrorCode::InvalidToken,
+            "the access token has been revoked",
+        ));
+    }
     let state = state.clone();
     Ok(Upgrade(
         ws.config(config)

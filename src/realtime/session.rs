@@ -5,12 +5,10 @@
 //! next is read, so a `send` in flight is stored (or refused) before a close.
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use governor::{Quota, RateLimiter};
 use poem::web::websocket::{CloseCode, Message, WebSocketStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{MissedTickBehavior, interval, sleep_until};
@@ -25,8 +23,11 @@ use crate::auth::sessions::authenticate;
 use crate::chat::writer::OnStored;
 use crate::chat::{Caller, access, messages};
 use crate::error::{ApiError, ErrorCode};
-use crate::limits::{MAX_BAD_FRAMES, TYPING_THROTTLE_MS, WS_PING_INTERVAL_SECS};
+use crate::limits::{
+    MAX_BAD_FRAMES, TYPING_THROTTLE_MAX_ROOMS, TYPING_THROTTLE_MS, WS_PING_INTERVAL_SECS,
+};
 use crate::permissions::GroupAction;
+use crate::rate_limits::Action;
 use crate::state::AppState;
 
 /// Consecutive sends over the rate limit (each answered with an error) before 4008.
@@ -50,10 +51,66 @@ struct Session {
     caller: Caller,
     token_expires_at: i64,
     joined: HashSet<String>,
-    last_typing: HashMap<String, Instant>,
+    last_typing: RecentKeys,
     bad_frames: u32,
     rate_strikes: u32,
-    limiter: governor::DefaultDirectRateLimiter,
+}
+
+/// When each key was last seen, for at most `cap` keys: the typing throttle of a
+/// connection. Only authorized rooms are recorded; when full, keys older than the
+/// window go first, then the oldest.
+pub struct RecentKeys {
+    cap: usize,
+    window: Duration,
+    seen: HashMap<String, Instant>,
+}
+
+impl RecentKeys {
+    pub fn new(cap: usize, window: Duration) -> Self {
+        Self {
+            cap: cap.max(1),
+            window,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether `key` was recorded less than the window before `now`.
+    pub fn is_recent(&self, key: &str, now: Instant) -> bool {
+        self.seen
+            .get(key)
+            .is_some_and(|at| now.saturating_duration_since(*at) < self.window)
+    }
+
+    /// Records `key` at `now`, making room first if the map is full.
+    pub fn record(&mut self, key: &str, now: Instant) {
+        if let Some(at) = self.seen.get_mut(key) {
+            *at = now;
+            return;
+        }
+        if self.seen.len() >= self.cap {
+            let window = self.window;
+            self.seen
+                .retain(|_, at| now.saturating_duration_since(*at) < window);
+        }
+        if self.seen.len() >= self.cap
+            && let Some(oldest) = self
+                .seen
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone())
+        {
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(key.to_owned(), now);
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
 }
 
 fn seconds_until(unix: i64) -> Duration {
@@ -98,17 +155,17 @@ pub async fn run(
     let conn = registration.conn;
     let mut outbound = registration.outbound;
     let mut close_requests = registration.close_requests;
-    let rate = NonZeroU32::new(state.config.ws_max_msgs_per_sec).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(state.config.ws_burst).unwrap_or(rate);
     let mut session = Session {
         caller: Caller::from(&user),
         token_expires_at: user.token_expires_at,
         conn: conn.clone(),
         joined: HashSet::new(),
-        last_typing: HashMap::new(),
+        last_typing: RecentKeys::new(
+            TYPING_THROTTLE_MAX_ROOMS,
+            Duration::from_millis(TYPING_THROTTLE_MS),
+        ),
         bad_frames: 0,
         rate_strikes: 0,
-        limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
         state: state.clone(),
     };
     let span = tracing::info_span!("ws", conn = conn.id, user_id = %user.id);
@@ -180,6 +237,23 @@ pub async fn run(
     } else {
         tracing::info!("disconnected");
     }
+}
+
+/// What an `error` answering `frame` refers to: the send's `client_id`, else the
+/// conversation.
+fn reference_of(frame: &ClientFrame) -> Option<String> {
+    let conversation = match frame {
+        ClientFrame::Send(f) => {
+            return f.client_id.clone().or_else(|| Some(f.conversation.clone()));
+        }
+        ClientFrame::Join(f) => &f.conversation,
+        ClientFrame::Leave(f) => &f.conversation,
+        ClientFrame::Typing(f) => &f.conversation,
+        ClientFrame::Read(f) => &f.conversation,
+        ClientFrame::Ping(_) | ClientFrame::Reauth(_) => return None,
+    };
+    // A malformed id is echoed only when short: an 8 KiB one is not sent back.
+    (conversation.len() <= 64).then(|| conversation.clone())
 }
 
 fn closed_by_server(code: u16) -> Exit {
@@ -276,11 +350,33 @@ impl Session {
                 return self.bad_frame(&format!("malformed frame: {reason}"), None);
             }
         };
+        // Every conversation id is checked for shape first, in one place
+        // (`access::conversation_id`): a malformed one costs nothing more.
+        let conversation = match &frame {
+            ClientFrame::Join(f) => Some(&f.conversation),
+            ClientFrame::Leave(f) => Some(&f.conversation),
+            ClientFrame::Send(f) => Some(&f.conversation),
+            ClientFrame::Typing(f) => Some(&f.conversation),
+            ClientFrame::Read(f) => Some(&f.conversation),
+            ClientFrame::Ping(_) | ClientFrame::Reauth(_) => None,
+        };
+        if let Some(Err(err)) = conversation.map(|id| access::conversation_id(id)) {
+            self.error(&err, reference_of(&frame));
+            return None;
+        }
         match frame {
             ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(Empty {})),
-            ClientFrame::Join(join) => self.join(&join.conversation, join.since).await,
+            ClientFrame::Join(join) => {
+                if let Err(err) = self.state.rate_limits.check(&self.caller.id, Action::Join) {
+                    self.error(&err, Some(join.conversation));
+                } else {
+                    self.join(&join.conversation, join.since).await;
+                }
+            }
             ClientFrame::Leave(leave) => {
-                if self.joined.remove(&leave.conversation) {
+                if let Err(err) = self.state.rate_limits.check(&self.caller.id, Action::Join) {
+                    self.error(&err, Some(leave.conversation));
+                } else if self.joined.remove(&leave.conversation) {
                     self.state.hub.leave(&leave.conversation, &self.conn);
                 }
             }
@@ -340,24 +436,6 @@ impl Session {
         client_id: Option<String>,
     ) -> Option<Exit> {
         let reference = client_id.clone().or_else(|| Some(conversation.clone()));
-        if self.limiter.check().is_err() {
-            self.rate_strikes += 1;
-            tracing::warn!(
-                event = "rate_limited",
-                limit = "ws_send",
-                strikes = self.rate_strikes,
-                "WebSocket send rate exceeded"
-            );
-            if self.rate_strikes >= RATE_STRIKES {
-                return Some(Exit::Close(
-                    close_code::RATE_LIMITED,
-                    "send rate limit exceeded",
-                ));
-            }
-            self.error(&ApiError::rate_limited(1), reference);
-            return None;
-        }
-        self.rate_strikes = 0;
         // The ack is queued when the message is stored, before its fan-out, so the
         // sender sees the ack before the echo of its own message.
         let conn = self.conn.clone();
@@ -385,27 +463,45 @@ impl Session {
                 seq: sent.message.seq,
             })),
             Ok(_) => {}
+            // The user's send rate (shared with REST and their other sockets):
+            // an error each time, and a run of them closes with 4008.
+            Err(err) if err.code == ErrorCode::RateLimited => {
+                self.rate_strikes += 1;
+                if self.rate_strikes >= RATE_STRIKES {
+                    return Some(Exit::Close(
+                        close_code::RATE_LIMITED,
+                        "send rate limit exceeded",
+                    ));
+                }
+                self.error(&err, reference);
+                return None;
+            }
             Err(err) => self.error(&err, reference),
         }
+        self.rate_strikes = 0;
         None
     }
 
+    /// Typing notices: at most one per room every `TYPING_THROTTLE_MS`, within
+    /// the user's typing rate; extras are dropped silently. Only rooms the caller
+    /// may send to are recorded, in a map of bounded size.
     async fn typing(&mut self, conversation: &str) {
-        let now = Instant::now();
-        let throttle = Duration::from_millis(TYPING_THROTTLE_MS);
-        if self
-            .last_typing
-            .get(conversation)
-            .is_some_and(|at| now.duration_since(*at) < throttle)
+        if self.last_typing.is_recent(conversation, Instant::now())
+            || self
+                .state
+                .rate_limits
+                .check(&self.caller.id, Action::Typing)
+                .is_err()
         {
             return;
         }
-        self.last_typing.insert(conversation.to_owned(), now);
         match access::room(&self.state, &self.caller, conversation, GroupAction::Send).await {
-            Ok(room) => self
-                .state
-                .hub
-                .typing(&room.conversation, &self.conn.user, self.conn.id),
+            Ok(room) => {
+                self.last_typing.record(conversation, Instant::now());
+                self.state
+                    .hub
+                    .typing(&room.conversation, &self.conn.user, self.conn.id);
+            }
             Err(err) => self.error(&err, Some(conversation.to_owned())),
         }
     }
@@ -434,5 +530,46 @@ impl Session {
                 ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_keys_stay_bounded_and_evict_the_oldest() {
+        let window = Duration::from_secs(2);
+        let mut keys = RecentKeys::new(3, window);
+        let t0 = Instant::now();
+        for i in 0..10_000u32 {
+            keys.record(
+                &format!("room-{i}"),
+                t0 + Duration::from_millis(u64::from(i)),
+            );
+            assert!(keys.len() <= 3);
+        }
+        let end = t0 + Duration::from_millis(9_999);
+        assert!(keys.is_recent("room-9999", end));
+        assert!(keys.is_recent("room-9997", end));
+        assert!(!keys.is_recent("room-9996", end), "evicted");
+        // Within the window a key stays throttled; after it, it is free again.
+        assert!(!keys.is_recent("room-9999", end + window));
+        // Refreshing an existing key does not evict anything.
+        keys.record("room-9998", end);
+        assert_eq!(keys.len(), 3);
+    }
+
+    #[test]
+    fn expired_keys_go_before_live_ones() {
+        let window = Duration::from_secs(2);
+        let mut keys = RecentKeys::new(2, window);
+        let t0 = Instant::now();
+        keys.record("old", t0);
+        keys.record("live", t0 + Duration::from_secs(3));
+        keys.record("new", t0 + Duration::from_secs(4));
+        assert!(keys.is_recent("live", t0 + Duration::from_secs(4)));
+        assert!(keys.is_recent("new", t0 + Duration::from_secs(4)));
+        assert_eq!(keys.len(), 2);
     }
 }

@@ -251,9 +251,18 @@ pub async fn spawn_unready_app_with(overrides: &[(&str, &str)]) -> TestApp {
     serve(AppState::new(config).await.expect("state"), db_name).await
 }
 
+/// Per-user send limits out of the way, for tests that send in volume.
+pub const UNLIMITED_SENDS: &[(&str, &str)] =
+    &[("WS_MAX_MSGS_PER_SEC", "1000000"), ("WS_BURST", "1000000")];
+
 /// Alice owns a public group that Bob has joined.
 pub async fn room() -> (TestApp, Session, Session, String) {
-    let app = spawn_app().await;
+    room_with(&[]).await
+}
+
+/// `room()` on an app with some settings overridden.
+pub async fn room_with(overrides: &[(&str, &str)]) -> (TestApp, Session, Session, String) {
+    let app = spawn_app_with(overrides).await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let group = app.group(&alice, "General", "public").await;

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{expect_error, expect_json, room};
+use crate::helpers::{UNLIMITED_SENDS, expect_error, expect_json, room, room_with};
 
 /// Sends `n` messages "m1".."mn" from `who`, in order.
 async fn fill(app: &crate::helpers::TestApp, who: &crate::helpers::Session, room: &str, n: usize) {
@@ -47,7 +47,7 @@ async fn page_back(
 
 #[tokio::test]
 async fn history_pages_back_and_forth_through_many_blocks_in_order() {
-    let (app, alice, bob, room) = room().await;
+    let (app, alice, bob, room) = room_with(UNLIMITED_SENDS).await;
     fill(&app, &alice, &room, 300).await;
     let every: Vec<i64> = (1..=300).collect();
     assert_eq!(page_back(&app, &bob, &room).await, every);
@@ -82,7 +82,7 @@ async fn history_pages_back_and_forth_through_many_blocks_in_order() {
 
 #[tokio::test]
 async fn a_node_with_nothing_in_memory_serves_the_same_history_and_continues_the_seqs() {
-    let (app, alice, bob, room) = room().await;
+    let (app, alice, bob, room) = room_with(UNLIMITED_SENDS).await;
     fill(&app, &alice, &room, 140).await;
     // No waiting for the write-behind: the new node must recover from the stored
     // messages alone (blocks that were not written yet are rebuilt).

@@ -13,6 +13,7 @@ mod groups;
 mod hardening;
 mod history_blocks;
 mod lean;
+mod limits;
 mod logging;
 mod messages;
 mod openapi;

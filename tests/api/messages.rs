@@ -112,7 +112,7 @@ async fn a_repeated_client_id_returns_the_first_message_and_stores_nothing() {
 
 #[tokio::test]
 async fn one_hundred_concurrent_sends_get_distinct_increasing_seqs_and_all_land_once() {
-    let (app, alice, bob, g) = room().await;
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
     let sends = (0..100).map(|i| {
         let who = if i % 2 == 0 { &alice } else { &bob };
         let path = format!("/api/v1/conversations/{g}/messages");

@@ -305,7 +305,7 @@ async fn a_reconnecting_client_catches_up_with_since_without_loss_or_duplicates(
 
 #[tokio::test]
 async fn a_join_replays_at_most_the_cap_and_says_truncated() {
-    let (app, alice, bob, g) = room().await;
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
     for i in 0..105 {
         app.said(&alice, &g, &format!("m{i}")).await;
     }
@@ -566,7 +566,7 @@ async fn disabling_a_user_closes_their_sockets_with_4001() {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_is_closed_while_others_keep_receiving() {
-    let (app, alice, bob, g) = room().await;
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
     let carol = app.user("carol").await;
     app.post(
         &format!("/api/v1/groups/{g}/join"),
