@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use confab::config::{Config, LogFormat};
 use confab::realtime::hub::close_code;
-use confab::{AppState, build_app, telemetry};
+use confab::{AppState, NoDelay, build_app, telemetry};
 use poem::Server;
-use poem::listener::TcpListener;
+use poem::listener::{Listener, TcpListener};
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
@@ -51,7 +51,14 @@ async fn main() -> ExitCode {
         // Sessions finish the frame in hand (a send is stored or refused), then close 1001.
         hub.close_all(close_code::SHUTDOWN);
     };
-    let served = Server::new(TcpListener::bind(bind))
+    let acceptor = match TcpListener::bind(bind.clone()).into_acceptor().await {
+        Ok(acceptor) => NoDelay(acceptor),
+        Err(err) => {
+            tracing::error!(error = %err, %bind, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(build_app(state), shutdown, Some(SHUTDOWN_GRACE))
         .await;
     // Conversation documents, history blocks and read markers are written behind:

@@ -312,7 +312,7 @@ impl Writers {
             let first_block = (last_block - 1).max(0);
             covered_from = block_start(first_block);
             for block in first_block..=last_block {
-                window.extend(messages.block(id, block).await?);
+                window.extend(messages.block(id, block).await?.iter().cloned());
             }
         }
         // Probe forward: the stored last_seq may be behind what was stored.
@@ -599,8 +599,9 @@ impl Writers {
                         .messages
                         .block(&live.id, block)
                         .await?
-                        .into_iter()
-                        .filter(|m| m.seq >= lo && m.seq <= hi),
+                        .iter()
+                        .filter(|m| m.seq >= lo && m.seq <= hi)
+                        .cloned(),
                 );
             }
         }
@@ -721,7 +722,8 @@ impl Writers {
         if !in_window {
             // An old block: rewrite it here (the flusher writes only the window's).
             let block = block_of(updated.seq);
-            let mut messages = self.store.messages.block(&live.id, block).await?;
+            let mut messages: Vec<MessageDoc> =
+                self.store.messages.block(&live.id, block).await?.to_vec();
             for m in &mut messages {
                 if m.seq == updated.seq {
                     *m = updated.clone();

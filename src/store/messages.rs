@@ -20,6 +20,9 @@ use mongodb::options::{Acknowledgment, InsertManyOptions, ReplaceOptions, WriteC
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
 use super::ensure_index;
 use crate::config::MessageDurability;
 
@@ -141,10 +144,48 @@ fn block_id(conversation_id: &str, block: i64) -> String {
     format!("{conversation_id}#{block}")
 }
 
+/// Bytes of history blocks kept in memory (`BlockCache`).
+pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Blocks read recently, bounded by their stored size: when a new one would pass
+/// `BLOCK_CACHE_BYTES` the cache starts over. Pages deep in a busy room's past
+/// are read by many clients; each block is decoded once. Writes replace entries.
+#[derive(Default)]
+struct BlockCache {
+    map: HashMap<String, (Arc<Vec<MessageDoc>>, usize)>,
+    bytes: usize,
+}
+
+impl BlockCache {
+    fn get(&self, id: &str) -> Option<Arc<Vec<MessageDoc>>> {
+        self.map.get(id).map(|(m, _)| Arc::clone(m))
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some((_, bytes)) = self.map.remove(id) {
+            self.bytes -= bytes;
+        }
+    }
+
+    fn put(&mut self, id: String, messages: Arc<Vec<MessageDoc>>, bytes: usize) {
+        if bytes > BLOCK_CACHE_BYTES / 16 {
+            return;
+        }
+        self.remove(&id);
+        if self.bytes + bytes > BLOCK_CACHE_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += bytes;
+        self.map.insert(id, (messages, bytes));
+    }
+}
+
 #[derive(Clone)]
 pub struct MessageStore {
     coll: Collection<MessageDoc>,
     blocks: Collection<BlockDoc>,
+    cache: Arc<Mutex<BlockCache>>,
     /// The write concern of message inserts (`MESSAGE_DURABILITY`).
     durability: WriteConcern,
 }
@@ -168,6 +209,7 @@ impl MessageStore {
         Self {
             coll: db.collection("messages"),
             blocks: db.collection("message_blocks"),
+            cache: Arc::default(),
             durability: write_concern(MessageDurability::Journaled),
         }
     }
@@ -249,31 +291,40 @@ impl MessageStore {
             .map(|_| ())
     }
 
-    /// One block's messages: the stored block, or (if it was never written, e.g.
-    /// after a crash) rebuilt from `messages` and written for next time.
+    fn cache(&self) -> MutexGuard<'_, BlockCache> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One block's messages: from the cache, the stored block, or (if it was never
+    /// written, e.g. after a crash) rebuilt from `messages` and written for next time.
     pub async fn block(
         &self,
         conversation_id: &str,
         block: i64,
-    ) -> mongodb::error::Result<Vec<MessageDoc>> {
-        if let Some(found) = self
-            .blocks
-            .find_one(doc! { "_id": block_id(conversation_id, block) })
-            .await?
-        {
-            return found.messages().map_err(|err| {
+    ) -> mongodb::error::Result<Arc<Vec<MessageDoc>>> {
+        let id = block_id(conversation_id, block);
+        if let Some(cached) = self.cache().get(&id) {
+            return Ok(cached);
+        }
+        if let Some(found) = self.blocks.find_one(doc! { "_id": &id }).await? {
+            let bytes = found.data.bytes.len();
+            let messages = Arc::new(found.messages().map_err(|err| {
                 mongodb::error::Error::custom(format!("unreadable history block: {err}"))
-            });
+            })?);
+            self.cache().put(id, Arc::clone(&messages), bytes);
+            return Ok(messages);
         }
         let seqs = block_start(block)..block_start(block + 1);
-        let found =
-            futures_util::future::try_join_all(seqs.map(|seq| self.by_seq(conversation_id, seq)))
-                .await?;
+        let found = futures_util::future::try_join_all(
+            seqs.map(|seq| self.by_seq(conversation_id, seq)),
+        )
+        .await?;
         let messages: Vec<MessageDoc> = found.into_iter().flatten().collect();
         if !messages.is_empty() {
             self.write_block(conversation_id, block, &messages).await?;
         }
-        Ok(messages)
+        Ok(Arc::new(messages))
     }
 
     /// Writes (creates or replaces) one block.
@@ -285,6 +336,8 @@ impl MessageStore {
     ) -> mongodb::error::Result<()> {
         let doc = BlockDoc::new(conversation_id, block, messages)?;
         let id = doc.id.clone();
+        // Whatever was cached is older than this.
+        self.cache().remove(&id);
         self.blocks
             .replace_one(doc! { "_id": id }, doc)
             .with_options(ReplaceOptions::builder().upsert(true).build())

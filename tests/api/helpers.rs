@@ -99,7 +99,9 @@ async fn serve(state: AppState, db_name: String) -> TestApp {
         .port();
     let app = build_app(state.clone());
     tokio::spawn(async move {
-        let _ = Server::new_with_acceptor(acceptor).run(app).await;
+        let _ = Server::new_with_acceptor(confab::NoDelay(acceptor))
+            .run(app)
+            .await;
     });
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
