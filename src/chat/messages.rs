@@ -2,7 +2,7 @@
 
 use super::Caller;
 use super::access::{Room, conversation_id as checked_id, room};
-use super::writer::{Draft, OnStored};
+use super::writer::{Draft, OnStored, Ticket};
 use crate::domain::clean_text;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
@@ -55,6 +55,24 @@ pub async fn send(
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Sent, ApiError> {
+    let (message, created) = submit(state, caller, conversation_id, body, client_id, on_stored)
+        .await?
+        .wait()
+        .await?;
+    Ok(Sent { message, created })
+}
+
+/// The first half of `send`: validated, authorized and queued with its `seq`,
+/// without waiting for the database. The gateway submits a connection's sends in
+/// order and waits for their outcomes concurrently.
+pub async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    conversation_id: &str,
+    body: &str,
+    client_id: Option<&str>,
+    on_stored: Option<OnStored>,
+) -> Result<Ticket, ApiError> {
     let conversation_id = checked_id(conversation_id)?;
     state.rate_limits.check(&caller.id, Action::Send)?;
     let body = parse_body(body)?;
@@ -66,8 +84,7 @@ pub async fn send(
         body,
         client_id,
     };
-    let (message, created) = state.writers.send(&room.live, draft, on_stored).await?;
-    Ok(Sent { message, created })
+    state.writers.submit(&room.live, draft, on_stored)
 }
 
 /// A page of history in ascending `seq`, and whether more lies beyond it.

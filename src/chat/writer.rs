@@ -41,8 +41,16 @@ use crate::store::Store;
 use crate::store::conversations::{ConversationDoc, LastMessage};
 use crate::store::messages::{HistoryWindow, MessageDoc, block_of, block_start, message_id};
 
-/// How often the conversation documents, blocks and markers are written behind.
+/// How often the write-behind runs: full history blocks are written at this pace.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+/// The conversation document, read markers and the partly filled block of a busy
+/// conversation are written at most this often (and whenever it goes quiet, on
+/// demand, and at shutdown): each is a read-modify-write on FerretDB, and writing
+/// them every `FLUSH_INTERVAL` for 50 busy rooms took more of the database's CPU
+/// than storing the messages (docs/benchmarks.md).
+pub const LAZY_INTERVAL: Duration = Duration::from_secs(2);
+/// A conversation with no message stored for this long counts as quiet.
+const QUIET_AFTER: Duration = Duration::from_millis(500);
 /// The most messages one `insert_many` carries.
 pub const MAX_BATCH: usize = 1000;
 /// Sends accepted and not yet stored, on this node: beyond this, 503.
@@ -68,6 +76,37 @@ pub struct Draft {
 }
 
 type Reply = oneshot::Sender<Result<MessageDoc, ApiError>>;
+
+/// The outcome of a submitted send, to wait for.
+pub enum Ticket {
+    /// A repeated `client_id` whose first message is known.
+    Ready(MessageDoc),
+    /// Being stored (`true`: by this send; `false`: a repeat of one in flight).
+    Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, bool),
+    /// A repeat of a message that is stored but no longer in memory.
+    Fetch(crate::store::MessageStore, String, i64),
+}
+
+impl Ticket {
+    /// The stored message, and whether this send stored it (`false`: a repeated
+    /// `client_id`, answered with the first message).
+    pub async fn wait(self) -> Result<(MessageDoc, bool), ApiError> {
+        match self {
+            Ticket::Ready(message) => Ok((message, false)),
+            Ticket::Wait(reply, created) => {
+                let message = reply.await.map_err(|_| ApiError::internal())??;
+                Ok((message, created))
+            }
+            Ticket::Fetch(store, conversation, seq) => {
+                let message = store
+                    .by_seq(&conversation, seq)
+                    .await?
+                    .ok_or_else(ApiError::database_unavailable)?;
+                Ok((message, false))
+            }
+        }
+    }
+}
 
 struct Pending {
     live: Arc<Live>,
@@ -112,6 +151,18 @@ struct LiveState {
     /// `join` authorized before the removal does not subscribe after it.
     membership_epoch: u64,
     last_used: Instant,
+    /// When a message was last committed, and when the lazy parts were last written.
+    last_commit: Instant,
+    last_lazy: Instant,
+}
+
+/// What a flush writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// Full blocks always; the lazy parts when due (see `LAZY_INTERVAL`).
+    Due,
+    /// Everything pending.
+    All,
 }
 
 impl LiveState {
@@ -259,7 +310,7 @@ impl Writers {
             }
             // A store failure left the state unsure: write what is known, then
             // reload from storage (which is the authority for seqs).
-            self.flush(&live).await?;
+            self.flush(&live, Flush::All).await?;
             self.live.remove_if(id, |_, c| Arc::ptr_eq(c, &cell));
         }
     }
@@ -356,6 +407,8 @@ impl Writers {
             deleted: false,
             membership_epoch: 0,
             last_used: Instant::now(),
+            last_commit: Instant::now(),
+            last_lazy: Instant::now(),
             doc,
         };
         for message in window {
@@ -377,14 +430,16 @@ impl Writers {
         }))
     }
 
-    /// Stores a message with the next `seq`, or answers the first message again
-    /// for a repeated `client_id` (`created == false`).
-    pub async fn send(
+    /// Gives the message the next `seq` and queues it for storing, or finds the
+    /// first message of a repeated `client_id`. Returns at once (no database wait):
+    /// a connection can submit its next send while this one is being stored, and
+    /// the seqs follow the order of submission. `Ticket::wait` gives the outcome.
+    pub fn submit(
         &self,
         live: &Arc<Live>,
         draft: Draft,
         on_stored: Option<OnStored>,
-    ) -> Result<(MessageDoc, bool), ApiError> {
+    ) -> Result<Ticket, ApiError> {
         use std::sync::atomic::Ordering;
         enum Next {
             Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, bool),
@@ -403,7 +458,7 @@ impl Writers {
             let earlier = key.as_ref().and_then(|k| st.keys.get(k).copied());
             if let Some(seq) = earlier {
                 if let Some(message) = st.committed(seq) {
-                    return Ok((message.clone(), false));
+                    return Ok(Ticket::Ready(message.clone()));
                 }
                 if st.waiters.contains_key(&seq) {
                     let (tx, rx) = oneshot::channel();
@@ -457,21 +512,11 @@ impl Writers {
                 Next::Wait(rx, true)
             }
         };
-        let (reply, created) = match next {
-            Next::Wait(reply, created) => (reply, created),
-            Next::Stored(seq) => {
-                // Remembered, but no longer in the window.
-                let message = self
-                    .store
-                    .messages
-                    .by_seq(&live.id, seq)
-                    .await?
-                    .ok_or_else(ApiError::database_unavailable)?;
-                return Ok((message, false));
-            }
-        };
-        let message = reply.await.map_err(|_| ApiError::internal())??;
-        Ok((message, created))
+        Ok(match next {
+            Next::Wait(reply, created) => Ticket::Wait(reply, created),
+            // Remembered, but no longer in the window.
+            Next::Stored(seq) => Ticket::Fetch(self.store.messages.clone(), live.id.clone(), seq),
+        })
     }
 
     async fn run_batcher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Pending>) {
@@ -534,6 +579,7 @@ impl Writers {
             st.doc.last_activity = message.created_at;
         }
         st.dirty_doc = true;
+        st.last_commit = Instant::now();
         st.dirty_blocks.insert(block_of(message.seq));
         // Your own messages never count as unread.
         st.marks.insert(message.sender_id.clone(), message.seq);
@@ -782,21 +828,34 @@ impl Writers {
     }
 
     /// Writes behind what one conversation has pending.
-    async fn flush(&self, live: &Live) -> Result<(), ApiError> {
+    async fn flush(&self, live: &Live, what: Flush) -> Result<(), ApiError> {
         let _flushing = live.flushing.lock().await;
         let (doc, blocks, marks) = {
             let mut st = live.lock();
             if st.deleted {
                 return Ok(());
             }
-            let doc = std::mem::take(&mut st.dirty_doc).then(|| {
+            let lazy = what == Flush::All
+                || st.last_lazy.elapsed() >= LAZY_INTERVAL
+                || st.last_commit.elapsed() >= QUIET_AFTER;
+            if lazy {
+                st.last_lazy = Instant::now();
+            }
+            let doc = (lazy && std::mem::take(&mut st.dirty_doc)).then(|| {
                 (
                     st.doc.last_seq,
                     st.doc.last_message.clone(),
                     st.doc.last_activity,
                 )
             });
-            let blocks: Vec<(i64, Vec<MessageDoc>)> = std::mem::take(&mut st.dirty_blocks)
+            // A block is full once a later seq is stored: it will not change again
+            // (but for an edit), so it is written now; a partly filled one waits.
+            let current = block_of(st.doc.last_seq.max(1));
+            let (now, later): (BTreeSet<i64>, BTreeSet<i64>) = std::mem::take(&mut st.dirty_blocks)
+                .into_iter()
+                .partition(|b| lazy || *b < current);
+            st.dirty_blocks = later;
+            let blocks: Vec<(i64, Vec<MessageDoc>)> = now
                 .into_iter()
                 .map(|b| {
                     let messages = st
@@ -808,10 +867,14 @@ impl Writers {
                     (b, messages)
                 })
                 .collect();
-            let marks: Vec<(String, i64)> = std::mem::take(&mut st.dirty_marks)
-                .into_iter()
-                .filter_map(|u| st.marks.get(&u).map(|s| (u, *s)))
-                .collect();
+            let marks: Vec<(String, i64)> = if lazy {
+                std::mem::take(&mut st.dirty_marks)
+                    .into_iter()
+                    .filter_map(|u| st.marks.get(&u).map(|s| (u, *s)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             (doc, blocks, marks)
         };
         let result = self.write_behind(&live.id, &doc, &blocks, &marks).await;
@@ -851,8 +914,12 @@ impl Writers {
         Ok(())
     }
 
-    /// Writes behind every conversation's pending state (also on shutdown).
+    /// Writes behind every conversation's pending state (at shutdown).
     pub async fn flush_all(&self) -> Result<(), ApiError> {
+        self.flush_every(Flush::All).await
+    }
+
+    async fn flush_every(&self, what: Flush) -> Result<(), ApiError> {
         let lives: Vec<Arc<Live>> = self
             .live
             .iter()
@@ -860,7 +927,7 @@ impl Writers {
             .collect();
         let mut result = Ok(());
         for live in lives {
-            if let Err(err) = self.flush(&live).await {
+            if let Err(err) = self.flush(&live, what).await {
                 result = Err(err);
             }
         }
@@ -879,7 +946,7 @@ impl Writers {
             .filter(|live| live.lock().doc.participants.iter().any(|p| p == user_id))
             .collect();
         for live in lives {
-            self.flush(&live).await?;
+            self.flush(&live, Flush::All).await?;
         }
         Ok(())
     }
@@ -889,7 +956,7 @@ impl Writers {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(err) = self.flush_all().await {
+            if let Err(err) = self.flush_every(Flush::Due).await {
                 tracing::warn!(error = %err.message, "write-behind failed; will retry");
             }
             self.evict_idle();
@@ -967,6 +1034,8 @@ mod tests {
             deleted: false,
             membership_epoch: 0,
             last_used: Instant::now(),
+            last_commit: Instant::now(),
+            last_lazy: Instant::now(),
         }
     }
 

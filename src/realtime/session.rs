@@ -54,7 +54,14 @@ struct Session {
     last_typing: RecentKeys,
     bad_frames: u32,
     rate_strikes: u32,
+    /// Sends queued for storing whose outcome (an ack for a repeat, or an error)
+    /// is still to come; a server-side close waits for them (`SEND_DRAIN`).
+    sends: tokio::task::JoinSet<()>,
 }
+
+/// How long a closing connection waits for its sends in flight, so that what was
+/// stored is acked before the close frame.
+const SEND_DRAIN: Duration = Duration::from_secs(5);
 
 /// When each key was last seen, for at most `cap` keys: the typing throttle of a
 /// connection. Only authorized rooms are recorded; when full, keys older than the
@@ -166,6 +173,7 @@ pub async fn run(
         ),
         bad_frames: 0,
         rate_strikes: 0,
+        sends: tokio::task::JoinSet::new(),
         state: state.clone(),
     };
     let span = tracing::info_span!("ws", conn = conn.id, user_id = %user.id);
@@ -229,6 +237,18 @@ pub async fn run(
             }
         }
     };
+    if matches!(exit, Exit::Close(..)) {
+        // Sends in flight are stored or refused, and their acks written, before
+        // the close frame: a message stored is never left unacked by a close.
+        let drained = async {
+            while session.sends.join_next().await.is_some() {}
+            while let Ok(frame) = outbound.try_recv() {
+                socket.feed(Message::Text(frame.to_string())).await?;
+            }
+            socket.flush().await
+        };
+        let _ = tokio::time::timeout(SEND_DRAIN, drained).await;
+    }
     state.hub.unregister(&conn, session.joined.drain());
     if let Exit::Close(code, reason) = exit {
         tracing::info!(code, reason, "closing");
@@ -446,7 +466,7 @@ impl Session {
                 seq: message.seq,
             }));
         });
-        match messages::send(
+        match messages::submit(
             &self.state,
             &self.caller,
             &conversation,
@@ -456,13 +476,27 @@ impl Session {
         )
         .await
         {
-            // A repeat: the first ack again, nothing stored, nothing fanned out.
-            Ok(sent) if !sent.created => self.reply(ServerFrame::Ack(AckFrame {
-                client_id: sent.message.client_id.clone(),
-                id: sent.message.id.clone(),
-                seq: sent.message.seq,
-            })),
-            Ok(_) => {}
+            // Queued with its seq: the next frame is read while it is stored (so a
+            // connection's sends are batched together), and the outcome arrives on
+            // its own. A new message is acked by the hook above; a repeat gets the
+            // first ack again (nothing stored, nothing fanned out); a failure gets
+            // an error frame.
+            Ok(ticket) => {
+                let conn = self.conn.clone();
+                while self.sends.try_join_next().is_some() {}
+                self.sends.spawn(async move {
+                    let frame = match ticket.wait().await {
+                        Ok((message, false)) => ServerFrame::Ack(AckFrame {
+                            client_id: message.client_id.clone(),
+                            id: message.id.clone(),
+                            seq: message.seq,
+                        }),
+                        Ok((_, true)) => return,
+                        Err(err) => ServerFrame::Error(ErrorFrame::from_api(&err, reference)),
+                    };
+                    conn.send(&frame);
+                });
+            }
             // The user's send rate (shared with REST and their other sockets):
             // an error each time, and a run of them closes with 4008.
             Err(err) if err.code == ErrorCode::RateLimited => {

@@ -316,10 +316,9 @@ impl MessageStore {
             return Ok(messages);
         }
         let seqs = block_start(block)..block_start(block + 1);
-        let found = futures_util::future::try_join_all(
-            seqs.map(|seq| self.by_seq(conversation_id, seq)),
-        )
-        .await?;
+        let found =
+            futures_util::future::try_join_all(seqs.map(|seq| self.by_seq(conversation_id, seq)))
+                .await?;
         let messages: Vec<MessageDoc> = found.into_iter().flatten().collect();
         if !messages.is_empty() {
             self.write_block(conversation_id, block, &messages).await?;

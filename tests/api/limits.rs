@@ -241,7 +241,12 @@ async fn sends_over_rest_and_websocket_share_one_per_user_limit() {
     );
     assert!(statuses.contains(&429), "REST is limited too");
     let page = expect_json(app.history(&alice, &g, "?limit=100").await, StatusCode::OK).await;
-    assert_eq!(bodies(&page).len(), acks + created);
+    assert_eq!(
+        bodies(&page).len(),
+        acks + created,
+        "{:?} {statuses:?}",
+        bodies(&page)
+    );
 }
 
 #[tokio::test]
