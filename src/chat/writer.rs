@@ -166,6 +166,30 @@ enum Flush {
 }
 
 impl LiveState {
+    fn new(doc: ConversationDoc, next_seq: i64, covered_from: i64) -> Self {
+        let now = Instant::now();
+        Self {
+            doc,
+            next_seq,
+            window: VecDeque::new(),
+            covered_from,
+            keys: HashMap::new(),
+            key_order: VecDeque::new(),
+            waiters: HashMap::new(),
+            in_flight: 0,
+            marks: HashMap::new(),
+            dirty_marks: HashSet::new(),
+            dirty_doc: false,
+            dirty_blocks: BTreeSet::new(),
+            broken: false,
+            deleted: false,
+            membership_epoch: 0,
+            last_used: now,
+            last_commit: now,
+            last_lazy: now,
+        }
+    }
+
     fn committed(&self, seq: i64) -> Option<&MessageDoc> {
         let i = self.window.binary_search_by_key(&seq, |m| m.seq).ok()?;
         self.window.get(i)
@@ -391,26 +415,8 @@ impl Writers {
             doc.last_activity = newest.created_at;
         }
         doc.last_seq = seq;
-        let mut state = LiveState {
-            next_seq: seq + 1,
-            window: VecDeque::new(),
-            covered_from,
-            keys: HashMap::new(),
-            key_order: VecDeque::new(),
-            waiters: HashMap::new(),
-            in_flight: 0,
-            marks: HashMap::new(),
-            dirty_marks: HashSet::new(),
-            dirty_doc,
-            dirty_blocks: BTreeSet::new(),
-            broken: false,
-            deleted: false,
-            membership_epoch: 0,
-            last_used: Instant::now(),
-            last_commit: Instant::now(),
-            last_lazy: Instant::now(),
-            doc,
-        };
+        let mut state = LiveState::new(doc, seq + 1, covered_from);
+        state.dirty_doc = dirty_doc;
         for message in window {
             if let Some(cid) = &message.client_id {
                 state.remember_key((message.sender_id.clone(), cid.clone()), message.seq);
@@ -1012,31 +1018,15 @@ mod tests {
     }
 
     fn state(last: i64) -> LiveState {
-        LiveState {
-            doc: crate::store::ConversationStore::new_doc(
-                "c".into(),
-                crate::store::conversations::ConversationKind::Group,
-                "group:c".into(),
-                Vec::new(),
-            ),
-            next_seq: last + 1,
-            window: (1..=last).map(message).collect(),
-            covered_from: 1,
-            keys: HashMap::new(),
-            key_order: VecDeque::new(),
-            waiters: HashMap::new(),
-            in_flight: 0,
-            marks: HashMap::new(),
-            dirty_marks: HashSet::new(),
-            dirty_doc: false,
-            dirty_blocks: BTreeSet::new(),
-            broken: false,
-            deleted: false,
-            membership_epoch: 0,
-            last_used: Instant::now(),
-            last_commit: Instant::now(),
-            last_lazy: Instant::now(),
-        }
+        let doc = crate::store::ConversationStore::new_doc(
+            "c".into(),
+            crate::store::conversations::ConversationKind::Group,
+            "group:c".into(),
+            Vec::new(),
+        );
+        let mut st = LiveState::new(doc, last + 1, 1);
+        st.window = (1..=last).map(message).collect();
+        st
     }
 
     #[test]
