@@ -12,6 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use poem::web::websocket::{CloseCode, Message, WebSocketStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{MissedTickBehavior, interval, sleep_until};
+use tracing::Instrument;
 
 use super::hub::{ConnHandle, Registration, close_code};
 use super::protocol::{
@@ -176,87 +177,92 @@ pub async fn run(
         sends: tokio::task::JoinSet::new(),
         state: state.clone(),
     };
+    // Instrumented, not entered: a span entered across awaits would leak into
+    // other tasks' log lines on a multi-threaded runtime.
     let span = tracing::info_span!("ws", conn = conn.id, user_id = %user.id);
-    let _enter = span.enter();
-    tracing::info!("connected");
+    async move {
+        tracing::info!("connected");
 
-    let mut ping = interval(Duration::from_secs(WS_PING_INTERVAL_SECS));
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    ping.tick().await;
-    let mut last_heard = Instant::now();
-    let exit = loop {
-        // A write cut short by a close request has seen the change already.
-        if let Some(code) = *close_requests.borrow_and_update() {
-            break closed_by_server(code);
-        }
-        let expiry = tokio::time::Instant::now() + seconds_until(session.token_expires_at);
-        tokio::select! {
-            biased;
-            _ = close_requests.changed() => {
-                let code = close_requests.borrow().unwrap_or(close_code::SHUTDOWN);
+        let mut ping = interval(Duration::from_secs(WS_PING_INTERVAL_SECS));
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let exit = loop {
+            // A write cut short by a close request has seen the change already.
+            if let Some(code) = *close_requests.borrow_and_update() {
                 break closed_by_server(code);
             }
-            frame = outbound.recv() => {
-                let Some(frame) = frame else { break Exit::Gone };
-                if write_queued(&mut socket, frame, &mut outbound, &mut close_requests).await.is_err() {
-                    break Exit::Gone;
+            let expiry = tokio::time::Instant::now() + seconds_until(session.token_expires_at);
+            tokio::select! {
+                biased;
+                _ = close_requests.changed() => {
+                    let code = close_requests.borrow().unwrap_or(close_code::SHUTDOWN);
+                    break closed_by_server(code);
                 }
-            }
-            incoming = socket.next() => {
-                last_heard = Instant::now();
-                match incoming {
-                    None => break Exit::Gone,
-                    Some(Err(err)) => break classify_read_error(&err),
-                    Some(Ok(Message::Text(text))) => {
-                        // Boxed: the handlers' futures (database calls) are large, and
-                        // inline they would make every idle connection's task as big.
-                        if let Some(exit) = Box::pin(session.handle_text(&text)).await {
-                            break exit;
-                        }
+                frame = outbound.recv() => {
+                    let Some(frame) = frame else { break Exit::Gone };
+                    if write_queued(&mut socket, frame, &mut outbound, &mut close_requests).await.is_err() {
+                        break Exit::Gone;
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        if let Some(exit) = session.bad_frame("binary frames are not supported; send JSON text frames", None) {
-                            break exit;
+                }
+                incoming = socket.next() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None => break Exit::Gone,
+                        Some(Err(err)) => break classify_read_error(&err),
+                        Some(Ok(Message::Text(text))) => {
+                            // Boxed: the handlers' futures (database calls) are large, and
+                            // inline they would make every idle connection's task as big.
+                            if let Some(exit) = Box::pin(session.handle_text(&text)).await {
+                                break exit;
+                            }
                         }
+                        Some(Ok(Message::Binary(_))) => {
+                            if let Some(exit) = session.bad_frame("binary frames are not supported; send JSON text frames", None) {
+                                break exit;
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) => break Exit::Gone,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     }
-                    Some(Ok(Message::Close(_))) => break Exit::Gone,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                }
+                _ = sleep_until(expiry) => {
+                    break Exit::Close(close_code::UNAUTHORIZED, "access token expired; reconnect or send reauth before expiry");
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > Duration::from_secs(2 * WS_PING_INTERVAL_SECS) {
+                        tracing::info!("no answer to pings; dropping");
+                        break Exit::Gone;
+                    }
+                    if guarded(socket.send(Message::Ping(Vec::new())), &mut close_requests).await.is_err() {
+                        break Exit::Gone;
+                    }
                 }
             }
-            _ = sleep_until(expiry) => {
-                break Exit::Close(close_code::UNAUTHORIZED, "access token expired; reconnect or send reauth before expiry");
-            }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > Duration::from_secs(2 * WS_PING_INTERVAL_SECS) {
-                    tracing::info!("no answer to pings; dropping");
-                    break Exit::Gone;
-                }
-                if guarded(socket.send(Message::Ping(Vec::new())), &mut close_requests).await.is_err() {
-                    break Exit::Gone;
-                }
-            }
-        }
-    };
-    if matches!(exit, Exit::Close(..)) {
-        // Sends in flight are stored or refused, and their acks written, before
-        // the close frame: a message stored is never left unacked by a close.
-        let drained = async {
-            while session.sends.join_next().await.is_some() {}
-            while let Ok(frame) = outbound.try_recv() {
-                socket.feed(Message::Text(frame.to_string())).await?;
-            }
-            socket.flush().await
         };
-        let _ = tokio::time::timeout(SEND_DRAIN, drained).await;
+        if matches!(exit, Exit::Close(..)) {
+            // Sends in flight are stored or refused, and their acks written, before
+            // the close frame: a message stored is never left unacked by a close.
+            let drained = async {
+                while session.sends.join_next().await.is_some() {}
+                while let Ok(frame) = outbound.try_recv() {
+                    socket.feed(Message::Text(frame.to_string())).await?;
+                }
+                socket.flush().await
+            };
+            let _ = tokio::time::timeout(SEND_DRAIN, drained).await;
+        }
+        state.hub.unregister(&conn, session.joined.drain());
+        if let Exit::Close(code, reason) = exit {
+            tracing::info!(code, reason, "closing");
+            let close = Message::Close(Some((CloseCode::from(code), reason.to_owned())));
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(close)).await;
+        } else {
+            tracing::info!("disconnected");
+        }
     }
-    state.hub.unregister(&conn, session.joined.drain());
-    if let Exit::Close(code, reason) = exit {
-        tracing::info!(code, reason, "closing");
-        let close = Message::Close(Some((CloseCode::from(code), reason.to_owned())));
-        let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(close)).await;
-    } else {
-        tracing::info!("disconnected");
-    }
+    .instrument(span)
+    .await
 }
 
 /// What an `error` answering `frame` refers to: the send's `client_id`, else the
