@@ -77,6 +77,35 @@ impl poem::listener::Acceptor for NoDelay {
     }
 }
 
+/// Serves `state` on `acceptor` until `shutdown` resolves, then drains: every
+/// WebSocket closes with 1001 after the frame in hand (its sends in flight are
+/// stored and acked first), HTTP requests get `grace` to finish, and what the
+/// conversation writers hold is written behind. `main` and the black-box tests
+/// both run the server through this, so the tests exercise the real drain path.
+pub async fn serve(
+    acceptor: poem::listener::TcpAcceptor,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    let hub = state.hub.clone();
+    let writers = state.writers.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing WebSockets with 1001, draining HTTP");
+        hub.close_all(realtime::hub::close_code::SHUTDOWN);
+    };
+    let served = poem::Server::new_with_acceptor(NoDelay(acceptor))
+        .run_with_graceful_shutdown(build_app(state), signal, Some(grace))
+        .await;
+    // Conversation documents, history blocks and read markers are written behind:
+    // write what is pending before returning (a crash instead is recovered on load).
+    if let Err(err) = writers.flush_all().await {
+        tracing::warn!(error = %err.message, "write-behind at shutdown failed; recovered on next load");
+    }
+    served
+}
+
 /// The committed form of the spec (`cargo run -- openapi > openapi/openapi.json`).
 pub fn openapi_json() -> String {
     let spec = api::service().spec();

@@ -4,9 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use confab::config::{Config, LogFormat};
-use confab::realtime::hub::close_code;
-use confab::{AppState, NoDelay, build_app, telemetry};
-use poem::Server;
+use confab::{AppState, serve, telemetry};
 use poem::listener::{Listener, TcpListener};
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -40,32 +38,34 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Background work is supervised: a task that ends (a panic included) is
+    // logged and ends the process, instead of leaving a server that silently stops
+    // sweeping tokens or storing messages.
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(sweep_forever(state.clone()));
+    background.spawn(state.writers.clone().supervise());
     tokio::spawn(init_until_ready(state.clone()));
-    tokio::spawn(sweep_forever(state.clone()));
 
-    tracing::info!(%bind, "confab listening; Swagger UI at /docs");
-    let hub = state.hub.clone();
-    let writers = state.writers.clone();
-    let shutdown = async move {
-        shutdown_signal().await;
-        // Sessions finish the frame in hand (a send is stored or refused), then close 1001.
-        hub.close_all(close_code::SHUTDOWN);
-    };
     let acceptor = match TcpListener::bind(bind.clone()).into_acceptor().await {
-        Ok(acceptor) => NoDelay(acceptor),
+        Ok(acceptor) => acceptor,
         Err(err) => {
             tracing::error!(error = %err, %bind, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
-    let served = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(build_app(state), shutdown, Some(SHUTDOWN_GRACE))
-        .await;
-    // Conversation documents, history blocks and read markers are written behind:
-    // write what is pending before exiting (a crash instead is recovered on load).
-    if let Err(err) = writers.flush_all().await {
-        tracing::warn!(error = %err.message, "write-behind at shutdown failed; recovered on next load");
-    }
+    tracing::info!(%bind, "confab listening; Swagger UI at /docs");
+    let served = tokio::select! {
+        served = serve(acceptor, state, shutdown_signal(), SHUTDOWN_GRACE) => served,
+        ended = background.join_next() => {
+            let why = match ended {
+                Some(Err(err)) if err.is_panic() => "panicked",
+                Some(Err(_)) => "was cancelled",
+                _ => "returned",
+            };
+            tracing::error!(why, "a background task ended; stopping");
+            return ExitCode::FAILURE;
+        }
+    };
     match served {
         Ok(()) => {
             tracing::info!("confab stopped");

@@ -275,6 +275,8 @@ pub struct Writers {
     hub: Arc<Hub>,
     tx: mpsc::UnboundedSender<Pending>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
+    /// The batcher and the flusher, for `supervise`.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     in_flight: std::sync::atomic::AtomicUsize,
 }
 
@@ -291,6 +293,7 @@ impl Writers {
             hub,
             tx,
             rx: Mutex::new(Some(rx)),
+            tasks: Mutex::new(Vec::new()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -303,8 +306,34 @@ impl Writers {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
         if let Some(rx) = rx {
-            tokio::spawn(Arc::clone(self).run_batcher(rx));
-            tokio::spawn(Arc::clone(self).run_flusher());
+            let tasks = vec![
+                tokio::spawn(Arc::clone(self).run_batcher(rx)),
+                tokio::spawn(Arc::clone(self).run_flusher()),
+            ];
+            *self
+                .tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
+        }
+    }
+
+    /// Resolves when the batcher or the flusher ends (they never should: a panic
+    /// in one would stop storing messages), so `main` can stop the process.
+    pub async fn supervise(self: Arc<Self>) {
+        let tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if tasks.is_empty() {
+            // Not started (or already supervised elsewhere): nothing to watch.
+            return std::future::pending().await;
+        }
+        let (ended, _, _) = futures_util::future::select_all(tasks).await;
+        match ended {
+            Err(err) if err.is_panic() => tracing::error!("a conversation writer task panicked"),
+            _ => tracing::error!("a conversation writer task ended"),
         }
     }
 

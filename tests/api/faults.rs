@@ -303,6 +303,8 @@ async fn a_server_killed_with_sigkill_loses_no_acked_message_and_stores_none_twi
         state,
         db_name: db_name.clone(),
         owns_db: true,
+        stop: None,
+        served: None,
     });
     let owner = app.user("owner").await;
     let g = app.group(&owner, "Durable", "public").await;

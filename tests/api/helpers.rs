@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use confab::{AppState, Config, build_app};
-use poem::Server;
+use confab::{AppState, Config};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -26,6 +25,10 @@ pub struct TestApp {
     pub db_name: String,
     /// Whether dropping this app drops its database (not for a second node on it).
     pub owns_db: bool,
+    /// Starts the server's real shutdown (`confab::serve`'s drain).
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The server task: ends when the drain is done.
+    pub served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -97,12 +100,16 @@ async fn serve(state: AppState, db_name: String) -> TestApp {
         .as_socket_addr()
         .expect("tcp")
         .port();
-    let app = build_app(state.clone());
-    tokio::spawn(async move {
-        let _ = Server::new_with_acceptor(confab::NoDelay(acceptor))
-            .run(app)
-            .await;
-    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let served = tokio::spawn(confab::serve(
+        acceptor,
+        state.clone(),
+        shutdown,
+        Duration::from_secs(5),
+    ));
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::builder()
@@ -112,6 +119,8 @@ async fn serve(state: AppState, db_name: String) -> TestApp {
         state,
         db_name,
         owns_db: true,
+        stop: Some(stop),
+        served: Some(served),
     }
 }
 
@@ -280,6 +289,18 @@ pub async fn room_with(overrides: &[(&str, &str)]) -> (TestApp, Session, Session
 }
 
 impl TestApp {
+    /// Runs the server's shutdown as `main` does on SIGTERM and waits for the
+    /// drain to finish.
+    pub async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            let done = tokio::time::timeout(Duration::from_secs(15), served).await;
+            assert!(done.is_ok(), "the drain finished within 15 s");
+        }
+    }
+
     /// A second server on this app's database, with nothing in memory: what a
     /// restarted (or crashed and restarted) node sees.
     pub async fn another_node(&self) -> TestApp {

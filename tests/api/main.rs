@@ -22,5 +22,6 @@ mod races;
 mod realtime;
 mod refresh_races;
 mod security;
+mod shutdown;
 mod storage;
 mod users;
