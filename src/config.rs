@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use secrecy::{SecretSlice, SecretString};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var}: {reason}")]
@@ -39,9 +41,11 @@ pub struct Rate {
 #[derive(Clone)]
 pub struct Config {
     pub bind: String,
-    pub mongo_uri: String,
+    /// May hold credentials: exposing it takes `expose_secret()`.
+    pub mongo_uri: SecretString,
     pub database: String,
-    pub jwt_secret: Vec<u8>,
+    /// The HS256 key. Exposing it takes `expose_secret()`.
+    pub jwt_secret: SecretSlice<u8>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub environment: Environment,
@@ -72,7 +76,7 @@ pub struct Config {
     /// A request that takes longer gets 503 `request_timeout`.
     pub request_timeout: Duration,
     pub admin_username: Option<String>,
-    pub admin_password: Option<String>,
+    pub admin_password: Option<SecretString>,
     pub log_format: LogFormat,
     /// How many argon2 computations may run at once.
     pub hash_concurrency: usize,
@@ -88,7 +92,7 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::netaddr::Cidr>,
     /// `GET /metrics` is served only with `Authorization: Bearer <this>`; unset:
     /// `/metrics` answers 404.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<SecretString>,
 }
 
 /// How durable a message is before it is acked (`MESSAGE_DURABILITY`).
@@ -138,13 +142,13 @@ impl Config {
         let jwt_secret = match get("JWT_SECRET") {
             Some(secret) => {
                 check_secret(secret.as_bytes()).map_err(|r| invalid("JWT_SECRET", r))?;
-                secret.into_bytes()
+                SecretSlice::from(secret.into_bytes())
             }
             None if environment == Environment::Dev => {
                 tracing::warn!(
                     "JWT_SECRET is not set; using a random one (CONFAB_ENV=dev): tokens die with the process"
                 );
-                random_secret()
+                SecretSlice::from(random_secret())
             }
             None => {
                 return Err(invalid(
@@ -184,7 +188,7 @@ impl Config {
         }
         Ok(Self {
             bind: get("CONFAB_BIND").unwrap_or_else(|| "0.0.0.0:8000".to_owned()),
-            mongo_uri,
+            mongo_uri: SecretString::from(mongo_uri),
             database,
             jwt_secret,
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "confab".to_owned()),
@@ -216,7 +220,7 @@ impl Config {
             max_body_bytes: number(&get, "MAX_BODY_BYTES", crate::limits::MAX_BODY_BYTES as u32)?
                 as usize,
             admin_username,
-            admin_password,
+            admin_password: admin_password.map(SecretString::from),
             log_format,
             hash_concurrency: number(&get, "HASH_CONCURRENCY", default_hash_concurrency())?
                 as usize,
@@ -234,7 +238,7 @@ impl Config {
                 }
             },
             trusted_proxies,
-            metrics_token,
+            metrics_token: metrics_token.map(SecretString::from),
         })
     }
 }
@@ -326,6 +330,7 @@ pub fn database_from_uri(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -334,6 +339,30 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn secrets_are_redacted_unless_exposed_on_purpose() {
+        let secret = "Zq8kP2vX9mL4wR7tY6uJ3hG5fD1sA0qW-nB7cV";
+        let c = load(&[
+            ("JWT_SECRET", secret),
+            ("MONGO_URI", "mongodb://user:hunter2-pass@db.example/confab"),
+            ("CONFAB_ADMIN_USERNAME", "root"),
+            ("CONFAB_ADMIN_PASSWORD", "correct horse battery staple 42"),
+        ])
+        .expect("valid");
+        for shown in [
+            format!("{c:?}"),
+            format!("{:?}", c.jwt_secret),
+            format!("{:?}", c.mongo_uri),
+            format!("{:?}", c.admin_password),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("battery"), "{shown}");
+        }
+        assert_eq!(c.jwt_secret.expose_secret(), secret.as_bytes());
+        assert!(c.mongo_uri.expose_secret().contains("hunter2"));
     }
 
     #[test]
@@ -348,7 +377,7 @@ mod tests {
     #[test]
     fn dev_makes_a_random_secret() {
         let config = load(&[("CONFAB_ENV", "dev")]).unwrap();
-        assert!(config.jwt_secret.len() >= MIN_SECRET_BYTES);
+        assert!(config.jwt_secret.expose_secret().len() >= MIN_SECRET_BYTES);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
+
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::SlidingWindow;
 use crate::auth::tokens::TokenKeys;
@@ -38,11 +40,15 @@ pub struct AppState {
 impl AppState {
     /// Builds the state; the database is dialled lazily on first use.
     pub async fn new(config: Config) -> mongodb::error::Result<Self> {
-        let mut store =
-            Store::connect(&config.mongo_uri, &config.database, config.db_timeout).await?;
+        let mut store = Store::connect(
+            config.mongo_uri.expose_secret(),
+            &config.database,
+            config.db_timeout,
+        )
+        .await?;
         store.messages = store.messages.with_durability(config.message_durability);
         let keys = TokenKeys::new(
-            &config.jwt_secret,
+            config.jwt_secret.expose_secret(),
             &config.jwt_issuer,
             &config.jwt_audience,
             config.access_token_ttl,

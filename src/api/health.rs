@@ -4,6 +4,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi};
+use secrecy::ExposeSecret;
 
 use super::ApiTags;
 use crate::error::{ApiError, ErrorCode};
@@ -53,7 +54,9 @@ impl HealthApi {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         match (&state.config.metrics_token, presented) {
-            (Some(expected), Some(presented)) if same_secret(expected, presented) => {
+            (Some(expected), Some(presented))
+                if same_secret(expected.expose_secret(), presented) =>
+            {
                 Ok(PlainText(crate::telemetry::render_metrics()))
             }
             _ => Err(ApiError::new(ErrorCode::NotFound, "no such resource")),

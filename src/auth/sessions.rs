@@ -2,6 +2,7 @@
 //! change, WebSocket tickets, and checking an access token against the database.
 
 use mongodb::bson::DateTime;
+use secrecy::ExposeSecret;
 
 use super::guard::CurrentUser;
 use super::throttle::retry_after_secs;
@@ -449,7 +450,7 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
     match state.store.users.by_username(username.as_str()).await? {
         Some(user) if user.role == Role::Admin => Ok(()),
         Some(user) => {
-            let verified = match Password::parse_for_login(password) {
+            let verified = match Password::parse_for_login(password.expose_secret()) {
                 Ok(password) => state.hasher.verify(&password, &user.password_hash).await?,
                 Err(_) => false,
             };
@@ -465,10 +466,11 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
             Ok(())
         }
         None => {
-            let password = Password::parse_new(password, &[username.as_str()]).map_err(|m| {
-                tracing::error!("CONFAB_ADMIN_PASSWORD {m}");
-                ApiError::invalid_field("CONFAB_ADMIN_PASSWORD", m)
-            })?;
+            let password = Password::parse_new(password.expose_secret(), &[username.as_str()])
+                .map_err(|m| {
+                    tracing::error!("CONFAB_ADMIN_PASSWORD {m}");
+                    ApiError::invalid_field("CONFAB_ADMIN_PASSWORD", m)
+                })?;
             let display = DisplayName::parse(username.as_str())
                 .map_err(|m| ApiError::invalid_field("CONFAB_ADMIN_USERNAME", m))?;
             let user = create_user(state, username, display, &password, Role::Admin).await?;

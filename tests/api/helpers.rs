@@ -258,7 +258,7 @@ pub async fn spawn_unready_app() -> TestApp {
 
 pub async fn spawn_unready_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let (mut config, db_name) = test_config(overrides);
-    config.mongo_uri = "mongodb://127.0.0.1:1/unready".to_owned();
+    config.mongo_uri = "mongodb://127.0.0.1:1/unready".into();
     serve(AppState::new(config).await.expect("state"), db_name).await
 }
 
