@@ -51,8 +51,11 @@ fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), 
 
 /// Whether `viewer` may see `target`'s `online` status: they are the same user,
 /// or share a conversation (a DM between them, or a group both are members of).
-/// Only `_id` lookups (or the membership cache) decide; the viewer's own groups
-/// are paged by the `user_id` index, and each is checked for `target` by `_id`.
+/// The DM and each membership of `target` are `_id` lookups (or the membership
+/// cache), but listing the viewer's own groups is a query on `user_id`, which
+/// FerretDB answers by scanning `memberships`. Member lists and presence skip this
+/// for members of the room (they share it with everyone in it); it remains for
+/// `GET /users/{id}` and for global admins outside the group.
 pub async fn may_see_online(
     state: &AppState,
     viewer: &str,

@@ -81,8 +81,9 @@ type Reply = oneshot::Sender<Result<MessageDoc, ApiError>>;
 pub enum Ticket {
     /// A repeated `client_id` whose first message is known.
     Ready(MessageDoc),
-    /// Being stored (`true`: by this send; `false`: a repeat of one in flight).
-    Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, bool),
+    /// Being stored: by this send with this seq (`Some`), or a repeat of a send in
+    /// flight (`None`).
+    Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, Option<i64>),
     /// A repeat of a message that is stored but no longer in memory.
     Fetch(crate::store::MessageStore, String, i64),
 }
@@ -93,8 +94,11 @@ impl Ticket {
     pub async fn wait(self) -> Result<(MessageDoc, bool), ApiError> {
         match self {
             Ticket::Ready(message) => Ok((message, false)),
-            Ticket::Wait(reply, created) => {
+            Ticket::Wait(reply, own_seq) => {
                 let message = reply.await.map_err(|_| ApiError::internal())??;
+                // The unique index may have answered with an earlier message of
+                // the same `client_id` (see `refused`): then this send stored nothing.
+                let created = own_seq == Some(message.seq);
                 Ok((message, created))
             }
             Ticket::Fetch(store, conversation, seq) => {
@@ -477,7 +481,7 @@ impl Writers {
     ) -> Result<Ticket, ApiError> {
         use std::sync::atomic::Ordering;
         enum Next {
-            Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, bool),
+            Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, Option<i64>),
             Stored(i64),
         }
         let next = {
@@ -498,7 +502,7 @@ impl Writers {
                 if st.waiters.contains_key(&seq) {
                     let (tx, rx) = oneshot::channel();
                     st.waiters.entry(seq).or_default().push(tx);
-                    Next::Wait(rx, false)
+                    Next::Wait(rx, None)
                 } else {
                     Next::Stored(seq)
                 }
@@ -544,11 +548,11 @@ impl Writers {
                     self.in_flight.fetch_sub(1, Ordering::Relaxed);
                     return Err(ApiError::database_unavailable());
                 }
-                Next::Wait(rx, true)
+                Next::Wait(rx, Some(seq))
             }
         };
         Ok(match next {
-            Next::Wait(reply, created) => Ticket::Wait(reply, created),
+            Next::Wait(reply, own_seq) => Ticket::Wait(reply, own_seq),
             // Remembered, but no longer in the window.
             Next::Stored(seq) => Ticket::Fetch(self.store.messages.clone(), live.id.clone(), seq),
         })

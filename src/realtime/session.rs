@@ -60,6 +60,10 @@ struct Session {
     sends: tokio::task::JoinSet<()>,
 }
 
+/// Sends one connection may have queued for storing at once (a quarter of
+/// `OUTBOUND_QUEUE`: each brings an ack and an echo back to the connection).
+const SENDS_IN_FLIGHT: usize = crate::limits::OUTBOUND_QUEUE / 4;
+
 /// How long a closing connection waits for its sends in flight, so that what was
 /// stored is acked before the close frame.
 const SEND_DRAIN: Duration = Duration::from_secs(5);
@@ -490,6 +494,13 @@ impl Session {
             Ok(ticket) => {
                 let conn = self.conn.clone();
                 while self.sends.try_join_next().is_some() {}
+                // Backpressure: a connection with this many sends in flight waits
+                // for the oldest before reading on. Each send brings an ack and an
+                // echo into the connection's own queue; unbounded pipelining would
+                // overflow it (4009) with the connection's own answers.
+                if self.sends.len() >= SENDS_IN_FLIGHT {
+                    self.sends.join_next().await;
+                }
                 self.sends.spawn(async move {
                     let frame = match ticket.wait().await {
                         Ok((message, false)) => ServerFrame::Ack(AckFrame {

@@ -142,3 +142,59 @@ async fn malformed_and_unknown_message_ids_are_404() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_id_older_than_the_writers_memory_still_answers_the_first_message() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (app, alice, _bob, room) = crate::helpers::room_with(crate::helpers::UNLIMITED_SENDS).await;
+    // More sends with client ids than a conversation writer remembers
+    // (`DEDUPE_KEYS` = 4,096), pipelined over one socket.
+    const SENDS: usize = 4_200;
+    let ws = app.ws(&alice.access).await;
+    let (mut tx, mut rx) = ws.stream.split();
+    let writer = async {
+        for i in 0..SENDS {
+            let frame = json!({ "type": "send", "conversation": room, "body": format!("m{i}"), "client_id": format!("k{i}") });
+            tx.send(Message::text(frame.to_string()))
+                .await
+                .expect("send");
+        }
+    };
+    let reader = async {
+        let mut acks = 0;
+        while acks < SENDS {
+            match tokio::time::timeout(std::time::Duration::from_secs(30), rx.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("json");
+                    assert_ne!(frame["type"], "error", "{frame}");
+                    if frame["type"] == "ack" {
+                        acks += 1;
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("socket ended after {acks} acks: {other:?}"),
+            }
+        }
+    };
+    tokio::join!(writer, reader);
+
+    // The writer no longer remembers k0: the unique index refuses the repeat and
+    // the first message is answered; nothing new is stored.
+    let path = format!("/api/v1/conversations/{room}/messages");
+    let again = expect_json(
+        app.post(
+            &path,
+            Some(&alice.access),
+            json!({ "body": "again", "client_id": "k0" }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["seq"], 1);
+    assert_eq!(again["body"], "m0");
+    // The seq the refused insert took is not left as a gap: the writer reloads.
+    let next = app.said(&alice, &room, "after the repeat").await;
+    assert_eq!(next["seq"], SENDS as i64 + 1);
+}
