@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..models.server_frame_error_frame_type import ServerFrameErrorFrameType
+from ..types import UNSET, Unset
+
+T = TypeVar("T", bound="ServerFrameErrorFrame")
+
+
+@_attrs_define
+class ServerFrameErrorFrame:
+    """server -> client
+
+    Attributes:
+        code (str):
+        message (str):
+        type_ (ServerFrameErrorFrameType):  Example: error.
+        ref (str | Unset): The `client_id` or conversation the error is about, when there is one.
+    """
+
+    code: str
+    message: str
+    type_: ServerFrameErrorFrameType
+    ref: str | Unset = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        code = self.code
+
+        message = self.message
+
+        type_ = self.type_.value
+
+        ref = self.ref
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "code": code,
+                "message": message,
+                "type": type_,
+            }
+        )
+        if ref is not UNSET:
+            field_dict["ref"] = ref
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        d = dict(src_dict)
+        code = d.pop("code")
+
+        message = d.pop("message")
+
+        type_ = ServerFrameErrorFrameType(d.pop("type"))
+
+        ref = d.pop("ref", UNSET)
+
+        server_frame_error_frame = cls(
+            code=code,
+            message=message,
+            type_=type_,
+            ref=ref,
+        )
+
+        server_frame_error_frame.additional_properties = d
+        return server_frame_error_frame
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

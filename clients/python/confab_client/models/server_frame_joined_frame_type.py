@@ -1,0 +1,8 @@
+from enum import StrEnum
+
+
+class ServerFrameJoinedFrameType(StrEnum):
+    JOINED = "joined"
+
+    def __str__(self) -> str:
+        return str(self.value)
