@@ -10,7 +10,7 @@ a plain line goes to the room, "/dm TEXT" to --peer, "/quit" leaves.
     "$PY" clients/python/client_1.py --script "hi all|/dm psst" --expect "hello alice"
 """
 
-from confab_client import Api, chat, make_parser, run
+from demo_common import Api, chat, make_parser, run
 
 
 async def session(args) -> int:

@@ -10,7 +10,7 @@ a plain line goes to the room, "/dm TEXT" to --peer, "/quit" leaves.
     "$PY" clients/python/client_2.py --script "hello alice|/dm hey" --expect "hi all"
 """
 
-from confab_client import Api, chat, make_parser, run
+from demo_common import Api, chat, make_parser, run
 
 ROOM_WAIT_SECS = 10.0
 
