@@ -1,0 +1,135 @@
+// End-to-end tests of @confab/client against the server at CONFAB_URL (scripts/sdk-test).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+
+import {
+  changeUserRole, createClient, createGroup, createWsTicket, editMessage, deleteMessage, getMe, getPresence,
+  listDms, listMessages, login, logoutAll, markRead, openDm, putGroupMember, refresh, register, sendMessage,
+  CloseCode, Realtime, RealtimeClosed, RealtimeError,
+} from '../src/index.js';
+import type { Message } from '../src/index.js';
+
+const baseUrl = process.env.CONFAB_URL;
+if (!baseUrl) throw new Error('CONFAB_URL is not set: run these tests with scripts/sdk-test');
+const PASSWORD = 'sdk test passphrase 5521';
+
+async function newUser(prefix: string) {
+  const anon = createClient({ baseUrl });
+  const username = `${prefix}_${randomBytes(5).toString('hex')}`;
+  const reg = await register({ client: anon, body: { username, password: PASSWORD } });
+  assert.equal(reg.response.status, 201);
+  const tokens = (await login({ client: anon, body: { username, password: PASSWORD }, throwOnError: true })).data;
+  const client = createClient({ baseUrl, auth: () => tokens.access_token });
+  return { user: reg.data!, tokens, client };
+}
+
+test('register, log in, refresh, ticket; errors are typed', async () => {
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+  const anon = createClient({ baseUrl });
+  const again = await register({ client: anon, body: { username: alice.user.username, password: PASSWORD } });
+  assert.equal(again.response.status, 409);
+  assert.equal(again.error?.error.code, 'username_taken');
+
+  const renewed = await refresh({ client: anon, body: { refresh_token: alice.tokens.refresh_token }, throwOnError: true });
+  assert.notEqual(renewed.data.refresh_token, alice.tokens.refresh_token);
+  const me = await getMe({ client: createClient({ baseUrl, auth: renewed.data.access_token }), throwOnError: true });
+  assert.equal(me.data.id, alice.user.id);
+
+  const ticket = await createWsTicket({ client: alice.client, throwOnError: true });
+  assert.ok(ticket.data.ticket.length > 0 && ticket.data.expires_in > 0);
+
+  // A forbidden call: only admins change roles.
+  const denied = await changeUserRole({ client: alice.client, path: { id: bob.user.id }, body: { role: 'admin' } });
+  assert.equal(denied.response.status, 403);
+  assert.equal(denied.error?.error.code, 'forbidden');
+});
+
+test('groups over REST: create, add a member, send, page, edit, delete, read', async () => {
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+  const carol = await newUser('carol');
+  const group = (await createGroup({ client: alice.client, body: { name: 'ts room', visibility: 'private' }, throwOnError: true })).data;
+  const member = await putGroupMember({ client: alice.client, path: { id: group.id, user_id: bob.user.id }, body: { role: 'member' }, throwOnError: true });
+  assert.equal(member.data.user.id, bob.user.id);
+  const forbidden = await putGroupMember({ client: bob.client, path: { id: group.id, user_id: carol.user.id }, body: { role: 'member' } });
+  assert.equal(forbidden.response.status, 403);
+  assert.equal(forbidden.error?.error.code, 'forbidden');
+
+  const sent: Message[] = [];
+  for (let i = 0; i < 5; i++) {
+    sent.push((await sendMessage({ client: alice.client, path: { id: group.id }, body: { body: `msg ${i}` }, throwOnError: true })).data);
+  }
+  const page1 = (await listMessages({ client: bob.client, path: { id: group.id }, query: { limit: 2 }, throwOnError: true })).data;
+  assert.deepEqual(page1.items.map((m) => m.body), ['msg 3', 'msg 4']);
+  assert.equal(page1.has_more, true);
+  const page2 = (await listMessages({ client: bob.client, path: { id: group.id }, query: { limit: 2, before: page1.items[0].seq }, throwOnError: true })).data;
+  assert.deepEqual(page2.items.map((m) => m.body), ['msg 1', 'msg 2']);
+  const page3 = (await listMessages({ client: bob.client, path: { id: group.id }, query: { limit: 2, before: page2.items[0].seq }, throwOnError: true })).data;
+  assert.deepEqual(page3.items.map((m) => m.body), ['msg 0']);
+  assert.equal(page3.has_more, false);
+
+  const edited = await editMessage({ client: alice.client, path: { id: sent[1].id }, body: { body: 'msg 1 (edited)' }, throwOnError: true });
+  assert.equal(edited.data.body, 'msg 1 (edited)');
+  const del = await deleteMessage({ client: alice.client, path: { id: sent[2].id } });
+  assert.equal(del.response.status, 204);
+  const all = (await listMessages({ client: bob.client, path: { id: group.id }, throwOnError: true })).data.items;
+  assert.equal(all.find((m) => m.id === sent[2].id)?.deleted, true);
+  const read = await markRead({ client: bob.client, path: { id: group.id }, body: { seq: sent[4].seq } });
+  assert.equal(read.response.status, 204);
+});
+
+test('realtime: DM over the socket, ack, presence, read, reconnect and catch-up, logout-all', async () => {
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+  const dm = (await openDm({ client: alice.client, body: { user_id: bob.user.id }, throwOnError: true })).data;
+
+  const ticket = async () => (await createWsTicket({ client: bob.client, throwOnError: true })).data.ticket;
+  const a = await Realtime.connect({ baseUrl, token: alice.tokens.access_token });
+  const b = await Realtime.connect({ baseUrl, ticket });
+  try {
+    assert.equal((await a.join(dm.id, 0)).last_seq, 0);
+    await b.join(dm.id, 0);
+    const presence = await a.next('presence', (f) => f.user.id === bob.user.id);
+    assert.equal(presence.status, 'online');
+    const online = (await getPresence({ client: alice.client, path: { id: dm.id }, throwOnError: true })).data;
+    assert.deepEqual(new Set(online.online.map((u) => u.id)), new Set([alice.user.id, bob.user.id]));
+
+    const ack = await a.send(dm.id, 'hello over the socket', 'cid-1');
+    assert.equal(ack.client_id, 'cid-1');
+    assert.equal(ack.seq, 1);
+    const got = await b.next('message');
+    assert.equal(got.body, 'hello over the socket');
+    assert.equal((await a.send(dm.id, 'hello over the socket', 'cid-1')).id, ack.id); // a repeat: same ack
+
+    b.markRead(dm.id, 1);
+    assert.equal((await a.next('read', (f) => f.user.id === bob.user.id)).seq, 1);
+    await assert.rejects(a.send(dm.id, 'x'.repeat(5000)), (e: unknown) => e instanceof RealtimeError && e.code === 'validation_failed');
+
+    // Drop bob's connection; alice writes while he is away; he rejoins from seq 1.
+    b.dropConnection();
+    await new Promise((r) => setTimeout(r, 50));
+    await sendMessage({ client: alice.client, path: { id: dm.id }, body: { body: 'while away 1' }, throwOnError: true });
+    await sendMessage({ client: alice.client, path: { id: dm.id }, body: { body: 'while away 2' }, throwOnError: true });
+    const caught = [(await b.next('message', () => true, 15_000)).body, (await b.next('message', () => true, 15_000)).body];
+    assert.deepEqual(caught, ['while away 1', 'while away 2']);
+    assert.equal(b.connects, 2);
+
+    const dms = (await listDms({ client: bob.client, throwOnError: true })).data;
+    assert.ok(dms.items.some((c) => c.id === dm.id));
+
+    // logout-all revokes alice's tokens: her socket is closed with 4001, for good.
+    const out = await logoutAll({ client: alice.client });
+    assert.equal(out.response.status, 204);
+    const ended = await Promise.race([a.ended, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000))]);
+    assert.ok(ended instanceof RealtimeClosed, 'the socket was not closed within 10 s');
+    assert.equal(ended.code, CloseCode.unauthorized);
+    await assert.rejects(a.next('typing', () => true, 1000), (e: unknown) => e instanceof RealtimeClosed);
+    assert.equal(a.connects, 1);
+    await assert.rejects(Realtime.connect({ baseUrl, token: alice.tokens.access_token }));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
