@@ -274,6 +274,12 @@ pub fn from_poem_error(err: &poem::Error) -> ApiError {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.clone();
     }
+    // A malformed id in a path names nothing: the 404 an unknown id gets.
+    if let Some(path) = err.downcast_ref::<poem_openapi::error::ParsePathError>()
+        && let Some(what) = crate::ids::malformed_id_of(&path.reason)
+    {
+        return ApiError::not_found(what);
+    }
     let status = err.status();
     let code = match status {
         StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod ids;
 pub mod limits;
 pub mod middleware;
 pub mod netaddr;

@@ -1,5 +1,6 @@
 //! `/api/v1/groups`: groups, membership and roles.
 
+use crate::ids::{GroupId, UserId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -66,11 +67,11 @@ pub enum Done {
 /// only for the members they share another conversation with.
 async fn member_views(
     state: &AppState,
-    viewer: &str,
-    group_id: &str,
+    viewer: &UserId,
+    group_id: &GroupId,
     memberships: Vec<MembershipDoc>,
 ) -> Result<Vec<Member>, ApiError> {
-    let ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
+    let ids: Vec<UserId> = memberships.iter().map(|m| m.user_id.clone()).collect();
     let users = state.store.users.by_ids(&ids).await?;
     let viewer_is_member = state
         .store
@@ -154,7 +155,7 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
     ) -> Result<Json<Group>, ApiError> {
         let (group, _) = groups::visible(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Json(Group::from(&group)))
@@ -166,7 +167,7 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
         body: Json<GroupPatch>,
     ) -> Result<Json<Group>, ApiError> {
         let group = groups::update(
@@ -187,7 +188,7 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
     ) -> Result<Done, ApiError> {
         groups::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
@@ -199,7 +200,7 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
     ) -> Result<Json<Group>, ApiError> {
         Ok(Json(Group::from(
             &groups::join(&state, &Caller::from(&auth.0), &id.0).await?,
@@ -212,7 +213,7 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
     ) -> Result<Done, ApiError> {
         groups::leave(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
@@ -228,11 +229,13 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
         body: Json<OwnershipTransfer>,
     ) -> Result<Json<Group>, ApiError> {
+        let new_owner = UserId::parse(&body.user_id)
+            .ok_or_else(|| ApiError::invalid_field("user_id", groups::NOT_A_MEMBER))?;
         Ok(Json(Group::from(
-            &groups::transfer(&state, &Caller::from(&auth.0), &id.0, &body.user_id).await?,
+            &groups::transfer(&state, &Caller::from(&auth.0), &id.0, &new_owner).await?,
         )))
     }
 
@@ -246,7 +249,7 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
         /// Page size, 1-100 (default 50).
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
@@ -276,8 +279,8 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-        user_id: Path<String>,
+        id: Path<GroupId>,
+        user_id: Path<UserId>,
         body: Json<MemberRole>,
     ) -> Result<Json<Member>, ApiError> {
         let membership =
@@ -300,8 +303,8 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-        user_id: Path<String>,
+        id: Path<GroupId>,
+        user_id: Path<UserId>,
     ) -> Result<Done, ApiError> {
         groups::remove_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0).await?;
         Ok(Done::Done)

@@ -1,6 +1,7 @@
 //! `/api/v1/conversations/{id}/...` and `/api/v1/messages/{id}`: history, sending,
 //! editing, deleting, read markers and presence.
 
+use crate::ids::{ConversationId, MessageId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -70,7 +71,7 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<ConversationId>,
         before: Query<Option<i64>>,
         after: Query<Option<i64>>,
         /// Page size, 1-100 (default 50).
@@ -114,7 +115,7 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<ConversationId>,
         body: Json<SendMessage>,
     ) -> Result<SendResult, ApiError> {
         let sent = messages::send(
@@ -147,7 +148,7 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<ConversationId>,
         body: Json<ReadMarker>,
     ) -> Result<Done, ApiError> {
         messages::mark_read(&state, &Caller::from(&auth.0), &id.0, body.seq).await?;
@@ -164,7 +165,7 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<ConversationId>,
     ) -> Result<Json<Presence>, ApiError> {
         let room = access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
         let mut online = Vec::new();
@@ -192,7 +193,7 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<MessageId>,
         body: Json<EditMessage>,
     ) -> Result<Json<Message>, ApiError> {
         Ok(Json(Message::from(
@@ -210,7 +211,7 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<MessageId>,
     ) -> Result<Done, ApiError> {
         messages::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)

@@ -1,5 +1,6 @@
 //! `/api/v1/users`: own profile, search, public profiles and global moderation.
 
+use crate::ids::UserId;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -29,7 +30,7 @@ pub struct RoleChange {
     pub role: Role,
 }
 
-async fn load(state: &AppState, id: &str) -> Result<UserDoc, ApiError> {
+async fn load(state: &AppState, id: &UserId) -> Result<UserDoc, ApiError> {
     state
         .store
         .users
@@ -38,11 +39,11 @@ async fn load(state: &AppState, id: &str) -> Result<UserDoc, ApiError> {
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
-fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), ApiError> {
+fn authorize(auth: &BearerAuth, target: &UserId, action: UserAction) -> Result<(), ApiError> {
     if may_moderate_user(auth.0.role, &auth.0.id, target, action) {
         Ok(())
     } else {
-        tracing::warn!(event = "forbidden", user_id = %auth.0.id, target, ?action, "user moderation refused");
+        tracing::warn!(event = "forbidden", user_id = %auth.0.id, %target, ?action, "user moderation refused");
         Err(ApiError::forbidden(
             "only an administrator may do this, and not to their own account",
         ))
@@ -58,8 +59,8 @@ fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), 
 /// `GET /users/{id}` and for global admins outside the group.
 pub async fn may_see_online(
     state: &AppState,
-    viewer: &str,
-    target: &str,
+    viewer: &UserId,
+    target: &UserId,
 ) -> Result<bool, ApiError> {
     if viewer == target {
         return Ok(true);
@@ -81,7 +82,7 @@ pub async fn may_see_online(
         }
         match page.last() {
             Some(last) if page.len() == crate::limits::PAGE_MAX as usize => {
-                after = Some(last.group_id.clone());
+                after = Some(last.group_id.to_string());
             }
             _ => return Ok(false),
         }
@@ -91,8 +92,8 @@ pub async fn may_see_online(
 /// `target`'s `online` status if `viewer` may see it (`may_see_online`).
 pub async fn online_for(
     state: &AppState,
-    viewer: &str,
-    target: &str,
+    viewer: &UserId,
+    target: &UserId,
 ) -> Result<Option<bool>, ApiError> {
     Ok(may_see_online(state, viewer, target)
         .await?
@@ -103,7 +104,7 @@ pub async fn online_for(
 async fn set_disabled(
     state: &AppState,
     auth: &BearerAuth,
-    id: &str,
+    id: &UserId,
     disabled: bool,
 ) -> Result<Json<User>, ApiError> {
     authorize(auth, id, UserAction::Disable)?;
@@ -198,7 +199,7 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<UserId>,
     ) -> Result<Json<User>, ApiError> {
         let mut user = User::from(&load(&state, &id.0).await?);
         user.online = online_for(&state, &auth.0.id, &user.id).await?;
@@ -211,7 +212,7 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<UserId>,
         body: Json<RoleChange>,
     ) -> Result<Json<User>, ApiError> {
         authorize(&auth, &id.0, UserAction::ChangeRole)?;
@@ -232,7 +233,7 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<UserId>,
     ) -> Result<Json<User>, ApiError> {
         set_disabled(&state, &auth, &id.0, true).await
     }
@@ -243,7 +244,7 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<UserId>,
     ) -> Result<Json<User>, ApiError> {
         set_disabled(&state, &auth, &id.0, false).await
     }

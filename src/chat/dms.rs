@@ -2,6 +2,7 @@
 
 use super::Caller;
 use crate::error::ApiError;
+use crate::ids::{ConversationId, UserId};
 use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind, ConversationStore, dm_key};
 use crate::store::is_duplicate_key;
@@ -9,21 +10,22 @@ use crate::store::is_duplicate_key;
 /// A DM's conversation id, derived from the pair: the first 24 hex digits of
 /// SHA-256(`dm:<smaller id>:<larger id>`), so opening a DM is an `_id` lookup
 /// (ids stay 24-hex strings like every other id).
-pub fn dm_id(a: &str, b: &str) -> String {
+pub fn dm_id(a: &UserId, b: &UserId) -> ConversationId {
     use sha2::{Digest, Sha256};
     let mut id = hex::encode(Sha256::digest(dm_key(a, b).as_bytes()));
-    id.truncate(24);
-    id
+    id.truncate(crate::ids::OBJECT_ID_LEN);
+    ConversationId::from_trusted(id)
 }
 
 /// Opens (idempotently, from either side) the DM between the caller and `peer_id`.
 /// Returns the conversation and whether it was created now.
+#[tracing::instrument(name = "chat.dms.open", level = "debug", skip(state, caller), fields(user = %caller.id, peer = %peer_id), err(level = "debug"))]
 pub async fn open(
     state: &AppState,
     caller: &Caller,
-    peer_id: &str,
+    peer_id: &UserId,
 ) -> Result<(ConversationDoc, bool), ApiError> {
-    if peer_id == caller.id {
+    if *peer_id == caller.id {
         return Err(ApiError::invalid_field(
             "user_id",
             "cannot open a direct conversation with yourself",
@@ -101,30 +103,26 @@ pub async fn list(
 }
 
 /// The other participant of a DM.
-pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &str) -> Option<&'a str> {
-    conversation
-        .participants
-        .iter()
-        .map(String::as_str)
-        .find(|p| *p != me)
+pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &UserId) -> Option<&'a UserId> {
+    conversation.participants.iter().find(|p| *p != me)
 }
 
 #[cfg(test)]
 mod tests {
     use super::dm_id;
+    use crate::ids::{ConversationId, UserId};
 
     #[test]
-    fn a_dm_id_is_24_hex_and_the_same_from_either_side() {
-        let id = dm_id("65a0000000000000000000a1", "65a0000000000000000000b2");
-        assert_eq!(id.len(), 24);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(
-            id,
-            dm_id("65a0000000000000000000b2", "65a0000000000000000000a1")
+    fn a_dm_id_is_a_conversation_id_and_the_same_from_either_side() {
+        let user = |raw: &str| UserId::from_trusted(raw);
+        let (a, b, c) = (
+            user("65a0000000000000000000a1"),
+            user("65a0000000000000000000b2"),
+            user("65a0000000000000000000c3"),
         );
-        assert_ne!(
-            id,
-            dm_id("65a0000000000000000000a1", "65a0000000000000000000c3")
-        );
+        let id = dm_id(&a, &b);
+        assert_eq!(ConversationId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(id, dm_id(&b, &a));
+        assert_ne!(id, dm_id(&a, &c));
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Every frame is a JSON text frame with a `type`. The same error codes as REST.
 
+use crate::ids::{ConversationId, MessageId, UserId};
 use poem_openapi::{Object, Union};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use crate::store::messages::MessageDoc;
 /// A user as frames show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
 pub struct UserRef {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
 }
 
@@ -103,7 +104,7 @@ pub enum ServerFrame {
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct JoinedFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub last_seq: i64,
     /// Users with at least one connection in the room now.
     pub online: Vec<UserRef>,
@@ -116,14 +117,14 @@ pub struct JoinedFrame {
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct AckFrame {
     pub client_id: Option<String>,
-    pub id: String,
+    pub id: MessageId,
     pub seq: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct MessageFrame {
-    pub conversation: String,
-    pub id: String,
+    pub conversation: ConversationId,
+    pub id: MessageId,
     pub seq: i64,
     pub sender: UserRef,
     pub body: String,
@@ -155,8 +156,8 @@ impl From<&MessageDoc> for MessageFrame {
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct MessageDeletedFrame {
-    pub conversation: String,
-    pub id: String,
+    pub conversation: ConversationId,
+    pub id: MessageId,
     pub seq: i64,
 }
 
@@ -170,20 +171,20 @@ pub enum PresenceStatus {
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct PresenceFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub user: UserRef,
     pub status: PresenceStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct TypingFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub user: UserRef,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct ReadEventFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub user: UserRef,
     pub seq: i64,
 }
@@ -199,7 +200,7 @@ pub enum MembershipStatus {
 /// You were added to or removed from a group (its conversation id is the group id).
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct MembershipFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub status: MembershipStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<crate::permissions::GroupRole>,
