@@ -20,7 +20,7 @@ use serde_json::Value;
 /// Users, groups and conversations are named by an ObjectId's hex (DM ids are made
 /// the same shape): 24 lowercase hex digits.
 pub const OBJECT_ID_LEN: usize = 24;
-const OBJECT_ID_PATTERN: &str = "^[0-9a-f]{24}$";
+pub const OBJECT_ID_PATTERN: &str = "^[0-9a-f]{24}$";
 /// A message is named `<conversation>-<seq>`, seq from 1, no leading zeros.
 const MESSAGE_ID_PATTERN: &str = "^[0-9a-f]{24}-[1-9][0-9]{0,17}$";
 const MESSAGE_SEQ_MAX_DIGITS: usize = 18;

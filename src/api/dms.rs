@@ -1,5 +1,6 @@
 //! `/api/v1/dms`: direct conversations.
 
+use super::errors::{Authed, Cursor, Errors, Invalid, JsonBody, Missing, Params};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -19,6 +20,7 @@ use crate::store::conversations::ConversationDoc;
 pub struct DmsApi;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct OpenDm {
     /// The other user.
     pub user_id: Text,
@@ -83,7 +85,7 @@ impl DmsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<OpenDm>,
-    ) -> Result<Opened, ApiError> {
+    ) -> Result<Opened, Errors<(Authed, JsonBody, Invalid, Missing)>> {
         let peer = UserId::parse(&body.user_id).ok_or_else(|| ApiError::not_found("user"))?;
         let (doc, created) = dms::open(&state, &Caller::from(&auth.0), &peer).await?;
         let view = views(&state, &auth.0.id, std::slice::from_ref(&doc))
@@ -107,7 +109,7 @@ impl DmsApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ConversationPage>, ApiError> {
+    ) -> Result<Json<ConversationPage>, Errors<(Authed, Params, Cursor)>> {
         state.writers.flush_direct_of(&auth.0.id).await?;
         let (docs, next_cursor) = dms::list(
             &state,

@@ -1,5 +1,6 @@
 //! `/api/v1/groups`: groups, membership and roles.
 
+use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Missing, Params, Refused};
 use crate::ids::{GroupId, UserId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -19,30 +20,34 @@ use crate::store::groups::{MembershipDoc, Visibility};
 
 pub struct GroupsApi;
 
+/// A new group; `visibility` defaults to `public`.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct GroupCreate {
     /// 1-100 characters.
     pub name: Text,
     /// Up to 1000 characters.
     pub description: Option<Text>,
-    /// Default `public`.
     pub visibility: Option<Visibility>,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct GroupPatch {
     pub name: Option<Text>,
     pub description: Option<Text>,
     pub visibility: Option<Visibility>,
 }
 
+/// The member's new role: `admin` or `member` (ownership moves only by transfer).
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct MemberRole {
-    /// `admin` or `member` (ownership moves only by transfer).
     pub role: GroupRole,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct OwnershipTransfer {
     /// A current member who becomes the owner; the old owner becomes an admin.
     pub user_id: Text,
@@ -112,7 +117,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<GroupCreate>,
-    ) -> Result<GroupCreated, ApiError> {
+    ) -> Result<GroupCreated, Errors<(Authed, JsonBody, Invalid)>> {
         let group = groups::create(
             &state,
             &Caller::from(&auth.0),
@@ -136,7 +141,7 @@ impl GroupsApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<GroupPage>, ApiError> {
+    ) -> Result<Json<GroupPage>, Errors<(Authed, Params)>> {
         let limit = page_limit(limit.0);
         let (docs, next_cursor) = if discover.0.unwrap_or(false) {
             groups::discover(&state, cursor.0.as_deref(), limit).await?
@@ -156,7 +161,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<GroupId>,
-    ) -> Result<Json<Group>, ApiError> {
+    ) -> Result<Json<Group>, Errors<(Authed, Missing)>> {
         let (group, _) = groups::visible(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Json(Group::from(&group)))
     }
@@ -169,7 +174,7 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
         body: Json<GroupPatch>,
-    ) -> Result<Json<Group>, ApiError> {
+    ) -> Result<Json<Group>, Errors<(Authed, JsonBody, Invalid, Refused, Missing)>> {
         let group = groups::update(
             &state,
             &Caller::from(&auth.0),
@@ -189,7 +194,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<GroupId>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing)>> {
         groups::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }
@@ -201,7 +206,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<GroupId>,
-    ) -> Result<Json<Group>, ApiError> {
+    ) -> Result<Json<Group>, Errors<(Authed, Refused, Missing)>> {
         Ok(Json(Group::from(
             &groups::join(&state, &Caller::from(&auth.0), &id.0).await?,
         )))
@@ -214,7 +219,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<GroupId>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash)>> {
         groups::leave(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }
@@ -231,7 +236,7 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
         body: Json<OwnershipTransfer>,
-    ) -> Result<Json<Group>, ApiError> {
+    ) -> Result<Json<Group>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
         let new_owner = UserId::parse(&body.user_id)
             .ok_or_else(|| ApiError::invalid_field("user_id", groups::NOT_A_MEMBER))?;
         Ok(Json(Group::from(
@@ -254,7 +259,7 @@ impl GroupsApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MemberPage>, ApiError> {
+    ) -> Result<Json<MemberPage>, Errors<(Authed, Params, Refused, Missing)>> {
         let (page, next_cursor) = groups::members(
             &state,
             &Caller::from(&auth.0),
@@ -282,7 +287,7 @@ impl GroupsApi {
         id: Path<GroupId>,
         user_id: Path<UserId>,
         body: Json<MemberRole>,
-    ) -> Result<Json<Member>, ApiError> {
+    ) -> Result<Json<Member>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
         let membership =
             groups::put_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0, body.role)
                 .await?;
@@ -290,7 +295,7 @@ impl GroupsApi {
             .await?
             .pop()
             .map(Json)
-            .ok_or_else(|| ApiError::not_found("user"))
+            .ok_or_else(|| ApiError::not_found("user").into())
     }
 
     /// Remove a member (group admins remove members; anyone removes themselves)
@@ -305,7 +310,7 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
         user_id: Path<UserId>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash)>> {
         groups::remove_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0).await?;
         Ok(Done::Done)
     }

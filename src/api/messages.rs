@@ -1,6 +1,7 @@
 //! `/api/v1/conversations/{id}/...` and `/api/v1/messages/{id}`: history, sending,
 //! editing, deleting, read markers and presence.
 
+use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Limited, Missing, Params, Refused};
 use crate::ids::{ConversationId, MessageId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -21,6 +22,7 @@ use crate::store::messages::HistoryWindow;
 pub struct MessagesApi;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct SendMessage {
     /// 1-4000 characters after trimming; newlines and tabs allowed.
     pub body: Text,
@@ -29,11 +31,13 @@ pub struct SendMessage {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct EditMessage {
     pub body: Text,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct ReadMarker {
     /// The highest seq read; markers never move back.
     pub seq: i64,
@@ -76,13 +80,14 @@ impl MessagesApi {
         after: Query<Option<i64>>,
         /// Page size, 1-100 (default 50).
         limit: Query<Option<u32>>,
-    ) -> Result<Json<History>, ApiError> {
+    ) -> Result<Json<History>, Errors<(Authed, Params, Invalid, Refused, Missing)>> {
         let window = match (before.0, after.0) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid_field(
                     "before",
                     "use either before or after, not both",
-                ));
+                )
+                .into());
             }
             (Some(seq), None) => HistoryWindow::Before(seq),
             (None, Some(seq)) => HistoryWindow::After(seq),
@@ -117,7 +122,7 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<ConversationId>,
         body: Json<SendMessage>,
-    ) -> Result<SendResult, ApiError> {
+    ) -> Result<SendResult, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited)>> {
         let sent = messages::send(
             &state,
             &Caller::from(&auth.0),
@@ -150,7 +155,7 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<ConversationId>,
         body: Json<ReadMarker>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<Done, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited)>> {
         messages::mark_read(&state, &Caller::from(&auth.0), &id.0, body.seq).await?;
         Ok(Done::Done)
     }
@@ -166,7 +171,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<ConversationId>,
-    ) -> Result<Json<Presence>, ApiError> {
+    ) -> Result<Json<Presence>, Errors<(Authed, Refused, Missing)>> {
         let room = access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
         let mut online = Vec::new();
         for u in state.hub.room_online(&id.0) {
@@ -195,7 +200,7 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<MessageId>,
         body: Json<EditMessage>,
-    ) -> Result<Json<Message>, ApiError> {
+    ) -> Result<Json<Message>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
         Ok(Json(Message::from(
             &messages::edit(&state, &Caller::from(&auth.0), &id.0, &body.body).await?,
         )))
@@ -212,7 +217,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<MessageId>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing)>> {
         messages::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }

@@ -182,13 +182,13 @@ impl From<&LastMessage> for LastMessageView {
 }
 
 /// A group's room or a direct conversation; its `id` is what WebSocket frames use.
+/// `peer` is the other participant (direct conversations only).
 #[derive(Debug, Clone, Object)]
 pub struct Conversation {
     pub id: ConversationId,
     pub kind: ConversationKind,
     /// The group's name, or the peer's display name.
     pub name: String,
-    /// The other participant (direct conversations only).
     #[oai(skip_serializing_if_is_none)]
     pub peer: Option<User>,
     pub last_seq: i64,

@@ -1,5 +1,6 @@
 //! `/api/v1/users`: own profile, search, public profiles and global moderation.
 
+use super::errors::{Authed, Errors, Invalid, JsonBody, Missing, Params, Refused};
 use crate::ids::UserId;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -20,12 +21,14 @@ use crate::store::users::UserDoc;
 pub struct UsersApi;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// 1-64 characters.
     pub display_name: Option<Text>,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct RoleChange {
     pub role: Role,
 }
@@ -126,7 +129,11 @@ async fn set_disabled(
 impl UsersApi {
     /// Get my profile
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
-    async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<User>, ApiError> {
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Json<User>, Errors<Authed>> {
         Ok(Json(User::from(&load(&state, &auth.0.id).await?)))
     }
 
@@ -137,7 +144,7 @@ impl UsersApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<ProfilePatch>,
-    ) -> Result<Json<User>, ApiError> {
+    ) -> Result<Json<User>, Errors<(Authed, JsonBody, Invalid)>> {
         let user = match &body.display_name {
             Some(raw) => {
                 let name = DisplayName::parse(raw)
@@ -167,16 +174,17 @@ impl UsersApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<UserPage>, ApiError> {
+    ) -> Result<Json<UserPage>, Errors<(Authed, Params, Invalid)>> {
         let prefix = q.0.to_ascii_lowercase();
         if prefix.is_empty() {
             return Err(ApiError::invalid_field(
                 "q",
                 "must be at least 1 character: a search never lists every user",
-            ));
+            )
+            .into());
         }
         if prefix.len() > crate::limits::USERNAME_MAX_CHARS {
-            return Err(ApiError::invalid_field("q", "is longer than any username"));
+            return Err(ApiError::invalid_field("q", "is longer than any username").into());
         }
         let limit = page_limit(limit.0);
         let docs = state
@@ -200,7 +208,7 @@ impl UsersApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<UserId>,
-    ) -> Result<Json<User>, ApiError> {
+    ) -> Result<Json<User>, Errors<(Authed, Missing)>> {
         let mut user = User::from(&load(&state, &id.0).await?);
         user.online = online_for(&state, &auth.0.id, &user.id).await?;
         Ok(Json(user))
@@ -214,7 +222,7 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<UserId>,
         body: Json<RoleChange>,
-    ) -> Result<Json<User>, ApiError> {
+    ) -> Result<Json<User>, Errors<(Authed, JsonBody, Refused, Missing)>> {
         authorize(&auth, &id.0, UserAction::ChangeRole)?;
         let user = state
             .store
@@ -234,8 +242,8 @@ impl UsersApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<UserId>,
-    ) -> Result<Json<User>, ApiError> {
-        set_disabled(&state, &auth, &id.0, true).await
+    ) -> Result<Json<User>, Errors<(Authed, Refused, Missing)>> {
+        Ok(set_disabled(&state, &auth, &id.0, true).await?)
     }
 
     /// Re-enable a disabled user (admin)
@@ -245,7 +253,7 @@ impl UsersApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<UserId>,
-    ) -> Result<Json<User>, ApiError> {
-        set_disabled(&state, &auth, &id.0, false).await
+    ) -> Result<Json<User>, Errors<(Authed, Refused, Missing)>> {
+        Ok(set_disabled(&state, &auth, &id.0, false).await?)
     }
 }

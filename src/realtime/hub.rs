@@ -21,8 +21,8 @@ use dashmap::DashMap;
 use tokio::sync::{mpsc, watch};
 
 use super::protocol::{
-    MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, PresenceFrame,
-    PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
+    MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, MessageUpdatedFrame,
+    PresenceFrame, PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
 };
 use crate::chat::Caller;
 use crate::limits::OUTBOUND_QUEUE;
@@ -351,7 +351,9 @@ impl Hub {
     pub fn message_updated(&self, conversation: &ConversationDoc, message: &MessageDoc) {
         self.publish(
             Self::audience_of(conversation),
-            &ServerFrame::MessageUpdated(MessageFrame::from(message)),
+            &ServerFrame::MessageUpdated(MessageUpdatedFrame {
+                message: MessageFrame::from(message),
+            }),
         );
     }
 

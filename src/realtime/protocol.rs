@@ -19,15 +19,15 @@ pub struct UserRef {
 /// client -> server
 #[derive(Debug, Clone, PartialEq, Deserialize, Union)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[oai(discriminator_name = "type", rename_all = "snake_case")]
+#[oai(discriminator_name = "type", rename_all = "snake_case", one_of)]
 pub enum ClientFrame {
     Join(JoinFrame),
-    Leave(ConversationRef),
+    Leave(LeaveFrame),
     Send(SendFrame),
-    Typing(ConversationRef),
+    Typing(TypingClientFrame),
     Read(ReadFrame),
     Reauth(ReauthFrame),
-    Ping(Empty),
+    Ping(PingFrame),
 }
 
 /// Join a conversation's room; messages with `seq > since` are replayed first.
@@ -37,8 +37,15 @@ pub struct JoinFrame {
     pub since: Option<i64>,
 }
 
+/// Leave a conversation's room.
 #[derive(Debug, Clone, PartialEq, Deserialize, Object)]
-pub struct ConversationRef {
+pub struct LeaveFrame {
+    pub conversation: String,
+}
+
+/// I am typing in a conversation.
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct TypingClientFrame {
     pub conversation: String,
 }
 
@@ -62,8 +69,13 @@ pub struct ReauthFrame {
     pub token: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Object)]
-pub struct Empty {}
+/// Application-level ping, answered with `pong`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Object)]
+pub struct PingFrame {}
+
+/// The answer to `ping`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Object)]
+pub struct PongFrame {}
 
 /// Why a client frame could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,19 +99,19 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
 /// server -> client
 #[derive(Debug, Clone, Serialize, Union)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[oai(discriminator_name = "type", rename_all = "snake_case")]
+#[oai(discriminator_name = "type", rename_all = "snake_case", one_of)]
 pub enum ServerFrame {
     Joined(JoinedFrame),
     Ack(AckFrame),
     Message(MessageFrame),
-    MessageUpdated(MessageFrame),
+    MessageUpdated(MessageUpdatedFrame),
     MessageDeleted(MessageDeletedFrame),
     Presence(PresenceFrame),
     Typing(TypingFrame),
     Read(ReadEventFrame),
     Membership(MembershipFrame),
     Error(ErrorFrame),
-    Pong(Empty),
+    Pong(PongFrame),
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
@@ -152,6 +164,14 @@ impl From<&MessageDoc> for MessageFrame {
             deleted: m.deleted,
         }
     }
+}
+
+/// The edited message, in the same shape as `message`.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct MessageUpdatedFrame {
+    #[serde(flatten)]
+    #[oai(flatten)]
+    pub message: MessageFrame,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
@@ -246,7 +266,7 @@ mod tests {
         );
         assert_eq!(
             parse_client_frame(r#"{"type":"ping"}"#),
-            Ok(ClientFrame::Ping(Empty {}))
+            Ok(ClientFrame::Ping(PingFrame {}))
         );
         let send = parse_client_frame(
             r#"{"type":"send","conversation":"c","body":"hi","client_id":"k1","extra":1}"#,
@@ -305,6 +325,9 @@ mod tests {
             &*encode(&err),
             r#"{"type":"error","code":"forbidden","message":"no","ref":"k"}"#
         );
-        assert_eq!(&*encode(&ServerFrame::Pong(Empty {})), r#"{"type":"pong"}"#);
+        assert_eq!(
+            &*encode(&ServerFrame::Pong(PongFrame {})),
+            r#"{"type":"pong"}"#
+        );
     }
 }

@@ -17,8 +17,8 @@ use tracing::Instrument;
 
 use super::hub::{ConnHandle, Registration, close_code};
 use super::protocol::{
-    AckFrame, ClientFrame, Empty, ErrorFrame, FrameError, JoinedFrame, MessageFrame, ServerFrame,
-    parse_client_frame,
+    AckFrame, ClientFrame, ErrorFrame, FrameError, JoinedFrame, MessageFrame, PongFrame,
+    ServerFrame, parse_client_frame,
 };
 use crate::auth::CurrentUser;
 use crate::auth::sessions::authenticate;
@@ -396,7 +396,7 @@ impl Session {
             return None;
         }
         match frame {
-            ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(Empty {})),
+            ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(PongFrame {})),
             ClientFrame::Join(join) => {
                 let checked = self
                     .state

@@ -145,18 +145,23 @@ impl GroupStore {
     /// The group without `member_count` (0): for access checks on the hot path,
     /// where counting members would cost an aggregation per message. Served from
     /// memory when possible.
-    #[tracing::instrument(name = "store.groups.by_id", level = "info", skip(self), fields(group = %id), err)]
     pub async fn by_id_uncounted(&self, id: &GroupId) -> mongodb::error::Result<Option<GroupDoc>> {
         if let Some(group) = self.group_cache.get(id) {
             return Ok(Some(group));
         }
         let epoch = self.group_cache.epoch();
-        let group = self.groups.find_one(doc! { "_id": id }).await?;
+        let group = self.find_group(id).await?;
         if let Some(group) = &group {
             self.group_cache
                 .fill(epoch, group.id.clone(), group.clone());
         }
         Ok(group)
+    }
+
+    /// The database read behind `by_id_uncounted` (cache hits create no span).
+    #[tracing::instrument(name = "store.groups.by_id", level = "info", skip(self), fields(group = %id), err)]
+    async fn find_group(&self, id: &GroupId) -> mongodb::error::Result<Option<GroupDoc>> {
+        self.groups.find_one(doc! { "_id": id }).await
     }
 
     pub async fn by_id(&self, id: &GroupId) -> mongodb::error::Result<Option<GroupDoc>> {
@@ -279,7 +284,6 @@ impl GroupStore {
 
     /// The user's membership of the group: an `_id` lookup, or memory (absent
     /// memberships are remembered too).
-    #[tracing::instrument(name = "store.groups.membership", level = "info", skip(self), fields(group = %group_id, user = %user_id), err)]
     pub async fn membership(
         &self,
         group_id: &GroupId,
@@ -290,9 +294,15 @@ impl GroupStore {
             return Ok(cached);
         }
         let epoch = self.membership_cache.epoch();
-        let found = self.members.find_one(doc! { "_id": &id }).await?;
+        let found = self.find_membership(&id).await?;
         self.membership_cache.fill(epoch, id, found.clone());
         Ok(found)
+    }
+
+    /// The database read behind `membership` (cache hits create no span).
+    #[tracing::instrument(name = "store.groups.membership", level = "info", skip(self), err)]
+    async fn find_membership(&self, id: &str) -> mongodb::error::Result<Option<MembershipDoc>> {
+        self.members.find_one(doc! { "_id": id }).await
     }
 
     /// Adds a member; `false` when they already were one (the unique index decides).

@@ -213,7 +213,6 @@ impl UserStore {
 
     /// The user's auth facts, from memory when possible. Unknown ids are not
     /// remembered (they cost a lookup each, never memory).
-    #[tracing::instrument(name = "store.users.auth_facts", level = "info", skip(self), fields(user = %id), err)]
     pub async fn auth_facts(&self, id: &UserId) -> mongodb::error::Result<Option<AuthFacts>> {
         if let Some(facts) = self.auth.get(id) {
             return Ok(Some(facts));
