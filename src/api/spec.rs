@@ -68,6 +68,7 @@ fn finish(spec: &mut Value) {
             }
         }
     }
+    add_parameter_constraints(spec);
     plain_json(spec);
     add_links(spec);
 }
@@ -122,6 +123,72 @@ fn constraints() -> Vec<(&'static str, &'static str, Value)> {
         ("OwnershipTransfer", "user_id", user_id),
         ("ReadMarker", "seq", json!({ "minimum": 0 })),
     ]
+}
+
+/// The same for query parameters: (operationId, parameter, rules).
+fn parameter_constraints() -> Vec<(&'static str, &'static str, Value)> {
+    use crate::limits::*;
+    vec![
+        (
+            "searchUsers",
+            "q",
+            json!({ "minLength": 1, "maxLength": USERNAME_MAX_CHARS }),
+        ),
+        (
+            "listDms",
+            "cursor",
+            json!({ "pattern": crate::chat::dms::CURSOR_PATTERN }),
+        ),
+    ]
+}
+
+fn add_parameter_constraints(spec: &mut Value) {
+    let rules = parameter_constraints();
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|m| m.values_mut())
+    {
+        let id = op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for param in params {
+            let name = param
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let Some(Value::Object(schema)) = param.get_mut("schema") else {
+                continue;
+            };
+            // Unsigned integers: a negative or too large value does not parse (400).
+            let range = match schema.get("format").and_then(Value::as_str) {
+                Some("uint32") => Some(json!(u32::MAX)),
+                Some("uint64") => Some(json!(u64::MAX)),
+                _ => None,
+            };
+            if let Some(max) = range {
+                schema.entry("minimum").or_insert(json!(0));
+                schema.entry("maximum").or_insert(max);
+            }
+            for (op_id, param_name, extra) in &rules {
+                if *op_id == id
+                    && *param_name == name
+                    && let Value::Object(extra) = extra
+                {
+                    schema.extend(extra.clone());
+                }
+            }
+        }
+    }
 }
 
 fn add_constraints(schemas: &mut Map<String, Value>) {

@@ -67,6 +67,20 @@ pub async fn open(
     }
 }
 
+/// The shape of a DM list cursor, `<millis>:<conversation id>` (the spec
+/// carries it as the parameter's pattern).
+pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}:[0-9a-f]{24}$";
+
+/// A DM list cursor: the last conversation's activity (Unix millis) and id.
+fn parse_cursor(raw: &str) -> Option<(i64, &str)> {
+    let (millis, id) = raw.split_once(':')?;
+    let digits = (1..=18).contains(&millis.len()) && millis.bytes().all(|b| b.is_ascii_digit());
+    if !digits || !crate::ids::is_object_id(id) {
+        return None;
+    }
+    Some((millis.parse().ok()?, id))
+}
+
 /// The caller's DMs, most recently active first; the cursor is `<millis>:<id>`.
 pub async fn list(
     state: &AppState,
@@ -76,17 +90,12 @@ pub async fn list(
 ) -> Result<(Vec<ConversationDoc>, Option<String>), ApiError> {
     let after = match cursor {
         None => None,
-        Some(raw) => {
-            let parsed = raw
-                .split_once(':')
-                .and_then(|(millis, id)| millis.parse::<i64>().ok().map(|m| (m, id)));
-            Some(parsed.ok_or_else(|| {
-                ApiError::new(
-                    crate::error::ErrorCode::InvalidCursor,
-                    "the cursor is not one this API issued",
-                )
-            })?)
-        }
+        Some(raw) => Some(parse_cursor(raw).ok_or_else(|| {
+            ApiError::new(
+                crate::error::ErrorCode::InvalidCursor,
+                "the cursor is not one this API issued",
+            )
+        })?),
     };
     let page = state
         .store
@@ -111,6 +120,26 @@ pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &UserId) -> Option<&'a
 mod tests {
     use super::dm_id;
     use crate::ids::{ConversationId, UserId};
+
+    #[test]
+    fn cursors_are_millis_and_a_conversation_id_and_nothing_else() {
+        let id = "0123456789abcdef01234567";
+        assert_eq!(
+            super::parse_cursor(&format!("1700000000000:{id}")),
+            Some((1_700_000_000_000, id))
+        );
+        for bad in [
+            String::new(),
+            ":".into(),
+            format!("-5:{id}"),
+            format!("+5:{id}"),
+            format!("1234567890123456789:{id}"),
+            "5:abc".into(),
+            format!("5:{id}:x"),
+        ] {
+            assert_eq!(super::parse_cursor(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_dm_id_is_a_conversation_id_and_the_same_from_either_side() {
