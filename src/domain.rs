@@ -193,19 +193,6 @@ impl Password {
     }
 }
 
-/// Conversation ids are an ObjectId's hex (DM ids are made the same shape): 24
-/// lowercase hex digits.
-pub const CONVERSATION_ID_LEN: usize = 24;
-
-/// Whether `raw` has the shape of a conversation id. Anything else names no
-/// conversation, and is refused before it reaches the database or any map.
-pub fn is_conversation_id(raw: &str) -> bool {
-    raw.len() == CONVERSATION_ID_LEN
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// Clamps a requested page size to the contract's bounds.
 pub fn page_limit(requested: Option<u32>) -> u32 {
     requested.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX)
@@ -300,27 +287,6 @@ mod tests {
         let composed = Password::parse_for_login("caf\u{e9} latte ocean").unwrap();
         let decomposed = Password::parse_for_login("cafe\u{301} latte ocean").unwrap();
         assert_eq!(composed.expose(), decomposed.expose());
-    }
-
-    #[test]
-    fn conversation_ids_are_24_lowercase_hex_digits() {
-        assert!(is_conversation_id("0123456789abcdef01234567"));
-        assert!(is_conversation_id(
-            &mongodb::bson::oid::ObjectId::new().to_hex()
-        ));
-        for bad in [
-            "",
-            "0123456789abcdef0123456",
-            "0123456789abcdef012345678",
-            "0123456789ABCDEF01234567",
-            "0123456789abcdef0123456g",
-            "0123456789abcdef 1234567",
-            "0123456789abcdef0123456\u{e9}",
-            "0123456789abcdef-1234567",
-            &"a".repeat(8192),
-        ] {
-            assert!(!is_conversation_id(bad), "{bad:?}");
-        }
     }
 
     #[test]

@@ -7,7 +7,6 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object, payload::Json};
-use serde_json::json;
 
 use crate::domain::FieldErrors;
 
@@ -94,7 +93,7 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
-    pub details: Option<serde_json::Value>,
+    pub details: Option<ErrorDetails>,
     /// Seconds, for `rate_limited`.
     pub retry_after: Option<u64>,
 }
@@ -133,18 +132,24 @@ impl ApiError {
         let secs = retry_after_secs.max(1);
         Self {
             retry_after: Some(secs),
-            details: Some(json!({ "retry_after_secs": secs })),
+            details: Some(ErrorDetails {
+                retry_after_secs: Some(secs),
+                ..ErrorDetails::default()
+            }),
             ..Self::new(ErrorCode::RateLimited, "too many attempts; slow down")
         }
     }
     pub fn validation(errors: FieldErrors) -> Self {
-        let fields: serde_json::Map<String, serde_json::Value> = errors
+        let fields = errors
             .0
             .into_iter()
-            .map(|(field, message)| (field.to_owned(), serde_json::Value::String(message)))
+            .map(|(field, message)| (field.to_owned(), message))
             .collect();
         Self {
-            details: Some(json!({ "fields": fields })),
+            details: Some(ErrorDetails {
+                fields: Some(fields),
+                ..ErrorDetails::default()
+            }),
             ..Self::new(
                 ErrorCode::ValidationFailed,
                 "the request has invalid fields",
@@ -179,6 +184,19 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// Machine-readable details of some errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Object, serde::Serialize)]
+pub struct ErrorDetails {
+    /// `validation_failed`: each invalid field and what is wrong with it.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
+    /// `rate_limited` and `server_busy`: seconds to wait (also `Retry-After`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
 /// What went wrong: a stable code, a message for people, and optional details
 /// (`fields` for validation errors, `retry_after_secs` for rate limits).
 #[derive(Debug, Clone, Object, serde::Serialize)]
@@ -187,7 +205,7 @@ pub struct ErrorDetail {
     pub message: String,
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
+    pub details: Option<ErrorDetails>,
 }
 
 /// The error responses as the spec shows them; `ApiError` borrows this description.
@@ -273,6 +291,12 @@ impl poem::error::ResponseError for ApiError {
 pub fn from_poem_error(err: &poem::Error) -> ApiError {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.clone();
+    }
+    // A malformed id in a path names nothing: the 404 an unknown id gets.
+    if let Some(path) = err.downcast_ref::<poem_openapi::error::ParsePathError>()
+        && let Some(what) = crate::ids::malformed_id_of(&path.reason)
+    {
+        return ApiError::not_found(what);
     }
     let status = err.status();
     let code = match status {

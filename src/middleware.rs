@@ -87,3 +87,18 @@ pub async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Resu
     }
     Ok(ep.call(req).await?.into_response())
 }
+
+/// A 405 names the methods the path does support (RFC 9110, `Allow`), from the
+/// OpenAPI document. Outside `catch_all_error`, so the answer is already in the
+/// one error shape.
+pub async fn allow_header<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut resp = ep.get_response(req).await;
+    if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allowed) = crate::api::spec::allowed_methods(&path)
+        && let Ok(value) = poem::http::HeaderValue::from_str(&allowed)
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
+}

@@ -2,6 +2,7 @@
 //!
 //! Handlers ask here; there is no `if role == ...` anywhere else.
 
+use crate::ids::UserId;
 use poem_openapi::Enum;
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +30,8 @@ pub enum UserAction {
 /// service out by accident); users moderate nobody.
 pub fn may_moderate_user(
     actor_role: Role,
-    actor_id: &str,
-    target_id: &str,
+    actor_id: &UserId,
+    target_id: &UserId,
     _action: UserAction,
 ) -> bool {
     actor_role == Role::Admin && actor_id != target_id
@@ -141,8 +142,9 @@ mod tests {
         ];
         for action in [UserAction::ChangeRole, UserAction::Disable] {
             for (role, actor, target, expected) in table {
+                let (actor, target) = (UserId::from_trusted(actor), UserId::from_trusted(target));
                 assert_eq!(
-                    may_moderate_user(role, actor, target, action),
+                    may_moderate_user(role, &actor, &target, action),
                     expected,
                     "{role:?} {actor}->{target} {action:?}"
                 );

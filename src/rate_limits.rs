@@ -5,6 +5,7 @@
 //! A user's sends over REST and over any number of sockets draw on the same
 //! bucket, so no transport bypasses another's limit.
 
+use crate::ids::UserId;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -59,7 +60,7 @@ const SWEEP_EVERY: u64 = 4096;
 pub struct RateLimits {
     /// One keyed limiter per action (governor gives every key of one limiter
     /// the same quota), indexed by `Action::index`.
-    limiters: Vec<DefaultKeyedRateLimiter<String>>,
+    limiters: Vec<DefaultKeyedRateLimiter<UserId>>,
     checks: AtomicU64,
     clock: DefaultClock,
 }
@@ -100,7 +101,7 @@ impl RateLimits {
 
     /// Takes one unit of `action` for `user_id`; over the limit, `rate_limited`
     /// with the seconds until the next unit (REST: 429 with `Retry-After`).
-    pub fn check(&self, user_id: &str, action: Action) -> Result<(), ApiError> {
+    pub fn check(&self, user_id: &UserId, action: Action) -> Result<(), ApiError> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             for limiter in &self.limiters {
                 limiter.retain_recent();
@@ -110,14 +111,14 @@ impl RateLimits {
         let Some(limiter) = self.limiters.get(action.index()) else {
             return Ok(());
         };
-        match limiter.check_key(&user_id.to_owned()) {
+        match limiter.check_key(user_id) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
                 tracing::warn!(
                     event = "rate_limited",
                     limit = action.as_str(),
-                    user_id,
+                    %user_id,
                     "per-user rate limit exceeded"
                 );
                 Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))
@@ -152,13 +153,21 @@ mod tests {
     fn each_user_and_action_has_its_own_bucket() {
         let limits = limits(&[("WS_MAX_MSGS_PER_SEC", "1"), ("WS_BURST", "3")]);
         for _ in 0..3 {
-            assert!(limits.check("a", Action::Send).is_ok());
+            assert!(limits.check(&"a".into(), Action::Send).is_ok());
         }
-        let err = limits.check("a", Action::Send).expect_err("over the burst");
+        let err = limits
+            .check(&"a".into(), Action::Send)
+            .expect_err("over the burst");
         assert_eq!(err.code, ErrorCode::RateLimited);
         assert_eq!(err.retry_after, Some(1));
-        assert!(limits.check("b", Action::Send).is_ok(), "another user");
-        assert!(limits.check("a", Action::Read).is_ok(), "another action");
+        assert!(
+            limits.check(&"b".into(), Action::Send).is_ok(),
+            "another user"
+        );
+        assert!(
+            limits.check(&"a".into(), Action::Read).is_ok(),
+            "another action"
+        );
         assert_eq!(limits.tracked(Action::Send), 2);
     }
 }

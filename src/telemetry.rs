@@ -37,10 +37,22 @@ pub fn render_metrics() -> String {
 }
 
 /// Sets up `tracing`: JSON lines or human-readable, filtered by `RUST_LOG`.
+///
+/// The steps of a request (`auth.*`, `chat.*`, `store.*`: each store method, with
+/// the ids it works on) are debug-level spans. With `RUST_LOG` at debug for
+/// confab (`RUST_LOG=info,confab=debug`), each step also logs when it closes, with
+/// its busy and idle time, under the request's span: a slow request's log shows
+/// where its time went. A failed store step logs its error under its own name.
 pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::fmt::format::FmtSpan;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let steps = filter
+        .max_level_hint()
+        .is_some_and(|max| max >= tracing::level_filters::LevelFilter::DEBUG);
+    let builder = tracing_subscriber::fmt()
+        .with_span_events(if steps { FmtSpan::CLOSE } else { FmtSpan::NONE })
+        .with_env_filter(filter);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),

@@ -1,5 +1,8 @@
 //! `/api/v1/auth`: register, login, refresh, logout, tickets, password change.
 
+use super::errors::{
+    Authed, Credentials, Errors, Hashing, Invalid, JsonBody, Limited, RefreshToken, Taken,
+};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -10,12 +13,12 @@ use super::text::Text;
 use super::{ApiTags, client_ip};
 use crate::auth::BearerAuth;
 use crate::auth::sessions::{self, IssuedPair, Registration};
-use crate::error::ApiError;
 use crate::state::AppState;
 
 pub struct AuthApi;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3-32 characters of `a-z 0-9 _ . -`; stored lowercased, unique.
     pub username: Text,
@@ -27,6 +30,7 @@ pub struct RegisterRequest {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: Text,
     #[oai(write_only)]
@@ -34,11 +38,13 @@ pub struct LoginRequest {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: Text,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct PasswordChange {
     #[oai(write_only)]
     pub current_password: Text,
@@ -100,7 +106,7 @@ impl AuthApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<RegisterRequest>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, Errors<(JsonBody, Invalid, Taken, Limited, Hashing)>> {
         let input = Registration {
             username: &body.username,
             password: &body.password,
@@ -125,7 +131,7 @@ impl AuthApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<LoginRequest>,
-    ) -> Result<Json<TokenPair>, ApiError> {
+    ) -> Result<Json<TokenPair>, Errors<(JsonBody, Invalid, Credentials, Limited, Hashing)>> {
         let pair = sessions::login(
             &state,
             &client_ip(req, &state.config.trusted_proxies),
@@ -145,7 +151,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         body: Json<RefreshRequest>,
-    ) -> Result<Json<TokenPair>, ApiError> {
+    ) -> Result<Json<TokenPair>, Errors<(JsonBody, RefreshToken)>> {
         Ok(Json(
             sessions::refresh(&state, &body.refresh_token).await?.into(),
         ))
@@ -158,7 +164,7 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<RefreshRequest>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, Errors<(Authed, JsonBody)>> {
         sessions::logout(&state, &auth.0, &body.refresh_token).await?;
         Ok(NoContent::Done)
     }
@@ -169,7 +175,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, Errors<Authed>> {
         sessions::revoke_everything(&state, &auth.0.id).await?;
         tracing::info!(event = "logout_all", user_id = %auth.0.id);
         Ok(NoContent::Done)
@@ -183,7 +189,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> Result<Json<WsTicket>, ApiError> {
+    ) -> Result<Json<WsTicket>, Errors<(Authed, Limited)>> {
         state
             .rate_limits
             .check(&auth.0.id, crate::rate_limits::Action::Ticket)?;
@@ -198,7 +204,7 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<PasswordChange>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, Errors<(Authed, JsonBody, Invalid, Limited, Hashing)>> {
         sessions::change_password(&state, &auth.0, &body.current_password, &body.new_password)
             .await?;
         Ok(NoContent::Done)

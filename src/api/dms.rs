@@ -1,5 +1,6 @@
 //! `/api/v1/dms`: direct conversations.
 
+use super::errors::{Authed, Cursor, Errors, Invalid, JsonBody, Missing, Params};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -12,12 +13,14 @@ use crate::auth::BearerAuth;
 use crate::chat::{Caller, dms};
 use crate::domain::page_limit;
 use crate::error::ApiError;
+use crate::ids::{ConversationId, UserId};
 use crate::state::AppState;
 use crate::store::conversations::ConversationDoc;
 
 pub struct DmsApi;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct OpenDm {
     /// The other user.
     pub user_id: Text,
@@ -36,15 +39,15 @@ pub enum Opened {
 /// Conversation views for the caller: peers, unread counts.
 async fn views(
     state: &AppState,
-    me: &str,
+    me: &UserId,
     docs: &[ConversationDoc],
 ) -> Result<Vec<Conversation>, ApiError> {
-    let peer_ids: Vec<String> = docs
+    let peer_ids: Vec<UserId> = docs
         .iter()
-        .filter_map(|c| dms::peer_of(c, me).map(str::to_owned))
+        .filter_map(|c| dms::peer_of(c, me).cloned())
         .collect();
     let peers = state.store.users.by_ids(&peer_ids).await?;
-    let ids: Vec<String> = docs.iter().map(|c| c.id.clone()).collect();
+    let ids: Vec<ConversationId> = docs.iter().map(|c| c.id.clone()).collect();
     let mut reads = state.store.conversations.read_seqs(me, &ids).await?;
     // Conversations in use have newer facts in memory (written behind).
     let docs: Vec<ConversationDoc> = docs
@@ -63,7 +66,7 @@ async fn views(
     Ok(docs
         .iter()
         .map(|c| {
-            let peer = dms::peer_of(c, me).and_then(|p| peers.iter().find(|u| u.id == p));
+            let peer = dms::peer_of(c, me).and_then(|p| peers.iter().find(|u| &u.id == p));
             let mut view = Conversation::direct(c, peer, reads.get(&c.id).copied().unwrap_or(0));
             if let (Some(view_peer), Some(p)) = (view.peer.as_mut(), peer) {
                 view_peer.online = Some(state.hub.is_online(&p.id));
@@ -82,8 +85,9 @@ impl DmsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<OpenDm>,
-    ) -> Result<Opened, ApiError> {
-        let (doc, created) = dms::open(&state, &Caller::from(&auth.0), &body.user_id).await?;
+    ) -> Result<Opened, Errors<(Authed, JsonBody, Invalid, Missing)>> {
+        let peer = UserId::parse(&body.user_id).ok_or_else(|| ApiError::not_found("user"))?;
+        let (doc, created) = dms::open(&state, &Caller::from(&auth.0), &peer).await?;
         let view = views(&state, &auth.0.id, std::slice::from_ref(&doc))
             .await?
             .pop()
@@ -105,7 +109,7 @@ impl DmsApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ConversationPage>, ApiError> {
+    ) -> Result<Json<ConversationPage>, Errors<(Authed, Params, Cursor)>> {
         state.writers.flush_direct_of(&auth.0.id).await?;
         let (docs, next_cursor) = dms::list(
             &state,

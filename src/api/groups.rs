@@ -1,5 +1,7 @@
 //! `/api/v1/groups`: groups, membership and roles.
 
+use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Missing, Params, Refused};
+use crate::ids::{GroupId, UserId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -18,30 +20,34 @@ use crate::store::groups::{MembershipDoc, Visibility};
 
 pub struct GroupsApi;
 
+/// A new group; `visibility` defaults to `public`.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct GroupCreate {
     /// 1-100 characters.
     pub name: Text,
     /// Up to 1000 characters.
     pub description: Option<Text>,
-    /// Default `public`.
     pub visibility: Option<Visibility>,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct GroupPatch {
     pub name: Option<Text>,
     pub description: Option<Text>,
     pub visibility: Option<Visibility>,
 }
 
+/// The member's new role: `admin` or `member` (ownership moves only by transfer).
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct MemberRole {
-    /// `admin` or `member` (ownership moves only by transfer).
     pub role: GroupRole,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct OwnershipTransfer {
     /// A current member who becomes the owner; the old owner becomes an admin.
     pub user_id: Text,
@@ -66,11 +72,11 @@ pub enum Done {
 /// only for the members they share another conversation with.
 async fn member_views(
     state: &AppState,
-    viewer: &str,
-    group_id: &str,
+    viewer: &UserId,
+    group_id: &GroupId,
     memberships: Vec<MembershipDoc>,
 ) -> Result<Vec<Member>, ApiError> {
-    let ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
+    let ids: Vec<UserId> = memberships.iter().map(|m| m.user_id.clone()).collect();
     let users = state.store.users.by_ids(&ids).await?;
     let viewer_is_member = state
         .store
@@ -111,7 +117,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<GroupCreate>,
-    ) -> Result<GroupCreated, ApiError> {
+    ) -> Result<GroupCreated, Errors<(Authed, JsonBody, Invalid)>> {
         let group = groups::create(
             &state,
             &Caller::from(&auth.0),
@@ -135,7 +141,7 @@ impl GroupsApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<GroupPage>, ApiError> {
+    ) -> Result<Json<GroupPage>, Errors<(Authed, Params)>> {
         let limit = page_limit(limit.0);
         let (docs, next_cursor) = if discover.0.unwrap_or(false) {
             groups::discover(&state, cursor.0.as_deref(), limit).await?
@@ -154,8 +160,8 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Json<Group>, ApiError> {
+        id: Path<GroupId>,
+    ) -> Result<Json<Group>, Errors<(Authed, Missing)>> {
         let (group, _) = groups::visible(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Json(Group::from(&group)))
     }
@@ -166,9 +172,9 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
         body: Json<GroupPatch>,
-    ) -> Result<Json<Group>, ApiError> {
+    ) -> Result<Json<Group>, Errors<(Authed, JsonBody, Invalid, Refused, Missing)>> {
         let group = groups::update(
             &state,
             &Caller::from(&auth.0),
@@ -187,8 +193,8 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Done, ApiError> {
+        id: Path<GroupId>,
+    ) -> Result<Done, Errors<(Authed, Refused, Missing)>> {
         groups::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }
@@ -199,8 +205,8 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Json<Group>, ApiError> {
+        id: Path<GroupId>,
+    ) -> Result<Json<Group>, Errors<(Authed, Refused, Missing)>> {
         Ok(Json(Group::from(
             &groups::join(&state, &Caller::from(&auth.0), &id.0).await?,
         )))
@@ -212,8 +218,8 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Done, ApiError> {
+        id: Path<GroupId>,
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash)>> {
         groups::leave(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }
@@ -228,11 +234,13 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
         body: Json<OwnershipTransfer>,
-    ) -> Result<Json<Group>, ApiError> {
+    ) -> Result<Json<Group>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
+        let new_owner = UserId::parse(&body.user_id)
+            .ok_or_else(|| ApiError::invalid_field("user_id", groups::NOT_A_MEMBER))?;
         Ok(Json(Group::from(
-            &groups::transfer(&state, &Caller::from(&auth.0), &id.0, &body.user_id).await?,
+            &groups::transfer(&state, &Caller::from(&auth.0), &id.0, &new_owner).await?,
         )))
     }
 
@@ -246,12 +254,12 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<GroupId>,
         /// Page size, 1-100 (default 50).
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MemberPage>, ApiError> {
+    ) -> Result<Json<MemberPage>, Errors<(Authed, Params, Refused, Missing)>> {
         let (page, next_cursor) = groups::members(
             &state,
             &Caller::from(&auth.0),
@@ -276,10 +284,10 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-        user_id: Path<String>,
+        id: Path<GroupId>,
+        user_id: Path<UserId>,
         body: Json<MemberRole>,
-    ) -> Result<Json<Member>, ApiError> {
+    ) -> Result<Json<Member>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
         let membership =
             groups::put_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0, body.role)
                 .await?;
@@ -287,7 +295,7 @@ impl GroupsApi {
             .await?
             .pop()
             .map(Json)
-            .ok_or_else(|| ApiError::not_found("user"))
+            .ok_or_else(|| ApiError::not_found("user").into())
     }
 
     /// Remove a member (group admins remove members; anyone removes themselves)
@@ -300,9 +308,9 @@ impl GroupsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-        user_id: Path<String>,
-    ) -> Result<Done, ApiError> {
+        id: Path<GroupId>,
+        user_id: Path<UserId>,
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash)>> {
         groups::remove_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0).await?;
         Ok(Done::Done)
     }

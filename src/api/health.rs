@@ -1,5 +1,6 @@
 //! Liveness, readiness and Prometheus metrics.
 
+use super::errors::{Errors, Missing};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
@@ -30,7 +31,7 @@ impl HealthApi {
 
     /// Readiness: the database answers (503 `database_unavailable` otherwise)
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
-    async fn readyz(&self, state: Data<&AppState>) -> Result<Json<Status>, ApiError> {
+    async fn readyz(&self, state: Data<&AppState>) -> Result<Json<Status>, Errors<()>> {
         state.store.ping().await?;
         Ok(Json(Status {
             status: "ok".to_owned(),
@@ -47,7 +48,7 @@ impl HealthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-    ) -> Result<PlainText<String>, ApiError> {
+    ) -> Result<PlainText<String>, Errors<Missing>> {
         let presented = req
             .headers()
             .get(poem::http::header::AUTHORIZATION)
@@ -59,7 +60,7 @@ impl HealthApi {
             {
                 Ok(PlainText(crate::telemetry::render_metrics()))
             }
-            _ => Err(ApiError::new(ErrorCode::NotFound, "no such resource")),
+            _ => Err(ApiError::new(ErrorCode::NotFound, "no such resource").into()),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `/api/v1/conversations/{id}/...` and `/api/v1/messages/{id}`: history, sending,
 //! editing, deleting, read markers and presence.
 
+use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Limited, Missing, Params, Refused};
+use crate::ids::{ConversationId, MessageId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -20,6 +22,7 @@ use crate::store::messages::HistoryWindow;
 pub struct MessagesApi;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct SendMessage {
     /// 1-4000 characters after trimming; newlines and tabs allowed.
     pub body: Text,
@@ -28,11 +31,13 @@ pub struct SendMessage {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct EditMessage {
     pub body: Text,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct ReadMarker {
     /// The highest seq read; markers never move back.
     pub seq: i64,
@@ -70,18 +75,19 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<ConversationId>,
         before: Query<Option<i64>>,
         after: Query<Option<i64>>,
         /// Page size, 1-100 (default 50).
         limit: Query<Option<u32>>,
-    ) -> Result<Json<History>, ApiError> {
+    ) -> Result<Json<History>, Errors<(Authed, Params, Invalid, Refused, Missing)>> {
         let window = match (before.0, after.0) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid_field(
                     "before",
                     "use either before or after, not both",
-                ));
+                )
+                .into());
             }
             (Some(seq), None) => HistoryWindow::Before(seq),
             (None, Some(seq)) => HistoryWindow::After(seq),
@@ -114,9 +120,9 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<ConversationId>,
         body: Json<SendMessage>,
-    ) -> Result<SendResult, ApiError> {
+    ) -> Result<SendResult, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited)>> {
         let sent = messages::send(
             &state,
             &Caller::from(&auth.0),
@@ -147,9 +153,9 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<ConversationId>,
         body: Json<ReadMarker>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<Done, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited)>> {
         messages::mark_read(&state, &Caller::from(&auth.0), &id.0, body.seq).await?;
         Ok(Done::Done)
     }
@@ -164,8 +170,8 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Json<Presence>, ApiError> {
+        id: Path<ConversationId>,
+    ) -> Result<Json<Presence>, Errors<(Authed, Refused, Missing)>> {
         let room = access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
         let mut online = Vec::new();
         for u in state.hub.room_online(&id.0) {
@@ -192,9 +198,9 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<MessageId>,
         body: Json<EditMessage>,
-    ) -> Result<Json<Message>, ApiError> {
+    ) -> Result<Json<Message>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
         Ok(Json(Message::from(
             &messages::edit(&state, &Caller::from(&auth.0), &id.0, &body.body).await?,
         )))
@@ -210,8 +216,8 @@ impl MessagesApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Done, ApiError> {
+        id: Path<MessageId>,
+    ) -> Result<Done, Errors<(Authed, Refused, Missing)>> {
         messages::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }

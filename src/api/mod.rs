@@ -2,11 +2,13 @@
 
 pub mod auth;
 pub mod dms;
+pub mod errors;
 pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod models;
 pub mod realtime;
+pub mod spec;
 pub mod text;
 pub mod users;
 

@@ -1,5 +1,6 @@
 //! Response and request shapes shared by several tags.
 
+use crate::ids::{ConversationId, GroupId, MessageId, UserId};
 use poem_openapi::Object;
 
 use crate::domain::Role;
@@ -18,7 +19,7 @@ pub fn timestamp(dt: mongodb::bson::DateTime) -> Timestamp {
 /// A user's public profile.
 #[derive(Debug, Clone, Object)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub role: Role,
@@ -55,14 +56,14 @@ pub struct UserPage {
 /// A user as messages and members show them.
 #[derive(Debug, Clone, Object)]
 pub struct UserSummary {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
 }
 
 /// A member's user, with display name.
 #[derive(Debug, Clone, Object)]
 pub struct MemberUser {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
 }
@@ -70,11 +71,11 @@ pub struct MemberUser {
 /// A group. Its conversation (room) id is the group's id.
 #[derive(Debug, Clone, Object)]
 pub struct Group {
-    pub id: String,
+    pub id: GroupId,
     pub name: String,
     pub description: String,
     pub visibility: Visibility,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub created_at: Timestamp,
     pub member_count: i64,
 }
@@ -122,8 +123,8 @@ pub struct MemberPage {
 /// A message. A deleted message keeps its id and seq and loses its body.
 #[derive(Debug, Clone, Object)]
 pub struct Message {
-    pub id: String,
-    pub conversation_id: String,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
     /// Position in the conversation: strictly increasing.
     pub seq: i64,
     pub sender: UserSummary,
@@ -158,7 +159,7 @@ impl From<&MessageDoc> for Message {
 /// The newest message of a conversation.
 #[derive(Debug, Clone, Object)]
 pub struct LastMessageView {
-    pub id: String,
+    pub id: MessageId,
     pub seq: i64,
     pub sender: UserSummary,
     pub body: String,
@@ -181,13 +182,13 @@ impl From<&LastMessage> for LastMessageView {
 }
 
 /// A group's room or a direct conversation; its `id` is what WebSocket frames use.
+/// `peer` is the other participant (direct conversations only).
 #[derive(Debug, Clone, Object)]
 pub struct Conversation {
-    pub id: String,
+    pub id: ConversationId,
     pub kind: ConversationKind,
     /// The group's name, or the peer's display name.
     pub name: String,
-    /// The other participant (direct conversations only).
     #[oai(skip_serializing_if_is_none)]
     pub peer: Option<User>,
     pub last_seq: i64,
@@ -231,6 +232,6 @@ pub struct History {
 /// Who is in a conversation's room right now.
 #[derive(Debug, Object)]
 pub struct Presence {
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub online: Vec<UserSummary>,
 }

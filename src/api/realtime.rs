@@ -6,7 +6,7 @@ use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 
 use super::ApiTags;
-use crate::error::ApiError;
+use super::errors::{Authed, Errors, Limited, Params, Refused};
 use crate::realtime::gateway::{self, Upgrade};
 use crate::state::AppState;
 
@@ -28,8 +28,8 @@ impl RealtimeApi {
         req: &Request,
         /// Single-use ticket (instead of the Authorization header).
         ticket: Query<Option<String>>,
-    ) -> Result<Upgrade, ApiError> {
+    ) -> Result<Upgrade, Errors<(Authed, Params, Refused, Limited)>> {
         let _ = ticket;
-        gateway::upgrade(&state, req).await
+        Ok(gateway::upgrade(&state, req).await?)
     }
 }

@@ -1,5 +1,7 @@
 //! `/api/v1/users`: own profile, search, public profiles and global moderation.
 
+use super::errors::{Authed, Errors, Invalid, JsonBody, Missing, Params, Refused};
+use crate::ids::UserId;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -19,17 +21,19 @@ use crate::store::users::UserDoc;
 pub struct UsersApi;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// 1-64 characters.
     pub display_name: Option<Text>,
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct RoleChange {
     pub role: Role,
 }
 
-async fn load(state: &AppState, id: &str) -> Result<UserDoc, ApiError> {
+async fn load(state: &AppState, id: &UserId) -> Result<UserDoc, ApiError> {
     state
         .store
         .users
@@ -38,11 +42,11 @@ async fn load(state: &AppState, id: &str) -> Result<UserDoc, ApiError> {
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
-fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), ApiError> {
+fn authorize(auth: &BearerAuth, target: &UserId, action: UserAction) -> Result<(), ApiError> {
     if may_moderate_user(auth.0.role, &auth.0.id, target, action) {
         Ok(())
     } else {
-        tracing::warn!(event = "forbidden", user_id = %auth.0.id, target, ?action, "user moderation refused");
+        tracing::warn!(event = "forbidden", user_id = %auth.0.id, %target, ?action, "user moderation refused");
         Err(ApiError::forbidden(
             "only an administrator may do this, and not to their own account",
         ))
@@ -58,8 +62,8 @@ fn authorize(auth: &BearerAuth, target: &str, action: UserAction) -> Result<(), 
 /// `GET /users/{id}` and for global admins outside the group.
 pub async fn may_see_online(
     state: &AppState,
-    viewer: &str,
-    target: &str,
+    viewer: &UserId,
+    target: &UserId,
 ) -> Result<bool, ApiError> {
     if viewer == target {
         return Ok(true);
@@ -81,7 +85,7 @@ pub async fn may_see_online(
         }
         match page.last() {
             Some(last) if page.len() == crate::limits::PAGE_MAX as usize => {
-                after = Some(last.group_id.clone());
+                after = Some(last.group_id.to_string());
             }
             _ => return Ok(false),
         }
@@ -91,8 +95,8 @@ pub async fn may_see_online(
 /// `target`'s `online` status if `viewer` may see it (`may_see_online`).
 pub async fn online_for(
     state: &AppState,
-    viewer: &str,
-    target: &str,
+    viewer: &UserId,
+    target: &UserId,
 ) -> Result<Option<bool>, ApiError> {
     Ok(may_see_online(state, viewer, target)
         .await?
@@ -103,7 +107,7 @@ pub async fn online_for(
 async fn set_disabled(
     state: &AppState,
     auth: &BearerAuth,
-    id: &str,
+    id: &UserId,
     disabled: bool,
 ) -> Result<Json<User>, ApiError> {
     authorize(auth, id, UserAction::Disable)?;
@@ -125,7 +129,11 @@ async fn set_disabled(
 impl UsersApi {
     /// Get my profile
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
-    async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<User>, ApiError> {
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Json<User>, Errors<Authed>> {
         Ok(Json(User::from(&load(&state, &auth.0.id).await?)))
     }
 
@@ -136,7 +144,7 @@ impl UsersApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<ProfilePatch>,
-    ) -> Result<Json<User>, ApiError> {
+    ) -> Result<Json<User>, Errors<(Authed, JsonBody, Invalid)>> {
         let user = match &body.display_name {
             Some(raw) => {
                 let name = DisplayName::parse(raw)
@@ -166,16 +174,17 @@ impl UsersApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<UserPage>, ApiError> {
+    ) -> Result<Json<UserPage>, Errors<(Authed, Params, Invalid)>> {
         let prefix = q.0.to_ascii_lowercase();
         if prefix.is_empty() {
             return Err(ApiError::invalid_field(
                 "q",
                 "must be at least 1 character: a search never lists every user",
-            ));
+            )
+            .into());
         }
         if prefix.len() > crate::limits::USERNAME_MAX_CHARS {
-            return Err(ApiError::invalid_field("q", "is longer than any username"));
+            return Err(ApiError::invalid_field("q", "is longer than any username").into());
         }
         let limit = page_limit(limit.0);
         let docs = state
@@ -198,8 +207,8 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Json<User>, ApiError> {
+        id: Path<UserId>,
+    ) -> Result<Json<User>, Errors<(Authed, Missing)>> {
         let mut user = User::from(&load(&state, &id.0).await?);
         user.online = online_for(&state, &auth.0.id, &user.id).await?;
         Ok(Json(user))
@@ -211,9 +220,9 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
+        id: Path<UserId>,
         body: Json<RoleChange>,
-    ) -> Result<Json<User>, ApiError> {
+    ) -> Result<Json<User>, Errors<(Authed, JsonBody, Refused, Missing)>> {
         authorize(&auth, &id.0, UserAction::ChangeRole)?;
         let user = state
             .store
@@ -232,9 +241,9 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Json<User>, ApiError> {
-        set_disabled(&state, &auth, &id.0, true).await
+        id: Path<UserId>,
+    ) -> Result<Json<User>, Errors<(Authed, Refused, Missing)>> {
+        Ok(set_disabled(&state, &auth, &id.0, true).await?)
     }
 
     /// Re-enable a disabled user (admin)
@@ -243,8 +252,8 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        id: Path<String>,
-    ) -> Result<Json<User>, ApiError> {
-        set_disabled(&state, &auth, &id.0, false).await
+        id: Path<UserId>,
+    ) -> Result<Json<User>, Errors<(Authed, Refused, Missing)>> {
+        Ok(set_disabled(&state, &auth, &id.0, false).await?)
     }
 }

@@ -11,7 +11,7 @@ use crate::state::AppState;
 /// The authenticated caller, checked against the database on every request.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub id: String,
+    pub id: crate::ids::UserId,
     pub username: String,
     pub role: Role,
     pub token_version: i64,

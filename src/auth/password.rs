@@ -99,7 +99,10 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>) {
 fn busy() -> ApiError {
     ApiError {
         retry_after: Some(BUSY_RETRY_AFTER_SECS),
-        details: Some(serde_json::json!({ "retry_after_secs": BUSY_RETRY_AFTER_SECS })),
+        details: Some(crate::error::ErrorDetails {
+            retry_after_secs: Some(BUSY_RETRY_AFTER_SECS),
+            ..Default::default()
+        }),
         ..ApiError::new(
             ErrorCode::ServerBusy,
             "the server is busy checking passwords; retry shortly",

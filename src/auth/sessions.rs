@@ -1,6 +1,7 @@
 //! Accounts and sessions: register, login, refresh rotation, logout, password
 //! change, WebSocket tickets, and checking an access token against the database.
 
+use crate::ids::UserId;
 use mongodb::bson::DateTime;
 use secrecy::ExposeSecret;
 
@@ -30,6 +31,12 @@ fn throttle_key(raw: &str) -> String {
 
 /// Checks an access token: signature, claims, and that the user still exists, is
 /// enabled and has not revoked tokens of this version.
+#[tracing::instrument(
+    name = "auth.authenticate",
+    level = "debug",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, ApiError> {
     let claims = state.keys.verify_access(token).map_err(|err| match err {
         TokenError::Expired => {
@@ -45,7 +52,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, 
     let user = state
         .store
         .users
-        .auth_facts(&claims.sub)
+        .auth_facts(&UserId::from_trusted(claims.sub.clone()))
         .await?
         .ok_or_else(revoked)?;
     if user.disabled || user.token_version != claims.tv {
@@ -66,6 +73,7 @@ pub struct Registration<'a> {
     pub display_name: Option<&'a str>,
 }
 
+#[tracing::instrument(name = "auth.register", level = "debug", skip_all, fields(%ip), err(level = "debug"))]
 pub async fn register(
     state: &AppState,
     ip: &str,
@@ -118,7 +126,7 @@ async fn create_user(
         return Err(username_taken());
     }
     let user = UserDoc {
-        id: new_id(),
+        id: UserId::generate(),
         username: username.into_inner(),
         display_name: display_name.into_inner(),
         password_hash: state.hasher.hash(password).await?,
@@ -137,6 +145,7 @@ async fn create_user(
     }
 }
 
+#[tracing::instrument(name = "auth.login", level = "debug", skip_all, fields(%ip, username = %throttle_key(username)), err(level = "debug"))]
 pub async fn login(
     state: &AppState,
     ip: &str,
@@ -246,7 +255,7 @@ async fn issue_pair(
     Ok(IssuedPair {
         access_token: state
             .keys
-            .issue_access(&user.id, user.role, user.token_version),
+            .issue_access(user.id.as_str(), user.role, user.token_version),
         refresh_token,
         expires_in: state.keys.access_ttl.as_secs(),
     })
@@ -264,6 +273,7 @@ const REUSED: &str =
 
 /// Exchanges a refresh token for a new pair. A token that was already exchanged
 /// is being replayed: its whole family is revoked.
+#[tracing::instrument(name = "auth.refresh", level = "debug", skip_all, err(level = "debug"))]
 pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiError> {
     let hash = hash_opaque(token);
     let tokens = &state.store.tokens;
@@ -318,6 +328,7 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
 }
 
 /// Revokes the family of `token` if it belongs to `user`; unknown tokens are ignored.
+#[tracing::instrument(name = "auth.logout", level = "debug", skip_all, fields(user = %user.id), err(level = "debug"))]
 pub async fn logout(state: &AppState, user: &CurrentUser, token: &str) -> Result<(), ApiError> {
     let tokens = &state.store.tokens;
     if let Some(doc) = tokens.refresh_by_hash(&hash_opaque(token)).await? {
@@ -332,13 +343,15 @@ pub async fn logout(state: &AppState, user: &CurrentUser, token: &str) -> Result
 }
 
 /// Revokes every access and refresh token of the user.
-pub async fn revoke_everything(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+#[tracing::instrument(name = "auth.revoke_everything", level = "debug", skip_all, fields(user = %user_id), err(level = "debug"))]
+pub async fn revoke_everything(state: &AppState, user_id: &UserId) -> Result<(), ApiError> {
     state.store.users.bump_token_version(user_id).await?;
     state.store.tokens.revoke_user(user_id).await?;
     state.hub.close_user(user_id, close_code::UNAUTHORIZED);
     Ok(())
 }
 
+#[tracing::instrument(name = "auth.change_password", level = "debug", skip_all, fields(user = %user.id), err(level = "debug"))]
 pub async fn change_password(
     state: &AppState,
     user: &CurrentUser,
@@ -360,7 +373,7 @@ pub async fn change_password(
     let charge = state
         .throttles
         .password_change_per_user
-        .charge(&user.id)
+        .charge(user.id.as_str())
         .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
     if !state.hasher.verify(&current, &doc.password_hash).await? {
         charge.keep();
@@ -383,6 +396,7 @@ pub async fn change_password(
 }
 
 /// Issues a single-use WebSocket ticket; returns it with its lifetime in seconds.
+#[tracing::instrument(name = "auth.issue_ticket", level = "debug", skip_all, fields(user = %user.id), err(level = "debug"))]
 pub async fn issue_ticket(state: &AppState, user: &CurrentUser) -> Result<(String, u64), ApiError> {
     let (ticket, hash) = new_opaque();
     let expires_at = DateTime::from_millis(now().timestamp_millis() + WS_TICKET_TTL_SECS * 1000);
@@ -401,6 +415,12 @@ pub async fn issue_ticket(state: &AppState, user: &CurrentUser) -> Result<(Strin
 
 /// Redeems a single-use WebSocket ticket for its user. The socket then lives as
 /// long as an access token would; the client keeps it with `reauth`.
+#[tracing::instrument(
+    name = "auth.redeem_ticket",
+    level = "debug",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser, ApiError> {
     let refused = || {
         ApiError::new(

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::Caller;
 use super::writer::Live;
-use crate::domain::is_conversation_id;
 use crate::error::ApiError;
+use crate::ids::ConversationId;
 use crate::permissions::{Actor, GroupAction, GroupRole, may};
 use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind};
@@ -37,22 +37,18 @@ pub fn conversation_not_found() -> ApiError {
 /// The one shape check of client-supplied conversation ids (REST paths and WS
 /// frames): anything but 24 lowercase hex digits is `not_found` at once, before
 /// it costs a database call or a map entry.
-pub fn conversation_id(raw: &str) -> Result<&str, ApiError> {
-    if is_conversation_id(raw) {
-        Ok(raw)
-    } else {
-        Err(conversation_not_found())
-    }
+pub fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    ConversationId::parse(raw).ok_or_else(conversation_not_found)
 }
 
 /// Loads `conversation_id` and checks that `caller` may do `action` there.
+#[tracing::instrument(name = "chat.access.room", level = "debug", skip(state, caller), fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
 pub async fn room(
     state: &AppState,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     action: GroupAction,
 ) -> Result<Room, ApiError> {
-    let conversation_id = self::conversation_id(conversation_id)?;
     let live = state.writers.get(conversation_id).await?;
     let conversation = live.doc();
     if conversation.kind == ConversationKind::Direct {
@@ -77,7 +73,7 @@ pub async fn room(
     let group = state
         .store
         .groups
-        .by_id_uncounted(conversation_id)
+        .by_id_uncounted(&conversation_id.as_group())
         .await?
         .ok_or_else(conversation_not_found)?;
     let (_, actor) = group_actor(state, caller, &group).await?;

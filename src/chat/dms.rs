@@ -2,6 +2,7 @@
 
 use super::Caller;
 use crate::error::ApiError;
+use crate::ids::{ConversationId, UserId};
 use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind, ConversationStore, dm_key};
 use crate::store::is_duplicate_key;
@@ -9,21 +10,22 @@ use crate::store::is_duplicate_key;
 /// A DM's conversation id, derived from the pair: the first 24 hex digits of
 /// SHA-256(`dm:<smaller id>:<larger id>`), so opening a DM is an `_id` lookup
 /// (ids stay 24-hex strings like every other id).
-pub fn dm_id(a: &str, b: &str) -> String {
+pub fn dm_id(a: &UserId, b: &UserId) -> ConversationId {
     use sha2::{Digest, Sha256};
     let mut id = hex::encode(Sha256::digest(dm_key(a, b).as_bytes()));
-    id.truncate(24);
-    id
+    id.truncate(crate::ids::OBJECT_ID_LEN);
+    ConversationId::from_trusted(id)
 }
 
 /// Opens (idempotently, from either side) the DM between the caller and `peer_id`.
 /// Returns the conversation and whether it was created now.
+#[tracing::instrument(name = "chat.dms.open", level = "debug", skip(state, caller), fields(user = %caller.id, peer = %peer_id), err(level = "debug"))]
 pub async fn open(
     state: &AppState,
     caller: &Caller,
-    peer_id: &str,
+    peer_id: &UserId,
 ) -> Result<(ConversationDoc, bool), ApiError> {
-    if peer_id == caller.id {
+    if *peer_id == caller.id {
         return Err(ApiError::invalid_field(
             "user_id",
             "cannot open a direct conversation with yourself",
@@ -65,6 +67,20 @@ pub async fn open(
     }
 }
 
+/// The shape of a DM list cursor, `<millis>:<conversation id>` (the spec
+/// carries it as the parameter's pattern).
+pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}:[0-9a-f]{24}$";
+
+/// A DM list cursor: the last conversation's activity (Unix millis) and id.
+fn parse_cursor(raw: &str) -> Option<(i64, &str)> {
+    let (millis, id) = raw.split_once(':')?;
+    let digits = (1..=18).contains(&millis.len()) && millis.bytes().all(|b| b.is_ascii_digit());
+    if !digits || !crate::ids::is_object_id(id) {
+        return None;
+    }
+    Some((millis.parse().ok()?, id))
+}
+
 /// The caller's DMs, most recently active first; the cursor is `<millis>:<id>`.
 pub async fn list(
     state: &AppState,
@@ -74,17 +90,12 @@ pub async fn list(
 ) -> Result<(Vec<ConversationDoc>, Option<String>), ApiError> {
     let after = match cursor {
         None => None,
-        Some(raw) => {
-            let parsed = raw
-                .split_once(':')
-                .and_then(|(millis, id)| millis.parse::<i64>().ok().map(|m| (m, id)));
-            Some(parsed.ok_or_else(|| {
-                ApiError::new(
-                    crate::error::ErrorCode::InvalidCursor,
-                    "the cursor is not one this API issued",
-                )
-            })?)
-        }
+        Some(raw) => Some(parse_cursor(raw).ok_or_else(|| {
+            ApiError::new(
+                crate::error::ErrorCode::InvalidCursor,
+                "the cursor is not one this API issued",
+            )
+        })?),
     };
     let page = state
         .store
@@ -101,30 +112,46 @@ pub async fn list(
 }
 
 /// The other participant of a DM.
-pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &str) -> Option<&'a str> {
-    conversation
-        .participants
-        .iter()
-        .map(String::as_str)
-        .find(|p| *p != me)
+pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &UserId) -> Option<&'a UserId> {
+    conversation.participants.iter().find(|p| *p != me)
 }
 
 #[cfg(test)]
 mod tests {
     use super::dm_id;
+    use crate::ids::{ConversationId, UserId};
 
     #[test]
-    fn a_dm_id_is_24_hex_and_the_same_from_either_side() {
-        let id = dm_id("65a0000000000000000000a1", "65a0000000000000000000b2");
-        assert_eq!(id.len(), 24);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    fn cursors_are_millis_and_a_conversation_id_and_nothing_else() {
+        let id = "0123456789abcdef01234567";
         assert_eq!(
-            id,
-            dm_id("65a0000000000000000000b2", "65a0000000000000000000a1")
+            super::parse_cursor(&format!("1700000000000:{id}")),
+            Some((1_700_000_000_000, id))
         );
-        assert_ne!(
-            id,
-            dm_id("65a0000000000000000000a1", "65a0000000000000000000c3")
+        for bad in [
+            String::new(),
+            ":".into(),
+            format!("-5:{id}"),
+            format!("+5:{id}"),
+            format!("1234567890123456789:{id}"),
+            "5:abc".into(),
+            format!("5:{id}:x"),
+        ] {
+            assert_eq!(super::parse_cursor(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_dm_id_is_a_conversation_id_and_the_same_from_either_side() {
+        let user = |raw: &str| UserId::from_trusted(raw);
+        let (a, b, c) = (
+            user("65a0000000000000000000a1"),
+            user("65a0000000000000000000b2"),
+            user("65a0000000000000000000c3"),
         );
+        let id = dm_id(&a, &b);
+        assert_eq!(ConversationId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(id, dm_id(&b, &a));
+        assert_ne!(id, dm_id(&a, &c));
     }
 }

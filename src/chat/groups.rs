@@ -4,13 +4,17 @@ use super::Caller;
 use super::access::group_actor;
 use crate::domain::{FieldErrors, clean_text};
 use crate::error::ApiError;
+use crate::ids::{GroupId, UserId};
 use crate::limits::{GROUP_DESCRIPTION_MAX_CHARS, GROUP_NAME_MAX_CHARS};
 use crate::permissions::{Actor, GroupAction, GroupRole, may};
 use crate::realtime::hub::MembershipChange;
 use crate::state::AppState;
 use crate::store::conversations::{ConversationKind, ConversationStore};
 use crate::store::groups::{GroupDoc, MembershipDoc, Visibility};
-use crate::store::{new_id, now};
+use crate::store::now;
+
+/// Why a transfer to `user_id` is refused.
+pub const NOT_A_MEMBER: &str = "must be a member of the group";
 
 fn group_not_found() -> ApiError {
     ApiError::not_found("group")
@@ -32,7 +36,7 @@ fn parse_description(raw: &str) -> Result<String, String> {
 pub async fn visible(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &GroupId,
 ) -> Result<(GroupDoc, Actor), ApiError> {
     let (group, actor) = seen(state, caller, id).await?;
     Ok((state.store.groups.with_member_count(group).await?, actor))
@@ -40,7 +44,11 @@ pub async fn visible(
 
 /// Like `visible`, without counting members (`member_count` is 0): the group and
 /// the caller's membership come from `_id` lookups or memory.
-async fn seen(state: &AppState, caller: &Caller, id: &str) -> Result<(GroupDoc, Actor), ApiError> {
+async fn seen(
+    state: &AppState,
+    caller: &Caller,
+    id: &GroupId,
+) -> Result<(GroupDoc, Actor), ApiError> {
     let group = state
         .store
         .groups
@@ -63,7 +71,7 @@ async fn seen(state: &AppState, caller: &Caller, id: &str) -> Result<(GroupDoc, 
 async fn readable(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &GroupId,
 ) -> Result<(GroupDoc, Actor), ApiError> {
     let (group, actor) = seen(state, caller, id).await?;
     require(
@@ -104,7 +112,7 @@ pub async fn create(
         return Err(errors.into());
     };
     let mut group = GroupDoc {
-        id: new_id(),
+        id: GroupId::generate(),
         name,
         description,
         visibility: visibility.unwrap_or(Visibility::Public),
@@ -115,7 +123,7 @@ pub async fn create(
     let store = &state.store;
     store.groups.insert(&group).await?;
     let conversation = ConversationStore::new_doc(
-        group.id.clone(),
+        group.id.conversation(),
         ConversationKind::Group,
         format!("group:{}", group.id),
         Vec::new(),
@@ -143,9 +151,9 @@ pub async fn mine(
         .memberships_of(&caller.id, cursor, limit)
         .await?;
     let next = (memberships.len() == limit as usize)
-        .then(|| memberships.last().map(|m| m.group_id.clone()))
+        .then(|| memberships.last().map(|m| m.group_id.to_string()))
         .flatten();
-    let ids: Vec<String> = memberships.into_iter().map(|m| m.group_id).collect();
+    let ids: Vec<GroupId> = memberships.into_iter().map(|m| m.group_id).collect();
     Ok((state.store.groups.by_ids(&ids).await?, next))
 }
 
@@ -157,7 +165,7 @@ pub async fn discover(
 ) -> Result<(Vec<GroupDoc>, Option<String>), ApiError> {
     let groups = state.store.groups.public_page(cursor, limit).await?;
     let next = (groups.len() == limit as usize)
-        .then(|| groups.last().map(|g| g.id.clone()))
+        .then(|| groups.last().map(|g| g.id.to_string()))
         .flatten();
     Ok((groups, next))
 }
@@ -165,7 +173,7 @@ pub async fn discover(
 pub async fn update(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &GroupId,
     name: Option<&str>,
     description: Option<&str>,
     visibility: Option<Visibility>,
@@ -194,8 +202,8 @@ pub async fn update(
 
 /// Tells a member's connections they left the room, under the room writer's lock
 /// (see `Writers::member_removed`). Call after the membership is gone from storage.
-fn unsubscribe(state: &AppState, group_id: &str, user_id: &str) {
-    state.writers.member_removed(group_id, || {
+fn unsubscribe(state: &AppState, group_id: &GroupId, user_id: &UserId) {
+    state.writers.member_removed(&group_id.conversation(), || {
         state
             .hub
             .membership_changed(group_id, user_id, MembershipChange::Removed);
@@ -203,7 +211,7 @@ fn unsubscribe(state: &AppState, group_id: &str, user_id: &str) {
 }
 
 /// Deletes the group with its room, messages, read markers and memberships.
-pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(), ApiError> {
     let (group, actor) = seen(state, caller, id).await?;
     require(
         actor,
@@ -214,9 +222,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), A
     )?;
     let members = state.store.groups.member_ids(id).await?;
     let store = &state.store;
-    state.writers.forget(id);
-    store.messages.delete_conversation(id).await?;
-    store.conversations.delete(id).await?;
+    state.writers.forget(&id.conversation());
+    store
+        .messages
+        .delete_conversation(&id.conversation())
+        .await?;
+    store.conversations.delete(&id.conversation()).await?;
     store.groups.delete(id).await?;
     for user_id in members {
         state
@@ -227,7 +238,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<(), A
     Ok(())
 }
 
-pub async fn join(state: &AppState, caller: &Caller, id: &str) -> Result<GroupDoc, ApiError> {
+pub async fn join(state: &AppState, caller: &Caller, id: &GroupId) -> Result<GroupDoc, ApiError> {
     let (group, actor) = seen(state, caller, id).await?;
     if actor.group.is_some() {
         return Ok(state.store.groups.with_member_count(group).await?);
@@ -259,7 +270,7 @@ pub async fn join(state: &AppState, caller: &Caller, id: &str) -> Result<GroupDo
         .ok_or_else(group_not_found)
 }
 
-pub async fn leave(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(), ApiError> {
     let (group, actor) = seen(state, caller, id).await?;
     if actor.group.is_none() {
         return Err(ApiError::not_found("membership"));
@@ -286,7 +297,7 @@ pub async fn leave(state: &AppState, caller: &Caller, id: &str) -> Result<(), Ap
 pub async fn members(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &GroupId,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<MembershipDoc>, Option<String>), ApiError> {
@@ -302,12 +313,12 @@ pub async fn members(
 pub async fn put_member(
     state: &AppState,
     caller: &Caller,
-    id: &str,
-    user_id: &str,
+    id: &GroupId,
+    user_id: &UserId,
     role: GroupRole,
 ) -> Result<MembershipDoc, ApiError> {
     readable(state, caller, id).await?;
-    let live = state.writers.get(id).await?;
+    let live = state.writers.get(&id.conversation()).await?;
     let _members = live.members.lock().await;
     let (group, actor) = readable(state, caller, id).await?;
     let target = state
@@ -375,11 +386,11 @@ pub async fn put_member(
 pub async fn remove_member(
     state: &AppState,
     caller: &Caller,
-    id: &str,
-    user_id: &str,
+    id: &GroupId,
+    user_id: &UserId,
 ) -> Result<(), ApiError> {
     readable(state, caller, id).await?;
-    let live = state.writers.get(id).await?;
+    let live = state.writers.get(&id.conversation()).await?;
     let _members = live.members.lock().await;
     let (group, actor) = readable(state, caller, id).await?;
     let target = state
@@ -395,7 +406,7 @@ pub async fn remove_member(
     }
     let action = GroupAction::RemoveMember {
         target: target.role,
-        is_self: user_id == caller.id,
+        is_self: *user_id == caller.id,
     };
     require(
         actor,
@@ -415,13 +426,13 @@ pub async fn remove_member(
 pub async fn transfer(
     state: &AppState,
     caller: &Caller,
-    id: &str,
-    new_owner: &str,
+    id: &GroupId,
+    new_owner: &UserId,
 ) -> Result<GroupDoc, ApiError> {
     // Checked again under the group's membership lock: a concurrent transfer may
     // have moved the ownership meanwhile.
     seen(state, caller, id).await?;
-    let live = state.writers.get(id).await?;
+    let live = state.writers.get(&id.conversation()).await?;
     let _members = live.members.lock().await;
     let (group, actor) = seen(state, caller, id).await?;
     require(
@@ -431,14 +442,14 @@ pub async fn transfer(
         &group,
         "only the owner may transfer ownership",
     )?;
-    if new_owner == group.owner_id {
+    if *new_owner == group.owner_id {
         return Ok(state.store.groups.with_member_count(group).await?);
     }
     let groups = &state.store.groups;
     groups
         .membership(id, new_owner)
         .await?
-        .ok_or_else(|| ApiError::invalid_field("user_id", "must be a member of the group"))?;
+        .ok_or_else(|| ApiError::invalid_field("user_id", NOT_A_MEMBER))?;
     let changed = |updated: Option<MembershipDoc>| {
         updated.ok_or_else(|| ApiError::conflict("the membership changed meanwhile; try again"))
     };

@@ -1,17 +1,18 @@
 //! Messages: the one send path (REST and WebSocket), history, edits, deletes, reads.
 
 use super::Caller;
-use super::access::{Room, conversation_id as checked_id, room};
+use super::access::{Room, room};
 use super::writer::{Draft, OnStored, Ticket};
 use crate::domain::clean_text;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
+use crate::ids::{ConversationId, MessageId};
 use crate::limits::JOIN_REPLAY_MAX;
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_BODY_MAX_CHARS};
 use crate::permissions::{GroupAction, may};
 use crate::rate_limits::Action;
 use crate::state::AppState;
-use crate::store::messages::{HistoryWindow, MessageDoc, parse_message_id};
+use crate::store::messages::{HistoryWindow, MessageDoc};
 use crate::store::now;
 
 /// Message bodies: NFC, trimmed, 1-4000 characters, newlines and tabs allowed.
@@ -42,15 +43,16 @@ pub struct Sent {
     pub created: bool,
 }
 
-/// Checks the id's shape and the caller's send rate (per user: REST and every
+/// Checks the caller's send rate (per user: REST and every
 /// socket together), validates, authorizes and hands the message to the
 /// conversation's writer (`chat::writer`), which gives it the next `seq`, stores
 /// it, calls `on_stored` (the gateway's ack), then fans it out. The message is
 /// stored before anything reports success; a repeated `client_id` stores nothing.
+#[tracing::instrument(name = "chat.messages.send", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
 pub async fn send(
     state: &AppState,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     body: &str,
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
@@ -65,15 +67,15 @@ pub async fn send(
 /// The first half of `send`: validated, authorized and queued with its `seq`,
 /// without waiting for the database. The gateway submits a connection's sends in
 /// order and waits for their outcomes concurrently.
+#[tracing::instrument(name = "chat.messages.submit", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
 pub async fn submit(
     state: &AppState,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     body: &str,
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Ticket, ApiError> {
-    let conversation_id = checked_id(conversation_id)?;
     state.rate_limits.check(&caller.id, Action::Send)?;
     let body = parse_body(body)?;
     let client_id = client_id.map(parse_client_id).transpose()?;
@@ -88,10 +90,11 @@ pub async fn submit(
 }
 
 /// A page of history in ascending `seq`, and whether more lies beyond it.
+#[tracing::instrument(name = "chat.messages.history", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?window, limit), err(level = "debug"))]
 pub async fn history(
     state: &AppState,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     window: HistoryWindow,
     limit: u32,
 ) -> Result<(Vec<MessageDoc>, bool), ApiError> {
@@ -103,14 +106,14 @@ pub async fn history(
 /// returns the replay after `since`, the last seq and whether the replay was cut.
 /// A member removed while this runs does not end up subscribed: the access check
 /// is repeated if a removal happened between it and the registration.
+#[tracing::instrument(name = "chat.messages.join", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?since), err(level = "debug"))]
 pub async fn join<R>(
     state: &AppState,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     since: Option<i64>,
     mut register: impl FnMut() -> R,
 ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
-    let conversation_id = checked_id(conversation_id)?;
     for _ in 0..JOIN_ATTEMPTS {
         let epoch = state.writers.get(conversation_id).await?.membership_epoch();
         let room = room(state, caller, conversation_id, GroupAction::Send).await?;
@@ -134,11 +137,11 @@ const JOIN_ATTEMPTS: usize = 4;
 async fn message_in_room(
     state: &AppState,
     caller: &Caller,
-    message_id: &str,
+    message_id: &MessageId,
 ) -> Result<(MessageDoc, Room), ApiError> {
     let not_found = || ApiError::not_found("message");
-    let (conversation_id, seq) = parse_message_id(message_id).ok_or_else(not_found)?;
-    let room = room(state, caller, conversation_id, GroupAction::Read)
+    let (conversation_id, seq) = message_id.parts().ok_or_else(not_found)?;
+    let room = room(state, caller, &conversation_id, GroupAction::Read)
         .await
         .map_err(|err| match err.code {
             ErrorCode::DatabaseUnavailable => err,
@@ -152,10 +155,11 @@ async fn message_in_room(
     Ok((message, room))
 }
 
+#[tracing::instrument(name = "chat.messages.edit", level = "debug", skip_all, fields(user = %caller.id, message = %message_id), err(level = "debug"))]
 pub async fn edit(
     state: &AppState,
     caller: &Caller,
-    message_id: &str,
+    message_id: &MessageId,
     body: &str,
 ) -> Result<MessageDoc, ApiError> {
     let body = parse_body(body)?;
@@ -187,10 +191,11 @@ pub async fn edit(
     Ok(edited)
 }
 
+#[tracing::instrument(name = "chat.messages.delete", level = "debug", skip_all, fields(user = %caller.id, message = %message_id), err(level = "debug"))]
 pub async fn delete(
     state: &AppState,
     caller: &Caller,
-    message_id: &str,
+    message_id: &MessageId,
 ) -> Result<MessageDoc, ApiError> {
     let (_, room) = message_in_room(state, caller, message_id).await?;
     let _edits = room.live.edits.lock().await;
@@ -201,7 +206,7 @@ pub async fn delete(
             own: message.sender_id == caller.id,
         },
     ) {
-        tracing::warn!(event = "forbidden", user_id = %caller.id, message_id, "message delete refused");
+        tracing::warn!(event = "forbidden", user_id = %caller.id, %message_id, "message delete refused");
         return Err(ApiError::forbidden(
             "only the sender or a group admin may delete this message",
         ));
@@ -223,13 +228,13 @@ pub async fn delete(
 
 /// Moves the caller's read marker to `seq` (clamped to the room's last seq). A
 /// `read` event goes out only when the marker moved. Rate limited per user.
+#[tracing::instrument(name = "chat.messages.mark_read", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, seq), err(level = "debug"))]
 pub async fn mark_read(
     state: &AppState,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     seq: i64,
 ) -> Result<i64, ApiError> {
-    let conversation_id = checked_id(conversation_id)?;
     state.rate_limits.check(&caller.id, Action::Read)?;
     if seq < 0 {
         return Err(ApiError::invalid_field("seq", "must not be negative"));

@@ -14,7 +14,7 @@ use crate::domain::Role;
 /// Who is acting: enough to authorize and to stamp a message's sender.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub id: String,
+    pub id: crate::ids::UserId,
     pub username: String,
     pub role: Role,
 }

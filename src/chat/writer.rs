@@ -36,10 +36,11 @@ use dashmap::DashMap;
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use crate::error::ApiError;
+use crate::ids::{ConversationId, MessageId, UserId};
 use crate::realtime::hub::Hub;
 use crate::store::Store;
 use crate::store::conversations::{ConversationDoc, LastMessage};
-use crate::store::messages::{HistoryWindow, MessageDoc, block_of, block_start, message_id};
+use crate::store::messages::{HistoryWindow, MessageDoc, block_of, block_start};
 
 /// How often the write-behind runs: full history blocks are written at this pace.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
@@ -69,7 +70,7 @@ pub type OnStored = Box<dyn FnOnce(&MessageDoc) + Send>;
 
 /// A message to send, already validated and authorized.
 pub struct Draft {
-    pub sender_id: String,
+    pub sender_id: UserId,
     pub sender_username: String,
     pub body: String,
     pub client_id: Option<String>,
@@ -85,7 +86,7 @@ pub enum Ticket {
     /// flight (`None`).
     Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, Option<i64>),
     /// A repeat of a message that is stored but no longer in memory.
-    Fetch(crate::store::MessageStore, String, i64),
+    Fetch(crate::store::MessageStore, ConversationId, i64),
 }
 
 impl Ticket {
@@ -120,7 +121,7 @@ struct Pending {
 
 /// A conversation in memory.
 pub struct Live {
-    pub id: String,
+    pub id: ConversationId,
     state: Mutex<LiveState>,
     /// Serialises edits and deletes of this conversation's messages, so that an
     /// edit cannot resurrect a deleted message.
@@ -139,13 +140,13 @@ struct LiveState {
     window: VecDeque<MessageDoc>,
     covered_from: i64,
     /// (sender, client_id) -> seq, pending or stored.
-    keys: HashMap<(String, String), i64>,
-    key_order: VecDeque<(String, String)>,
+    keys: HashMap<(UserId, String), i64>,
+    key_order: VecDeque<(UserId, String)>,
     waiters: HashMap<i64, Vec<Reply>>,
     in_flight: usize,
     /// Read markers known in memory (never behind the stored ones).
-    marks: HashMap<String, i64>,
-    dirty_marks: HashSet<String>,
+    marks: HashMap<UserId, i64>,
+    dirty_marks: HashSet<UserId>,
     dirty_doc: bool,
     dirty_blocks: BTreeSet<i64>,
     /// A store failure left this state unsure: reload before the next send.
@@ -199,7 +200,7 @@ impl LiveState {
         self.window.get(i)
     }
 
-    fn remember_key(&mut self, key: (String, String), seq: i64) {
+    fn remember_key(&mut self, key: (UserId, String), seq: i64) {
         if self.keys.insert(key.clone(), seq).is_none() {
             self.key_order.push_back(key);
         }
@@ -266,7 +267,7 @@ impl Live {
     }
 
     /// The user's read marker, if memory knows it.
-    pub fn mark(&self, user_id: &str) -> Option<i64> {
+    pub fn mark(&self, user_id: &UserId) -> Option<i64> {
         self.lock().marks.get(user_id).copied()
     }
 }
@@ -274,7 +275,7 @@ impl Live {
 /// Every `Live` on this node, the batcher that stores their messages and the
 /// flusher that writes behind.
 pub struct Writers {
-    live: DashMap<String, Arc<OnceCell<Arc<Live>>>>,
+    live: DashMap<ConversationId, Arc<OnceCell<Arc<Live>>>>,
     store: Store,
     hub: Arc<Hub>,
     tx: mpsc::UnboundedSender<Pending>,
@@ -342,9 +343,9 @@ impl Writers {
     }
 
     /// The conversation's `Live`, loading it on first use; 404 if it does not exist.
-    pub async fn get(&self, id: &str) -> Result<Arc<Live>, ApiError> {
+    pub async fn get(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
         loop {
-            let cell = self.live.entry(id.to_owned()).or_default().clone();
+            let cell = self.live.entry(id.clone()).or_default().clone();
             let loaded = cell.get_or_try_init(|| self.load(id)).await;
             let live = match loaded {
                 Ok(live) => Arc::clone(live),
@@ -373,7 +374,7 @@ impl Writers {
     }
 
     /// Forgets a conversation (deleted): in-flight and later sends fail with 404.
-    pub fn forget(&self, id: &str) {
+    pub fn forget(&self, id: &ConversationId) {
         if let Some((_, cell)) = self.live.remove(id)
             && let Some(live) = cell.get()
         {
@@ -387,7 +388,7 @@ impl Writers {
     /// under the conversation's lock, after the membership is gone from storage: a
     /// `join` racing with it either fails its access check or sees the epoch move
     /// and checks again.
-    pub fn member_removed(&self, id: &str, unsubscribe: impl FnOnce()) {
+    pub fn member_removed(&self, id: &ConversationId, unsubscribe: impl FnOnce()) {
         match self.loaded(id) {
             Some(live) => {
                 let mut st = live.lock();
@@ -399,11 +400,11 @@ impl Writers {
     }
 
     /// The `Live` if it is in memory (no loading).
-    pub fn loaded(&self, id: &str) -> Option<Arc<Live>> {
+    pub fn loaded(&self, id: &ConversationId) -> Option<Arc<Live>> {
         self.live.get(id).and_then(|c| c.get().cloned())
     }
 
-    async fn load(&self, id: &str) -> Result<Arc<Live>, ApiError> {
+    async fn load(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
         let messages = &self.store.messages;
         let mut doc = self
             .store
@@ -512,7 +513,7 @@ impl Writers {
                 }
                 let seq = st.next_seq;
                 st.next_seq += 1;
-                let id = message_id(&live.id, seq);
+                let id = MessageId::new(&live.id, seq);
                 let message = MessageDoc {
                     dedupe_key: draft
                         .client_id
@@ -843,7 +844,7 @@ impl Writers {
     pub async fn mark_read(
         &self,
         live: &Live,
-        user_id: &str,
+        user_id: &UserId,
         seq: i64,
         moved: impl FnOnce(&ConversationDoc, i64),
     ) -> Result<i64, ApiError> {
@@ -856,12 +857,12 @@ impl Writers {
         let seq = seq.min(st.doc.last_seq);
         let current = st.marks.get(user_id).copied().max(stored).unwrap_or(0);
         if seq > current {
-            st.marks.insert(user_id.to_owned(), seq);
-            st.dirty_marks.insert(user_id.to_owned());
+            st.marks.insert(user_id.clone(), seq);
+            st.dirty_marks.insert(user_id.clone());
             moved(&st.doc, seq);
             Ok(seq)
         } else {
-            st.marks.insert(user_id.to_owned(), current);
+            st.marks.insert(user_id.clone(), current);
             Ok(seq)
         }
     }
@@ -906,7 +907,7 @@ impl Writers {
                     (b, messages)
                 })
                 .collect();
-            let marks: Vec<(String, i64)> = if lazy {
+            let marks: Vec<(UserId, i64)> = if lazy {
                 std::mem::take(&mut st.dirty_marks)
                     .into_iter()
                     .filter_map(|u| st.marks.get(&u).map(|s| (u, *s)))
@@ -930,10 +931,10 @@ impl Writers {
 
     async fn write_behind(
         &self,
-        id: &str,
+        id: &ConversationId,
         doc: &Option<(i64, Option<LastMessage>, mongodb::bson::DateTime)>,
         blocks: &[(i64, Vec<MessageDoc>)],
-        marks: &[(String, i64)],
+        marks: &[(UserId, i64)],
     ) -> Result<(), ApiError> {
         let store = &self.store;
         for (block, messages) in blocks {
@@ -977,7 +978,7 @@ impl Writers {
     /// for a flush already under way, so that a listing ordered by activity in the
     /// database sees the newest (a listing scans anyway; this walks only what is in
     /// memory).
-    pub async fn flush_direct_of(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn flush_direct_of(&self, user_id: &UserId) -> Result<(), ApiError> {
         let lives: Vec<Arc<Live>> = self
             .live
             .iter()
@@ -1036,7 +1037,7 @@ mod tests {
 
     fn message(seq: i64) -> MessageDoc {
         MessageDoc {
-            id: message_id("c", seq),
+            id: MessageId::new(&"c".into(), seq),
             conversation_id: "c".into(),
             seq,
             sender_id: "u".into(),
@@ -1107,7 +1108,7 @@ mod tests {
         let epoch = live.membership_epoch();
         // The removal lands between the join's access check and its registration.
         let mut unsubscribed = false;
-        writers.member_removed("c", || unsubscribed = true);
+        writers.member_removed(&"c".into(), || unsubscribed = true);
         assert!(unsubscribed);
         let mut registered = false;
         let joined = writers
@@ -1131,7 +1132,7 @@ mod tests {
     async fn a_join_to_a_forgotten_conversation_is_refused() {
         let (writers, live) = writers_with(state(0)).await;
         let epoch = live.membership_epoch();
-        writers.forget("c");
+        writers.forget(&"c".into());
         let joined = writers.join(&live, epoch, None, 100, || ()).await;
         assert!(joined.is_err());
     }

@@ -12,6 +12,7 @@
 //! from per-node facts (which users have a connection joined to which room) that a
 //! backplane can merge as a union across nodes.
 
+use crate::ids::{ConversationId, GroupId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +21,8 @@ use dashmap::DashMap;
 use tokio::sync::{mpsc, watch};
 
 use super::protocol::{
-    MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, PresenceFrame,
-    PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
+    MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, MessageUpdatedFrame,
+    PresenceFrame, PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
 };
 use crate::chat::Caller;
 use crate::limits::OUTBOUND_QUEUE;
@@ -45,9 +46,9 @@ pub mod close_code {
 #[derive(Debug, Clone)]
 pub enum Audience {
     /// Every connection that has joined the conversation's room.
-    Room(String),
+    Room(ConversationId),
     /// Every connection of these users, joined or not (DMs, membership events).
-    Users(Vec<String>),
+    Users(Vec<UserId>),
 }
 
 /// Carries events to the other nodes. Local delivery needs none.
@@ -121,7 +122,7 @@ pub struct Registration {
 struct RoomState {
     conns: HashMap<ConnId, ConnHandle>,
     /// Joined connections per user: a user is present while this is > 0.
-    per_user: HashMap<String, (UserRef, usize)>,
+    per_user: HashMap<UserId, (UserRef, usize)>,
 }
 
 /// A membership change to announce.
@@ -132,8 +133,8 @@ pub enum MembershipChange {
 }
 
 pub struct Hub {
-    users: DashMap<String, HashMap<ConnId, ConnHandle>>,
-    rooms: DashMap<String, RoomState>,
+    users: DashMap<UserId, HashMap<ConnId, ConnHandle>>,
+    rooms: DashMap<ConversationId, RoomState>,
     next_id: AtomicU64,
     backplane: Box<dyn Backplane>,
 }
@@ -182,7 +183,7 @@ impl Hub {
     }
 
     /// Forgets a connection: leaves its rooms (announcing presence) and its user.
-    pub fn unregister(&self, conn: &ConnHandle, rooms: impl IntoIterator<Item = String>) {
+    pub fn unregister(&self, conn: &ConnHandle, rooms: impl IntoIterator<Item = ConversationId>) {
         for room in rooms {
             self.leave(&room, conn);
         }
@@ -196,7 +197,7 @@ impl Hub {
 
     /// Adds a connection to a room; returns who is online there now. The user's
     /// first connection in the room announces them online to the others.
-    pub fn join(&self, conversation: &str, conn: &ConnHandle) -> Vec<UserRef> {
+    pub fn join(&self, conversation: &ConversationId, conn: &ConnHandle) -> Vec<UserRef> {
         let (online, announce) = {
             let mut room = self.rooms.entry(conversation.to_owned()).or_default();
             let already = room.conns.insert(conn.id, conn.clone()).is_some();
@@ -224,7 +225,7 @@ impl Hub {
     }
 
     /// Removes a connection from a room; the user's last one announces them offline.
-    pub fn leave(&self, conversation: &str, conn: &ConnHandle) {
+    pub fn leave(&self, conversation: &ConversationId, conn: &ConnHandle) {
         let gone = self.remove_from_room(conversation, |id, _| id == conn.id);
         for user in gone {
             self.presence(conversation, &user, PresenceStatus::Offline, None);
@@ -234,7 +235,7 @@ impl Hub {
     /// Removes the matching connections; returns the users who went offline.
     fn remove_from_room(
         &self,
-        conversation: &str,
+        conversation: &ConversationId,
         matches: impl Fn(ConnId, &Conn) -> bool,
     ) -> Vec<UserRef> {
         let mut gone = Vec::new();
@@ -263,7 +264,7 @@ impl Hub {
 
     fn presence(
         &self,
-        conversation: &str,
+        conversation: &ConversationId,
         user: &UserRef,
         status: PresenceStatus,
         except: Option<ConnId>,
@@ -277,7 +278,7 @@ impl Hub {
     }
 
     /// Users with a connection joined to the room.
-    pub fn room_online(&self, conversation: &str) -> Vec<UserRef> {
+    pub fn room_online(&self, conversation: &ConversationId) -> Vec<UserRef> {
         self.rooms
             .get(conversation)
             .map(|room| room.per_user.values().map(|(u, _)| u.clone()).collect())
@@ -285,12 +286,12 @@ impl Hub {
     }
 
     /// How many live connections the user has on this node.
-    pub fn user_connections(&self, user_id: &str) -> usize {
+    pub fn user_connections(&self, user_id: &UserId) -> usize {
         self.users.get(user_id).map_or(0, |conns| conns.len())
     }
 
     /// Whether the user has any live connection.
-    pub fn is_online(&self, user_id: &str) -> bool {
+    pub fn is_online(&self, user_id: &UserId) -> bool {
         self.users
             .get(user_id)
             .is_some_and(|conns| !conns.is_empty())
@@ -319,7 +320,12 @@ impl Hub {
         }
     }
 
-    fn deliver_room(&self, conversation: &str, frame: &Arc<str>, except: Option<ConnId>) {
+    fn deliver_room(
+        &self,
+        conversation: &ConversationId,
+        frame: &Arc<str>,
+        except: Option<ConnId>,
+    ) {
         if let Some(room) = self.rooms.get(conversation) {
             for conn in room.conns.values().filter(|c| Some(c.id) != except) {
                 conn.deliver(frame);
@@ -345,7 +351,9 @@ impl Hub {
     pub fn message_updated(&self, conversation: &ConversationDoc, message: &MessageDoc) {
         self.publish(
             Self::audience_of(conversation),
-            &ServerFrame::MessageUpdated(MessageFrame::from(message)),
+            &ServerFrame::MessageUpdated(MessageUpdatedFrame {
+                message: MessageFrame::from(message),
+            }),
         );
     }
 
@@ -387,29 +395,35 @@ impl Hub {
 
     /// Tells the user, and on removal unsubscribes every connection of theirs from
     /// the room at once.
-    pub fn membership_changed(&self, group_id: &str, user_id: &str, change: MembershipChange) {
+    pub fn membership_changed(
+        &self,
+        group_id: &GroupId,
+        user_id: &UserId,
+        change: MembershipChange,
+    ) {
         let (status, role) = match change {
             MembershipChange::Added(role) => (MembershipStatus::Added, Some(role)),
             MembershipChange::Removed => (MembershipStatus::Removed, None),
         };
+        let room = group_id.conversation();
         if let MembershipChange::Removed = change {
-            for user in self.remove_from_room(group_id, |_, c| c.user.id == user_id) {
-                self.presence(group_id, &user, PresenceStatus::Offline, None);
+            for user in self.remove_from_room(&room, |_, c| &c.user.id == user_id) {
+                self.presence(&room, &user, PresenceStatus::Offline, None);
             }
         }
         let frame = MembershipFrame {
-            conversation: group_id.to_owned(),
+            conversation: room,
             status,
             role,
         };
         self.publish(
-            Audience::Users(vec![user_id.to_owned()]),
+            Audience::Users(vec![user_id.clone()]),
             &ServerFrame::Membership(frame),
         );
     }
 
     /// Closes every connection of the user (token revocation).
-    pub fn close_user(&self, user_id: &str, code: u16) {
+    pub fn close_user(&self, user_id: &UserId, code: u16) {
         if let Some(conns) = self.users.get(user_id) {
             for conn in conns.values() {
                 conn.close(code);
@@ -458,11 +472,11 @@ mod tests {
     fn presence_changes_only_on_the_first_and_last_connection_of_a_user() {
         let hub = Hub::default();
         let mut watcher = register(&hub, "w");
-        hub.join("room", &watcher.conn);
+        hub.join(&"room".into(), &watcher.conn);
         let a1 = register(&hub, "a");
         let a2 = register(&hub, "a");
-        hub.join("room", &a1.conn);
-        hub.join("room", &a2.conn);
+        hub.join(&"room".into(), &a1.conn);
+        hub.join(&"room".into(), &a2.conn);
         let frames = drain(&mut watcher.outbound);
         assert_eq!(
             frames
@@ -472,22 +486,22 @@ mod tests {
             1,
             "{frames:?}"
         );
-        hub.leave("room", &a1.conn);
+        hub.leave(&"room".into(), &a1.conn);
         assert!(
             drain(&mut watcher.outbound).is_empty(),
             "a second tab leaving is not offline"
         );
-        hub.unregister(&a2.conn, ["room".to_owned()]);
+        hub.unregister(&a2.conn, ["room".into()]);
         let frames = drain(&mut watcher.outbound);
         assert_eq!(frames.len(), 1);
         assert!(frames[0].contains(r#""status":"offline""#));
-        assert_eq!(hub.room_online("room"), vec![user("w")]);
+        assert_eq!(hub.room_online(&"room".into()), vec![user("w")]);
         assert!(
-            hub.is_online("a"),
+            hub.is_online(&"a".into()),
             "a1 is still connected, just not in the room"
         );
         hub.unregister(&a1.conn, Vec::new());
-        assert!(!hub.is_online("a"));
+        assert!(!hub.is_online(&"a".into()));
     }
 
     #[test]
@@ -495,8 +509,8 @@ mod tests {
         let hub = Hub::default();
         let slow = register(&hub, "slow");
         let mut fast = register(&hub, "fast");
-        hub.join("r", &slow.conn);
-        hub.join("r", &fast.conn);
+        hub.join(&"r".into(), &slow.conn);
+        hub.join(&"r".into(), &fast.conn);
         drain(&mut fast.outbound);
         for _ in 0..OUTBOUND_QUEUE + 1 {
             hub.publish(
@@ -513,8 +527,8 @@ mod tests {
     fn removal_from_a_group_unsubscribes_every_connection_of_the_user() {
         let hub = Hub::default();
         let mut kicked = register(&hub, "k");
-        hub.join("g", &kicked.conn);
-        hub.membership_changed("g", "k", MembershipChange::Removed);
+        hub.join(&"g".into(), &kicked.conn);
+        hub.membership_changed(&"g".into(), &"k".into(), MembershipChange::Removed);
         let frames = drain(&mut kicked.outbound);
         assert!(
             frames

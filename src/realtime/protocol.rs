@@ -2,6 +2,7 @@
 //!
 //! Every frame is a JSON text frame with a `type`. The same error codes as REST.
 
+use crate::ids::{ConversationId, MessageId, UserId};
 use poem_openapi::{Object, Union};
 use serde::{Deserialize, Serialize};
 
@@ -11,22 +12,22 @@ use crate::store::messages::MessageDoc;
 /// A user as frames show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
 pub struct UserRef {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
 }
 
 /// client -> server
 #[derive(Debug, Clone, PartialEq, Deserialize, Union)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[oai(discriminator_name = "type", rename_all = "snake_case")]
+#[oai(discriminator_name = "type", rename_all = "snake_case", one_of)]
 pub enum ClientFrame {
     Join(JoinFrame),
-    Leave(ConversationRef),
+    Leave(LeaveFrame),
     Send(SendFrame),
-    Typing(ConversationRef),
+    Typing(TypingClientFrame),
     Read(ReadFrame),
     Reauth(ReauthFrame),
-    Ping(Empty),
+    Ping(PingFrame),
 }
 
 /// Join a conversation's room; messages with `seq > since` are replayed first.
@@ -36,8 +37,15 @@ pub struct JoinFrame {
     pub since: Option<i64>,
 }
 
+/// Leave a conversation's room.
 #[derive(Debug, Clone, PartialEq, Deserialize, Object)]
-pub struct ConversationRef {
+pub struct LeaveFrame {
+    pub conversation: String,
+}
+
+/// I am typing in a conversation.
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct TypingClientFrame {
     pub conversation: String,
 }
 
@@ -61,8 +69,13 @@ pub struct ReauthFrame {
     pub token: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, Object)]
-pub struct Empty {}
+/// Application-level ping, answered with `pong`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Object)]
+pub struct PingFrame {}
+
+/// The answer to `ping`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Object)]
+pub struct PongFrame {}
 
 /// Why a client frame could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,24 +99,24 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
 /// server -> client
 #[derive(Debug, Clone, Serialize, Union)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[oai(discriminator_name = "type", rename_all = "snake_case")]
+#[oai(discriminator_name = "type", rename_all = "snake_case", one_of)]
 pub enum ServerFrame {
     Joined(JoinedFrame),
     Ack(AckFrame),
     Message(MessageFrame),
-    MessageUpdated(MessageFrame),
+    MessageUpdated(MessageUpdatedFrame),
     MessageDeleted(MessageDeletedFrame),
     Presence(PresenceFrame),
     Typing(TypingFrame),
     Read(ReadEventFrame),
     Membership(MembershipFrame),
     Error(ErrorFrame),
-    Pong(Empty),
+    Pong(PongFrame),
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct JoinedFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub last_seq: i64,
     /// Users with at least one connection in the room now.
     pub online: Vec<UserRef>,
@@ -116,14 +129,14 @@ pub struct JoinedFrame {
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct AckFrame {
     pub client_id: Option<String>,
-    pub id: String,
+    pub id: MessageId,
     pub seq: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct MessageFrame {
-    pub conversation: String,
-    pub id: String,
+    pub conversation: ConversationId,
+    pub id: MessageId,
     pub seq: i64,
     pub sender: UserRef,
     pub body: String,
@@ -153,10 +166,18 @@ impl From<&MessageDoc> for MessageFrame {
     }
 }
 
+/// The edited message, in the same shape as `message`.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct MessageUpdatedFrame {
+    #[serde(flatten)]
+    #[oai(flatten)]
+    pub message: MessageFrame,
+}
+
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct MessageDeletedFrame {
-    pub conversation: String,
-    pub id: String,
+    pub conversation: ConversationId,
+    pub id: MessageId,
     pub seq: i64,
 }
 
@@ -170,20 +191,20 @@ pub enum PresenceStatus {
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct PresenceFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub user: UserRef,
     pub status: PresenceStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct TypingFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub user: UserRef,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct ReadEventFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub user: UserRef,
     pub seq: i64,
 }
@@ -199,7 +220,7 @@ pub enum MembershipStatus {
 /// You were added to or removed from a group (its conversation id is the group id).
 #[derive(Debug, Clone, Serialize, Object)]
 pub struct MembershipFrame {
-    pub conversation: String,
+    pub conversation: ConversationId,
     pub status: MembershipStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<crate::permissions::GroupRole>,
@@ -245,7 +266,7 @@ mod tests {
         );
         assert_eq!(
             parse_client_frame(r#"{"type":"ping"}"#),
-            Ok(ClientFrame::Ping(Empty {}))
+            Ok(ClientFrame::Ping(PingFrame {}))
         );
         let send = parse_client_frame(
             r#"{"type":"send","conversation":"c","body":"hi","client_id":"k1","extra":1}"#,
@@ -304,6 +325,9 @@ mod tests {
             &*encode(&err),
             r#"{"type":"error","code":"forbidden","message":"no","ref":"k"}"#
         );
-        assert_eq!(&*encode(&ServerFrame::Pong(Empty {})), r#"{"type":"pong"}"#);
+        assert_eq!(
+            &*encode(&ServerFrame::Pong(PongFrame {})),
+            r#"{"type":"pong"}"#
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! A single task owns the socket. Every frame is handled to the end before the
 //! next is read, so a `send` in flight is stored (or refused) before a close.
 
+use crate::ids::ConversationId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +17,8 @@ use tracing::Instrument;
 
 use super::hub::{ConnHandle, Registration, close_code};
 use super::protocol::{
-    AckFrame, ClientFrame, Empty, ErrorFrame, FrameError, JoinedFrame, MessageFrame, ServerFrame,
-    parse_client_frame,
+    AckFrame, ClientFrame, ErrorFrame, FrameError, JoinedFrame, MessageFrame, PongFrame,
+    ServerFrame, parse_client_frame,
 };
 use crate::auth::CurrentUser;
 use crate::auth::sessions::authenticate;
@@ -51,7 +52,7 @@ struct Session {
     conn: ConnHandle,
     caller: Caller,
     token_expires_at: i64,
-    joined: HashSet<String>,
+    joined: HashSet<ConversationId>,
     last_typing: RecentKeys,
     bad_frames: u32,
     rate_strikes: u32,
@@ -395,19 +396,31 @@ impl Session {
             return None;
         }
         match frame {
-            ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(Empty {})),
+            ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(PongFrame {})),
             ClientFrame::Join(join) => {
-                if let Err(err) = self.state.rate_limits.check(&self.caller.id, Action::Join) {
-                    self.error(&err, Some(join.conversation));
-                } else {
-                    self.join(&join.conversation, join.since).await;
+                let checked = self
+                    .state
+                    .rate_limits
+                    .check(&self.caller.id, Action::Join)
+                    .and_then(|()| access::conversation_id(&join.conversation));
+                match checked {
+                    Ok(conversation) => self.join(&conversation, join.since).await,
+                    Err(err) => self.error(&err, Some(join.conversation)),
                 }
             }
             ClientFrame::Leave(leave) => {
-                if let Err(err) = self.state.rate_limits.check(&self.caller.id, Action::Join) {
-                    self.error(&err, Some(leave.conversation));
-                } else if self.joined.remove(&leave.conversation) {
-                    self.state.hub.leave(&leave.conversation, &self.conn);
+                let checked = self
+                    .state
+                    .rate_limits
+                    .check(&self.caller.id, Action::Join)
+                    .and_then(|()| access::conversation_id(&leave.conversation));
+                match checked {
+                    Ok(conversation) => {
+                        if self.joined.remove(&conversation) {
+                            self.state.hub.leave(&conversation, &self.conn);
+                        }
+                    }
+                    Err(err) => self.error(&err, Some(leave.conversation)),
                 }
             }
             ClientFrame::Send(send) => {
@@ -415,12 +428,19 @@ impl Session {
                     .send(send.conversation, send.body, send.client_id)
                     .await;
             }
-            ClientFrame::Typing(typing) => self.typing(&typing.conversation).await,
+            ClientFrame::Typing(typing) => match access::conversation_id(&typing.conversation) {
+                Ok(conversation) => self.typing(&conversation).await,
+                Err(err) => self.error(&err, Some(typing.conversation)),
+            },
             ClientFrame::Read(read) => {
-                if let Err(err) =
-                    messages::mark_read(&self.state, &self.caller, &read.conversation, read.seq)
-                        .await
-                {
+                let marked = match access::conversation_id(&read.conversation) {
+                    Ok(conversation) => {
+                        messages::mark_read(&self.state, &self.caller, &conversation, read.seq)
+                            .await
+                    }
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = marked {
                     self.error(&err, Some(read.conversation));
                 }
             }
@@ -432,19 +452,19 @@ impl Session {
     /// Subscribes to a room, replays what was missed since `since`, then `joined`.
     /// The writer registers the connection under the conversation's lock, so the
     /// replay and the live stream neither overlap nor leave a gap.
-    async fn join(&mut self, conversation: &str, since: Option<i64>) {
+    async fn join(&mut self, conversation: &ConversationId, since: Option<i64>) {
         let joined = messages::join(&self.state, &self.caller, conversation, since, || {
             self.state.hub.join(conversation, &self.conn)
         })
         .await;
         match joined {
             Ok((online, missed, last_seq, truncated)) => {
-                self.joined.insert(conversation.to_owned());
+                self.joined.insert(conversation.clone());
                 for message in &missed {
                     self.reply(ServerFrame::Message(MessageFrame::from(message)));
                 }
                 self.reply(ServerFrame::Joined(JoinedFrame {
-                    conversation: conversation.to_owned(),
+                    conversation: conversation.clone(),
                     last_seq,
                     online,
                     truncated,
@@ -454,7 +474,7 @@ impl Session {
                 if self.joined.remove(conversation) {
                     self.state.hub.leave(conversation, &self.conn);
                 }
-                self.error(&err, Some(conversation.to_owned()));
+                self.error(&err, Some(conversation.to_string()));
             }
         }
     }
@@ -476,16 +496,21 @@ impl Session {
                 seq: message.seq,
             }));
         });
-        match messages::submit(
-            &self.state,
-            &self.caller,
-            &conversation,
-            &body,
-            client_id.as_deref(),
-            Some(ack),
-        )
-        .await
-        {
+        let submitted = match access::conversation_id(&conversation) {
+            Ok(conversation) => {
+                messages::submit(
+                    &self.state,
+                    &self.caller,
+                    &conversation,
+                    &body,
+                    client_id.as_deref(),
+                    Some(ack),
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        match submitted {
             // Queued with its seq: the next frame is read while it is stored (so a
             // connection's sends are batched together), and the outcome arrives on
             // its own. A new message is acked by the hook above; a repeat gets the
@@ -536,8 +561,10 @@ impl Session {
     /// Typing notices: at most one per room every `TYPING_THROTTLE_MS`, within
     /// the user's typing rate; extras are dropped silently. Only rooms the caller
     /// may send to are recorded, in a map of bounded size.
-    async fn typing(&mut self, conversation: &str) {
-        if self.last_typing.is_recent(conversation, Instant::now())
+    async fn typing(&mut self, conversation: &ConversationId) {
+        if self
+            .last_typing
+            .is_recent(conversation.as_str(), Instant::now())
             || self
                 .state
                 .rate_limits
@@ -548,12 +575,13 @@ impl Session {
         }
         match access::room(&self.state, &self.caller, conversation, GroupAction::Send).await {
             Ok(room) => {
-                self.last_typing.record(conversation, Instant::now());
+                self.last_typing
+                    .record(conversation.as_str(), Instant::now());
                 self.state
                     .hub
                     .typing(&room.conversation, &self.conn.user, self.conn.id);
             }
-            Err(err) => self.error(&err, Some(conversation.to_owned())),
+            Err(err) => self.error(&err, Some(conversation.to_string())),
         }
     }
 

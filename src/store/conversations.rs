@@ -7,6 +7,7 @@ use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use super::ensure_index;
+use crate::ids::{ConversationId, MessageId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, poem_openapi::Enum)]
 #[serde(rename_all = "lowercase")]
@@ -19,9 +20,9 @@ pub enum ConversationKind {
 /// The newest message of a conversation, denormalised for conversation lists.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LastMessage {
-    pub id: String,
+    pub id: MessageId,
     pub seq: i64,
-    pub sender_id: String,
+    pub sender_id: UserId,
     pub sender_username: String,
     pub body: String,
     pub created_at: DateTime,
@@ -31,13 +32,13 @@ pub struct LastMessage {
 pub struct ConversationDoc {
     /// For a group: the group's id.
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: ConversationId,
     pub kind: ConversationKind,
     /// Unique: `group:<id>` or `dm:<smaller user id>:<larger user id>`. (No partial
     /// indexes on FerretDB, so groups get a key too.)
     pub key: String,
     /// The two participants of a DM; empty for groups (members are in `memberships`).
-    pub participants: Vec<String>,
+    pub participants: Vec<UserId>,
     /// The highest `seq` stored (the messages' unique (conversation_id, seq) index
     /// is the authority; this is its denormalised copy).
     pub last_seq: i64,
@@ -51,12 +52,12 @@ pub struct ReadMarkerDoc {
     /// `<conversation id>:<user id>`
     #[serde(rename = "_id")]
     pub id: String,
-    pub conversation_id: String,
-    pub user_id: String,
+    pub conversation_id: ConversationId,
+    pub user_id: UserId,
     pub seq: i64,
 }
 
-pub fn dm_key(a: &str, b: &str) -> String {
+pub fn dm_key(a: &UserId, b: &UserId) -> String {
     if a <= b {
         format!("dm:{a}:{b}")
     } else {
@@ -64,7 +65,7 @@ pub fn dm_key(a: &str, b: &str) -> String {
     }
 }
 
-fn marker_id(conversation_id: &str, user_id: &str) -> String {
+fn marker_id(conversation_id: &ConversationId, user_id: &UserId) -> String {
     format!("{conversation_id}:{user_id}")
 }
 
@@ -101,10 +102,10 @@ impl ConversationStore {
     }
 
     pub fn new_doc(
-        id: String,
+        id: ConversationId,
         kind: ConversationKind,
         key: String,
-        participants: Vec<String>,
+        participants: Vec<UserId>,
     ) -> ConversationDoc {
         let now = super::now();
         ConversationDoc {
@@ -119,6 +120,7 @@ impl ConversationStore {
         }
     }
 
+    #[tracing::instrument(name = "store.conversations.insert", level = "info", skip_all, fields(conversation = %conversation.id), err)]
     pub async fn insert(&self, conversation: &ConversationDoc) -> mongodb::error::Result<()> {
         self.conversations
             .insert_one(conversation)
@@ -126,15 +128,24 @@ impl ConversationStore {
             .map(|_| ())
     }
 
-    pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<ConversationDoc>> {
+    #[tracing::instrument(name = "store.conversations.by_id", level = "info", skip(self), fields(conversation = %id), err)]
+    pub async fn by_id(
+        &self,
+        id: &ConversationId,
+    ) -> mongodb::error::Result<Option<ConversationDoc>> {
         self.conversations.find_one(doc! { "_id": id }).await
     }
 
+    #[tracing::instrument(name = "store.conversations.by_key", level = "info", skip(self), err)]
     pub async fn by_key(&self, key: &str) -> mongodb::error::Result<Option<ConversationDoc>> {
         self.conversations.find_one(doc! { "key": key }).await
     }
 
-    pub async fn by_ids(&self, ids: &[String]) -> mongodb::error::Result<Vec<ConversationDoc>> {
+    #[tracing::instrument(name = "store.conversations.by_ids", level = "info", skip_all, fields(count = ids.len()), err)]
+    pub async fn by_ids(
+        &self,
+        ids: &[ConversationId],
+    ) -> mongodb::error::Result<Vec<ConversationDoc>> {
         self.conversations
             .find(doc! { "_id": { "$in": ids } })
             .await?
@@ -143,9 +154,10 @@ impl ConversationStore {
     }
 
     /// The user's DMs, most recently active first, after `(activity millis, id)`.
+    #[tracing::instrument(name = "store.conversations.direct_page", level = "info", skip(self), fields(user = %user_id), err)]
     pub async fn direct_page(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         after: Option<(i64, &str)>,
         limit: u32,
     ) -> mongodb::error::Result<Vec<ConversationDoc>> {
@@ -175,9 +187,10 @@ impl ConversationStore {
     /// Writes the newest-message fields behind the writer (`chat::writer`), by
     /// `_id` only. The writer is the one writer of these fields, so no condition is
     /// needed (and any other filter key would make FerretDB scan the collection).
+    #[tracing::instrument(name = "store.conversations.write_last", level = "info", skip(self, last_message, last_activity), fields(conversation = %id, last_seq), err)]
     pub async fn write_last(
         &self,
-        id: &str,
+        id: &ConversationId,
         last_seq: i64,
         last_message: Option<&LastMessage>,
         last_activity: DateTime,
@@ -195,7 +208,8 @@ impl ConversationStore {
             .map(|_| ())
     }
 
-    pub async fn delete(&self, id: &str) -> mongodb::error::Result<()> {
+    #[tracing::instrument(name = "store.conversations.delete", level = "info", skip(self), fields(conversation = %id), err)]
+    pub async fn delete(&self, id: &ConversationId) -> mongodb::error::Result<()> {
         self.markers
             .delete_many(doc! { "conversation_id": id })
             .await?;
@@ -206,10 +220,11 @@ impl ConversationStore {
     }
 
     /// The user's stored read marker in the conversation (0 when none).
+    #[tracing::instrument(name = "store.conversations.marker", level = "info", skip(self), fields(conversation = %conversation_id, user = %user_id), err)]
     pub async fn marker(
         &self,
-        conversation_id: &str,
-        user_id: &str,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
     ) -> mongodb::error::Result<i64> {
         let id = marker_id(conversation_id, user_id);
         Ok(self
@@ -221,17 +236,18 @@ impl ConversationStore {
 
     /// Stores a read marker by `_id` (the writer has already made sure it only
     /// moves forward).
+    #[tracing::instrument(name = "store.conversations.write_marker", level = "info", skip(self), fields(conversation = %conversation_id, user = %user_id), err)]
     pub async fn write_marker(
         &self,
-        conversation_id: &str,
-        user_id: &str,
+        conversation_id: &ConversationId,
+        user_id: &UserId,
         seq: i64,
     ) -> mongodb::error::Result<()> {
         let id = marker_id(conversation_id, user_id);
         let marker = ReadMarkerDoc {
             id: id.clone(),
-            conversation_id: conversation_id.to_owned(),
-            user_id: user_id.to_owned(),
+            conversation_id: conversation_id.clone(),
+            user_id: user_id.clone(),
             seq,
         };
         self.markers
@@ -246,11 +262,12 @@ impl ConversationStore {
     }
 
     /// The user's read markers for these conversations: conversation id -> seq.
+    #[tracing::instrument(name = "store.conversations.read_seqs", level = "info", skip(self, conversation_ids), fields(user = %user_id, count = conversation_ids.len()), err)]
     pub async fn read_seqs(
         &self,
-        user_id: &str,
-        conversation_ids: &[String],
-    ) -> mongodb::error::Result<std::collections::HashMap<String, i64>> {
+        user_id: &UserId,
+        conversation_ids: &[ConversationId],
+    ) -> mongodb::error::Result<std::collections::HashMap<ConversationId, i64>> {
         let ids: Vec<String> = conversation_ids
             .iter()
             .map(|c| marker_id(c, user_id))

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::BoundedCache;
 use super::ensure_index;
+use crate::ids::{GroupId, UserId};
 use crate::permissions::GroupRole;
 
 /// Cached memberships ((group, user) pairs, absent ones included) and groups;
@@ -16,7 +17,7 @@ const MEMBERSHIP_CACHE_CAPACITY: usize = 200_000;
 const GROUP_CACHE_CAPACITY: usize = 50_000;
 
 /// A membership's `_id`: what an access check looks it up by.
-pub fn membership_id(group_id: &str, user_id: &str) -> String {
+pub fn membership_id(group_id: &GroupId, user_id: &UserId) -> String {
     format!("{group_id}:{user_id}")
 }
 
@@ -32,11 +33,11 @@ pub enum Visibility {
 pub struct GroupDoc {
     /// Also the id of the group's conversation.
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: GroupId,
     pub name: String,
     pub description: String,
     pub visibility: Visibility,
-    pub owner_id: String,
+    pub owner_id: UserId,
     pub created_at: DateTime,
     /// Counted from `memberships` whenever a group is read, never stored: FerretDB
     /// applies `$inc` as read-modify-write, so a stored counter would drift under
@@ -53,8 +54,8 @@ pub struct MembershipDoc {
     /// Orders the member list by joining (a fresh ObjectId hex at join time).
     #[serde(default)]
     pub joined_key: String,
-    pub group_id: String,
-    pub user_id: String,
+    pub group_id: GroupId,
+    pub user_id: UserId,
     pub role: GroupRole,
     pub joined_at: DateTime,
 }
@@ -69,7 +70,7 @@ pub struct GroupStore {
     membership_cache: BoundedCache<String, Option<MembershipDoc>>,
     /// Groups (without `member_count`) for access checks; existing ones only.
     /// Changed by update, set_owner and delete.
-    group_cache: BoundedCache<String, GroupDoc>,
+    group_cache: BoundedCache<GroupId, GroupDoc>,
 }
 
 fn role_bson(role: GroupRole) -> mongodb::bson::Bson {
@@ -136,6 +137,7 @@ impl GroupStore {
         super::users::mark_migrated(&self.db, NAME).await
     }
 
+    #[tracing::instrument(name = "store.groups.insert", level = "info", skip_all, fields(group = %group.id), err)]
     pub async fn insert(&self, group: &GroupDoc) -> mongodb::error::Result<()> {
         self.groups.insert_one(group).await.map(|_| ())
     }
@@ -143,12 +145,12 @@ impl GroupStore {
     /// The group without `member_count` (0): for access checks on the hot path,
     /// where counting members would cost an aggregation per message. Served from
     /// memory when possible.
-    pub async fn by_id_uncounted(&self, id: &str) -> mongodb::error::Result<Option<GroupDoc>> {
-        if let Some(group) = self.group_cache.get(&id.to_owned()) {
+    pub async fn by_id_uncounted(&self, id: &GroupId) -> mongodb::error::Result<Option<GroupDoc>> {
+        if let Some(group) = self.group_cache.get(id) {
             return Ok(Some(group));
         }
         let epoch = self.group_cache.epoch();
-        let group = self.groups.find_one(doc! { "_id": id }).await?;
+        let group = self.find_group(id).await?;
         if let Some(group) = &group {
             self.group_cache
                 .fill(epoch, group.id.clone(), group.clone());
@@ -156,14 +158,21 @@ impl GroupStore {
         Ok(group)
     }
 
-    pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<GroupDoc>> {
+    /// The database read behind `by_id_uncounted` (cache hits create no span).
+    #[tracing::instrument(name = "store.groups.by_id", level = "info", skip(self), fields(group = %id), err)]
+    async fn find_group(&self, id: &GroupId) -> mongodb::error::Result<Option<GroupDoc>> {
+        self.groups.find_one(doc! { "_id": id }).await
+    }
+
+    pub async fn by_id(&self, id: &GroupId) -> mongodb::error::Result<Option<GroupDoc>> {
         match self.by_id_uncounted(id).await? {
             Some(group) => Ok(self.counted(vec![group]).await?.pop()),
             None => Ok(None),
         }
     }
 
-    pub async fn by_ids(&self, ids: &[String]) -> mongodb::error::Result<Vec<GroupDoc>> {
+    #[tracing::instrument(name = "store.groups.by_ids", level = "info", skip_all, fields(count = ids.len()), err)]
+    pub async fn by_ids(&self, ids: &[GroupId]) -> mongodb::error::Result<Vec<GroupDoc>> {
         let options = FindOptions::builder().sort(doc! { "_id": 1 }).build();
         let groups = self
             .groups
@@ -183,6 +192,7 @@ impl GroupStore {
     }
 
     /// Fills in `member_count`.
+    #[tracing::instrument(name = "store.groups.count_members", level = "info", skip_all, fields(count = groups.len()), err)]
     async fn counted(&self, mut groups: Vec<GroupDoc>) -> mongodb::error::Result<Vec<GroupDoc>> {
         let counts = futures_util::future::try_join_all(groups.iter().map(|g| {
             self.members
@@ -197,6 +207,7 @@ impl GroupStore {
     }
 
     /// Public groups after `cursor` (an id), oldest first.
+    #[tracing::instrument(name = "store.groups.public_page", level = "info", skip(self), err)]
     pub async fn public_page(
         &self,
         after: Option<&str>,
@@ -213,9 +224,10 @@ impl GroupStore {
         self.counted(groups).await
     }
 
+    #[tracing::instrument(name = "store.groups.update", level = "info", skip(self, name, description), fields(group = %id), err)]
     pub async fn update(
         &self,
-        id: &str,
+        id: &GroupId,
         name: Option<&str>,
         description: Option<&str>,
         visibility: Option<Visibility>,
@@ -240,12 +252,13 @@ impl GroupStore {
             .groups
             .update_one(doc! { "_id": id }, doc! { "$set": set })
             .await;
-        self.group_cache.invalidate(&id.to_owned());
+        self.group_cache.invalidate(id);
         result?;
         self.by_id(id).await
     }
 
-    pub async fn set_owner(&self, id: &str, owner_id: &str) -> mongodb::error::Result<()> {
+    #[tracing::instrument(name = "store.groups.set_owner", level = "info", skip(self), fields(group = %id, owner = %owner_id), err)]
+    pub async fn set_owner(&self, id: &GroupId, owner_id: &UserId) -> mongodb::error::Result<()> {
         let result = self
             .groups
             .update_one(
@@ -253,18 +266,19 @@ impl GroupStore {
                 doc! { "$set": { "owner_id": owner_id } },
             )
             .await;
-        self.group_cache.invalidate(&id.to_owned());
+        self.group_cache.invalidate(id);
         result.map(|_| ())
     }
 
-    pub async fn delete(&self, id: &str) -> mongodb::error::Result<()> {
+    #[tracing::instrument(name = "store.groups.delete", level = "info", skip(self), fields(group = %id), err)]
+    pub async fn delete(&self, id: &GroupId) -> mongodb::error::Result<()> {
         let members = self.members.delete_many(doc! { "group_id": id }).await;
-        let prefix = membership_id(id, "");
+        let prefix = format!("{id}:");
         self.membership_cache
             .invalidate_where(|key| key.starts_with(&prefix));
         members?;
         let group = self.groups.delete_one(doc! { "_id": id }).await;
-        self.group_cache.invalidate(&id.to_owned());
+        self.group_cache.invalidate(id);
         group.map(|_| ())
     }
 
@@ -272,31 +286,38 @@ impl GroupStore {
     /// memberships are remembered too).
     pub async fn membership(
         &self,
-        group_id: &str,
-        user_id: &str,
+        group_id: &GroupId,
+        user_id: &UserId,
     ) -> mongodb::error::Result<Option<MembershipDoc>> {
         let id = membership_id(group_id, user_id);
         if let Some(cached) = self.membership_cache.get(&id) {
             return Ok(cached);
         }
         let epoch = self.membership_cache.epoch();
-        let found = self.members.find_one(doc! { "_id": &id }).await?;
+        let found = self.find_membership(&id).await?;
         self.membership_cache.fill(epoch, id, found.clone());
         Ok(found)
     }
 
+    /// The database read behind `membership` (cache hits create no span).
+    #[tracing::instrument(name = "store.groups.membership", level = "info", skip(self), err)]
+    async fn find_membership(&self, id: &str) -> mongodb::error::Result<Option<MembershipDoc>> {
+        self.members.find_one(doc! { "_id": id }).await
+    }
+
     /// Adds a member; `false` when they already were one (the unique index decides).
+    #[tracing::instrument(name = "store.groups.add_member", level = "info", skip(self), fields(group = %group_id, user = %user_id), err)]
     pub async fn add_member(
         &self,
-        group_id: &str,
-        user_id: &str,
+        group_id: &GroupId,
+        user_id: &UserId,
         role: GroupRole,
     ) -> mongodb::error::Result<bool> {
         let membership = MembershipDoc {
             id: membership_id(group_id, user_id),
             joined_key: super::new_id(),
-            group_id: group_id.to_owned(),
-            user_id: user_id.to_owned(),
+            group_id: group_id.clone(),
+            user_id: user_id.clone(),
             role,
             joined_at: super::now(),
         };
@@ -317,10 +338,11 @@ impl GroupStore {
         }
     }
 
+    #[tracing::instrument(name = "store.groups.set_member_role", level = "info", skip(self), fields(group = %group_id, user = %user_id), err)]
     pub async fn set_member_role(
         &self,
-        group_id: &str,
-        user_id: &str,
+        group_id: &GroupId,
+        user_id: &UserId,
         role: GroupRole,
     ) -> mongodb::error::Result<Option<MembershipDoc>> {
         let id = membership_id(group_id, user_id);
@@ -340,10 +362,11 @@ impl GroupStore {
     }
 
     /// Removes a member; `false` when they were not one.
+    #[tracing::instrument(name = "store.groups.remove_member", level = "info", skip(self), fields(group = %group_id, user = %user_id), err)]
     pub async fn remove_member(
         &self,
-        group_id: &str,
-        user_id: &str,
+        group_id: &GroupId,
+        user_id: &UserId,
     ) -> mongodb::error::Result<bool> {
         let id = membership_id(group_id, user_id);
         let result = self.members.delete_one(doc! { "_id": &id }).await;
@@ -355,9 +378,10 @@ impl GroupStore {
     }
 
     /// A page of members in joining order, after the `joined_key` `cursor`.
+    #[tracing::instrument(name = "store.groups.members_page", level = "info", skip(self), fields(group = %group_id), err)]
     pub async fn members_page(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         after: Option<&str>,
         limit: u32,
     ) -> mongodb::error::Result<Vec<MembershipDoc>> {
@@ -372,7 +396,8 @@ impl GroupStore {
     }
 
     /// Every member's user id (for fan-out).
-    pub async fn member_ids(&self, group_id: &str) -> mongodb::error::Result<Vec<String>> {
+    #[tracing::instrument(name = "store.groups.member_ids", level = "info", skip(self), fields(group = %group_id), err)]
+    pub async fn member_ids(&self, group_id: &GroupId) -> mongodb::error::Result<Vec<UserId>> {
         let docs: Vec<MembershipDoc> = self
             .members
             .find(doc! { "group_id": group_id })
@@ -383,9 +408,10 @@ impl GroupStore {
     }
 
     /// The user's memberships after the group id `cursor`, in group id order.
+    #[tracing::instrument(name = "store.groups.memberships_of", level = "info", skip(self), fields(user = %user_id), err)]
     pub async fn memberships_of(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         after: Option<&str>,
         limit: u32,
     ) -> mongodb::error::Result<Vec<MembershipDoc>> {

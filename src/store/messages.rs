@@ -25,18 +25,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::ensure_index;
 use crate::config::MessageDurability;
+use crate::ids::{ConversationId, MessageId, UserId};
 
 /// Seqs per history block.
 pub const BLOCK_SIZE: i64 = 128;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessageDoc {
-    /// `<conversation id>-<seq>` (see `message_id`).
+    /// `<conversation id>-<seq>` (see `MessageId`).
     #[serde(rename = "_id")]
-    pub id: String,
-    pub conversation_id: String,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
     pub seq: i64,
-    pub sender_id: String,
+    pub sender_id: UserId,
     pub sender_username: String,
     pub body: String,
     pub client_id: Option<String>,
@@ -63,7 +64,7 @@ pub struct BlockDoc {
     /// `<conversation id>#<block>`
     #[serde(rename = "_id")]
     pub id: String,
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     pub block: i64,
     pub count: i64,
     pub data: Binary,
@@ -77,7 +78,7 @@ struct BlockBody {
 
 impl BlockDoc {
     fn new(
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         block: i64,
         messages: &[MessageDoc],
     ) -> Result<Self, mongodb::bson::ser::Error> {
@@ -86,7 +87,7 @@ impl BlockDoc {
         };
         Ok(Self {
             id: block_id(conversation_id, block),
-            conversation_id: conversation_id.to_owned(),
+            conversation_id: conversation_id.clone(),
             block,
             count: messages.len() as i64,
             data: Binary {
@@ -109,27 +110,6 @@ pub enum HistoryWindow {
     After(i64),
 }
 
-/// A message's id: its conversation and seq.
-pub fn message_id(conversation_id: &str, seq: i64) -> String {
-    format!("{conversation_id}-{seq}")
-}
-
-/// The conversation and seq a message id names, if it is well formed.
-pub fn parse_message_id(id: &str) -> Option<(&str, i64)> {
-    let (conversation, seq) = id.rsplit_once('-')?;
-    let hex = !conversation.is_empty()
-        && conversation.len() <= 64
-        && conversation.bytes().all(|b| b.is_ascii_hexdigit());
-    let digits = !seq.is_empty()
-        && seq.len() <= 18
-        && !seq.starts_with('0')
-        && seq.bytes().all(|b| b.is_ascii_digit());
-    if !(hex && digits) {
-        return None;
-    }
-    Some((conversation, seq.parse().ok()?))
-}
-
 /// The block holding `seq` (seqs start at 1).
 pub fn block_of(seq: i64) -> i64 {
     (seq - 1).div_euclid(BLOCK_SIZE)
@@ -140,7 +120,7 @@ pub fn block_start(block: i64) -> i64 {
     block * BLOCK_SIZE + 1
 }
 
-fn block_id(conversation_id: &str, block: i64) -> String {
+fn block_id(conversation_id: &ConversationId, block: i64) -> String {
     format!("{conversation_id}#{block}")
 }
 
@@ -233,6 +213,7 @@ impl MessageStore {
     /// Inserts messages of any conversations in one round trip, unordered. Returns
     /// the indexes that failed: `Ok` lists write errors (duplicate keys), `Err` is a
     /// failure of the whole call, after which any of them may or may not be stored.
+    #[tracing::instrument(name = "store.messages.insert_many", level = "info", skip_all, fields(count = messages.len()), err)]
     pub async fn insert_many(
         &self,
         messages: &[MessageDoc],
@@ -257,25 +238,27 @@ impl MessageStore {
         }
     }
 
-    pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<MessageDoc>> {
+    #[tracing::instrument(name = "store.messages.by_id", level = "info", skip(self), fields(message = %id), err)]
+    pub async fn by_id(&self, id: &MessageId) -> mongodb::error::Result<Option<MessageDoc>> {
         self.coll.find_one(doc! { "_id": id }).await
     }
 
     pub async fn by_seq(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         seq: i64,
     ) -> mongodb::error::Result<Option<MessageDoc>> {
-        self.by_id(&message_id(conversation_id, seq)).await
+        self.by_id(&MessageId::new(conversation_id, seq)).await
     }
 
     /// The first message of this sender with this `client_id`. Not on the hot path
     /// (the writer dedupes recent ids in memory): only after the unique index
     /// refused a repeat the writer no longer remembered. It scans on FerretDB.
+    #[tracing::instrument(name = "store.messages.by_client_id", level = "info", skip(self, client_id), fields(conversation = %conversation_id, sender = %sender_id), err)]
     pub async fn by_client_id(
         &self,
-        conversation_id: &str,
-        sender_id: &str,
+        conversation_id: &ConversationId,
+        sender_id: &UserId,
         client_id: &str,
     ) -> mongodb::error::Result<Option<MessageDoc>> {
         self.coll
@@ -284,6 +267,7 @@ impl MessageStore {
     }
 
     /// Writes a message's new body/state (edit or delete) by `_id`.
+    #[tracing::instrument(name = "store.messages.replace", level = "info", skip_all, fields(message = %message.id), err)]
     pub async fn replace(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
         self.coll
             .replace_one(doc! { "_id": &message.id }, message)
@@ -298,9 +282,10 @@ impl MessageStore {
 
     /// One block's messages: from the cache, the stored block, or (if it was never
     /// written, e.g. after a crash) rebuilt from `messages` and written for next time.
+    #[tracing::instrument(name = "store.messages.block", level = "info", skip(self), fields(conversation = %conversation_id), err)]
     pub async fn block(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         block: i64,
     ) -> mongodb::error::Result<Arc<Vec<MessageDoc>>> {
         let id = block_id(conversation_id, block);
@@ -327,9 +312,10 @@ impl MessageStore {
     }
 
     /// Writes (creates or replaces) one block.
+    #[tracing::instrument(name = "store.messages.write_block", level = "info", skip(self, messages), fields(conversation = %conversation_id), err)]
     pub async fn write_block(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         block: i64,
         messages: &[MessageDoc],
     ) -> mongodb::error::Result<()> {
@@ -345,7 +331,11 @@ impl MessageStore {
     }
 
     /// Deletes a conversation's messages and blocks (group deletion; a rare scan).
-    pub async fn delete_conversation(&self, conversation_id: &str) -> mongodb::error::Result<u64> {
+    #[tracing::instrument(name = "store.messages.delete_conversation", level = "info", skip(self), fields(conversation = %conversation_id), err)]
+    pub async fn delete_conversation(
+        &self,
+        conversation_id: &ConversationId,
+    ) -> mongodb::error::Result<u64> {
         self.blocks
             .delete_many(doc! { "conversation_id": conversation_id })
             .await?;
@@ -360,34 +350,6 @@ impl MessageStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn message_ids_round_trip() {
-        let id = message_id("65a1b2c3d4e5f60718293a4b", 42);
-        assert_eq!(id, "65a1b2c3d4e5f60718293a4b-42");
-        assert_eq!(
-            parse_message_id(&id),
-            Some(("65a1b2c3d4e5f60718293a4b", 42))
-        );
-    }
-
-    #[test]
-    fn malformed_message_ids_are_refused() {
-        for bad in [
-            "",
-            "abc",
-            "-1",
-            "abc-0",
-            "abc--1",
-            "abc-01",
-            "abc-+1",
-            "xyz-1",
-            "abc-99999999999999999999",
-            "000000000000000000000000",
-        ] {
-            assert_eq!(parse_message_id(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn message_inserts_are_journaled_unless_configured_otherwise() {

@@ -4,6 +4,7 @@ use mongodb::bson::{DateTime, doc};
 use mongodb::{Collection, Database};
 
 use super::ensure_index;
+use crate::ids::UserId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -11,7 +12,7 @@ pub struct RefreshDoc {
     /// SHA-256 (hex) of the token.
     #[serde(rename = "_id")]
     pub hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     /// Every token rotated from one login shares the family; reuse revokes it all.
     pub family_id: String,
     /// The token this one was rotated from, or `root:<own hash>` for a login's first
@@ -39,7 +40,7 @@ pub struct RotationDoc {
     /// SHA-256 (hex) of the token it was rotated into.
     pub child: String,
     pub family_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     /// The parent's expiry: after it the parent is refused anyway.
     pub expires_at: DateTime,
 }
@@ -49,7 +50,7 @@ pub struct TicketDoc {
     /// SHA-256 (hex) of the ticket.
     #[serde(rename = "_id")]
     pub hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     /// The user's token version when issued: a ticket dies with the tokens of its
     /// time (logout-all, password change, role change, disable).
     pub token_version: i64,
@@ -87,17 +88,20 @@ impl TokenStore {
         ensure_index(&self.tickets, doc! { "expires_at": 1 }, "expires_at", false).await
     }
 
+    #[tracing::instrument(name = "store.tokens.insert_refresh", level = "info", skip_all, err)]
     pub async fn insert_refresh(&self, token: &RefreshDoc) -> mongodb::error::Result<()> {
         self.refresh.insert_one(token).await.map(|_| ())
     }
 
     /// The rotation of the token `hash`, if any: its existence means `hash` was used.
+    #[tracing::instrument(name = "store.tokens.rotation_of", level = "info", skip_all, err)]
     pub async fn rotation_of(&self, hash: &str) -> mongodb::error::Result<Option<RotationDoc>> {
         self.rotations.find_one(doc! { "_id": hash }).await
     }
 
     /// Claims the one rotation of `rotation.parent`; `false` when it was rotated
     /// already (a replay). The unique `_id` decides, atomically on both servers.
+    #[tracing::instrument(name = "store.tokens.claim_rotation", level = "info", skip_all, err)]
     pub async fn claim_rotation(&self, rotation: &RotationDoc) -> mongodb::error::Result<bool> {
         match self.rotations.insert_one(rotation).await {
             Ok(_) => Ok(true),
@@ -106,10 +110,12 @@ impl TokenStore {
         }
     }
 
+    #[tracing::instrument(name = "store.tokens.refresh_by_hash", level = "info", skip_all, err)]
     pub async fn refresh_by_hash(&self, hash: &str) -> mongodb::error::Result<Option<RefreshDoc>> {
         self.refresh.find_one(doc! { "_id": hash }).await
     }
 
+    #[tracing::instrument(name = "store.tokens.revoke_family", level = "info", skip_all, err)]
     pub async fn revoke_family(&self, family_id: &str) -> mongodb::error::Result<u64> {
         let res = self
             .refresh
@@ -121,7 +127,8 @@ impl TokenStore {
         Ok(res.modified_count)
     }
 
-    pub async fn revoke_user(&self, user_id: &str) -> mongodb::error::Result<u64> {
+    #[tracing::instrument(name = "store.tokens.revoke_user", level = "info", skip(self), fields(user = %user_id), err)]
+    pub async fn revoke_user(&self, user_id: &UserId) -> mongodb::error::Result<u64> {
         let res = self
             .refresh
             .update_many(
@@ -132,12 +139,14 @@ impl TokenStore {
         Ok(res.modified_count)
     }
 
+    #[tracing::instrument(name = "store.tokens.insert_ticket", level = "info", skip_all, err)]
     pub async fn insert_ticket(&self, ticket: &TicketDoc) -> mongodb::error::Result<()> {
         self.tickets.insert_one(ticket).await.map(|_| ())
     }
 
     /// Consumes a ticket: it works once. Whoever's delete removed the document
     /// owns it (a delete count is atomic on both servers).
+    #[tracing::instrument(name = "store.tokens.take_ticket", level = "info", skip_all, err)]
     pub async fn take_ticket(&self, hash: &str) -> mongodb::error::Result<Option<TicketDoc>> {
         // `_id` alone (the indexed path on FerretDB); expiry is checked here.
         let Some(ticket) = self.tickets.find_one(doc! { "_id": hash }).await? else {
@@ -152,6 +161,7 @@ impl TokenStore {
         Ok((deleted == 1 && fresh).then_some(ticket))
     }
 
+    #[tracing::instrument(name = "store.tokens.delete_expired", level = "info", skip_all, err)]
     pub async fn delete_expired(&self) -> mongodb::error::Result<u64> {
         let now = DateTime::now();
         let a = self

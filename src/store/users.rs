@@ -10,6 +10,7 @@ use super::ensure_index;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
+use crate::ids::UserId;
 
 /// Users whose auth facts are kept in memory; the map is cleared when full.
 const AUTH_CACHE_CAPACITY: usize = 100_000;
@@ -17,7 +18,7 @@ const AUTH_CACHE_CAPACITY: usize = 100_000;
 /// What every authenticated request needs of its caller, served from memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthFacts {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub role: Role,
     pub disabled: bool,
@@ -42,7 +43,7 @@ impl From<&UserDoc> for AuthFacts {
 pub struct UsernameDoc {
     #[serde(rename = "_id")]
     pub username: String,
-    pub user_id: String,
+    pub user_id: UserId,
     /// When claimed (backfilled documents: the epoch), to tell a registration in
     /// progress from one that died between its two inserts.
     #[serde(default = "epoch")]
@@ -88,7 +89,7 @@ pub(crate) async fn mark_migrated(db: &Database, name: &str) -> mongodb::error::
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserDoc {
     #[serde(rename = "_id")]
-    pub id: String,
+    pub id: UserId,
     /// Lowercased; unique.
     pub username: String,
     pub display_name: String,
@@ -109,7 +110,7 @@ pub struct UserStore {
     names: Collection<UsernameDoc>,
     /// Auth facts by user id. Changed only inside this store's update methods,
     /// under the user's lock, so a revocation is seen by the next request.
-    auth: BoundedCache<String, AuthFacts>,
+    auth: BoundedCache<UserId, AuthFacts>,
     /// Every update of a user document holds that user's lock (see `locks`): a
     /// lost `token_version` bump would keep revoked tokens alive.
     locks: std::sync::Arc<super::locks::KeyedLocks>,
@@ -158,6 +159,7 @@ impl UserStore {
     ///
     /// The username document goes first: its `_id` decides who gets the name. If
     /// the user insert then fails, the name is released again.
+    #[tracing::instrument(name = "store.users.insert", level = "info", skip_all, fields(user = %user.id, username = %user.username), err)]
     pub async fn insert(&self, user: &UserDoc) -> mongodb::error::Result<()> {
         let name = UsernameDoc {
             username: user.username.clone(),
@@ -198,7 +200,8 @@ impl UserStore {
         Ok(true)
     }
 
-    pub async fn by_id(&self, id: &str) -> mongodb::error::Result<Option<UserDoc>> {
+    #[tracing::instrument(name = "store.users.by_id", level = "info", skip(self), fields(user = %id), err)]
+    pub async fn by_id(&self, id: &UserId) -> mongodb::error::Result<Option<UserDoc>> {
         let epoch = self.auth.epoch();
         let user = self.coll.find_one(doc! { "_id": id }).await?;
         if let Some(user) = &user {
@@ -210,14 +213,15 @@ impl UserStore {
 
     /// The user's auth facts, from memory when possible. Unknown ids are not
     /// remembered (they cost a lookup each, never memory).
-    pub async fn auth_facts(&self, id: &str) -> mongodb::error::Result<Option<AuthFacts>> {
-        if let Some(facts) = self.auth.get(&id.to_owned()) {
+    pub async fn auth_facts(&self, id: &UserId) -> mongodb::error::Result<Option<AuthFacts>> {
+        if let Some(facts) = self.auth.get(id) {
             return Ok(Some(facts));
         }
         Ok(self.by_id(id).await?.map(|u| AuthFacts::from(&u)))
     }
 
     /// Two `_id` lookups: `usernames`, then `users`.
+    #[tracing::instrument(name = "store.users.by_username", level = "info", skip(self), err)]
     pub async fn by_username(&self, username: &str) -> mongodb::error::Result<Option<UserDoc>> {
         match self.names.find_one(doc! { "_id": username }).await? {
             Some(name) => Ok(self
@@ -232,17 +236,18 @@ impl UserStore {
     /// lock). After an error the update may or may not have landed: forget the user.
     fn updated(
         &self,
-        id: &str,
+        id: &UserId,
         result: mongodb::error::Result<Option<UserDoc>>,
     ) -> mongodb::error::Result<Option<UserDoc>> {
         match &result {
             Ok(Some(user)) => self.auth.set(user.id.clone(), AuthFacts::from(user)),
-            _ => self.auth.invalidate(&id.to_owned()),
+            _ => self.auth.invalidate(id),
         }
         result
     }
 
-    pub async fn by_ids(&self, ids: &[String]) -> mongodb::error::Result<Vec<UserDoc>> {
+    #[tracing::instrument(name = "store.users.by_ids", level = "info", skip_all, fields(count = ids.len()), err)]
+    pub async fn by_ids(&self, ids: &[UserId]) -> mongodb::error::Result<Vec<UserDoc>> {
         self.coll
             .find(doc! { "_id": { "$in": ids } })
             .await?
@@ -252,6 +257,7 @@ impl UserStore {
 
     /// Users whose username starts with `prefix`, after `cursor`, in username order.
     /// Usernames are `[a-z0-9_.-]`, so every match sorts below `prefix + "~"`.
+    #[tracing::instrument(name = "store.users.search_prefix", level = "info", skip(self), err)]
     pub async fn search_prefix(
         &self,
         prefix: &str,
@@ -276,12 +282,13 @@ impl UserStore {
             .await
     }
 
+    #[tracing::instrument(name = "store.users.set_display_name", level = "info", skip(self, name), fields(user = %id), err)]
     pub async fn set_display_name(
         &self,
-        id: &str,
+        id: &UserId,
         name: &str,
     ) -> mongodb::error::Result<Option<UserDoc>> {
-        let _user = self.locks.lock(id).await;
+        let _user = self.locks.lock(id.as_str()).await;
         let result = self
             .coll
             .find_one_and_update(
@@ -294,8 +301,13 @@ impl UserStore {
     }
 
     /// Sets the role and revokes earlier tokens.
-    pub async fn set_role(&self, id: &str, role: Role) -> mongodb::error::Result<Option<UserDoc>> {
-        let _user = self.locks.lock(id).await;
+    #[tracing::instrument(name = "store.users.set_role", level = "info", skip(self), fields(user = %id), err)]
+    pub async fn set_role(
+        &self,
+        id: &UserId,
+        role: Role,
+    ) -> mongodb::error::Result<Option<UserDoc>> {
+        let _user = self.locks.lock(id.as_str()).await;
         let role = mongodb::bson::to_bson(&role).unwrap_or_default();
         let result = self
             .coll
@@ -308,12 +320,13 @@ impl UserStore {
         self.updated(id, result)
     }
 
+    #[tracing::instrument(name = "store.users.set_disabled", level = "info", skip(self), fields(user = %id), err)]
     pub async fn set_disabled(
         &self,
-        id: &str,
+        id: &UserId,
         disabled: bool,
     ) -> mongodb::error::Result<Option<UserDoc>> {
-        let _user = self.locks.lock(id).await;
+        let _user = self.locks.lock(id.as_str()).await;
         let result = self
             .coll
             .find_one_and_update(
@@ -325,12 +338,13 @@ impl UserStore {
         self.updated(id, result)
     }
 
+    #[tracing::instrument(name = "store.users.set_password", level = "info", skip(self, hash), fields(user = %id), err)]
     pub async fn set_password(
         &self,
-        id: &str,
+        id: &UserId,
         hash: &str,
     ) -> mongodb::error::Result<Option<UserDoc>> {
-        let _user = self.locks.lock(id).await;
+        let _user = self.locks.lock(id.as_str()).await;
         let result = self
             .coll
             .find_one_and_update(
@@ -343,8 +357,9 @@ impl UserStore {
     }
 
     /// Revokes every access token of the user (logout everywhere).
-    pub async fn bump_token_version(&self, id: &str) -> mongodb::error::Result<()> {
-        let _user = self.locks.lock(id).await;
+    #[tracing::instrument(name = "store.users.bump_token_version", level = "info", skip(self), fields(user = %id), err)]
+    pub async fn bump_token_version(&self, id: &UserId) -> mongodb::error::Result<()> {
+        let _user = self.locks.lock(id.as_str()).await;
         let result = self
             .coll
             .find_one_and_update(doc! { "_id": id }, doc! { "$inc": { "token_version": 1 } })

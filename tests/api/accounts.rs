@@ -328,7 +328,7 @@ async fn a_ws_ticket_is_issued_to_a_user_and_stored_hashed_with_a_30s_expiry() {
         .take_ticket(&confab::auth::tokens::hash_opaque(raw))
         .await
         .unwrap();
-    assert_eq!(taken.map(|t| t.user_id), Some(judy.id));
+    assert_eq!(taken.map(|t| t.user_id.into_inner()), Some(judy.id));
     let again = app
         .state
         .store

@@ -139,6 +139,15 @@ async fn a_database_outage_gives_fast_503s_and_no_acks_then_recovers_without_a_r
         .await,
         "database_unavailable"
     );
+    // The failed step is logged under its own name, with the error.
+    let failed_steps: Vec<serde_json::Value> = logged()
+        .into_iter()
+        .filter(|l| l["level"] == "ERROR" && l["span"]["name"] == "store.users.by_username")
+        .collect();
+    assert!(
+        failed_steps.iter().any(|l| l["error"].is_string()),
+        "the login's failed store step names itself: {failed_steps:?}"
+    );
     // The room is in use, so its latest page (and the caller's identity) are in
     // memory: reading it goes on through the outage.
     let page = expect_json(app.history(&alice, &g, "").await, StatusCode::OK).await;

@@ -216,7 +216,10 @@ impl TestApp {
         self.state
             .store
             .users
-            .set_role(&user.id, confab::domain::Role::Admin)
+            .set_role(
+                &confab::ids::UserId::from_trusted(user.id.clone()),
+                confab::domain::Role::Admin,
+            )
             .await
             .expect("promote");
         let pair = expect_json(self.login(username, PASSWORD).await, StatusCode::OK).await;

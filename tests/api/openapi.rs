@@ -75,7 +75,7 @@ fn every_operation_is_documented_typed_and_secured() {
                 );
             }
             if let Some(error) = responses.get("400") {
-                let schema = &error["content"]["application/json; charset=utf-8"]["schema"]["$ref"];
+                let schema = &error["content"]["application/json"]["schema"]["$ref"];
                 assert_eq!(
                     schema, "#/components/schemas/ErrorBody",
                     "{id}: error shape"
@@ -105,4 +105,106 @@ fn every_operation_is_documented_typed_and_secured() {
         }
     }
     assert!(operation_ids.len() >= 17, "{operation_ids:?}");
+}
+
+fn operation<'a>(spec: &'a Value, id: &str) -> &'a Value {
+    spec["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+        .filter_map(Value::as_object)
+        .flat_map(|m| m.values())
+        .find(|op| op["operationId"] == id)
+        .unwrap_or_else(|| panic!("no operation {id}"))
+}
+
+fn statuses(spec: &Value, id: &str) -> Vec<String> {
+    operation(spec, id)["responses"]
+        .as_object()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn each_operation_lists_only_the_errors_it_can_return_with_their_codes() {
+    let spec = committed();
+    let me = statuses(&spec, "getMe");
+    for impossible in ["400", "403", "404", "409", "413", "415", "422", "429"] {
+        assert!(
+            !me.contains(&impossible.to_owned()),
+            "getMe lists {impossible}"
+        );
+    }
+    for needed in ["401", "500", "503"] {
+        assert!(me.contains(&needed.to_owned()), "getMe lacks {needed}");
+    }
+    let register = statuses(&spec, "register");
+    for impossible in ["401", "403", "404"] {
+        assert!(
+            !register.contains(&impossible.to_owned()),
+            "register lists {impossible}"
+        );
+    }
+    for needed in ["400", "409", "413", "415", "422", "429", "503"] {
+        assert!(
+            register.contains(&needed.to_owned()),
+            "register lacks {needed}"
+        );
+    }
+    let conflict = &operation(&spec, "register")["responses"]["409"];
+    assert!(
+        conflict["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("`username_taken`")),
+        "{conflict}"
+    );
+    let limited = &operation(&spec, "sendMessage")["responses"]["429"];
+    assert!(limited["headers"]["Retry-After"].is_object(), "{limited}");
+}
+
+#[test]
+fn links_lead_from_created_resources_to_the_operations_on_them() {
+    let spec = committed();
+    let created = &operation(&spec, "createGroup")["responses"]["201"]["links"];
+    assert_eq!(created["GetGroup"]["operationId"], "getGroup");
+    assert_eq!(
+        created["GetGroup"]["parameters"]["id"],
+        "$response.body#/id"
+    );
+    let sent = &operation(&spec, "sendMessage")["responses"]["201"]["links"];
+    assert_eq!(sent["EditMessage"]["operationId"], "editMessage");
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_support_is_405_with_allow() {
+    let app = spawn_unready_app().await;
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/api/v1/auth/login", "POST"),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/groups/0123456789abcdef01234567",
+            "DELETE, GET, PATCH",
+        ),
+        (reqwest::Method::DELETE, "/api/v1/users/me", "GET, PATCH"),
+    ] {
+        let resp = app
+            .http
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            resp.headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .as_deref(),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_eq!(
+            expect_error(resp, StatusCode::METHOD_NOT_ALLOWED).await,
+            "method_not_allowed"
+        );
+    }
 }

@@ -90,7 +90,7 @@ async fn a_refresh_token_minted_before_logout_all_is_refused_even_if_not_revoked
     app.state
         .store
         .users
-        .bump_token_version(&user.id)
+        .bump_token_version(&confab::ids::UserId::from_trusted(user.id.clone()))
         .await
         .expect("bump");
     let code = expect_error(app.refresh(&user.refresh).await, StatusCode::UNAUTHORIZED).await;

@@ -106,16 +106,23 @@ async fn start_up_migrates_usernames_and_membership_ids() {
     store.ensure_indexes().await.expect("migrate");
     store.ensure_indexes().await.expect("idempotent");
     let found = store.users.by_username("bob").await.expect("lookup");
-    assert_eq!(found.map(|u| u.id), Some(bob.id.clone()));
+    assert_eq!(found.map(|u| u.id.into_inner()), Some(bob.id.clone()));
     let membership = store
         .groups
-        .membership(&g, &bob.id)
+        .membership(
+            &confab::ids::GroupId::from_trusted(g.clone()),
+            &confab::ids::UserId::from_trusted(bob.id.clone()),
+        )
         .await
         .expect("lookup")
         .expect("still a member");
     assert_eq!(membership.id, format!("{g}:{}", bob.id));
     assert_eq!(membership.joined_key, legacy_ids[1]);
-    let page = store.groups.members_page(&g, None, 10).await.expect("page");
+    let page = store
+        .groups
+        .members_page(&confab::ids::GroupId::from_trusted(g.clone()), None, 10)
+        .await
+        .expect("page");
     let order: Vec<&str> = page.iter().map(|m| m.user_id.as_str()).collect();
     assert_eq!(order, [alice.id.as_str(), bob.id.as_str()]);
     assert_eq!(

@@ -25,7 +25,7 @@ async fn a_reconnect_storm_leaks_no_connections_and_leaves_the_user_offline() {
         drop(ws);
     }
     let hub = app.state.hub.clone();
-    let alice_id = alice.id.clone();
+    let alice_id = confab::ids::UserId::from_trusted(alice.id.clone());
     eventually("alice's sockets are all gone", || {
         hub.user_connections(&alice_id) == 0 && !hub.is_online(&alice_id)
     })
@@ -116,7 +116,12 @@ async fn a_burst_of_parallel_upgrades_never_exceeds_the_per_user_cap() {
         "{} sockets opened",
         open.len()
     );
-    assert!(app.state.hub.user_connections(&alice.id) <= 4);
+    assert!(
+        app.state
+            .hub
+            .user_connections(&confab::ids::UserId::from_trusted(alice.id.clone()))
+            <= 4
+    );
     drop(open);
     let hub = app.state.hub.clone();
     eventually("the burst's sockets are gone", || {
