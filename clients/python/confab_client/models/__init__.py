@@ -1,29 +1,31 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .ack_frame import AckFrame
-from .client_frame_conversation_ref import ClientFrameConversationRef
-from .client_frame_conversation_ref_type import ClientFrameConversationRefType
-from .client_frame_empty import ClientFrameEmpty
-from .client_frame_empty_type import ClientFrameEmptyType
 from .client_frame_join_frame import ClientFrameJoinFrame
 from .client_frame_join_frame_type import ClientFrameJoinFrameType
+from .client_frame_leave_frame import ClientFrameLeaveFrame
+from .client_frame_leave_frame_type import ClientFrameLeaveFrameType
+from .client_frame_ping_frame import ClientFramePingFrame
+from .client_frame_ping_frame_type import ClientFramePingFrameType
 from .client_frame_read_frame import ClientFrameReadFrame
 from .client_frame_read_frame_type import ClientFrameReadFrameType
 from .client_frame_reauth_frame import ClientFrameReauthFrame
 from .client_frame_reauth_frame_type import ClientFrameReauthFrameType
 from .client_frame_send_frame import ClientFrameSendFrame
 from .client_frame_send_frame_type import ClientFrameSendFrameType
+from .client_frame_typing_client_frame import ClientFrameTypingClientFrame
+from .client_frame_typing_client_frame_type import ClientFrameTypingClientFrameType
 from .conversation import Conversation
 from .conversation_kind import ConversationKind
 from .conversation_page import ConversationPage
-from .conversation_peer import ConversationPeer
-from .conversation_ref import ConversationRef
 from .edit_message import EditMessage
-from .empty import Empty
 from .error_body import ErrorBody
 from .error_detail import ErrorDetail
+from .error_details import ErrorDetails
+from .error_details_fields import ErrorDetailsFields
 from .error_frame import ErrorFrame
 from .group import Group
+from .group_create import GroupCreate
 from .group_page import GroupPage
 from .group_patch import GroupPatch
 from .group_role import GroupRole
@@ -31,15 +33,18 @@ from .history import History
 from .join_frame import JoinFrame
 from .joined_frame import JoinedFrame
 from .last_message_view import LastMessageView
+from .leave_frame import LeaveFrame
 from .login_request import LoginRequest
 from .member import Member
 from .member_page import MemberPage
+from .member_role import MemberRole
 from .member_user import MemberUser
 from .membership_frame import MembershipFrame
 from .membership_status import MembershipStatus
 from .message import Message
 from .message_deleted_frame import MessageDeletedFrame
 from .message_frame import MessageFrame
+from .message_updated_frame import MessageUpdatedFrame
 from .open_dm import OpenDm
 from .ownership_transfer import OwnershipTransfer
 from .password_change import PasswordChange
@@ -59,8 +64,6 @@ from .send_frame import SendFrame
 from .send_message import SendMessage
 from .server_frame_ack_frame import ServerFrameAckFrame
 from .server_frame_ack_frame_type import ServerFrameAckFrameType
-from .server_frame_empty import ServerFrameEmpty
-from .server_frame_empty_type import ServerFrameEmptyType
 from .server_frame_error_frame import ServerFrameErrorFrame
 from .server_frame_error_frame_type import ServerFrameErrorFrameType
 from .server_frame_joined_frame import ServerFrameJoinedFrame
@@ -71,6 +74,10 @@ from .server_frame_message_deleted_frame import ServerFrameMessageDeletedFrame
 from .server_frame_message_deleted_frame_type import ServerFrameMessageDeletedFrameType
 from .server_frame_message_frame import ServerFrameMessageFrame
 from .server_frame_message_frame_type import ServerFrameMessageFrameType
+from .server_frame_message_updated_frame import ServerFrameMessageUpdatedFrame
+from .server_frame_message_updated_frame_type import ServerFrameMessageUpdatedFrameType
+from .server_frame_pong_frame import ServerFramePongFrame
+from .server_frame_pong_frame_type import ServerFramePongFrameType
 from .server_frame_presence_frame import ServerFramePresenceFrame
 from .server_frame_presence_frame_type import ServerFramePresenceFrameType
 from .server_frame_read_event_frame import ServerFrameReadEventFrame
@@ -79,6 +86,7 @@ from .server_frame_typing_frame import ServerFrameTypingFrame
 from .server_frame_typing_frame_type import ServerFrameTypingFrameType
 from .status import Status
 from .token_pair import TokenPair
+from .typing_client_frame import TypingClientFrame
 from .typing_frame import TypingFrame
 from .user import User
 from .user_page import UserPage
@@ -89,29 +97,31 @@ from .ws_ticket import WsTicket
 
 __all__ = (
     "AckFrame",
-    "ClientFrameConversationRef",
-    "ClientFrameConversationRefType",
-    "ClientFrameEmpty",
-    "ClientFrameEmptyType",
     "ClientFrameJoinFrame",
     "ClientFrameJoinFrameType",
+    "ClientFrameLeaveFrame",
+    "ClientFrameLeaveFrameType",
+    "ClientFramePingFrame",
+    "ClientFramePingFrameType",
     "ClientFrameReadFrame",
     "ClientFrameReadFrameType",
     "ClientFrameReauthFrame",
     "ClientFrameReauthFrameType",
     "ClientFrameSendFrame",
     "ClientFrameSendFrameType",
+    "ClientFrameTypingClientFrame",
+    "ClientFrameTypingClientFrameType",
     "Conversation",
     "ConversationKind",
     "ConversationPage",
-    "ConversationPeer",
-    "ConversationRef",
     "EditMessage",
-    "Empty",
     "ErrorBody",
     "ErrorDetail",
+    "ErrorDetails",
+    "ErrorDetailsFields",
     "ErrorFrame",
     "Group",
+    "GroupCreate",
     "GroupPage",
     "GroupPatch",
     "GroupRole",
@@ -119,15 +129,18 @@ __all__ = (
     "JoinFrame",
     "JoinedFrame",
     "LastMessageView",
+    "LeaveFrame",
     "LoginRequest",
     "Member",
     "MemberPage",
+    "MemberRole",
     "MemberUser",
     "MembershipFrame",
     "MembershipStatus",
     "Message",
     "MessageDeletedFrame",
     "MessageFrame",
+    "MessageUpdatedFrame",
     "OpenDm",
     "OwnershipTransfer",
     "PasswordChange",
@@ -147,8 +160,6 @@ __all__ = (
     "SendMessage",
     "ServerFrameAckFrame",
     "ServerFrameAckFrameType",
-    "ServerFrameEmpty",
-    "ServerFrameEmptyType",
     "ServerFrameErrorFrame",
     "ServerFrameErrorFrameType",
     "ServerFrameJoinedFrame",
@@ -159,6 +170,10 @@ __all__ = (
     "ServerFrameMessageDeletedFrameType",
     "ServerFrameMessageFrame",
     "ServerFrameMessageFrameType",
+    "ServerFrameMessageUpdatedFrame",
+    "ServerFrameMessageUpdatedFrameType",
+    "ServerFramePongFrame",
+    "ServerFramePongFrameType",
     "ServerFramePresenceFrame",
     "ServerFramePresenceFrameType",
     "ServerFrameReadEventFrame",
@@ -167,6 +182,7 @@ __all__ = (
     "ServerFrameTypingFrameType",
     "Status",
     "TokenPair",
+    "TypingClientFrame",
     "TypingFrame",
     "User",
     "UserPage",

@@ -10,8 +10,8 @@ from ..models.conversation_kind import ConversationKind
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
-    from ..models.conversation_peer import ConversationPeer
     from ..models.last_message_view import LastMessageView
+    from ..models.user import User
 
 
 T = TypeVar("T", bound="Conversation")
@@ -20,15 +20,16 @@ T = TypeVar("T", bound="Conversation")
 @_attrs_define
 class Conversation:
     """A group's room or a direct conversation; its `id` is what WebSocket frames use.
+    `peer` is the other participant (direct conversations only).
 
-    Attributes:
-        id (str):
-        kind (ConversationKind):
-        name (str): The group's name, or the peer's display name.
-        last_seq (int):
-        unread (int): Messages after the caller's read marker.
-        peer (ConversationPeer | Unset): The other participant (direct conversations only).
-        last_message (LastMessageView | Unset): The newest message of a conversation.
+        Attributes:
+            id (str):
+            kind (ConversationKind):
+            name (str): The group's name, or the peer's display name.
+            last_seq (int):
+            unread (int): Messages after the caller's read marker.
+            peer (User | Unset): A user's public profile.
+            last_message (LastMessageView | Unset): The newest message of a conversation.
     """
 
     id: str
@@ -36,7 +37,7 @@ class Conversation:
     name: str
     last_seq: int
     unread: int
-    peer: ConversationPeer | Unset = UNSET
+    peer: User | Unset = UNSET
     last_message: LastMessageView | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -79,8 +80,8 @@ class Conversation:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
-        from ..models.conversation_peer import ConversationPeer
         from ..models.last_message_view import LastMessageView
+        from ..models.user import User
 
         d = dict(src_dict)
         id = d.pop("id")
@@ -94,11 +95,11 @@ class Conversation:
         unread = d.pop("unread")
 
         _peer = d.pop("peer", UNSET)
-        peer: ConversationPeer | Unset
+        peer: User | Unset
         if isinstance(_peer, Unset):
             peer = UNSET
         else:
-            peer = ConversationPeer.from_dict(_peer)
+            peer = User.from_dict(_peer)
 
         _last_message = d.pop("last_message", UNSET)
         last_message: LastMessageView | Unset

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.error_details import ErrorDetails
+
 
 T = TypeVar("T", bound="ErrorDetail")
 
@@ -19,12 +23,12 @@ class ErrorDetail:
         Attributes:
             code (str):
             message (str):
-            details (Any | Unset):
+            details (ErrorDetails | Unset): Machine-readable details of some errors.
     """
 
     code: str
     message: str
-    details: Any | Unset = UNSET
+    details: ErrorDetails | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,7 +36,9 @@ class ErrorDetail:
 
         message = self.message
 
-        details = self.details
+        details: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.details, Unset):
+            details = self.details.to_dict()
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -49,12 +55,19 @@ class ErrorDetail:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.error_details import ErrorDetails
+
         d = dict(src_dict)
         code = d.pop("code")
 
         message = d.pop("message")
 
-        details = d.pop("details", UNSET)
+        _details = d.pop("details", UNSET)
+        details: ErrorDetails | Unset
+        if isinstance(_details, Unset):
+            details = UNSET
+        else:
+            details = ErrorDetails.from_dict(_details)
 
         error_detail = cls(
             code=code,

@@ -28,7 +28,7 @@ class ServerFrameMessageFrame:
         sender (UserRef): A user as frames show them.
         body (str):
         created_at (datetime.datetime):
-        type_ (ServerFrameMessageFrameType):  Example: message_updated.
+        type_ (ServerFrameMessageFrameType):  Example: message.
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
     """

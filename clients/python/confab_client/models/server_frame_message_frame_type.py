@@ -2,7 +2,7 @@ from enum import StrEnum
 
 
 class ServerFrameMessageFrameType(StrEnum):
-    MESSAGE_UPDATED = "message_updated"
+    MESSAGE = "message"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -25,7 +25,7 @@ export const register = <ThrowOnError extends boolean = false>(options: Options<
     url: '/api/v1/auth/register',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -40,7 +40,7 @@ export const login = <ThrowOnError extends boolean = false>(options: Options<Log
     url: '/api/v1/auth/login',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -55,7 +55,7 @@ export const refresh = <ThrowOnError extends boolean = false>(options: Options<R
     url: '/api/v1/auth/refresh',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -68,7 +68,7 @@ export const logout = <ThrowOnError extends boolean = false>(options: Options<Lo
     url: '/api/v1/auth/logout',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -101,7 +101,7 @@ export const changePassword = <ThrowOnError extends boolean = false>(options: Op
     url: '/api/v1/auth/password',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -123,7 +123,7 @@ export const updateMe = <ThrowOnError extends boolean = false>(options: Options<
     url: '/api/v1/users/me',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -154,7 +154,7 @@ export const changeUserRole = <ThrowOnError extends boolean = false>(options: Op
     url: '/api/v1/users/{id}/role',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -194,7 +194,7 @@ export const createGroup = <ThrowOnError extends boolean = false>(options: Optio
     url: '/api/v1/groups',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -225,7 +225,7 @@ export const updateGroup = <ThrowOnError extends boolean = false>(options: Optio
     url: '/api/v1/groups/{id}',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -256,7 +256,7 @@ export const transferGroupOwnership = <ThrowOnError extends boolean = false>(opt
     url: '/api/v1/groups/{id}/transfer',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -287,7 +287,7 @@ export const putGroupMember = <ThrowOnError extends boolean = false>(options: Op
     url: '/api/v1/groups/{id}/members/{user_id}',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -309,7 +309,7 @@ export const openDm = <ThrowOnError extends boolean = false>(options: Options<Op
     url: '/api/v1/dms',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -337,7 +337,7 @@ export const sendMessage = <ThrowOnError extends boolean = false>(options: Optio
     url: '/api/v1/conversations/{id}/messages',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -353,7 +353,7 @@ export const markRead = <ThrowOnError extends boolean = false>(options: Options<
     url: '/api/v1/conversations/{id}/read',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });
@@ -384,7 +384,7 @@ export const editMessage = <ThrowOnError extends boolean = false>(options: Optio
     url: '/api/v1/messages/{id}',
     ...options,
     headers: {
-        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });

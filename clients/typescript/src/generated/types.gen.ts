@@ -17,34 +17,20 @@ export type AckFrame = {
  * client -> server
  */
 export type ClientFrame = ({
-    type?: 'join';
+    type: 'join';
 } & ClientFrameJoinFrame) | ({
-    type?: 'leave' | 'typing';
-} & ClientFrameConversationRef) | ({
-    type?: 'send';
+    type: 'leave';
+} & ClientFrameLeaveFrame) | ({
+    type: 'send';
 } & ClientFrameSendFrame) | ({
-    type?: 'leave' | 'typing';
-} & ClientFrameConversationRef) | ({
-    type?: 'read';
-} & ClientFrameReadFrame) | ({
-    type?: 'reauth';
-} & ClientFrameReauthFrame) | ({
-    type?: 'ping';
-} & ClientFrameEmpty);
-
-/**
- * client -> server
- */
-export type ClientFrameConversationRef = {
     type: 'typing';
-} & ConversationRef;
-
-/**
- * client -> server
- */
-export type ClientFrameEmpty = {
+} & ClientFrameTypingClientFrame) | ({
+    type: 'read';
+} & ClientFrameReadFrame) | ({
+    type: 'reauth';
+} & ClientFrameReauthFrame) | ({
     type: 'ping';
-} & Empty;
+} & ClientFramePingFrame);
 
 /**
  * client -> server
@@ -52,6 +38,17 @@ export type ClientFrameEmpty = {
 export type ClientFrameJoinFrame = {
     type: 'join';
 } & JoinFrame;
+
+/**
+ * client -> server
+ */
+export type ClientFrameLeaveFrame = {
+    type: 'leave';
+} & LeaveFrame;
+
+export type ClientFramePingFrame = {
+    type: 'ping';
+};
 
 /**
  * client -> server
@@ -75,9 +72,17 @@ export type ClientFrameSendFrame = {
 } & SendFrame;
 
 /**
+ * client -> server
+ */
+export type ClientFrameTypingClientFrame = {
+    type: 'typing';
+} & TypingClientFrame;
+
+/**
  * Conversation
  *
  * A group's room or a direct conversation; its `id` is what WebSocket frames use.
+ * `peer` is the other participant (direct conversations only).
  */
 export type Conversation = {
     id: string;
@@ -86,10 +91,7 @@ export type Conversation = {
      * The group's name, or the peer's display name.
      */
     name: string;
-    /**
-     * The other participant (direct conversations only).
-     */
-    peer?: User & unknown;
+    peer?: User;
     last_seq: number;
     /**
      * Messages after the caller's read marker.
@@ -109,24 +111,10 @@ export type ConversationPage = {
 };
 
 /**
- * ConversationRef
- */
-export type ConversationRef = {
-    conversation: string;
-};
-
-/**
  * EditMessage
  */
 export type EditMessage = {
     body: string;
-};
-
-/**
- * Empty
- */
-export type Empty = {
-    [key: string]: unknown;
 };
 
 /**
@@ -147,7 +135,25 @@ export type ErrorBody = {
 export type ErrorDetail = {
     code: string;
     message: string;
-    details?: unknown;
+    details?: ErrorDetails;
+};
+
+/**
+ * ErrorDetails
+ *
+ * Machine-readable details of some errors.
+ */
+export type ErrorDetails = {
+    /**
+     * `validation_failed`: each invalid field and what is wrong with it.
+     */
+    fields?: {
+        [key: string]: string;
+    };
+    /**
+     * `rate_limited` and `server_busy`: seconds to wait (also `Retry-After`).
+     */
+    retry_after_secs?: number;
 };
 
 /**
@@ -179,6 +185,8 @@ export type Group = {
 
 /**
  * GroupCreate
+ *
+ * A new group; `visibility` defaults to `public`.
  */
 export type GroupCreate = {
     /**
@@ -189,10 +197,7 @@ export type GroupCreate = {
      * Up to 1000 characters.
      */
     description?: string;
-    /**
-     * Default `public`.
-     */
-    visibility?: Visibility & unknown;
+    visibility?: Visibility;
 };
 
 /**
@@ -270,6 +275,15 @@ export type LastMessageView = {
 };
 
 /**
+ * LeaveFrame
+ *
+ * Leave a conversation's room.
+ */
+export type LeaveFrame = {
+    conversation: string;
+};
+
+/**
  * LoginRequest
  */
 export type LoginRequest = {
@@ -302,12 +316,11 @@ export type MemberPage = {
 
 /**
  * MemberRole
+ *
+ * The member's new role: `admin` or `member` (ownership moves only by transfer).
  */
 export type MemberRole = {
-    /**
-     * `admin` or `member` (ownership moves only by transfer).
-     */
-    role: GroupRole & unknown;
+    role: GroupRole;
 };
 
 /**
@@ -378,6 +391,22 @@ export type MessageFrame = {
 };
 
 /**
+ * MessageUpdatedFrame
+ *
+ * The edited message, in the same shape as `message`.
+ */
+export type MessageUpdatedFrame = {
+    conversation: string;
+    id: string;
+    seq: number;
+    sender: UserRef;
+    body: string;
+    created_at: string;
+    edited_at?: string;
+    deleted?: boolean;
+};
+
+/**
  * OpenDm
  */
 export type OpenDm = {
@@ -404,6 +433,22 @@ export type PasswordChange = {
     current_password: string;
     new_password: string;
 };
+
+/**
+ * WsTicket
+ *
+ * A single-use ticket for `GET /api/v1/ws?ticket=...` (for browsers, which cannot
+ * set headers on a WebSocket upgrade).
+ */
+export type WsTicket = {
+    ticket: string;
+    /**
+     * Seconds until the ticket expires.
+     */
+    expires_in: number;
+};
+
+export type Visibility = 'public' | 'private';
 
 /**
  * Presence
@@ -535,28 +580,28 @@ export type SendMessage = {
  * server -> client
  */
 export type ServerFrame = ({
-    type?: 'joined';
+    type: 'joined';
 } & ServerFrameJoinedFrame) | ({
-    type?: 'ack';
+    type: 'ack';
 } & ServerFrameAckFrame) | ({
-    type?: 'message' | 'message_updated';
+    type: 'message';
 } & ServerFrameMessageFrame) | ({
-    type?: 'message' | 'message_updated';
-} & ServerFrameMessageFrame) | ({
-    type?: 'message_deleted';
+    type: 'message_updated';
+} & ServerFrameMessageUpdatedFrame) | ({
+    type: 'message_deleted';
 } & ServerFrameMessageDeletedFrame) | ({
-    type?: 'presence';
+    type: 'presence';
 } & ServerFramePresenceFrame) | ({
-    type?: 'typing';
+    type: 'typing';
 } & ServerFrameTypingFrame) | ({
-    type?: 'read';
+    type: 'read';
 } & ServerFrameReadEventFrame) | ({
-    type?: 'membership';
+    type: 'membership';
 } & ServerFrameMembershipFrame) | ({
-    type?: 'error';
+    type: 'error';
 } & ServerFrameErrorFrame) | ({
-    type?: 'pong';
-} & ServerFrameEmpty);
+    type: 'pong';
+} & ServerFramePongFrame);
 
 /**
  * server -> client
@@ -564,13 +609,6 @@ export type ServerFrame = ({
 export type ServerFrameAckFrame = {
     type: 'ack';
 } & AckFrame;
-
-/**
- * server -> client
- */
-export type ServerFrameEmpty = {
-    type: 'pong';
-} & Empty;
 
 /**
  * server -> client
@@ -604,8 +642,19 @@ export type ServerFrameMessageDeletedFrame = {
  * server -> client
  */
 export type ServerFrameMessageFrame = {
-    type: 'message_updated';
+    type: 'message';
 } & MessageFrame;
+
+/**
+ * server -> client
+ */
+export type ServerFrameMessageUpdatedFrame = {
+    type: 'message_updated';
+} & MessageUpdatedFrame;
+
+export type ServerFramePongFrame = {
+    type: 'pong';
+};
 
 /**
  * server -> client
@@ -654,6 +703,15 @@ export type TokenPair = {
      * Seconds until the access token expires.
      */
     expires_in: number;
+};
+
+/**
+ * TypingClientFrame
+ *
+ * I am typing in a conversation.
+ */
+export type TypingClientFrame = {
+    conversation: string;
 };
 
 /**
@@ -716,22 +774,6 @@ export type UserSummary = {
     username: string;
 };
 
-export type Visibility = 'public' | 'private';
-
-/**
- * WsTicket
- *
- * A single-use ticket for `GET /api/v1/ws?ticket=...` (for browsers, which cannot
- * set headers on a WebSocket upgrade).
- */
-export type WsTicket = {
-    ticket: string;
-    /**
-     * Seconds until the ticket expires.
-     */
-    expires_in: number;
-};
-
 /**
  * LoginRequest
  */
@@ -767,47 +809,35 @@ export type RegisterData = {
 
 export type RegisterErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
-     */
-    401: ErrorBody;
-    /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
+     * Conflicts with the current state. Codes: `username_taken`.
      */
     409: ErrorBody;
     /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
      */
     429: ErrorBody;
     /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -832,47 +862,39 @@ export type LoginData = {
 
 export type LoginErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `invalid_credentials`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `account_disabled`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
      */
     429: ErrorBody;
     /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -894,47 +916,27 @@ export type RefreshData = {
 
 export type RefreshErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `invalid_token`, `refresh_token_reused`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -956,47 +958,27 @@ export type LogoutData = {
 
 export type LogoutErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1021,47 +1003,15 @@ export type LogoutAllData = {
 
 export type LogoutAllErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1086,47 +1036,19 @@ export type CreateWsTicketData = {
 
 export type CreateWsTicketErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
      */
     429: ErrorBody;
     /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1148,47 +1070,35 @@ export type ChangePasswordData = {
 
 export type ChangePasswordErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
      */
     429: ErrorBody;
     /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -1213,47 +1123,15 @@ export type GetMeData = {
 
 export type GetMeErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1275,47 +1153,31 @@ export type UpdateMeData = {
 
 export type UpdateMeErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1351,47 +1213,23 @@ export type SearchUsersData = {
 
 export type SearchUsersErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1415,47 +1253,19 @@ export type GetUserData = {
 
 export type GetUserErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1479,47 +1289,35 @@ export type ChangeUserRoleData = {
 
 export type ChangeUserRoleErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1543,47 +1341,23 @@ export type DisableUserData = {
 
 export type DisableUserErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1607,47 +1381,23 @@ export type EnableUserData = {
 
 export type EnableUserErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1682,47 +1432,19 @@ export type ListGroupsData = {
 
 export type ListGroupsErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1744,47 +1466,31 @@ export type CreateGroupData = {
 
 export type CreateGroupErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1811,47 +1517,23 @@ export type DeleteGroupData = {
 
 export type DeleteGroupErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1878,47 +1560,19 @@ export type GetGroupData = {
 
 export type GetGroupErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -1942,47 +1596,39 @@ export type UpdateGroupData = {
 
 export type UpdateGroupErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2006,47 +1652,23 @@ export type JoinGroupData = {
 
 export type JoinGroupErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2070,47 +1692,27 @@ export type LeaveGroupData = {
 
 export type LeaveGroupErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
+     * Conflicts with the current state. Codes: `conflict`.
      */
     409: ErrorBody;
     /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2137,47 +1739,43 @@ export type TransferGroupOwnershipData = {
 
 export type TransferGroupOwnershipErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
+     * Conflicts with the current state. Codes: `conflict`.
      */
     409: ErrorBody;
     /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2210,47 +1808,27 @@ export type ListGroupMembersData = {
 
 export type ListGroupMembersErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2275,47 +1853,27 @@ export type RemoveGroupMemberData = {
 
 export type RemoveGroupMemberErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
+     * Conflicts with the current state. Codes: `conflict`.
      */
     409: ErrorBody;
     /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2343,47 +1901,43 @@ export type PutGroupMemberData = {
 
 export type PutGroupMemberErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
+     * Conflicts with the current state. Codes: `conflict`.
      */
     409: ErrorBody;
     /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2414,47 +1968,19 @@ export type ListDmsData = {
 
 export type ListDmsErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`, `invalid_cursor`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2476,47 +2002,35 @@ export type OpenDmData = {
 
 export type OpenDmErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2554,47 +2068,31 @@ export type ListMessagesData = {
 
 export type ListMessagesErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2618,47 +2116,43 @@ export type SendMessageData = {
 
 export type SendMessageErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
      */
     429: ErrorBody;
     /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2689,47 +2183,43 @@ export type MarkReadData = {
 
 export type MarkReadErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
      */
     429: ErrorBody;
     /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2756,47 +2246,23 @@ export type GetPresenceData = {
 
 export type GetPresenceErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2820,47 +2286,23 @@ export type DeleteMessageData = {
 
 export type DeleteMessageErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2887,47 +2329,43 @@ export type EditMessageData = {
 
 export type EditMessageErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
+     * Conflicts with the current state. Codes: `conflict`.
      */
     409: ErrorBody;
     /**
-     * Request body too large.
+     * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
     /**
-     * Request body is not `application/json`.
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
      */
     415: ErrorBody;
     /**
-     * Well-formed but invalid fields; `details.fields` names each.
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
     /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -2954,47 +2392,27 @@ export type ConnectWebSocketData = {
 
 export type ConnectWebSocketErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials.
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
      */
     401: ErrorBody;
     /**
-     * Authenticated, but not allowed.
+     * Authenticated, but not allowed. Codes: `forbidden`.
      */
     403: ErrorBody;
     /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
      */
     429: ErrorBody;
     /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -3023,47 +2441,11 @@ export type ReadyzData = {
 
 export type ReadyzErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
-     */
-    401: ErrorBody;
-    /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
-     */
-    404: ErrorBody;
-    /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };
@@ -3085,47 +2467,15 @@ export type MetricsData = {
 
 export type MetricsErrors = {
     /**
-     * Malformed request: invalid JSON, wrong types, bad parameters.
-     */
-    400: ErrorBody;
-    /**
-     * Missing, invalid or expired credentials.
-     */
-    401: ErrorBody;
-    /**
-     * Authenticated, but not allowed.
-     */
-    403: ErrorBody;
-    /**
-     * No such resource, or not visible to the caller.
+     * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
     /**
-     * Conflicts with the current state (e.g. `username_taken`).
-     */
-    409: ErrorBody;
-    /**
-     * Request body too large.
-     */
-    413: ErrorBody;
-    /**
-     * Request body is not `application/json`.
-     */
-    415: ErrorBody;
-    /**
-     * Well-formed but invalid fields; `details.fields` names each.
-     */
-    422: ErrorBody;
-    /**
-     * Rate limited; retry after the given seconds.
-     */
-    429: ErrorBody;
-    /**
-     * Unexpected server error (logged).
+     * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
     /**
-     * The database is unreachable, or the request took too long.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
      */
     503: ErrorBody;
 };

@@ -51,41 +51,6 @@ def _parse_response(
 
         return response_401
 
-    if response.status_code == 403:
-        response_403 = ErrorBody.from_dict(response.json())
-
-        return response_403
-
-    if response.status_code == 404:
-        response_404 = ErrorBody.from_dict(response.json())
-
-        return response_404
-
-    if response.status_code == 409:
-        response_409 = ErrorBody.from_dict(response.json())
-
-        return response_409
-
-    if response.status_code == 413:
-        response_413 = ErrorBody.from_dict(response.json())
-
-        return response_413
-
-    if response.status_code == 415:
-        response_415 = ErrorBody.from_dict(response.json())
-
-        return response_415
-
-    if response.status_code == 422:
-        response_422 = ErrorBody.from_dict(response.json())
-
-        return response_422
-
-    if response.status_code == 429:
-        response_429 = ErrorBody.from_dict(response.json())
-
-        return response_429
-
     if response.status_code == 500:
         response_500 = ErrorBody.from_dict(response.json())
 

@@ -33,11 +33,6 @@ def _parse_response(
         response_204 = cast(Any, None)
         return response_204
 
-    if response.status_code == 400:
-        response_400 = ErrorBody.from_dict(response.json())
-
-        return response_400
-
     if response.status_code == 401:
         response_401 = ErrorBody.from_dict(response.json())
 
@@ -57,26 +52,6 @@ def _parse_response(
         response_409 = ErrorBody.from_dict(response.json())
 
         return response_409
-
-    if response.status_code == 413:
-        response_413 = ErrorBody.from_dict(response.json())
-
-        return response_413
-
-    if response.status_code == 415:
-        response_415 = ErrorBody.from_dict(response.json())
-
-        return response_415
-
-    if response.status_code == 422:
-        response_422 = ErrorBody.from_dict(response.json())
-
-        return response_422
-
-    if response.status_code == 429:
-        response_429 = ErrorBody.from_dict(response.json())
-
-        return response_429
 
     if response.status_code == 500:
         response_500 = ErrorBody.from_dict(response.json())

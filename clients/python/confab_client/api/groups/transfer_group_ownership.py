@@ -28,7 +28,7 @@ def _get_kwargs(
 
     _kwargs["json"] = body.to_dict()
 
-    headers["Content-Type"] = "application/json; charset=utf-8"
+    headers["Content-Type"] = "application/json"
 
     _kwargs["headers"] = headers
     return _kwargs
@@ -81,11 +81,6 @@ def _parse_response(
         response_422 = ErrorBody.from_dict(response.json())
 
         return response_422
-
-    if response.status_code == 429:
-        response_429 = ErrorBody.from_dict(response.json())
-
-        return response_429
 
     if response.status_code == 500:
         response_500 = ErrorBody.from_dict(response.json())

@@ -28,7 +28,7 @@ def _get_kwargs(
 
     _kwargs["json"] = body.to_dict()
 
-    headers["Content-Type"] = "application/json; charset=utf-8"
+    headers["Content-Type"] = "application/json"
 
     _kwargs["headers"] = headers
     return _kwargs
@@ -62,11 +62,6 @@ def _parse_response(
 
         return response_404
 
-    if response.status_code == 409:
-        response_409 = ErrorBody.from_dict(response.json())
-
-        return response_409
-
     if response.status_code == 413:
         response_413 = ErrorBody.from_dict(response.json())
 
@@ -81,11 +76,6 @@ def _parse_response(
         response_422 = ErrorBody.from_dict(response.json())
 
         return response_422
-
-    if response.status_code == 429:
-        response_429 = ErrorBody.from_dict(response.json())
-
-        return response_429
 
     if response.status_code == 500:
         response_500 = ErrorBody.from_dict(response.json())

@@ -7,12 +7,13 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
 from ...models.server_frame_ack_frame import ServerFrameAckFrame
-from ...models.server_frame_empty import ServerFrameEmpty
 from ...models.server_frame_error_frame import ServerFrameErrorFrame
 from ...models.server_frame_joined_frame import ServerFrameJoinedFrame
 from ...models.server_frame_membership_frame import ServerFrameMembershipFrame
 from ...models.server_frame_message_deleted_frame import ServerFrameMessageDeletedFrame
 from ...models.server_frame_message_frame import ServerFrameMessageFrame
+from ...models.server_frame_message_updated_frame import ServerFrameMessageUpdatedFrame
+from ...models.server_frame_pong_frame import ServerFramePongFrame
 from ...models.server_frame_presence_frame import ServerFramePresenceFrame
 from ...models.server_frame_read_event_frame import ServerFrameReadEventFrame
 from ...models.server_frame_typing_frame import ServerFrameTypingFrame
@@ -44,12 +45,13 @@ def _parse_response(
 ) -> (
     ErrorBody
     | ServerFrameAckFrame
-    | ServerFrameEmpty
     | ServerFrameErrorFrame
     | ServerFrameJoinedFrame
     | ServerFrameMembershipFrame
     | ServerFrameMessageDeletedFrame
     | ServerFrameMessageFrame
+    | ServerFrameMessageUpdatedFrame
+    | ServerFramePongFrame
     | ServerFramePresenceFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
@@ -61,12 +63,13 @@ def _parse_response(
             data: object,
         ) -> (
             ServerFrameAckFrame
-            | ServerFrameEmpty
             | ServerFrameErrorFrame
             | ServerFrameJoinedFrame
             | ServerFrameMembershipFrame
             | ServerFrameMessageDeletedFrame
             | ServerFrameMessageFrame
+            | ServerFrameMessageUpdatedFrame
+            | ServerFramePongFrame
             | ServerFramePresenceFrame
             | ServerFrameReadEventFrame
             | ServerFrameTypingFrame
@@ -99,6 +102,16 @@ def _parse_response(
                 )
 
                 return componentsschemas_server_frame_type_2
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_server_frame_type_3 = (
+                    ServerFrameMessageUpdatedFrame.from_dict(data)
+                )
+
+                return componentsschemas_server_frame_type_3
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
             try:
@@ -163,7 +176,9 @@ def _parse_response(
                 pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_server_frame_type_10 = ServerFrameEmpty.from_dict(data)
+            componentsschemas_server_frame_type_10 = ServerFramePongFrame.from_dict(
+                data
+            )
 
             return componentsschemas_server_frame_type_10
 
@@ -185,31 +200,6 @@ def _parse_response(
         response_403 = ErrorBody.from_dict(response.json())
 
         return response_403
-
-    if response.status_code == 404:
-        response_404 = ErrorBody.from_dict(response.json())
-
-        return response_404
-
-    if response.status_code == 409:
-        response_409 = ErrorBody.from_dict(response.json())
-
-        return response_409
-
-    if response.status_code == 413:
-        response_413 = ErrorBody.from_dict(response.json())
-
-        return response_413
-
-    if response.status_code == 415:
-        response_415 = ErrorBody.from_dict(response.json())
-
-        return response_415
-
-    if response.status_code == 422:
-        response_422 = ErrorBody.from_dict(response.json())
-
-        return response_422
 
     if response.status_code == 429:
         response_429 = ErrorBody.from_dict(response.json())
@@ -237,12 +227,13 @@ def _build_response(
 ) -> Response[
     ErrorBody
     | ServerFrameAckFrame
-    | ServerFrameEmpty
     | ServerFrameErrorFrame
     | ServerFrameJoinedFrame
     | ServerFrameMembershipFrame
     | ServerFrameMessageDeletedFrame
     | ServerFrameMessageFrame
+    | ServerFrameMessageUpdatedFrame
+    | ServerFramePongFrame
     | ServerFramePresenceFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
@@ -262,12 +253,13 @@ def sync_detailed(
 ) -> Response[
     ErrorBody
     | ServerFrameAckFrame
-    | ServerFrameEmpty
     | ServerFrameErrorFrame
     | ServerFrameJoinedFrame
     | ServerFrameMembershipFrame
     | ServerFrameMessageDeletedFrame
     | ServerFrameMessageFrame
+    | ServerFrameMessageUpdatedFrame
+    | ServerFramePongFrame
     | ServerFramePresenceFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
@@ -288,7 +280,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | ServerFrameAckFrame | ServerFrameEmpty | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
+        Response[ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
     """
 
     kwargs = _get_kwargs(
@@ -309,12 +301,13 @@ def sync(
 ) -> (
     ErrorBody
     | ServerFrameAckFrame
-    | ServerFrameEmpty
     | ServerFrameErrorFrame
     | ServerFrameJoinedFrame
     | ServerFrameMembershipFrame
     | ServerFrameMessageDeletedFrame
     | ServerFrameMessageFrame
+    | ServerFrameMessageUpdatedFrame
+    | ServerFramePongFrame
     | ServerFramePresenceFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
@@ -336,7 +329,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | ServerFrameAckFrame | ServerFrameEmpty | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
+        ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
     """
 
     return sync_detailed(
@@ -352,12 +345,13 @@ async def asyncio_detailed(
 ) -> Response[
     ErrorBody
     | ServerFrameAckFrame
-    | ServerFrameEmpty
     | ServerFrameErrorFrame
     | ServerFrameJoinedFrame
     | ServerFrameMembershipFrame
     | ServerFrameMessageDeletedFrame
     | ServerFrameMessageFrame
+    | ServerFrameMessageUpdatedFrame
+    | ServerFramePongFrame
     | ServerFramePresenceFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
@@ -378,7 +372,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | ServerFrameAckFrame | ServerFrameEmpty | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
+        Response[ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
     """
 
     kwargs = _get_kwargs(
@@ -397,12 +391,13 @@ async def asyncio(
 ) -> (
     ErrorBody
     | ServerFrameAckFrame
-    | ServerFrameEmpty
     | ServerFrameErrorFrame
     | ServerFrameJoinedFrame
     | ServerFrameMembershipFrame
     | ServerFrameMessageDeletedFrame
     | ServerFrameMessageFrame
+    | ServerFrameMessageUpdatedFrame
+    | ServerFramePongFrame
     | ServerFramePresenceFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
@@ -424,7 +419,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | ServerFrameAckFrame | ServerFrameEmpty | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
+        ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
     """
 
     return (

@@ -6,20 +6,19 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.server_frame_empty_type import ServerFrameEmptyType
+from ..models.server_frame_pong_frame_type import ServerFramePongFrameType
 
-T = TypeVar("T", bound="ServerFrameEmpty")
+T = TypeVar("T", bound="ServerFramePongFrame")
 
 
 @_attrs_define
-class ServerFrameEmpty:
-    """server -> client
-
+class ServerFramePongFrame:
+    """
     Attributes:
-        type_ (ServerFrameEmptyType):  Example: pong.
+        type_ (ServerFramePongFrameType):  Example: pong.
     """
 
-    type_: ServerFrameEmptyType
+    type_: ServerFramePongFrameType
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,14 +37,14 @@ class ServerFrameEmpty:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        type_ = ServerFrameEmptyType(d.pop("type"))
+        type_ = ServerFramePongFrameType(d.pop("type"))
 
-        server_frame_empty = cls(
+        server_frame_pong_frame = cls(
             type_=type_,
         )
 
-        server_frame_empty.additional_properties = d
-        return server_frame_empty
+        server_frame_pong_frame.additional_properties = d
+        return server_frame_pong_frame
 
     @property
     def additional_keys(self) -> list[str]:

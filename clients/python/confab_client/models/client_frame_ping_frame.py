@@ -6,20 +6,19 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.client_frame_empty_type import ClientFrameEmptyType
+from ..models.client_frame_ping_frame_type import ClientFramePingFrameType
 
-T = TypeVar("T", bound="ClientFrameEmpty")
+T = TypeVar("T", bound="ClientFramePingFrame")
 
 
 @_attrs_define
-class ClientFrameEmpty:
-    """client -> server
-
+class ClientFramePingFrame:
+    """
     Attributes:
-        type_ (ClientFrameEmptyType):  Example: ping.
+        type_ (ClientFramePingFrameType):  Example: ping.
     """
 
-    type_: ClientFrameEmptyType
+    type_: ClientFramePingFrameType
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,14 +37,14 @@ class ClientFrameEmpty:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        type_ = ClientFrameEmptyType(d.pop("type"))
+        type_ = ClientFramePingFrameType(d.pop("type"))
 
-        client_frame_empty = cls(
+        client_frame_ping_frame = cls(
             type_=type_,
         )
 
-        client_frame_empty.additional_properties = d
-        return client_frame_empty
+        client_frame_ping_frame.additional_properties = d
+        return client_frame_ping_frame
 
     @property
     def additional_keys(self) -> list[str]:

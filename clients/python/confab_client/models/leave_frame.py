@@ -6,12 +6,13 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-T = TypeVar("T", bound="ConversationRef")
+T = TypeVar("T", bound="LeaveFrame")
 
 
 @_attrs_define
-class ConversationRef:
-    """
+class LeaveFrame:
+    """Leave a conversation's room.
+
     Attributes:
         conversation (str):
     """
@@ -37,12 +38,12 @@ class ConversationRef:
         d = dict(src_dict)
         conversation = d.pop("conversation")
 
-        conversation_ref = cls(
+        leave_frame = cls(
             conversation=conversation,
         )
 
-        conversation_ref.additional_properties = d
-        return conversation_ref
+        leave_frame.additional_properties = d
+        return leave_frame
 
     @property
     def additional_keys(self) -> list[str]:

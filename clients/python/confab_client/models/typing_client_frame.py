@@ -6,35 +6,28 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.client_frame_conversation_ref_type import ClientFrameConversationRefType
-
-T = TypeVar("T", bound="ClientFrameConversationRef")
+T = TypeVar("T", bound="TypingClientFrame")
 
 
 @_attrs_define
-class ClientFrameConversationRef:
-    """client -> server
+class TypingClientFrame:
+    """I am typing in a conversation.
 
     Attributes:
         conversation (str):
-        type_ (ClientFrameConversationRefType):  Example: typing.
     """
 
     conversation: str
-    type_: ClientFrameConversationRefType
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         conversation = self.conversation
-
-        type_ = self.type_.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
                 "conversation": conversation,
-                "type": type_,
             }
         )
 
@@ -45,15 +38,12 @@ class ClientFrameConversationRef:
         d = dict(src_dict)
         conversation = d.pop("conversation")
 
-        type_ = ClientFrameConversationRefType(d.pop("type"))
-
-        client_frame_conversation_ref = cls(
+        typing_client_frame = cls(
             conversation=conversation,
-            type_=type_,
         )
 
-        client_frame_conversation_ref.additional_properties = d
-        return client_frame_conversation_ref
+        typing_client_frame.additional_properties = d
+        return typing_client_frame
 
     @property
     def additional_keys(self) -> list[str]:

@@ -1,7 +1,7 @@
 from enum import StrEnum
 
 
-class ClientFrameEmptyType(StrEnum):
+class ClientFramePingFrameType(StrEnum):
     PING = "ping"
 
     def __str__(self) -> str:

@@ -1,8 +1,8 @@
 from enum import StrEnum
 
 
-class ClientFrameConversationRefType(StrEnum):
-    TYPING = "typing"
+class ServerFramePongFrameType(StrEnum):
+    PONG = "pong"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -1,8 +1,8 @@
 from enum import StrEnum
 
 
-class ServerFrameEmptyType(StrEnum):
-    PONG = "pong"
+class ClientFrameLeaveFrameType(StrEnum):
+    LEAVE = "leave"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -1,0 +1,245 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error_body import ErrorBody
+from ...models.member import Member
+from ...models.member_role import MemberRole
+from ...types import Response
+
+
+def _get_kwargs(
+    id: str,
+    user_id: str,
+    *,
+    body: MemberRole,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "put",
+        "url": "/api/v1/groups/{id}/members/{user_id}".format(
+            id=quote(str(id), safe=""),
+            user_id=quote(str(user_id), safe=""),
+        ),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorBody | Member | None:
+    if response.status_code == 200:
+        response_200 = Member.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorBody.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = ErrorBody.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = ErrorBody.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = ErrorBody.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 500:
+        response_500 = ErrorBody.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorBody | Member]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: str,
+    user_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: MemberRole,
+) -> Response[ErrorBody | Member]:
+    """Add a member or change their role (group admins add members; only the owner grants admin)
+
+    Args:
+        id (str):
+        user_id (str):
+        body (MemberRole): The member's new role: `admin` or `member` (ownership moves only by
+            transfer).
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | Member]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        user_id=user_id,
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    id: str,
+    user_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: MemberRole,
+) -> ErrorBody | Member | None:
+    """Add a member or change their role (group admins add members; only the owner grants admin)
+
+    Args:
+        id (str):
+        user_id (str):
+        body (MemberRole): The member's new role: `admin` or `member` (ownership moves only by
+            transfer).
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | Member
+    """
+
+    return sync_detailed(
+        id=id,
+        user_id=user_id,
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    id: str,
+    user_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: MemberRole,
+) -> Response[ErrorBody | Member]:
+    """Add a member or change their role (group admins add members; only the owner grants admin)
+
+    Args:
+        id (str):
+        user_id (str):
+        body (MemberRole): The member's new role: `admin` or `member` (ownership moves only by
+            transfer).
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | Member]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        user_id=user_id,
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    id: str,
+    user_id: str,
+    *,
+    client: AuthenticatedClient,
+    body: MemberRole,
+) -> ErrorBody | Member | None:
+    """Add a member or change their role (group admins add members; only the owner grants admin)
+
+    Args:
+        id (str):
+        user_id (str):
+        body (MemberRole): The member's new role: `admin` or `member` (ownership moves only by
+            transfer).
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | Member
+    """
+
+    return (
+        await asyncio_detailed(
+            id=id,
+            user_id=user_id,
+            client=client,
+            body=body,
+        )
+    ).parsed

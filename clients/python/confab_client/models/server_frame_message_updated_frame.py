@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..models.server_frame_message_updated_frame_type import (
+    ServerFrameMessageUpdatedFrameType,
+)
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.user_ref import UserRef
+
+
+T = TypeVar("T", bound="ServerFrameMessageUpdatedFrame")
+
+
+@_attrs_define
+class ServerFrameMessageUpdatedFrame:
+    """server -> client
+
+    Attributes:
+        conversation (str):
+        id (str):
+        seq (int):
+        sender (UserRef): A user as frames show them.
+        body (str):
+        created_at (datetime.datetime):
+        type_ (ServerFrameMessageUpdatedFrameType):  Example: message_updated.
+        edited_at (datetime.datetime | Unset):
+        deleted (bool | Unset):  Default: False.
+    """
+
+    conversation: str
+    id: str
+    seq: int
+    sender: UserRef
+    body: str
+    created_at: datetime.datetime
+    type_: ServerFrameMessageUpdatedFrameType
+    edited_at: datetime.datetime | Unset = UNSET
+    deleted: bool | Unset = False
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        conversation = self.conversation
+
+        id = self.id
+
+        seq = self.seq
+
+        sender = self.sender.to_dict()
+
+        body = self.body
+
+        created_at = self.created_at.isoformat()
+
+        type_ = self.type_.value
+
+        edited_at: str | Unset = UNSET
+        if not isinstance(self.edited_at, Unset):
+            edited_at = self.edited_at.isoformat()
+
+        deleted = self.deleted
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "conversation": conversation,
+                "id": id,
+                "seq": seq,
+                "sender": sender,
+                "body": body,
+                "created_at": created_at,
+                "type": type_,
+            }
+        )
+        if edited_at is not UNSET:
+            field_dict["edited_at"] = edited_at
+        if deleted is not UNSET:
+            field_dict["deleted"] = deleted
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.user_ref import UserRef
+
+        d = dict(src_dict)
+        conversation = d.pop("conversation")
+
+        id = d.pop("id")
+
+        seq = d.pop("seq")
+
+        sender = UserRef.from_dict(d.pop("sender"))
+
+        body = d.pop("body")
+
+        created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
+
+        type_ = ServerFrameMessageUpdatedFrameType(d.pop("type"))
+
+        _edited_at = d.pop("edited_at", UNSET)
+        edited_at: datetime.datetime | Unset
+        if isinstance(_edited_at, Unset):
+            edited_at = UNSET
+        else:
+            edited_at = datetime.datetime.fromisoformat(_edited_at)
+
+        deleted = d.pop("deleted", UNSET)
+
+        server_frame_message_updated_frame = cls(
+            conversation=conversation,
+            id=id,
+            seq=seq,
+            sender=sender,
+            body=body,
+            created_at=created_at,
+            type_=type_,
+            edited_at=edited_at,
+            deleted=deleted,
+        )
+
+        server_frame_message_updated_frame.additional_properties = d
+        return server_frame_message_updated_frame
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties
