@@ -3,7 +3,8 @@
 
 Registers (or logs in), joins the public group --room (creating it when
 GET /api/v1/groups?discover=true does not list it), connects the WebSocket and chats:
-a plain line goes to the room, "/dm TEXT" to --peer, "/quit" leaves.
+a plain line goes to the room, "/dm TEXT" to --peer, "/quit" leaves. REST goes through
+the generated confab_client, the WebSocket through confab_realtime (demo_common.py).
 
     PY="$(scripts/pyenv)"
     "$PY" clients/python/client_1.py                       # interactive

@@ -3,7 +3,8 @@
 
 Registers (or logs in), waits up to 10 s for the public group --room to appear in
 GET /api/v1/groups?discover=true, joins it, connects the WebSocket and chats:
-a plain line goes to the room, "/dm TEXT" to --peer, "/quit" leaves.
+a plain line goes to the room, "/dm TEXT" to --peer, "/quit" leaves. REST goes through
+the generated confab_client, the WebSocket through confab_realtime (demo_common.py).
 
     PY="$(scripts/pyenv)"
     "$PY" clients/python/client_2.py                       # interactive

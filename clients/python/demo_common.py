@@ -1,9 +1,11 @@
-"""Shared code of the confab demo clients (client_1.py and client_2.py).
+"""Shared code of the confab demo clients (client_1.py and client_2.py), on the SDK.
 
-`Api` wraps the REST calls (httpx): register-or-login, user lookup, DMs and groups.
-`chat()` runs one WebSocket session (websockets' asyncio client): it joins the room,
-prints every incoming frame on one line (``[lobby] bob: hi``, ``[dm] alice: psst``,
-``* bob is online``) and sends what the user types, or the lines of ``--script``.
+`Api` makes the REST calls through the generated ``confab_client`` (register-or-login,
+user lookup, DMs and groups), waiting out short rate limits. `chat()` runs one WebSocket
+session through ``confab_realtime.Realtime`` (which reconnects and catches up on its own):
+it joins the room, prints every incoming frame on one line (``[lobby] bob: hi``,
+``[dm] alice: psst``, ``* bob is online``) and sends what the user types, or the lines
+of ``--script``, each awaiting its ``ack``.
 
 Exit codes of the clients: 0 done, 1 an ``--expect`` text never arrived, 2 an error
 (server unreachable, REST error, WebSocket refused or closed, timeout).
@@ -16,13 +18,22 @@ import asyncio
 import json
 import sys
 import threading
-import uuid
 from typing import Any, Awaitable, Callable
-from urllib.parse import quote
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from confab_client import AuthenticatedClient, Client
+from confab_client.api.auth import login, refresh, register
+from confab_client.api.dms import open_dm
+from confab_client.api.groups import create_group, join_group, list_groups
+from confab_client.api.users import get_me, search_users
+from confab_client.models import (
+    Conversation, ErrorBody, Group, GroupCreate, GroupPage, LoginRequest, OpenDm, RefreshRequest,
+    RegisterRequest, TokenPair, User, UserPage, Visibility,
+)
+from confab_client.types import UNSET, Response
+from confab_realtime import Realtime, RealtimeClosed, RealtimeError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PASSWORD = "demo passphrase orbit 4471"
@@ -56,101 +67,112 @@ def show(text: str) -> None:
 
 
 class Api:
-    """REST client for /api/v1; `register_or_login` makes it send a bearer token."""
+    """The REST side: the generated client, anonymous until `register_or_login`."""
 
     def __init__(self, base_url: str):
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.AsyncClient(base_url=self.base_url + "/api/v1", timeout=10.0)
-        self.token: str | None = None
-        self.refresh_token: str | None = None
-        self.expires_in = 900.0  # seconds the access token lives
-        self.me: dict[str, Any] = {}
+        self.anon = Client(base_url=self.base_url, timeout=httpx.Timeout(10.0))
+        self.client: AuthenticatedClient | None = None
+        self.retired: list[AuthenticatedClient] = []  # replaced after a refresh; closed at exit
+        self.tokens: TokenPair | None = None
+        self.me: User | None = None
 
     async def __aenter__(self) -> Api:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.http.aclose()
+        for c in (self.anon, self.client, *self.retired):
+            if c is not None:
+                await c.get_async_httpx_client().aclose()
 
-    async def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    @property
+    def authed(self) -> AuthenticatedClient:
+        if self.client is None:
+            raise RuntimeError("not logged in")
+        return self.client
+
+    @property
+    def token(self) -> str:
+        """The current access token (Realtime asks for it again on every reconnect)."""
+        assert self.tokens is not None
+        return self.tokens.access_token
+
+    async def call(self, what: str, request: Callable[[], Awaitable[Response[Any]]]) -> Any:
+        """Run one generated ``asyncio_detailed`` call: wait out a short 429 (``details.
+        retry_after_secs``), raise ApiError on an error status, return the parsed body."""
         for _ in range(3):
-            resp = await self.http.request(method, path, json=body, params=params, headers=headers)
+            resp = await request()
             wait = _retry_after(resp) if resp.status_code == 429 else None
             if wait is None or wait > MAX_RATE_LIMIT_WAIT_SECS:
                 break
-            log(f"rate limited on {method} {path}; retrying in {wait:.0f} s")
+            log(f"rate limited on {what}; retrying in {wait:.0f} s")
             await asyncio.sleep(wait)
-        if resp.is_success:
-            return resp.json() if resp.content else None
-        error = _json_or_none(resp)
-        error = error.get("error") if isinstance(error, dict) else None
-        if not isinstance(error, dict):
-            error = {}
-        raise ApiError(
-            resp.status_code,
-            error.get("code", "http_error"),
-            error.get("message", resp.reason_phrase or "request failed"),
-        )
+        if 200 <= resp.status_code < 300:
+            return resp.parsed
+        if isinstance(resp.parsed, ErrorBody):
+            raise ApiError(resp.status_code, resp.parsed.error.code, resp.parsed.error.message)
+        raise ApiError(resp.status_code, "http_error", resp.content[:200].decode("utf-8", "replace") or "request failed")
 
-    async def register_or_login(self, username: str, password: str) -> dict[str, Any]:
+    def use_tokens(self, tokens: TokenPair) -> None:
+        self.tokens = tokens
+        if self.client is not None:  # a call may still be using it
+            self.retired.append(self.client)
+        self.client = AuthenticatedClient(base_url=self.base_url, token=tokens.access_token, timeout=httpx.Timeout(10.0))
+
+    async def register_or_login(self, username: str, password: str) -> User:
         """Register `username` (or log in if it is taken); returns my User."""
-        credentials = {"username": username, "password": password}
         try:
-            await self.call("POST", "/auth/register", credentials)
+            await self.call("register", lambda: register.asyncio_detailed(
+                client=self.anon, body=RegisterRequest(username=username, password=password)))
             log(f"registered {username}")
         except ApiError as e:
             if e.code != "username_taken":
                 raise
             log(f"{username} already exists; logging in")
-        self.use_tokens(await self.call("POST", "/auth/login", credentials))
-        self.me = await self.call("GET", "/users/me")
+        self.use_tokens(await self.call("login", lambda: login.asyncio_detailed(
+            client=self.anon, body=LoginRequest(username=username, password=password))))
+        self.me = await self.call("getMe", lambda: get_me.asyncio_detailed(client=self.authed))
         return self.me
-
-    def use_tokens(self, tokens: dict[str, Any]) -> None:
-        self.token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
-        self.expires_in = float(tokens.get("expires_in", self.expires_in))
 
     async def refresh(self) -> str:
         """Trade the refresh token for a new pair; returns the new access token."""
-        self.use_tokens(await self.call("POST", "/auth/refresh", {"refresh_token": self.refresh_token}))
+        assert self.tokens is not None
+        body = RefreshRequest(refresh_token=self.tokens.refresh_token)
+        self.use_tokens(await self.call("refresh", lambda: refresh.asyncio_detailed(client=self.anon, body=body)))
         return self.token
 
-    async def find_user(self, username: str) -> dict[str, Any] | None:
+    async def find_user(self, username: str) -> User | None:
         """The user named exactly `username`, or None (the search is by prefix)."""
-        page = await self.call("GET", "/users", params={"q": username, "limit": 1})
-        for user in page.get("items", []):
-            if user.get("username") == username.lower():
-                return user
-        return None
+        page: UserPage = await self.call("searchUsers", lambda: search_users.asyncio_detailed(
+            client=self.authed, q=username, limit=1))
+        return next((u for u in page.items if u.username == username.lower()), None)
 
-    async def open_dm(self, user_id: str) -> dict[str, Any]:
+    async def open_dm(self, user_id: str) -> Conversation:
         """The direct conversation with `user_id` (created on first use)."""
-        return await self.call("POST", "/dms", {"user_id": user_id})
+        return await self.call("openDm", lambda: open_dm.asyncio_detailed(client=self.authed, body=OpenDm(user_id=user_id)))
 
-    async def list_groups(self, discover: bool) -> list[dict[str, Any]]:
+    async def list_groups(self, discover: bool) -> list[Group]:
         """Public groups (discover) or my groups, all pages."""
-        params: dict[str, Any] = {"limit": 100}
-        if discover:
-            params["discover"] = "true"
-        items: list[dict[str, Any]] = []
+        items: list[Group] = []
+        cursor: Any = UNSET
         for _ in range(100):  # pages; a bound in case a cursor never ends
-            page = await self.call("GET", "/groups", params=params)
-            items.extend(page.get("items", []))
-            if not page.get("next_cursor"):
+            page: GroupPage = await self.call("listGroups", lambda: list_groups.asyncio_detailed(
+                client=self.authed, discover=discover or UNSET, limit=100, cursor=cursor))
+            items.extend(page.items)
+            if not page.next_cursor:
                 break
-            params["cursor"] = page["next_cursor"]
+            cursor = page.next_cursor
         return items
 
-    async def find_public_group(self, name: str) -> dict[str, Any] | None:
+    async def find_public_group(self, name: str) -> Group | None:
         """The public group called `name`; the oldest one if several share the name."""
-        matches = [g for g in await self.list_groups(discover=True) if g.get("name") == name]
+        matches = [g for g in await self.list_groups(discover=True) if g.name == name]
         if not matches:  # in case discovery leaves out groups I already belong to
             mine = await self.list_groups(discover=False)
-            matches = [g for g in mine if g.get("name") == name and g.get("visibility") == "public"]
-        return min(matches, key=lambda g: (g.get("created_at", ""), g["id"]), default=None)
+            matches = [g for g in mine if g.name == name and g.visibility == Visibility.PUBLIC]
+        return min(matches, key=lambda g: (g.created_at, g.id), default=None)
 
-    async def join_group_by_name(self, name: str, create: bool = False, wait: float = 0.0) -> dict[str, Any]:
+    async def join_group_by_name(self, name: str, create: bool = False, wait: float = 0.0) -> Group:
         """Join the public group `name`, creating it if `create`, or waiting up to
         `wait` seconds for somebody else to create it. Returns the Group."""
         loop = asyncio.get_running_loop()
@@ -160,15 +182,17 @@ class Api:
             group = await self.find_public_group(name)
             if group is None and create:
                 try:
-                    group = await self.call("POST", "/groups", {"name": name, "visibility": "public"})
+                    group = await self.call("createGroup", lambda: create_group.asyncio_detailed(
+                        client=self.authed, body=GroupCreate(name=name, visibility=Visibility.PUBLIC)))
                     log(f"created public group {name!r}")
                 except ApiError as e:
                     if e.status != 409:
                         raise
                     group = await self.find_public_group(name)  # somebody just created it
             if group is not None:
-                joined = await self.call("POST", f"/groups/{quote(group['id'], safe='')}/join")
-                log(f"member of group {name!r} ({joined.get('member_count', '?')} members)")
+                gid = group.id
+                joined: Group = await self.call("joinGroup", lambda: join_group.asyncio_detailed(gid, client=self.authed))
+                log(f"member of group {name!r} ({joined.member_count} members)")
                 return joined
             if loop.time() >= deadline:
                 waited = f" after {wait:.0f} s" if wait else ""
@@ -178,35 +202,24 @@ class Api:
                 announced = True
             await asyncio.sleep(0.5)
 
-    def ws_url(self) -> str:
-        scheme, rest = self.base_url.split("://", 1)
-        return {"http": "ws", "https": "wss"}[scheme.lower()] + "://" + rest + "/api/v1/ws"
+    def realtime(self) -> Realtime:
+        """`async with api.realtime() as rt:` -- the WebSocket session, authenticated by
+        header with the current access token (also on reconnects)."""
 
-    def connect_ws(self):
-        """`async with api.connect_ws() as ws:` -- the WebSocket, authenticated by header."""
-        return connect(self.ws_url(), additional_headers={"Authorization": f"Bearer {self.token}"}, open_timeout=10)
+        async def current_token() -> str:
+            return self.token
 
-
-def _json_or_none(resp: httpx.Response) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        return None
+        return Realtime(self.base_url, token=current_token)
 
 
-def _retry_after(resp: httpx.Response) -> float:
-    body = _json_or_none(resp)
-    details = body.get("error", {}).get("details") if isinstance(body, dict) else None
-    if isinstance(details, dict) and isinstance(details.get("retry_after_secs"), (int, float)):
-        return float(details["retry_after_secs"])
+def _retry_after(resp: Response[Any]) -> float:
+    parsed = resp.parsed
+    if isinstance(parsed, ErrorBody) and parsed.error.details and isinstance(parsed.error.details.retry_after_secs, int):
+        return float(parsed.error.details.retry_after_secs)
     try:
         return float(resp.headers.get("retry-after", "1"))
     except ValueError:
         return 1.0
-
-
-async def send_frame(ws: ClientConnection, frame: dict[str, Any]) -> None:
-    await ws.send(json.dumps(frame))
 
 
 def describe(frame: dict[str, Any], labels: dict[str, str]) -> str | None:
@@ -246,50 +259,45 @@ def describe(frame: dict[str, Any], labels: dict[str, str]) -> str | None:
 class Chat:
     """One WebSocket session in a room, with a peer to DM."""
 
-    def __init__(self, api: Api, ws: ClientConnection, group: dict[str, Any], peer: str):
-        self.api, self.ws, self.peer = api, ws, peer.lower()
-        self.room_id, self.room = group["id"], group["name"]
+    def __init__(self, api: Api, rt: Realtime, group: Group, peer: str):
+        self.api, self.rt, self.peer = api, rt, peer.lower()
+        self.room_id, self.room = group.id, group.name
         self.labels = {self.room_id: self.room}
         self.dm_id: str | None = None
         self.heard: list[str] = []  # bodies of messages from other users
-        self.joined = asyncio.Event()
         self.peer_online = asyncio.Event()
-        self.join_error: str | None = None
         self.closed_reason = "connection closed"
         self.receiver = asyncio.create_task(self.receive_loop())
 
     async def receive_loop(self) -> None:
-        try:
-            async for raw in self.ws:
-                try:
-                    frame = json.loads(raw)
-                except ValueError:
-                    show(f"? {raw!r}")
-                    continue
-                if isinstance(frame, dict):
-                    self.note(frame)
-                    text = describe(frame, self.labels)
-                    if text:
-                        show(text)
-        except ConnectionClosed as e:
-            self.closed_reason = f"connection closed ({e})"
+        async for frame in self.rt.frames():  # ends when the session is over for good
+            self.note(frame)
+            text = describe(frame, self.labels)
+            if text:
+                show(text)
+        self.closed_reason = f"connection closed ({self.rt.close_code})"
 
     def note(self, frame: dict[str, Any]) -> None:
-        """Remember what the session logic needs: joins, the peer's presence, messages heard."""
+        """Remember what the session logic needs: the peer's presence, messages heard."""
         kind = frame.get("type")
         if kind == "joined" and frame.get("conversation") == self.room_id:
             if any(u.get("username") == self.peer for u in frame.get("online", []) if isinstance(u, dict)):
                 self.peer_online.set()
-            self.joined.set()
-        elif kind == "error" and not self.joined.is_set() and frame.get("ref") in (None, self.room_id):
-            self.join_error = f"{frame.get('code')}: {frame.get('message')}"
-            self.joined.set()
         elif kind == "presence" and frame.get("status") == "online":
             if (frame.get("user") or {}).get("username") == self.peer:
                 self.peer_online.set()
         elif kind == "message":
-            if (frame.get("sender") or {}).get("username") != self.api.me.get("username"):
+            me = self.api.me.username if self.api.me else None
+            if (frame.get("sender") or {}).get("username") != me:
                 self.heard.append(str(frame.get("body", "")))
+
+    async def join(self) -> None:
+        try:
+            await self.rt.join(self.room_id, timeout=10)
+        except RealtimeError as e:
+            raise SessionError(f"could not join {self.room}: {e}") from None
+        except (TimeoutError, asyncio.TimeoutError):
+            raise SessionError(f"no answer to joining {self.room}") from None
 
     async def wait(self, event: asyncio.Event | None, timeout: float) -> bool:
         """Wait for `event` (or just `timeout` if None); SessionError if the connection ends."""
@@ -305,19 +313,22 @@ class Chat:
     async def keep_token_fresh(self) -> None:
         """Refresh the access token before it expires and hand it to the connection."""
         while True:
-            await asyncio.sleep(max(self.api.expires_in - 60, self.api.expires_in / 2))
+            expires_in = float(self.api.tokens.expires_in) if self.api.tokens else 900.0
+            await asyncio.sleep(max(expires_in - 60, expires_in / 2))
             try:
-                await send_frame(self.ws, {"type": "reauth", "token": await self.api.refresh()})
-            except (ApiError, httpx.HTTPError, ConnectionClosed) as e:
+                await self.rt.reauth(await self.api.refresh())
+            except (ApiError, httpx.HTTPError, RealtimeClosed) as e:
                 log(f"could not refresh the access token: {e}")
                 return
 
     async def say(self, conversation: str, body: str) -> None:
-        frame = {"type": "send", "conversation": conversation, "body": body, "client_id": str(uuid.uuid4())}
+        """Send over the socket and wait for the ack (a refusal is shown, not fatal)."""
         try:
-            await send_frame(self.ws, frame)
-        except ConnectionClosed as e:
-            raise SessionError(f"connection closed ({e})") from None
+            await self.rt.send(conversation, body)
+        except RealtimeError as e:
+            show(f"! not sent: {e}")
+        except RealtimeClosed as e:
+            raise SessionError(str(e)) from None
 
     async def dm(self, body: str) -> None:
         if self.dm_id is None:
@@ -325,7 +336,7 @@ class Chat:
             if peer is None:
                 show(f"! there is no user named {self.peer}")
                 return
-            self.dm_id = (await self.api.open_dm(peer["id"]))["id"]
+            self.dm_id = (await self.api.open_dm(peer.id)).id
             self.labels[self.dm_id] = "dm"
         await self.say(self.dm_id, body)
 
@@ -402,17 +413,13 @@ def stdin_lines() -> asyncio.Queue:
     return queue
 
 
-async def chat(api: Api, group: dict[str, Any], args: argparse.Namespace) -> int:
+async def chat(api: Api, group: Group, args: argparse.Namespace) -> int:
     """Connect, join the room, then run --script or read stdin. Returns the exit code."""
-    async with api.connect_ws() as ws:
-        session = Chat(api, ws, group, args.peer)
+    async with api.realtime() as rt:
+        session = Chat(api, rt, group, args.peer)
         refresher = asyncio.create_task(session.keep_token_fresh())
         try:
-            await send_frame(ws, {"type": "join", "conversation": session.room_id})
-            if not await session.wait(session.joined, 10):
-                raise SessionError(f"no answer to joining {session.room}")
-            if session.join_error:
-                raise SessionError(f"could not join {session.room}: {session.join_error}")
+            await session.join()
             if args.script is not None:
                 return await session.run_script(args.script.split("|"), args.linger, args.expect)
             return await session.run_interactive()
@@ -455,7 +462,7 @@ def run(session: Callable[[argparse.Namespace], Awaitable[int]], parser: argpars
         code = asyncio.run(coro)
     except KeyboardInterrupt:
         code = 130
-    except (ApiError, SessionError) as e:
+    except (ApiError, SessionError, RealtimeClosed, RealtimeError) as e:
         log(f"error: {e}")
         code = 2
     except InvalidStatus as e:
