@@ -13,42 +13,26 @@
 // In browsers the global `WebSocket` is used; in Node (20 has no global WebSocket) the
 // `ws` package is loaded, unless you pass `WebSocket` yourself.
 
-import type { UserRef } from './generated/types.gen.js';
+import type { ClientFrame, ServerFrame, UserRef } from './generated/types.gen.js';
 
-export type { UserRef };
+// The frame unions are generated from the spec's `ClientFrame` / `ServerFrame` (one-of,
+// discriminated by `type`); the names below pick their variants.
+export type { ClientFrame, ServerFrame, UserRef };
 
 // ---- server -> client --------------------------------------------------------------
-export interface JoinedFrame { type: 'joined'; conversation: string; last_seq: number; online: UserRef[]; truncated?: boolean }
-export interface AckFrame { type: 'ack'; client_id?: string; id: string; seq: number }
-export interface MessageFrame {
-  type: 'message' | 'message_updated';
-  conversation: string; id: string; seq: number; sender: UserRef; body: string;
-  created_at: string; edited_at?: string;
-}
-export interface MessageDeletedFrame { type: 'message_deleted'; conversation: string; id: string; seq: number }
-export interface PresenceFrame { type: 'presence'; conversation: string; user: UserRef; status: 'online' | 'offline' }
-export interface TypingFrame { type: 'typing'; conversation: string; user: UserRef }
-export interface ReadFrame { type: 'read'; conversation: string; user: UserRef; seq: number }
-export interface MembershipFrame { type: 'membership'; conversation: string; status: string }
-export interface ErrorFrame { type: 'error'; code: string; message: string; ref?: string }
-export interface PongFrame { type: 'pong' }
-export type ServerFrame =
-  | JoinedFrame | AckFrame | MessageFrame | MessageDeletedFrame | PresenceFrame
-  | TypingFrame | ReadFrame | MembershipFrame | ErrorFrame | PongFrame;
 export type ServerFrameType = ServerFrame['type'];
-type Having<F, T> = F extends { type: infer X } ? (T extends X ? F : never) : never;
-/** The frame type(s) whose `type` can be T. */
-export type FrameOf<T extends ServerFrameType> = Having<ServerFrame, T>;
-
-// ---- client -> server --------------------------------------------------------------
-export type ClientFrame =
-  | { type: 'join'; conversation: string; since?: number }
-  | { type: 'leave'; conversation: string }
-  | { type: 'send'; conversation: string; body: string; client_id?: string }
-  | { type: 'typing'; conversation: string }
-  | { type: 'read'; conversation: string; seq: number }
-  | { type: 'reauth'; token: string }
-  | { type: 'ping' };
+/** The frame type(s) whose `type` is T. */
+export type FrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;
+export type JoinedFrame = FrameOf<'joined'>;
+export type AckFrame = FrameOf<'ack'>;
+export type MessageFrame = FrameOf<'message' | 'message_updated'>;
+export type MessageDeletedFrame = FrameOf<'message_deleted'>;
+export type PresenceFrame = FrameOf<'presence'>;
+export type TypingFrame = FrameOf<'typing'>;
+export type ReadFrame = FrameOf<'read'>;
+export type MembershipFrame = FrameOf<'membership'>;
+export type ErrorFrame = FrameOf<'error'>;
+export type PongFrame = FrameOf<'pong'>;
 
 /** Close codes (openapi/asyncapi.yaml). */
 export const CloseCode = {

@@ -31,6 +31,11 @@ test('register, log in, refresh, ticket; errors are typed', async () => {
   const again = await register({ client: anon, body: { username: alice.user.username, password: PASSWORD } });
   assert.equal(again.response.status, 409);
   assert.equal(again.error?.error.code, 'username_taken');
+  // An invalid field: 422, with the typed details naming it.
+  const invalid = await register({ client: anon, body: { username: 'No Spaces!', password: PASSWORD } });
+  assert.equal(invalid.response.status, 422);
+  assert.equal(invalid.error?.error.code, 'validation_failed');
+  assert.ok(invalid.error?.error.details?.fields?.username);
 
   const renewed = await refresh({ client: anon, body: { refresh_token: alice.tokens.refresh_token }, throwOnError: true });
   assert.notEqual(renewed.data.refresh_token, alice.tokens.refresh_token);
@@ -101,13 +106,24 @@ test('realtime: DM over the socket, ack, presence, read, reconnect and catch-up,
     assert.equal(ack.seq, 1);
     const got = await b.next('message');
     assert.equal(got.body, 'hello over the socket');
+    assert.equal(got.sender.id, alice.user.id);
     assert.equal((await a.send(dm.id, 'hello over the socket', 'cid-1')).id, ack.id); // a repeat: same ack
+
+    // An edit and a delete over REST reach the socket as message_updated / message_deleted.
+    await editMessage({ client: alice.client, path: { id: ack.id }, body: { body: 'hello (edited)' }, throwOnError: true });
+    const updated = await b.next('message_updated', (f) => f.id === ack.id);
+    assert.equal(updated.body, 'hello (edited)');
+    assert.ok(updated.edited_at);
+    const extra = (await sendMessage({ client: alice.client, path: { id: dm.id }, body: { body: 'to delete' }, throwOnError: true })).data;
+    assert.equal((await b.next('message', (f) => f.id === extra.id)).seq, 2);
+    await deleteMessage({ client: alice.client, path: { id: extra.id }, throwOnError: true });
+    assert.equal((await b.next('message_deleted', (f) => f.id === extra.id)).seq, 2);
 
     b.markRead(dm.id, 1);
     assert.equal((await a.next('read', (f) => f.user.id === bob.user.id)).seq, 1);
     await assert.rejects(a.send(dm.id, 'x'.repeat(5000)), (e: unknown) => e instanceof RealtimeError && e.code === 'validation_failed');
 
-    // Drop bob's connection; alice writes while he is away; he rejoins from seq 1.
+    // Drop bob's connection; alice writes while he is away; he rejoins from seq 2.
     b.dropConnection();
     await new Promise((r) => setTimeout(r, 50));
     await sendMessage({ client: alice.client, path: { id: dm.id }, body: { body: 'while away 1' }, throwOnError: true });
