@@ -17,6 +17,10 @@ typed here as ``TypedDict``s. A :class:`Realtime` connection
         await rt.join(conversation_id)
         ack = await rt.send(conversation_id, "hello")
         frame = await rt.next_frame("message")
+
+Frames arrive as plain dicts (typed below as ``TypedDict``s); :func:`parse_frame` turns one
+into its generated ``confab_client`` model (``ServerFrameMessageFrame``, ...), with
+``datetime``\\ s and enums, for callers who prefer those.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from urllib.parse import quote
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from confab_client import models as _m
+
 __all__ = [
     "AckFrame", "ErrorFrame", "JoinedFrame", "MembershipFrame", "MessageDeletedFrame",
     "MessageFrame", "PresenceFrame", "ReadFrame", "Realtime", "RealtimeClosed",
-    "RealtimeError", "ServerFrame", "TypingFrame", "UserRef",
+    "RealtimeError", "ServerFrame", "TypingFrame", "UserRef", "SERVER_FRAME_MODELS", "parse_frame",
     "CLOSE_UNAUTHORIZED", "CLOSE_FORBIDDEN", "CLOSE_RATE_LIMITED", "CLOSE_TOO_SLOW",
 ]
 
@@ -77,6 +83,7 @@ class MessageFrame(TypedDict, total=False):
     body: str
     created_at: str
     edited_at: str
+    deleted: bool
 
 
 class MessageDeletedFrame(TypedDict):
@@ -106,10 +113,11 @@ class ReadFrame(TypedDict):
     seq: int
 
 
-class MembershipFrame(TypedDict):
+class MembershipFrame(TypedDict, total=False):
     type: Literal["membership"]
     conversation: str
-    status: str
+    status: Literal["added", "removed"]
+    role: Literal["owner", "admin", "member"]
 
 
 class ErrorFrame(TypedDict, total=False):
@@ -123,6 +131,32 @@ ServerFrame = (
     JoinedFrame | AckFrame | MessageFrame | MessageDeletedFrame | PresenceFrame
     | TypingFrame | ReadFrame | MembershipFrame | ErrorFrame | dict[str, Any]
 )
+
+
+# The generated model of each server frame, by its `type` (the spec's ServerFrame mapping).
+SERVER_FRAME_MODELS: dict[str, type[Any]] = {
+    "joined": _m.ServerFrameJoinedFrame,
+    "ack": _m.ServerFrameAckFrame,
+    "message": _m.ServerFrameMessageFrame,
+    "message_updated": _m.ServerFrameMessageUpdatedFrame,
+    "message_deleted": _m.ServerFrameMessageDeletedFrame,
+    "presence": _m.ServerFramePresenceFrame,
+    "typing": _m.ServerFrameTypingFrame,
+    "read": _m.ServerFrameReadEventFrame,
+    "membership": _m.ServerFrameMembershipFrame,
+    "error": _m.ServerFrameErrorFrame,
+    "pong": _m.ServerFramePongFrame,
+}
+
+
+def parse_frame(frame: dict[str, Any]) -> Any:
+    """The generated model of a server frame (e.g. ``ServerFrameMessageFrame``); raises
+    ValueError for a frame type the spec does not list, KeyError/ValueError for a frame
+    that does not fit its model."""
+    model = SERVER_FRAME_MODELS.get(str(frame.get("type")))
+    if model is None:
+        raise ValueError(f"unknown frame type {frame.get('type')!r}")
+    return model.from_dict(frame)
 
 
 class RealtimeError(Exception):

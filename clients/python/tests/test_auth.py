@@ -8,7 +8,7 @@ from confab_client import AuthenticatedClient, Client
 from confab_client.api.auth import create_ws_ticket, login, refresh, register
 from confab_client.api.users import change_user_role, get_me
 from confab_client.models import (
-    ErrorBody, LoginRequest, RefreshRequest, RegisterRequest, Role, RoleChange, TokenPair, User, WsTicket,
+    ErrorBody, ErrorDetails, LoginRequest, RefreshRequest, RegisterRequest, Role, RoleChange, TokenPair, User, WsTicket,
 )
 
 from conftest import PASSWORD
@@ -24,6 +24,14 @@ async def test_register_login_refresh(base_url: str) -> None:
         again = await register.asyncio_detailed(client=anon, body=RegisterRequest(username=name, password=PASSWORD))
         assert again.status_code == 409
         assert isinstance(again.parsed, ErrorBody) and again.parsed.error.code == "username_taken"
+
+        # An invalid field: 422 with the typed details naming it.
+        invalid = await register.asyncio_detailed(
+            client=anon, body=RegisterRequest(username="No Spaces!", password=PASSWORD))
+        assert invalid.status_code == 422 and isinstance(invalid.parsed, ErrorBody)
+        assert invalid.parsed.error.code == "validation_failed"
+        assert isinstance(invalid.parsed.error.details, ErrorDetails)
+        assert "username" in invalid.parsed.error.details.fields.additional_properties
 
         bad = await login.asyncio_detailed(client=anon, body=LoginRequest(username=name, password="wrong " + PASSWORD))
         assert bad.status_code == 401 and isinstance(bad.parsed, ErrorBody)

@@ -11,9 +11,13 @@ from websockets.exceptions import InvalidStatus
 
 from confab_client.api.auth import create_ws_ticket, logout_all
 from confab_client.api.dms import list_dms, open_dm
-from confab_client.api.messages import get_presence, list_messages, mark_read, send_message
-from confab_client.models import Conversation, OpenDm, Presence, ReadMarker, SendMessage, WsTicket
-from confab_realtime import CLOSE_UNAUTHORIZED, Realtime, RealtimeClosed, RealtimeError
+from confab_client.api.messages import delete_message, edit_message, get_presence, list_messages, mark_read, send_message
+from confab_client.models import (
+    Conversation, EditMessage, OpenDm, Presence, PresenceStatus, ReadMarker, SendMessage, ServerFrameAckFrame,
+    ServerFrameJoinedFrame, ServerFrameMessageDeletedFrame, ServerFrameMessageFrame, ServerFrameMessageUpdatedFrame,
+    ServerFramePresenceFrame, WsTicket,
+)
+from confab_realtime import CLOSE_UNAUTHORIZED, Realtime, RealtimeClosed, RealtimeError, parse_frame
 
 
 def ticket_for(account):
@@ -39,16 +43,22 @@ async def test_dm_over_websocket(base_url: str, new_user) -> None:
     async with Realtime(base_url, ticket=ticket_for(alice)) as a, Realtime(base_url, token=bob.tokens.access_token) as b:
         joined_a = await a.join(dm.id, since=0)
         assert joined_a["conversation"] == dm.id and joined_a["last_seq"] == 0
+        assert isinstance(parse_frame(joined_a), ServerFrameJoinedFrame)
         await b.join(dm.id, since=0)
         presence = await a.next_frame("presence", where=lambda f: f["user"]["id"] == bob.user.id)
         assert presence["status"] == "online"
+        typed_presence = parse_frame(presence)  # the generated model, with its enum
+        assert isinstance(typed_presence, ServerFramePresenceFrame) and typed_presence.status == PresenceStatus.ONLINE
         online = await get_presence.asyncio(dm.id, client=alice.client)
         assert isinstance(online, Presence) and {u.id for u in online.online} == {alice.user.id, bob.user.id}
 
         ack = await a.send(dm.id, "hello over the socket", client_id="cid-1")
         assert ack["client_id"] == "cid-1" and ack["seq"] == 1
+        assert isinstance(parse_frame(ack), ServerFrameAckFrame)
         got = await b.next_frame("message")
         assert got["body"] == "hello over the socket" and got["seq"] == 1 and got["sender"]["id"] == alice.user.id
+        typed = parse_frame(got)
+        assert isinstance(typed, ServerFrameMessageFrame) and typed.sender.id == alice.user.id and typed.created_at
         # The same client_id again: the first ack, nothing stored.
         assert (await a.send(dm.id, "hello over the socket", client_id="cid-1"))["id"] == ack["id"]
 
@@ -73,6 +83,15 @@ async def test_dm_over_websocket(base_url: str, new_user) -> None:
 
         history = await list_messages.asyncio(dm.id, client=alice.client)
         assert [m.body for m in history.items] == ["hello over the socket", "hi from REST"]
+
+        # An edit and a delete over REST reach the socket as message_updated / message_deleted.
+        await edit_message.asyncio(rest.id, client=bob.client, body=EditMessage(body="hi from REST (edited)"))
+        updated = parse_frame(await a.next_frame("message_updated", where=lambda f: f["id"] == rest.id))
+        assert isinstance(updated, ServerFrameMessageUpdatedFrame)
+        assert updated.body == "hi from REST (edited)" and updated.edited_at and updated.seq == 2
+        assert (await delete_message.asyncio_detailed(rest.id, client=bob.client)).status_code == 204
+        deleted = parse_frame(await a.next_frame("message_deleted", where=lambda f: f["id"] == rest.id))
+        assert isinstance(deleted, ServerFrameMessageDeletedFrame) and deleted.seq == 2
 
 
 async def test_join_since_replays_missed_messages(base_url: str, new_user) -> None:
