@@ -93,6 +93,12 @@ pub struct Config {
     /// `GET /metrics` is served only with `Authorization: Bearer <this>`; unset:
     /// `/metrics` answers 404.
     pub metrics_token: Option<SecretString>,
+    /// `REDIS_URL`: cluster mode (several nodes sharing one Redis); `None` runs
+    /// as a single process. May hold a password, hence secret.
+    pub redis_url: Option<SecretString>,
+    /// `REDIS_NAMESPACE`: prefix of every Redis key and channel, so that several
+    /// deployments (or test runs) can share one Redis. Default `confab`.
+    pub redis_namespace: String,
 }
 
 /// How durable a message is before it is acked (`MESSAGE_DURABILITY`).
@@ -239,6 +245,8 @@ impl Config {
             },
             trusted_proxies,
             metrics_token: metrics_token.map(SecretString::from),
+            redis_url: get("REDIS_URL").map(SecretString::from),
+            redis_namespace: get("REDIS_NAMESPACE").unwrap_or_else(|| "confab".to_owned()),
         })
     }
 }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -35,11 +35,20 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// One writer per conversation in use, and the batcher that stores messages.
     pub writers: Arc<crate::chat::writer::Writers>,
+    /// Cluster mode (`REDIS_URL`): the link to the other nodes.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {
     /// Builds the state; the database is dialled lazily on first use.
     pub async fn new(config: Config) -> mongodb::error::Result<Self> {
+        let cluster = match &config.redis_url {
+            Some(url) => Some(
+                crate::cluster::Cluster::new(url, &config.redis_namespace)
+                    .map_err(|err| mongodb::error::Error::custom(format!("REDIS_URL: {err}")))?,
+            ),
+            None => None,
+        };
         let mut store = Store::connect(
             config.mongo_uri.expose_secret(),
             &config.database,
@@ -68,7 +77,13 @@ impl AppState {
             ),
             register_per_ip: SlidingWindow::new(config.register_max_per_ip, config.register_window),
         };
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(match &cluster {
+            Some(cluster) => Hub::new(cluster.backplane()),
+            None => Hub::default(),
+        });
+        if let Some(cluster) = &cluster {
+            cluster.start(&hub);
+        }
         let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));
         writers.start();
         Ok(Self {
@@ -78,6 +93,7 @@ impl AppState {
             rate_limits: Arc::new(RateLimits::new(&config)),
             hub,
             writers,
+            cluster,
             store,
             config: Arc::new(config),
         })

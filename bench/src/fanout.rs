@@ -155,8 +155,16 @@ async fn reader(
 
 impl Fleet {
     /// Seeds R*M users, logs them in, makes R public groups, joins everyone to
-    /// their room over REST and then over the WebSocket.
-    pub async fn setup(api: &Api, seeder: &Seeder, tag: &str, shape: Shape) -> Result<Self> {
+    /// their room over REST and then over the WebSocket. With `api2` (a second
+    /// node of a cluster), every other member who does not send connects there,
+    /// so each message crosses nodes to reach half its audience.
+    pub async fn setup(
+        api: &Api,
+        api2: Option<&Api>,
+        seeder: &Seeder,
+        tag: &str,
+        shape: Shape,
+    ) -> Result<Self> {
         let started = std::time::Instant::now();
         let n = shape.rooms * shape.members;
         let (usernames, tokens) = seeder.accounts(api, &format!("f{tag}_"), n).await?;
@@ -177,8 +185,13 @@ impl Fleet {
         let sockets: Vec<(usize, Ws)> = stream::iter(0..n)
             .map(|i| {
                 let (token, room) = (&tokens[i], &rooms[i / shape.members]);
+                let sends = i % shape.members < shape.senders;
+                let node = match api2 {
+                    Some(second) if !sends && i % 2 == 1 => second,
+                    _ => api,
+                };
                 async move {
-                    let mut ws = api.ws_connect(token).await?;
+                    let mut ws = node.ws_connect(token).await?;
                     ws_join(&mut ws, room).await?;
                     anyhow::Ok((i, ws))
                 }
@@ -439,6 +452,7 @@ pub fn phase_rows(label: &str, r: &PhaseResult) -> Vec<(String, String)> {
 #[allow(clippy::too_many_arguments)]
 pub async fn scenario(
     api: &Api,
+    api2: Option<&Api>,
     seeder: &Seeder,
     tag: &str,
     shape: Shape,
@@ -448,7 +462,7 @@ pub async fn scenario(
     sweep_duration: Duration,
     drain: Duration,
 ) -> Result<(Value, Vec<(String, String)>)> {
-    let mut fleet = Fleet::setup(api, seeder, tag, shape).await?;
+    let mut fleet = Fleet::setup(api, api2, seeder, tag, shape).await?;
     // A short warm-up so connection buffers and caches are settled.
     fleet
         .run_phase(rate.min(20.0), Duration::from_millis(500), drain)

@@ -34,6 +34,10 @@ struct Cli {
     /// Base URL of the confab server under test.
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     url: String,
+    /// A second node of the same cluster (fanout): members who do not send
+    /// connect their WebSocket there, every other one of them.
+    #[arg(long)]
+    url2: Option<String>,
     /// MongoDB URI of the server's database, with its name (users are seeded there).
     #[arg(long, env = "BENCH_MONGO_URI")]
     mongo_uri: String,
@@ -199,6 +203,7 @@ async fn main() -> Result<()> {
         return seed::drop_database(&cli.mongo_uri).await;
     }
     let api = client::Api::new(&cli.url)?;
+    let api2 = cli.url2.as_deref().map(client::Api::new).transpose()?;
     let seeder = seed::Seeder::connect(&cli.mongo_uri).await?;
     let tag = seed::run_tag();
     let prefill =
@@ -228,6 +233,7 @@ async fn main() -> Result<()> {
             }
             fanout::scenario(
                 &api,
+                api2.as_ref(),
                 &seeder,
                 &tag,
                 shape.shape(),

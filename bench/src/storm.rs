@@ -28,7 +28,7 @@ pub async fn scenario(
     duration: Duration,
     workers: usize,
 ) -> Result<(Value, Vec<(String, String)>)> {
-    let mut fleet = Fleet::setup(api, seeder, tag, shape).await?;
+    let mut fleet = Fleet::setup(api, None, seeder, tag, shape).await?;
     let drain = Duration::from_secs(5);
     fleet
         .run_phase(rate.min(20.0), Duration::from_millis(500), drain)

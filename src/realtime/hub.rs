@@ -54,6 +54,10 @@ pub enum Audience {
 /// Carries events to the other nodes. Local delivery needs none.
 pub trait Backplane: Send + Sync {
     fn forward(&self, audience: &Audience, frame: &Arc<str>);
+    /// Close these users' connections on the other nodes (revocation).
+    fn close_users(&self, _users: &[UserId], _code: u16) {}
+    /// Take the user's connections out of the room on the other nodes (removal).
+    fn unsubscribe(&self, _conversation: &ConversationId, _user: &UserId) {}
 }
 
 /// The single-node backplane: nothing to forward to.
@@ -407,9 +411,8 @@ impl Hub {
         };
         let room = group_id.conversation();
         if let MembershipChange::Removed = change {
-            for user in self.remove_from_room(&room, |_, c| &c.user.id == user_id) {
-                self.presence(&room, &user, PresenceStatus::Offline, None);
-            }
+            self.unsubscribe_local(&room, user_id);
+            self.backplane.unsubscribe(&room, user_id);
         }
         let frame = MembershipFrame {
             conversation: room,
@@ -422,8 +425,23 @@ impl Hub {
         );
     }
 
-    /// Closes every connection of the user (token revocation).
+    /// Takes the user's connections on this node out of the room, announcing
+    /// them offline there.
+    pub fn unsubscribe_local(&self, room: &ConversationId, user_id: &UserId) {
+        for user in self.remove_from_room(room, |_, c| &c.user.id == user_id) {
+            self.presence(room, &user, PresenceStatus::Offline, None);
+        }
+    }
+
+    /// Closes every connection of the user (token revocation), on every node.
     pub fn close_user(&self, user_id: &UserId, code: u16) {
+        self.close_user_local(user_id, code);
+        self.backplane
+            .close_users(std::slice::from_ref(user_id), code);
+    }
+
+    /// Closes the user's connections on this node.
+    pub fn close_user_local(&self, user_id: &UserId, code: u16) {
         if let Some(conns) = self.users.get(user_id) {
             for conn in conns.values() {
                 conn.close(code);

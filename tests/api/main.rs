@@ -6,6 +6,7 @@ mod ws_client;
 
 mod abuse;
 mod accounts;
+mod cluster;
 mod dms;
 mod faults;
 mod fuzz_corpus;

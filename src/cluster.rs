@@ -1,0 +1,341 @@
+//! Cluster mode: several confab nodes sharing one Redis (`REDIS_URL`).
+//!
+//! What crosses nodes today, through one Redis pub/sub channel
+//! (`<REDIS_NAMESPACE>:events`):
+//! - every hub event (`Hub::publish`): each node delivers it to its own
+//!   connections, so a member connected to another node gets the message, edit,
+//!   delete, typing, read marker, presence change or membership change;
+//! - revocation: `Hub::close_user` (logout-all, password or role change, disable)
+//!   closes the user's sockets on every node;
+//! - removal from a group: the member's sockets leave the room on every node.
+//!
+//! One publisher task per node sends events in the order the hub published them
+//! (one connection: Redis keeps that order for every subscriber). One subscriber
+//! task receives the other nodes' events. Either task reconnects by itself when
+//! Redis goes away. Events published while Redis is unreachable are lost to the
+//! other nodes, so when the subscription comes back after a loss, the node closes
+//! its sockets with 1012 (service restart): clients reconnect and catch up with
+//! `since`, losing nothing that was acked.
+//!
+//! Not yet cluster-wide (docs/architecture.md, "Several nodes"): a
+//! conversation's writer, presence counts, per-user and login rate limits.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::ids::{ConversationId, UserId};
+use crate::realtime::hub::{Audience, Backplane, Hub};
+
+/// The channel every node publishes its events on and subscribes to, after the
+/// namespace (`REDIS_NAMESPACE`).
+const EVENTS: &str = "events";
+/// Waits between reconnection attempts (doubling up to the last).
+const RETRY: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+/// Close code for sockets whose node lost events (RFC 6455: service restart).
+pub const CLOSE_RESYNC: u16 = 1012;
+
+/// What one node tells the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Event {
+    /// Deliver `frame` (an encoded server frame) to these connections.
+    Deliver {
+        audience: WireAudience,
+        frame: String,
+    },
+    /// Close every connection of these users with `code`.
+    Close { users: Vec<UserId>, code: u16 },
+    /// Take the user's connections out of the room (a member removed).
+    Unsubscribe {
+        conversation: ConversationId,
+        user: UserId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireAudience {
+    Room(ConversationId),
+    Users(Vec<UserId>),
+}
+
+impl From<&Audience> for WireAudience {
+    fn from(audience: &Audience) -> Self {
+        match audience {
+            Audience::Room(id) => Self::Room(id.clone()),
+            Audience::Users(ids) => Self::Users(ids.clone()),
+        }
+    }
+}
+
+impl From<WireAudience> for Audience {
+    fn from(audience: WireAudience) -> Self {
+        match audience {
+            WireAudience::Room(id) => Self::Room(id),
+            WireAudience::Users(ids) => Self::Users(ids),
+        }
+    }
+}
+
+/// An event with the node that sent it (a node ignores its own).
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    node: String,
+    #[serde(flatten)]
+    event: Event,
+}
+
+/// This node's link to the others.
+pub struct Cluster {
+    node: String,
+    /// `<namespace>:events`
+    channel: String,
+    client: redis::Client,
+    outbox: mpsc::UnboundedSender<Vec<u8>>,
+    outbox_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
+    hub: OnceLock<std::sync::Weak<Hub>>,
+}
+
+impl Cluster {
+    /// Parses the URL; nothing is dialled until `start`.
+    pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Arc<Self>> {
+        let client = redis::Client::open(url.expose_secret())?;
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        Ok(Arc::new(Self {
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            channel: format!("{namespace}:{EVENTS}"),
+            client,
+            outbox,
+            outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
+            hub: OnceLock::new(),
+        }))
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The backplane to build the hub with.
+    pub fn backplane(self: &Arc<Self>) -> Box<dyn Backplane> {
+        Box::new(RedisBackplane(Arc::clone(self)))
+    }
+
+    /// Starts the publisher and the subscriber (once), delivering the other
+    /// nodes' events to `hub`.
+    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>) {
+        if self.hub.set(Arc::downgrade(hub)).is_err() {
+            return;
+        }
+        let outbox = self
+            .outbox_rx
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(outbox) = outbox {
+            tokio::spawn(Arc::clone(self).publish_forever(outbox));
+        }
+        tokio::spawn(Arc::clone(self).subscribe_forever());
+        tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
+    }
+
+    /// Whether Redis answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        let Ok(mut conn) = self.client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    }
+
+    fn send(&self, event: Event) {
+        let envelope = Envelope {
+            node: self.node.clone(),
+            event,
+        };
+        match serde_json::to_vec(&envelope) {
+            Ok(bytes) => {
+                // The receiver lives as long as the process (publish_forever).
+                let _ = self.outbox.send(bytes);
+            }
+            Err(err) => tracing::error!(error = %err, "cluster event not encodable"),
+        }
+    }
+
+    /// Publishes queued events in order, reconnecting when Redis goes away. An
+    /// event that cannot be published after its retries is dropped (and counted):
+    /// the other nodes' clients catch up when their node resubscribes.
+    async fn publish_forever(self: Arc<Self>, mut outbox: mpsc::UnboundedReceiver<Vec<u8>>) {
+        let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+        while let Some(bytes) = outbox.recv().await {
+            let mut attempt = 0;
+            loop {
+                if conn.is_none() {
+                    conn = self.client.get_multiplexed_async_connection().await.ok();
+                }
+                let published = match conn.as_mut() {
+                    Some(c) => redis::cmd("PUBLISH")
+                        .arg(&self.channel)
+                        .arg(&bytes)
+                        .query_async::<i64>(c)
+                        .await
+                        .is_ok(),
+                    None => false,
+                };
+                if published {
+                    break;
+                }
+                conn = None;
+                if attempt >= RETRY.len() {
+                    metrics::counter!("confab_cluster_events_dropped_total").increment(1);
+                    tracing::warn!("Redis unreachable: a cluster event was dropped");
+                    break;
+                }
+                tokio::time::sleep(RETRY[attempt]).await;
+                attempt += 1;
+            }
+        }
+    }
+
+    /// Receives the other nodes' events for as long as the process runs.
+    async fn subscribe_forever(self: Arc<Self>) {
+        let mut attempt = 0;
+        let mut subscribed_before = false;
+        loop {
+            match self.client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(&self.channel).await {
+                    Ok(()) => {
+                        attempt = 0;
+                        if subscribed_before {
+                            // Events may have been missed while unsubscribed.
+                            tracing::warn!(
+                                "cluster subscription restored; closing sockets so clients catch up"
+                            );
+                            if let Some(hub) = self.hub() {
+                                hub.close_all(CLOSE_RESYNC);
+                            }
+                        }
+                        subscribed_before = true;
+                        let mut messages = pubsub.on_message();
+                        while let Some(msg) = messages.next().await {
+                            self.receive(msg.get_payload_bytes());
+                        }
+                        tracing::warn!("cluster subscription lost; reconnecting");
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cluster subscribe failed"),
+                },
+                Err(err) => {
+                    tracing::warn!(error = %err, "Redis unreachable for the cluster subscription")
+                }
+            }
+            tokio::time::sleep(RETRY[attempt.min(RETRY.len() - 1)]).await;
+            attempt += 1;
+        }
+    }
+
+    fn hub(&self) -> Option<Arc<Hub>> {
+        self.hub.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    fn receive(&self, bytes: &[u8]) {
+        let envelope: Envelope = match serde_json::from_slice(bytes) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                tracing::warn!(error = %err, "unreadable cluster event ignored");
+                return;
+            }
+        };
+        if envelope.node == self.node {
+            return;
+        }
+        let Some(hub) = self.hub() else {
+            return;
+        };
+        match envelope.event {
+            Event::Deliver { audience, frame } => {
+                hub.deliver_local(&Audience::from(audience), &Arc::from(frame), None);
+            }
+            Event::Close { users, code } => {
+                for user in &users {
+                    hub.close_user_local(user, code);
+                }
+            }
+            Event::Unsubscribe { conversation, user } => {
+                hub.unsubscribe_local(&conversation, &user);
+            }
+        }
+    }
+}
+
+/// The hub's way to the other nodes.
+struct RedisBackplane(Arc<Cluster>);
+
+impl Backplane for RedisBackplane {
+    fn forward(&self, audience: &Audience, frame: &Arc<str>) {
+        self.0.send(Event::Deliver {
+            audience: WireAudience::from(audience),
+            frame: frame.to_string(),
+        });
+    }
+
+    fn close_users(&self, users: &[UserId], code: u16) {
+        self.0.send(Event::Close {
+            users: users.to_vec(),
+            code,
+        });
+    }
+
+    fn unsubscribe(&self, conversation: &ConversationId, user: &UserId) {
+        self.0.send(Event::Unsubscribe {
+            conversation: conversation.clone(),
+            user: user.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_their_wire_form() {
+        for event in [
+            Event::Deliver {
+                audience: WireAudience::Room("0123456789abcdef01234567".into()),
+                frame: r#"{"type":"pong"}"#.into(),
+            },
+            Event::Deliver {
+                audience: WireAudience::Users(vec!["a".into(), "b".into()]),
+                frame: "{}".into(),
+            },
+            Event::Close {
+                users: vec!["a".into()],
+                code: 4001,
+            },
+            Event::Unsubscribe {
+                conversation: "0123456789abcdef01234567".into(),
+                user: "b".into(),
+            },
+        ] {
+            let bytes = serde_json::to_vec(&Envelope {
+                node: "n1".into(),
+                event: event.clone(),
+            })
+            .unwrap();
+            let back: Envelope = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(back.node, "n1");
+            assert_eq!(back.event, event);
+        }
+    }
+}
