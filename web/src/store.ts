@@ -172,6 +172,7 @@ export async function start(session: Session): Promise<void> {
   }
   state.ready = true;
   changed();
+  requestAnimationFrame(() => performance.mark('confab:ready'));
   void connect();
 }
 
@@ -238,6 +239,18 @@ async function connect(): Promise<void> {
     }
   }
 }
+
+// A dead network often closes nothing: the socket just goes quiet. Ping every 20 s
+// and drop a connection that has not answered within 5 s (the SDK then reconnects and
+// rejoins with `since`); drop at once when the browser says it went offline.
+let lastPong = Date.now();
+setInterval(() => {
+  if (!rt || state.conn !== 'online') return;
+  const sent = Date.now();
+  try { rt.ping(); } catch { return; }
+  setTimeout(() => { if (lastPong < sent && state.conn === 'online') rt?.dropConnection(); }, 5000);
+}, 20_000);
+window.addEventListener('offline', () => rt?.dropConnection());
 
 async function onEnded(r: Realtime, closed: RealtimeClosed): Promise<void> {
   if (r !== rt) return;
@@ -327,6 +340,9 @@ function onFrame(f: frames.ServerFrame): void {
         toast(`You are no longer a member of ${name}.`);
       }
       break;
+    case 'pong':
+      lastPong = Date.now();
+      return;
     case 'error':
       if (!f.ref || !state.convs.has(f.ref)) break; // send errors are reported by their promise
       toast(`${state.convs.get(f.ref)?.name}: ${f.message}`);

@@ -6,12 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const ARTIFACTS = join(ROOT, 'target', 'web-artifacts');
-mkdirSync(ARTIFACTS, { recursive: true });
+mkdirSync(join(ARTIFACTS, 'pids'), { recursive: true });
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,6 +59,8 @@ export class Server {
         ...this.env,
       },
     });
+    // scripts/web-test kills whatever is listed here if the run dies half-way.
+    writeFileSync(join(ARTIFACTS, 'pids', `${this.db}.pid`), `${this.proc.pid}\n`);
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`confab exited with ${this.proc.exitCode}; see target/web-artifacts/server-${this.db}.log`);
@@ -76,6 +78,7 @@ export class Server {
     const exited = new Promise<void>((r) => p.once('exit', () => r()));
     p.kill('SIGTERM');
     await exited;
+    rmSync(join(ARTIFACTS, 'pids', `${this.db}.pid`), { force: true });
   }
 
   async restart(): Promise<void> {
