@@ -103,7 +103,10 @@ fn serve(req: &Request, name: &str, cache: &'static str) -> Option<Response> {
 }
 
 fn index(req: &Request) -> Response {
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
     let mut resp = serve(req, "index.html", "no-cache").unwrap_or_else(|| {
         Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)
@@ -119,7 +122,10 @@ fn index(req: &Request) -> Response {
     if let Ok(value) = HeaderValue::from_str(&csp(host)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     resp
 }
@@ -128,9 +134,8 @@ fn index(req: &Request) -> Response {
 /// can never change under that name.
 fn is_hashed(name: &str) -> bool {
     let stem = name.split('.').next().unwrap_or_default();
-    stem.rsplit_once('-').is_some_and(|(_, hash)| {
-        hash.len() >= 8 && hash.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    stem.rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() >= 8 && hash.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn asset(req: &Request, name: &str) -> Response {
@@ -161,7 +166,10 @@ mod tests {
 
     #[test]
     fn csp_uses_only_plain_hosts() {
-        assert!(csp(Some("localhost:8000")).contains("connect-src 'self' ws://localhost:8000 wss://localhost:8000;"));
+        assert!(
+            csp(Some("localhost:8000"))
+                .contains("connect-src 'self' ws://localhost:8000 wss://localhost:8000;")
+        );
         assert!(csp(Some("[::1]:8000")).contains("ws://[::1]:8000"));
         assert!(csp(Some("evil; script-src *")).contains("connect-src 'self';"));
         assert!(csp(None).contains("script-src 'self';"));

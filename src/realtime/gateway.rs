@@ -82,13 +82,16 @@ fn origin_allowed(state: &AppState, req: &Request) -> bool {
         None => true,
         Some(origin) => {
             let origin = origin.trim_end_matches('/');
-            let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok());
             same_origin(origin, host)
                 || state
-                .config
-                .allowed_origins
-                .iter()
-                .any(|allowed| allowed == origin)
+                    .config
+                    .allowed_origins
+                    .iter()
+                    .any(|allowed| allowed == origin)
         }
     }
 }
@@ -203,7 +206,10 @@ mod tests {
         assert!(same_origin("http://localhost:8000", Some("localhost:8000")));
         assert!(same_origin("https://chat.example", Some("chat.example")));
         assert!(!same_origin("http://evil.example", Some("localhost:8000")));
-        assert!(!same_origin("http://localhost:8000.evil", Some("localhost:8000")));
+        assert!(!same_origin(
+            "http://localhost:8000.evil",
+            Some("localhost:8000")
+        ));
         assert!(!same_origin("null", Some("localhost:8000")));
         assert!(!same_origin("http://", Some("")));
         assert!(!same_origin("http://localhost:8000", None));

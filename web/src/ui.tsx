@@ -278,7 +278,7 @@ function Panel({ title, children }: { title: string; children: preact.ComponentC
   return (
     <section class="panel" aria-label={title} onKeyDown={(e) => { if (e.key === 'Escape') close(); }}>
       <header class="chat-head">
-        <button class="back" onClick={close} aria-label="Close">←</button>
+        <button class="close" onClick={close} aria-label="Close">← Back</button>
         <h2>{title}</h2>
       </header>
       <div class="panel-body">{children}</div>
