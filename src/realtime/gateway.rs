@@ -62,7 +62,8 @@ impl poem_openapi::ApiResponse for Upgrade {
 /// Whether `origin` is the page this server served (the web client at `/`): its
 /// host is the request's `Host`. Either scheme, since a TLS proxy in front changes it.
 fn same_origin(origin: &str, host: Option<&str>) -> bool {
-    let Some(host) = host.filter(|h| !h.is_empty()) else {
+    // `str::is_empty` by name: poem_openapi's `Type` (in scope here) has an `is_empty` too.
+    let Some(host) = host.filter(|h| !str::is_empty(h)) else {
         return false;
     };
     origin
