@@ -20,6 +20,7 @@ pub mod realtime;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 use poem::middleware::Cors;
 use poem::{Endpoint, EndpointExt, Response, Route};
@@ -27,7 +28,8 @@ use poem::{Endpoint, EndpointExt, Response, Route};
 pub use config::Config;
 pub use state::AppState;
 
-/// The whole HTTP application: API, Swagger UI at `/docs`, spec at `/openapi.json`.
+/// The whole HTTP application: API, Swagger UI at `/docs`, spec at `/openapi.json`,
+/// and the web client at `/` (`web.rs`).
 pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
     telemetry::init_metrics();
     let api = api::service();
@@ -47,6 +49,7 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/", api)
         .nest("/docs", Route::new().at("/", docs))
         .at("/openapi.json", spec)
+        .around(web::client)
         .around(middleware::limit_body)
         .with_if(!origins.is_empty(), cors)
         .around(middleware::time_limit)

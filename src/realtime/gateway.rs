@@ -1,7 +1,7 @@
 //! The WebSocket upgrade: `GET /api/v1/ws`, authenticated before anything else.
 //!
-//! A browser `Origin` outside `ALLOWED_ORIGINS` gets 403 (poem checks no Origin by
-//! itself); no valid credential gets 401; neither is upgraded. The `ticket` query
+//! A browser `Origin` that is neither this server's own (the web client served at
+//! `/`) nor in `ALLOWED_ORIGINS` gets 403 (poem checks no Origin by itself); no valid credential gets 401; neither is upgraded. The `ticket` query
 //! parameter is a secret: it is never logged (request logs carry the path only).
 
 use poem::http::header;
@@ -59,6 +59,19 @@ impl poem_openapi::ApiResponse for Upgrade {
     }
 }
 
+/// Whether `origin` is the page this server served (the web client at `/`): its
+/// host is the request's `Host`. Either scheme, since a TLS proxy in front changes it.
+fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    // `str::is_empty` by name: poem_openapi's `Type` (in scope here) has an `is_empty` too.
+    let Some(host) = host.filter(|h| !str::is_empty(h)) else {
+        return false;
+    };
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+}
+
 /// Whether a browser origin may open a socket.
 fn origin_allowed(state: &AppState, req: &Request) -> bool {
     match req
@@ -70,11 +83,16 @@ fn origin_allowed(state: &AppState, req: &Request) -> bool {
         None => true,
         Some(origin) => {
             let origin = origin.trim_end_matches('/');
-            state
-                .config
-                .allowed_origins
-                .iter()
-                .any(|allowed| allowed == origin)
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok());
+            same_origin(origin, host)
+                || state
+                    .config
+                    .allowed_origins
+                    .iter()
+                    .any(|allowed| allowed == origin)
         }
     }
 }
@@ -178,4 +196,23 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
             .on_upgrade(move |socket| session::run(state, socket, user, pending))
             .into_response(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn own_origin_only() {
+        assert!(same_origin("http://localhost:8000", Some("localhost:8000")));
+        assert!(same_origin("https://chat.example", Some("chat.example")));
+        assert!(!same_origin("http://evil.example", Some("localhost:8000")));
+        assert!(!same_origin(
+            "http://localhost:8000.evil",
+            Some("localhost:8000")
+        ));
+        assert!(!same_origin("null", Some("localhost:8000")));
+        assert!(!same_origin("http://", Some("")));
+        assert!(!same_origin("http://localhost:8000", None));
+    }
 }

@@ -83,6 +83,25 @@ async fn a_foreign_browser_origin_is_refused_with_403() {
 }
 
 #[tokio::test]
+async fn the_servers_own_origin_may_connect() {
+    // The web client served at `/` connects from the server's own origin, with no
+    // ALLOWED_ORIGINS configured.
+    let app = spawn_app_with(&[]).await;
+    let alice = app.user("alice").await;
+    assert!(matches!(
+        app.try_ws(Some(&alice.access), "", Some(&app.base)).await,
+        Upgrade::Open(_)
+    ));
+    assert_eq!(
+        refused(
+            app.try_ws(Some(&alice.access), "", Some("http://evil.example"))
+                .await
+        ),
+        403
+    );
+}
+
+#[tokio::test]
 async fn only_members_may_join_and_messages_reach_members_only() {
     let (app, alice, bob, g) = room().await;
     let carol = app.user("carol").await;

@@ -1,0 +1,436 @@
+// The screens. Plain Preact function components reading the store; all writes go
+// through store.ts.
+import { memo } from 'preact/compat';
+import { useEffect, useLayoutEffect, useReducer, useRef, useState } from 'preact/hooks';
+import type { Group, Member, User } from '@confab/client';
+import { Session, errorText } from './api';
+import * as S from './store';
+import type { Conv, Msg, Outgoing } from './store';
+
+function useStore(): void {
+  const [, bump] = useReducer((n: number, _: void) => n + 1, 0);
+  useEffect(() => S.subscribe(() => bump()), []);
+}
+
+const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+function Alert({ text }: { text: string }) {
+  return text ? <p class="alert" role="alert">{text}</p> : null;
+}
+
+function Dot({ on, label }: { on: boolean; label: string }) {
+  return <span class={on ? 'dot on' : 'dot'} role="img" aria-label={`${label} ${on ? 'online' : 'offline'}`} title={on ? 'online' : 'offline'} />;
+}
+
+export function App() {
+  useStore();
+  useEffect(() => { performance.mark('confab:interactive'); }, []);
+  return (
+    <>
+      {S.state.session ? <Shell /> : <Auth />}
+      <div class="toasts" role="status" aria-live="polite">
+        {S.state.toasts.map((t) => <p key={t.id} class="toast">{t.text}</p>)}
+      </div>
+    </>
+  );
+}
+
+// ---- sign in ------------------------------------------------------------------------
+function Auth() {
+  const [mode, setMode] = useState<'login' | 'register'>('login');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget as HTMLFormElement);
+    const username = String(f.get('username') ?? '').trim();
+    const password = String(f.get('password') ?? '');
+    setBusy(true);
+    setError('');
+    try {
+      const session = mode === 'login'
+        ? await Session.login(username, password)
+        : await Session.register(username, password, String(f.get('display_name') ?? '').trim() || undefined);
+      await S.start(session);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="auth">
+      <h1>confab</h1>
+      <div class="tabs" role="tablist" aria-label="Account">
+        <button role="tab" aria-selected={mode === 'login'} onClick={() => { setMode('login'); setError(''); }}>Sign in</button>
+        <button role="tab" aria-selected={mode === 'register'} onClick={() => { setMode('register'); setError(''); }}>Create account</button>
+      </div>
+      {S.state.notice && <p class="notice" role="status">{S.state.notice}</p>}
+      <form onSubmit={submit} aria-label={mode === 'login' ? 'Sign in' : 'Create account'}>
+        <label>Username<input name="username" autocomplete="username" required minLength={3} maxLength={32} autoFocus /></label>
+        {mode === 'register' && <label>Display name (optional)<input name="display_name" maxLength={64} /></label>}
+        <label>Password<input name="password" type="password" autocomplete={mode === 'login' ? 'current-password' : 'new-password'} required minLength={8} /></label>
+        {mode === 'register' && <p class="hint">At least 8 characters; a few unrelated words make a strong password.</p>}
+        <Alert text={error} />
+        <button type="submit" class="primary" disabled={busy}>{mode === 'login' ? 'Sign in' : 'Create account'}</button>
+      </form>
+    </main>
+  );
+}
+
+// ---- the signed-in shell ------------------------------------------------------------
+function Shell() {
+  const s = S.state;
+  const c = S.active();
+  const user = s.session!.user;
+  const wide = s.panel !== 'none' || c;
+  return (
+    <div class={wide ? 'shell focus-main' : 'shell'}>
+      <header class="top">
+        <h1>confab</h1>
+        <span class={`conn ${s.conn}`} role="status" aria-live="polite" data-conn={s.conn}>
+          {s.conn === 'online' ? 'Connected' : s.conn === 'connecting' ? 'Connecting…' : 'Offline, reconnecting…'}
+        </span>
+        <span class="me">{user.display_name} <small>@{user.username}</small></span>
+        <button onClick={() => void S.logout(false)}>Sign out</button>
+        <button onClick={() => void S.logout(true)}>Sign out everywhere</button>
+      </header>
+      <Sidebar />
+      <main class="main">
+        {s.panel === 'discover' && <Discover />}
+        {s.panel === 'newGroup' && <NewGroup />}
+        {s.panel === 'newDm' && <NewDm />}
+        {s.panel === 'members' && c && <Members c={c} />}
+        {s.panel === 'none' && c && <Chat c={c} key={c.id} />}
+        {s.panel === 'none' && !c && <p class="empty">{s.ready ? 'Pick a conversation, find a group, or message someone.' : 'Loading…'}</p>}
+      </main>
+    </div>
+  );
+}
+
+function Sidebar() {
+  const s = S.state;
+  const panel = (p: S.Panel) => { s.panel = p; s.activeId = p === 'members' ? s.activeId : undefined; S.changed(); };
+  return (
+    <nav class="side" aria-label="Conversations">
+      <div class="actions">
+        <button onClick={() => panel('newGroup')}>New group</button>
+        <button onClick={() => panel('discover')}>Find groups</button>
+        <button onClick={() => panel('newDm')}>Message someone</button>
+      </div>
+      <ul class="convs">
+        {S.sortedConvs().map((c) => {
+          const peerOnline = c.kind === 'direct' && c.peer ? c.online.has(c.peer.id) : false;
+          return (
+            <li key={c.id}>
+              <button class={c.id === s.activeId ? 'conv current' : 'conv'} aria-current={c.id === s.activeId ? 'true' : undefined}
+                onClick={() => void S.open(c.id)} data-conv={c.name}>
+                {c.kind === 'direct' ? <Dot on={peerOnline} label={c.name} /> : <span class="hash" aria-hidden="true">#</span>}
+                <span class="name">{c.name}</span>
+                {c.unread > 0 && <span class="badge" aria-label={`${c.unread} unread`}>{c.unread}</span>}
+                {c.preview !== undefined && <span class="preview">{c.preview}</span>}
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </nav>
+  );
+}
+
+// ---- a conversation -----------------------------------------------------------------
+function Chat({ c }: { c: Conv }) {
+  const me = S.state.session!.user;
+  const typing = [...c.typing.values()].filter((t) => t.until > Date.now()).map((t) => t.username);
+  const others = [...c.online.keys()].filter((id) => id !== me.id).length;
+  const peerOnline = c.peer ? c.online.has(c.peer.id) : false;
+  return (
+    <section class="chat" aria-label={`Conversation ${c.name}`}>
+      <header class="chat-head">
+        <button class="back" onClick={() => void S.open(undefined)} aria-label="Back to conversations">←</button>
+        <h2>{c.kind === 'group' ? `# ${c.name}` : c.name}</h2>
+        {c.kind === 'direct'
+          ? <span class="presence"><Dot on={peerOnline} label={c.name} /> {peerOnline ? 'online' : 'offline'}</span>
+          : <span class="presence" data-online={others}>{others} other{others === 1 ? '' : 's'} online</span>}
+        {c.kind === 'group' && <button onClick={() => { S.state.panel = 'members'; S.changed(); }}>Members</button>}
+      </header>
+      <MessageList c={c} />
+      <p class="typing" aria-live="polite">{typing.length ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ''}</p>
+      <Composer c={c} />
+    </section>
+  );
+}
+
+function MessageList({ c }: { c: Conv }) {
+  const me = S.state.session!.user.id;
+  const ref = useRef<HTMLDivElement>(null);
+  const onScroll = () => {
+    const el = ref.current;
+    // column-reverse: scrollTop is 0 at the bottom and negative above it.
+    if (el) S.setAtBottom(el.scrollTop > -40);
+  };
+  useLayoutEffect(() => { S.maybeMarkRead(); });
+  const seenBy = [...c.readBy.values()];
+  const lastMine = [...c.msgs].reverse().find((m) => m.sender.id === me);
+  const seen = lastMine ? seenBy.filter((r) => r.seq >= lastMine.seq).map((r) => r.username) : [];
+  return (
+    <div class="scroller" ref={ref} onScroll={onScroll}>
+      <div class="log" role="log" aria-label={`Messages in ${c.name}`}>
+        {c.hasOlder && (
+          <button class="older" onClick={() => void S.loadOlder(c)} disabled={c.loading}>
+            {c.loading ? 'Loading…' : 'Load older messages'}
+          </button>
+        )}
+        {!c.loaded && c.loading && <p class="empty">Loading…</p>}
+        {c.loaded && !c.hasOlder && <p class="start">This is the start of {c.kind === 'group' ? `# ${c.name}` : `your conversation with ${c.name}`}.</p>}
+        <ol class="msgs">
+          {c.msgs.map((m) => <MessageItem key={m.seq} c={c} m={m} mine={m.sender.id === me} />)}
+          {c.outbox.map((o) => <OutItem key={o.client_id} c={c} o={o} />)}
+        </ol>
+        {seen.length > 0 && <p class="seen" data-testid="seen">Seen by {seen.join(', ')}</p>}
+      </div>
+    </div>
+  );
+}
+
+const MessageItem = memo(function MessageItem({ c, m, mine }: { c: Conv; m: Msg; mine: boolean }) {
+  const [editing, setEditing] = useState(false);
+  if (m.deleted) {
+    return <li class="msg deleted" data-seq={m.seq}><span class="who">{m.sender.username}</span> <em>message deleted</em></li>;
+  }
+  return (
+    <li class={mine ? 'msg mine' : 'msg'} data-seq={m.seq}>
+      <span class="who">{m.sender.username}</span>
+      <time dateTime={m.created_at}>{time(m.created_at)}</time>
+      {m.edited_at && <span class="edited">(edited)</span>}
+      {editing ? <EditBox c={c} m={m} done={() => setEditing(false)} /> : <p class="body">{m.body}</p>}
+      {mine && !editing && (
+        <span class="tools">
+          <span class="state" aria-label="sent">✓ sent</span>
+          <button onClick={() => setEditing(true)} aria-label={`Edit message: ${m.body.slice(0, 40)}`}>Edit</button>
+          <button onClick={() => void S.remove(c, m)} aria-label={`Delete message: ${m.body.slice(0, 40)}`}>Delete</button>
+        </span>
+      )}
+    </li>
+  );
+});
+
+function EditBox({ c, m, done }: { c: Conv; m: Msg; done: () => void }) {
+  const [body, setBody] = useState(m.body);
+  const save = async () => { if (await S.edit(c, m, body)) done(); };
+  return (
+    <form class="edit" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+      <label class="sr-only" for={`edit-${m.seq}`}>Edit message</label>
+      <textarea id={`edit-${m.seq}`} value={body} autoFocus rows={2}
+        onInput={(e) => setBody((e.currentTarget as HTMLTextAreaElement).value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') done();
+          if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void save(); }
+        }} />
+      <button type="submit">Save</button>
+      <button type="button" onClick={done}>Cancel</button>
+    </form>
+  );
+}
+
+function OutItem({ c, o }: { c: Conv; o: Outgoing }) {
+  const me = S.state.session!.user.username;
+  return (
+    <li class={`msg mine out ${o.state}`} data-client-id={o.client_id}>
+      <span class="who">{me}</span>
+      <p class="body">{o.body}</p>
+      <span class="tools">
+        {o.state === 'sending' ? <span class="state">sending…</span> : (
+          <>
+            <span class="state failed" role="alert">Failed: {o.error}</span>
+            <button onClick={() => void S.send(c, o.body, o.client_id)}>Retry</button>
+            <button onClick={() => S.discard(c, o.client_id)}>Discard</button>
+          </>
+        )}
+      </span>
+    </li>
+  );
+}
+
+function Composer({ c }: { c: Conv }) {
+  const ref = useRef<HTMLTextAreaElement>(null);
+  const submit = () => {
+    const el = ref.current;
+    const body = el?.value.trim() ?? '';
+    if (!el || !body) return;
+    el.value = '';
+    void S.send(c, body);
+  };
+  return (
+    <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }}>
+      <label class="sr-only" for="composer">Message {c.name}</label>
+      <textarea id="composer" ref={ref} rows={2} maxLength={4000} placeholder={`Message ${c.kind === 'group' ? '#' : ''}${c.name}`} autoFocus
+        onInput={() => S.typing(c)}
+        onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); submit(); } }} />
+      <button type="submit" class="primary">Send</button>
+    </form>
+  );
+}
+
+// ---- panels -------------------------------------------------------------------------
+function Panel({ title, children }: { title: string; children: preact.ComponentChildren }) {
+  const close = () => { S.state.panel = 'none'; S.changed(); };
+  return (
+    <section class="panel" aria-label={title} onKeyDown={(e) => { if (e.key === 'Escape') close(); }}>
+      <header class="chat-head">
+        <button class="close" onClick={close} aria-label="Close">← Back</button>
+        <h2>{title}</h2>
+      </header>
+      <div class="panel-body">{children}</div>
+    </section>
+  );
+}
+
+function Discover() {
+  const [groups, setGroups] = useState<Group[] | undefined>();
+  const [q, setQ] = useState('');
+  const [error, setError] = useState('');
+  useEffect(() => { S.discoverGroups().then(setGroups, (e) => setError(errorText(e))); }, []);
+  const shown = (groups ?? []).filter((g) => `${g.name} ${g.description}`.toLowerCase().includes(q.toLowerCase()));
+  return (
+    <Panel title="Find groups">
+      <label>Search groups<input type="search" value={q} autoFocus onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} /></label>
+      <Alert text={error} />
+      {!groups && !error && <p>Loading…</p>}
+      <ul class="list">
+        {shown.map((g) => {
+          const member = S.state.convs.has(g.id);
+          return (
+            <li key={g.id}>
+              <span class="name"># {g.name}</span> <small>{g.member_count} member{g.member_count === 1 ? '' : 's'}</small>
+              {g.description && <p class="desc">{g.description}</p>}
+              {member
+                ? <button onClick={() => void S.open(g.id)}>Open</button>
+                : <button onClick={() => S.join(g).catch((e) => setError(errorText(e)))} aria-label={`Join ${g.name}`}>Join</button>}
+            </li>
+          );
+        })}
+      </ul>
+      {groups && shown.length === 0 && <p>No public groups match.</p>}
+    </Panel>
+  );
+}
+
+function NewGroup() {
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget as HTMLFormElement);
+    setBusy(true);
+    try {
+      await S.newGroup(String(f.get('name') ?? '').trim(), String(f.get('description') ?? '').trim(), f.get('visibility') === 'private' ? 'private' : 'public');
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Panel title="New group">
+      <form onSubmit={submit}>
+        <label>Name<input name="name" required maxLength={100} autoFocus /></label>
+        <label>Description<textarea name="description" maxLength={1000} rows={3} /></label>
+        <fieldset>
+          <legend>Who can join</legend>
+          <label class="inline"><input type="radio" name="visibility" value="public" checked /> Anyone (public)</label>
+          <label class="inline"><input type="radio" name="visibility" value="private" /> Only people added by an admin (private)</label>
+        </fieldset>
+        <Alert text={error} />
+        <button type="submit" class="primary" disabled={busy}>Create group</button>
+      </form>
+    </Panel>
+  );
+}
+
+function UserSearch({ label, onPick }: { label: string; onPick: (u: User) => void }) {
+  const [q, setQ] = useState('');
+  const [found, setFound] = useState<User[]>([]);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    if (!q.trim()) { setFound([]); return; }
+    const t = setTimeout(() => S.users(q.trim()).then((u) => { setFound(u); setError(''); }, (e) => setError(errorText(e))), 200);
+    return () => clearTimeout(t);
+  }, [q]);
+  return (
+    <div class="usersearch">
+      <label>{label}<input type="search" value={q} autoFocus placeholder="username" onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} /></label>
+      <Alert text={error} />
+      <ul class="list">
+        {found.map((u) => (
+          <li key={u.id}>
+            <button onClick={() => onPick(u)}>{u.display_name} <small>@{u.username}</small></button>
+          </li>
+        ))}
+      </ul>
+      {q.trim() && found.length === 0 && !error && <p>No one found yet.</p>}
+    </div>
+  );
+}
+
+function NewDm() {
+  const [error, setError] = useState('');
+  return (
+    <Panel title="Message someone">
+      <UserSearch label="Find a person" onPick={(u) => S.dmWith(u).catch((e) => setError(errorText(e)))} />
+      <Alert text={error} />
+    </Panel>
+  );
+}
+
+function Members({ c }: { c: Conv }) {
+  const me = S.state.session!.user;
+  const [list, setList] = useState<Member[] | undefined>();
+  const [error, setError] = useState('');
+  const [info, setInfo] = useState('');
+  const reload = () => S.members(c).then(setList, (e) => setError(errorText(e)));
+  useEffect(() => { void reload(); }, [c.id]);
+  const mine = list?.find((m) => m.user.id === me.id)?.role;
+  const gadmin = me.role === 'admin';
+  const isOwner = mine === 'owner' || gadmin;
+  const isAdmin = mine === 'admin' || isOwner;
+  const act = async (what: () => Promise<unknown>, done: string) => {
+    setError('');
+    setInfo('');
+    try { await what(); setInfo(done); } catch (e) { setError(errorText(e)); }
+    await reload(); // either way: roles may have changed under us
+  };
+  return (
+    <Panel title={`Members of # ${c.name}`}>
+      <Alert text={error} />
+      {info && <p class="notice" role="status">{info}</p>}
+      {!list && !error && <p>Loading…</p>}
+      <ul class="list members">
+        {list?.map((m) => {
+          const self = m.user.id === me.id;
+          const canRemove = !self && m.role !== 'owner' && (m.role === 'admin' ? isOwner : isAdmin);
+          return (
+            <li key={m.user.id} data-member={m.user.username}>
+              <Dot on={c.online.has(m.user.id) || Boolean(m.online)} label={m.user.username} />
+              <span class="name">{m.user.display_name} <small>@{m.user.username}</small></span>
+              {isOwner && !self && m.role !== 'owner' ? (
+                <label class="inline">Role
+                  <select value={m.role} onChange={(e) => void act(() => S.setRole(c, m.user.id, (e.currentTarget as HTMLSelectElement).value as 'member' | 'admin'), `${m.user.username} is now ${(e.currentTarget as HTMLSelectElement).value}.`)}>
+                    <option value="member">member</option>
+                    <option value="admin">admin</option>
+                  </select>
+                </label>
+              ) : <span class="role">{m.role}</span>}
+              {canRemove && <button onClick={() => void act(() => S.kick(c, m.user.id), `Removed ${m.user.username}.`)} aria-label={`Remove ${m.user.username}`}>Remove</button>}
+            </li>
+          );
+        })}
+      </ul>
+      {isAdmin && <UserSearch label="Add a member" onPick={(u) => void act(() => S.setRole(c, u.id, 'member'), `Added ${u.username}.`)} />}
+      <div class="danger">
+        {mine && mine !== 'owner' && <button onClick={() => void act(() => S.leave(c), 'Left the group.')}>Leave group</button>}
+        {isOwner && <button onClick={() => void act(() => S.destroy(c), 'Group deleted.')}>Delete group</button>}
+      </div>
+    </Panel>
+  );
+}
