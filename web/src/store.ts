@@ -499,11 +499,13 @@ export function discard(c: Conv, clientId: string): void {
   changed();
 }
 
-let lastTyping = 0;
+// One typing notice per conversation every 2 s, as the server throttles them (a
+// notice in one conversation must not hold back the next one in another).
+const lastTyping = new Map<string, number>();
 export function typing(c: Conv): void {
   const now = Date.now();
-  if (now - lastTyping < 2000 || !rt || state.conn !== 'online') return;
-  lastTyping = now;
+  if (now - (lastTyping.get(c.id) ?? 0) < 2000 || !rt || state.conn !== 'online') return;
+  lastTyping.set(c.id, now);
   try { rt.typing(c.id); } catch { /* not connected */ }
 }
 
