@@ -156,3 +156,188 @@ async fn a_member_removed_on_one_node_stops_receiving_on_the_other() {
         "a removed member hears nothing more: {after:?}"
     );
 }
+
+/// Sends `body-<i>` with client id `<who>-<i>` for each i in `range`, over whichever
+/// node answers (the first in `nodes` that accepts a socket), resending what was
+/// not acked. Returns the acked client ids in order.
+async fn send_through(
+    nodes: &[&TestApp],
+    token: &str,
+    group: &str,
+    who: &str,
+    range: std::ops::Range<usize>,
+    mut after_ack: impl FnMut(usize),
+) -> Vec<String> {
+    use crate::ws_client::Upgrade;
+    let mut acked = Vec::new();
+    let mut ws: Option<crate::ws_client::Ws> = None;
+    for i in range {
+        let client_id = format!("{who}-{i}");
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 100, "{client_id} never acked");
+            if ws.is_none() {
+                for node in nodes {
+                    if let Upgrade::Open(mut socket) = node.try_ws(Some(token), "", None).await {
+                        socket
+                            .send_json(json!({ "type": "join", "conversation": group }))
+                            .await;
+                        if socket
+                            .next_within(Duration::from_secs(2))
+                            .await
+                            .is_some_and(|f| f["type"] == "joined")
+                        {
+                            ws = Some(*socket);
+                            break;
+                        }
+                    }
+                }
+                if ws.is_none() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+            let Some(socket) = ws.as_mut() else { continue };
+            let frame = json!({ "type": "send", "conversation": group, "body": format!("body of {client_id}"), "client_id": client_id });
+            let mut got_ack = false;
+            if matches!(
+                tokio::time::timeout(Duration::from_secs(2), socket.stream_send(frame)).await,
+                Ok(true)
+            ) {
+                let deadline = std::time::Instant::now() + Duration::from_secs(3);
+                while let Some(f) = socket
+                    .next_within(deadline.saturating_duration_since(std::time::Instant::now()))
+                    .await
+                {
+                    if f["type"] == "ack" && f["client_id"] == client_id.as_str() {
+                        got_ack = true;
+                        break;
+                    }
+                    if f["type"] == "error" && f["ref"] == client_id.as_str() {
+                        break; // e.g. 409 while the other node's state reloads: resend
+                    }
+                }
+            }
+            if got_ack {
+                acked.push(client_id);
+                after_ack(acked.len());
+                break;
+            }
+            ws = None;
+        }
+    }
+    acked
+}
+
+#[tokio::test]
+async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on_at_the_other() {
+    let db_name = format!(
+        "t_kill_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let mongo_uri = format!("{}/{db_name}", mongo_base().trim_end_matches('/'));
+    let url = redis_url();
+    let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let cluster = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_NAMESPACE", namespace.as_str()),
+    ];
+    // Node A: a real process, to be killed. Node B: in this process.
+    let port = crate::faults::free_port();
+    let mut a_process = crate::faults::ServerProcess::start_with(port, &mongo_uri, &cluster).await;
+    let b = spawn_app_with(&[("MONGO_URI", mongo_uri.as_str()), cluster[0], cluster[1]]).await;
+    let (config, _) = test_config(&[("MONGO_URI", mongo_uri.as_str())]);
+    let a = TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client"),
+        state: confab::AppState::new(config).await.expect("state"),
+        db_name: db_name.clone(),
+        owns_db: true,
+        stop: None,
+        served: None,
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let owner = b.user("owner").await;
+    let ann = b.user("ann").await;
+    let bob = b.user("bob").await;
+    let g = b.group(&owner, "Failover", "public").await;
+    for who in [&ann, &bob] {
+        expect_json(
+            b.post(
+                &format!("/api/v1/groups/{g}/join"),
+                Some(&who.access),
+                json!({}),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let mut bob_ws = b.ws(&bob.access).await;
+    bob_ws.join(&g, None).await;
+
+    // Ann sends through A; after 10 acks, A dies mid-traffic; she carries on at B.
+    const TOTAL: usize = 30;
+    let mut killed = false;
+    let mut kill = |acked: usize| {
+        if acked == 10 && !killed {
+            killed = true;
+            let _ = a_process.child.start_kill();
+        }
+    };
+    let acked = send_through(&[&a, &b], &ann.access, &g, "ann", 0..TOTAL, &mut kill).await;
+    assert!(killed, "node A was killed mid-traffic");
+    assert_eq!(acked.len(), TOTAL);
+
+    // Everything acked is stored exactly once, in seq order, and B serves it.
+    let page = expect_json(b.history(&bob, &g, "?limit=100").await, StatusCode::OK).await;
+    let items = page["items"].as_array().expect("items");
+    let ids: Vec<&str> = items
+        .iter()
+        .filter_map(|m| m["client_id"].as_str())
+        .collect();
+    assert_eq!(ids, acked, "every acked message, once, in order");
+    let seqs: Vec<i64> = items.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    // Bob, on B all along, heard each message live at most once; what he missed
+    // while A died (acked by A, its event not yet through Redis) a `since` join
+    // replays.
+    let live = bob_ws.drain(Duration::from_millis(800)).await;
+    let mut heard: Vec<String> = live
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .filter_map(|f| {
+            f["body"]
+                .as_str()?
+                .strip_prefix("body of ")
+                .map(str::to_owned)
+        })
+        .collect();
+    let unique: std::collections::HashSet<&String> = heard.iter().collect();
+    assert_eq!(unique.len(), heard.len(), "no duplicates: {heard:?}");
+    let mut rejoin = b.ws(&bob.access).await;
+    rejoin
+        .send_json(json!({ "type": "join", "conversation": g, "since": 0 }))
+        .await;
+    let replay = rejoin.drain(Duration::from_millis(800)).await;
+    heard.extend(
+        replay
+            .iter()
+            .filter(|f| f["type"] == "message")
+            .filter_map(|f| {
+                f["body"]
+                    .as_str()?
+                    .strip_prefix("body of ")
+                    .map(str::to_owned)
+            }),
+    );
+    for id in &acked {
+        assert!(heard.contains(id), "{id} reached bob (live or replayed)");
+    }
+}

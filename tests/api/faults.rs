@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use crate::helpers::*;
 use crate::ws_client::*;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -187,13 +187,19 @@ async fn a_database_outage_gives_fast_503s_and_no_acks_then_recovers_without_a_r
 }
 
 /// The confab binary as a child process on a fixed port.
-struct ServerProcess {
-    child: Child,
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
 }
 
 impl ServerProcess {
     async fn start(port: u16, mongo_uri: &str) -> Self {
+        Self::start_with(port, mongo_uri, &[]).await
+    }
+
+    /// `start` with more environment variables (e.g. cluster mode).
+    pub(crate) async fn start_with(port: u16, mongo_uri: &str, env: &[(&str, &str)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .envs(env.iter().copied())
             .env("CONFAB_ENV", "dev")
             .env("JWT_SECRET", TEST_SECRET)
             .env("MONGO_URI", mongo_uri)
