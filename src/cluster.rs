@@ -28,8 +28,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::chat::writer::Writers;
 use crate::ids::{ConversationId, UserId};
 use crate::realtime::hub::{Audience, Backplane, Hub};
+use crate::store::messages::MessageDoc;
 
 /// The channel every node publishes its events on and subscribes to, after the
 /// namespace (`REDIS_NAMESPACE`).
@@ -47,11 +49,17 @@ const PUBLISH_BATCH: usize = 512;
 pub const CLOSE_RESYNC: u16 = 1012;
 
 /// What one node tells the others.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Event {
-    /// Deliver the frame that follows the envelope to these connections.
-    Deliver { audience: WireAudience },
+    /// Deliver the frame that follows the envelope to these connections; for a
+    /// message event, with the message, for the receiving node's copy of the
+    /// conversation (`Writers::observe_remote`).
+    Deliver {
+        audience: WireAudience,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<MessageDoc>,
+    },
     /// Close every connection of these users with `code`.
     Close { users: Vec<UserId>, code: u16 },
     /// Take the user's connections out of the room (a member removed).
@@ -124,6 +132,7 @@ pub struct Cluster {
     outbox: mpsc::UnboundedSender<Vec<u8>>,
     outbox_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
     hub: OnceLock<std::sync::Weak<Hub>>,
+    writers: OnceLock<std::sync::Weak<Writers>>,
 }
 
 impl Cluster {
@@ -138,6 +147,7 @@ impl Cluster {
             outbox,
             outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
             hub: OnceLock::new(),
+            writers: OnceLock::new(),
         }))
     }
 
@@ -151,11 +161,12 @@ impl Cluster {
     }
 
     /// Starts the publisher and the subscriber (once), delivering the other
-    /// nodes' events to `hub`.
-    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>) {
+    /// nodes' events to `hub` and their messages to `writers`.
+    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, writers: &Arc<Writers>) {
         if self.hub.set(Arc::downgrade(hub)).is_err() {
             return;
         }
+        let _ = self.writers.set(Arc::downgrade(writers));
         let outbox = self
             .outbox_rx
             .lock()
@@ -295,8 +306,17 @@ impl Cluster {
             return;
         };
         match envelope.event {
-            Event::Deliver { audience } => {
-                hub.deliver_local(&Audience::from(audience), &Arc::from(frame), None);
+            Event::Deliver { audience, message } => {
+                let audience = Audience::from(audience);
+                let frame: Arc<str> = Arc::from(frame);
+                let deliver = || hub.deliver_local(&audience, &frame, None);
+                match (
+                    message,
+                    self.writers.get().and_then(std::sync::Weak::upgrade),
+                ) {
+                    (Some(message), Some(writers)) => writers.observe_remote(message, deliver),
+                    _ => deliver(),
+                }
             }
             Event::Close { users, code } => {
                 for user in &users {
@@ -318,6 +338,17 @@ impl Backplane for RedisBackplane {
         self.0.send(
             Event::Deliver {
                 audience: WireAudience::from(audience),
+                message: None,
+            },
+            frame,
+        );
+    }
+
+    fn forward_message(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
+        self.0.send(
+            Event::Deliver {
+                audience: WireAudience::from(audience),
+                message: Some(message.clone()),
             },
             frame,
         );
@@ -355,12 +386,33 @@ mod tests {
             (
                 Event::Deliver {
                     audience: WireAudience::Room("0123456789abcdef01234567".into()),
+                    message: None,
+                },
+                frame,
+            ),
+            (
+                Event::Deliver {
+                    audience: WireAudience::Room("0123456789abcdef01234567".into()),
+                    message: Some(MessageDoc {
+                        id: crate::ids::MessageId::new(&"0123456789abcdef01234567".into(), 7),
+                        conversation_id: "0123456789abcdef01234567".into(),
+                        seq: 7,
+                        sender_id: "u".into(),
+                        sender_username: "ann".into(),
+                        body: "hi".into(),
+                        client_id: Some("k".into()),
+                        dedupe_key: "k".into(),
+                        created_at: mongodb::bson::DateTime::from_millis(1_700_000_000_123),
+                        edited_at: None,
+                        deleted: false,
+                    }),
                 },
                 frame,
             ),
             (
                 Event::Deliver {
                     audience: WireAudience::Users(vec!["a".into(), "b".into()]),
+                    message: None,
                 },
                 "{}",
             ),
@@ -386,7 +438,10 @@ mod tests {
             let bytes = encode(&envelope, frame).unwrap();
             let (back, back_frame) = decode(&bytes).expect("decodes");
             assert_eq!(back.node, "n1");
-            assert_eq!(back.event, event);
+            assert_eq!(
+                serde_json::to_value(&back.event).unwrap(),
+                serde_json::to_value(&event).unwrap()
+            );
             assert_eq!(back_frame, frame);
         }
         assert!(decode(b"no newline").is_none());

@@ -81,11 +81,11 @@ impl AppState {
             Some(cluster) => Hub::new(cluster.backplane()),
             None => Hub::default(),
         });
-        if let Some(cluster) = &cluster {
-            cluster.start(&hub);
-        }
         let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));
         writers.start();
+        if let Some(cluster) = &cluster {
+            cluster.start(&hub, &writers);
+        }
         Ok(Self {
             hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             keys: Arc::new(keys),

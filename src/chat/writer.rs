@@ -404,6 +404,43 @@ impl Writers {
         self.live.get(id).and_then(|c| c.get().cloned())
     }
 
+    /// Cluster mode: another node stored, edited or deleted `message`. If this
+    /// node holds the conversation, its copy catches up (window, last seq, the
+    /// next seq it hands out, `client_id` dedupe), and `deliver` (the event's
+    /// fan-out to this node's connections) runs under the same lock, exactly as
+    /// a local commit fans out: a `join` here replays up to some seq and hears
+    /// everything after it, with no gap and no overlap. The other node writes its
+    /// own messages behind, so nothing is marked dirty here.
+    pub fn observe_remote(&self, message: MessageDoc, deliver: impl FnOnce()) {
+        let Some(live) = self.loaded(&message.conversation_id) else {
+            deliver();
+            return;
+        };
+        let mut st = live.lock();
+        if st.deleted {
+            return;
+        }
+        if message.seq >= st.next_seq {
+            st.next_seq = message.seq + 1;
+        }
+        if message.seq > st.doc.last_seq {
+            st.doc.last_seq = message.seq;
+            st.doc.last_message = Some(last_message(&message));
+            st.doc.last_activity = message.created_at;
+        }
+        if let Some(client_id) = &message.client_id {
+            st.remember_key((message.sender_id.clone(), client_id.clone()), message.seq);
+        }
+        if message.seq >= st.covered_from {
+            match st.window.binary_search_by_key(&message.seq, |m| m.seq) {
+                Ok(i) => st.window[i] = message,
+                Err(i) => st.window.insert(i, message),
+            }
+        }
+        deliver();
+        st.trim();
+    }
+
     async fn load(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
         let messages = &self.store.messages;
         let mut doc = self
@@ -443,6 +480,26 @@ impl Writers {
         }
         window.sort_by_key(|m| m.seq);
         window.dedup_by_key(|m| m.seq);
+        // Holes in the window: a block written from a partial view (two nodes
+        // writing one conversation in cluster mode can leave one behind). Each
+        // missing seq is looked up by `_id`; what is found goes back into its block
+        // on the next flush. A seq that was handed out but never stored stays a gap.
+        let present: HashSet<i64> = window.iter().map(|m| m.seq).collect();
+        let holes: Vec<i64> = (covered_from..=seq)
+            .filter(|s| !present.contains(s))
+            .collect();
+        let mut repaired_blocks = BTreeSet::new();
+        if !holes.is_empty() {
+            let found = futures_util::future::try_join_all(
+                holes.iter().map(|hole| messages.by_seq(id, *hole)),
+            )
+            .await?;
+            for message in found.into_iter().flatten() {
+                repaired_blocks.insert(block_of(message.seq));
+                window.push(message);
+            }
+            window.sort_by_key(|m| m.seq);
+        }
         let dirty_doc = seq != stored_last;
         if let Some(newest) = window.last().filter(|m| m.seq == seq) {
             doc.last_message = Some(last_message(newest));
@@ -451,6 +508,7 @@ impl Writers {
         doc.last_seq = seq;
         let mut state = LiveState::new(doc, seq + 1, covered_from);
         state.dirty_doc = dirty_doc;
+        state.dirty_blocks.extend(repaired_blocks);
         for message in window {
             if let Some(cid) = &message.client_id {
                 state.remember_key((message.sender_id.clone(), cid.clone()), message.seq);
@@ -1126,6 +1184,38 @@ mod tests {
             .expect("join");
         assert!(joined.is_some_and(|(_, _, last, _)| last == 0));
         assert!(registered);
+    }
+
+    #[tokio::test]
+    async fn another_nodes_messages_bring_this_copy_up_to_date_under_its_lock() {
+        let (writers, live) = writers_with(state(3)).await;
+        let mut remote = message(5);
+        remote.client_id = Some("k5".into());
+        let mut delivered = false;
+        writers.observe_remote(remote.clone(), || delivered = true);
+        assert!(delivered);
+        {
+            let st = live.lock();
+            assert_eq!(st.next_seq, 6, "the next seq handed out here follows it");
+            assert_eq!(st.doc.last_seq, 5);
+            assert!(st.committed(5).is_some());
+            assert_eq!(st.keys.get(&("u".into(), "k5".to_owned())), Some(&5));
+            assert!(
+                st.dirty_blocks.is_empty(),
+                "the other node writes it behind"
+            );
+        }
+        // An edit of a message this copy holds replaces it; an older seq arriving
+        // late takes its place in order.
+        let mut edited = message(2);
+        edited.body = "edited".into();
+        writers.observe_remote(edited, || ());
+        writers.observe_remote(message(4), || ());
+        let st = live.lock();
+        let seqs: Vec<i64> = st.window.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(st.committed(2).map(|m| m.body.as_str()), Some("edited"));
+        assert_eq!(st.next_seq, 6);
     }
 
     #[tokio::test]

@@ -54,6 +54,11 @@ pub enum Audience {
 /// Carries events to the other nodes. Local delivery needs none.
 pub trait Backplane: Send + Sync {
     fn forward(&self, audience: &Audience, frame: &Arc<str>);
+    /// A message event (created, edited, deleted), with the message itself, so
+    /// the other nodes can bring their copy of the conversation up to date.
+    fn forward_message(&self, audience: &Audience, frame: &Arc<str>, _message: &MessageDoc) {
+        self.forward(audience, frame);
+    }
     /// Close these users' connections on the other nodes (revocation).
     fn close_users(&self, _users: &[UserId], _code: u16) {}
     /// Take the user's connections out of the room on the other nodes (removal).
@@ -345,19 +350,28 @@ impl Hub {
         }
     }
 
+    /// Like `publish`, for events that change a message.
+    fn publish_message(&self, audience: Audience, frame: &ServerFrame, message: &MessageDoc) {
+        let bytes = encode(frame);
+        self.deliver_local(&audience, &bytes, None);
+        self.backplane.forward_message(&audience, &bytes, message);
+    }
+
     pub fn message_created(&self, conversation: &ConversationDoc, message: &MessageDoc) {
-        self.publish(
+        self.publish_message(
             Self::audience_of(conversation),
             &ServerFrame::Message(MessageFrame::from(message)),
+            message,
         );
     }
 
     pub fn message_updated(&self, conversation: &ConversationDoc, message: &MessageDoc) {
-        self.publish(
+        self.publish_message(
             Self::audience_of(conversation),
             &ServerFrame::MessageUpdated(MessageUpdatedFrame {
                 message: MessageFrame::from(message),
             }),
+            message,
         );
     }
 
@@ -367,9 +381,10 @@ impl Hub {
             id: message.id.clone(),
             seq: message.seq,
         };
-        self.publish(
+        self.publish_message(
             Self::audience_of(conversation),
             &ServerFrame::MessageDeleted(frame),
+            message,
         );
     }
 

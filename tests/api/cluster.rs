@@ -341,3 +341,144 @@ async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on
         assert!(heard.contains(id), "{id} reached bob (live or replayed)");
     }
 }
+
+#[tokio::test]
+async fn a_join_on_another_node_replays_what_was_written_elsewhere_with_no_gap() {
+    let (a, b) = two_nodes().await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let g = a.group(&alice, "Mirror", "public").await;
+    expect_json(
+        b.post(
+            &format!("/api/v1/groups/{g}/join"),
+            Some(&bob.access),
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    // B holds the conversation from here on (a join loads it), and A writes.
+    let mut first = b.ws(&bob.access).await;
+    first.join(&g, None).await;
+    let mut alice_ws = a.ws(&alice.access).await;
+    alice_ws.join(&g, None).await;
+    for i in 1..=5 {
+        alice_ws.say(&g, &format!("m{i}"), &format!("k{i}")).await;
+        alice_ws.expect("ack").await;
+    }
+    // The copy on B follows A's writes (one Redis hop behind): a join with `since`
+    // replays up to some seq and hears everything after it live, so together the
+    // connection gets 3..=6 in order, each once, with no gap.
+    let mut second = b.ws(&bob.access).await;
+    second
+        .send_json(json!({ "type": "join", "conversation": g, "since": 2 }))
+        .await;
+    let mut seqs = Vec::new();
+    loop {
+        let f = second.next_json().await;
+        if f["type"] == "joined" {
+            break;
+        }
+        if f["type"] == "message" {
+            seqs.push(f["seq"].as_i64().unwrap_or(-1));
+        }
+    }
+    alice_ws.say(&g, "m6", "k6").await;
+    while seqs.last() != Some(&6) {
+        let f = second.next_json().await;
+        if f["type"] == "message" {
+            seqs.push(f["seq"].as_i64().unwrap_or(-1));
+        }
+    }
+    assert_eq!(seqs, [3, 4, 5, 6]);
+    let extra = second.drain(Duration::from_millis(400)).await;
+    assert!(
+        extra.iter().all(|f| f["type"] != "message"),
+        "nothing twice: {extra:?}"
+    );
+    // B's history is current too, with the client ids.
+    let page = expect_json(b.history(&bob, &g, "?after=0").await, StatusCode::OK).await;
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|m| m["client_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["k1", "k2", "k3", "k4", "k5", "k6"]);
+    drop(first);
+}
+
+#[tokio::test]
+async fn senders_on_both_nodes_at_once_store_everything_once_with_increasing_seqs() {
+    let (a, b) = two_nodes().await;
+    let owner = a.user("owner").await;
+    let ann = a.user("ann").await;
+    let cat = a.user("cat").await;
+    let bob = a.user("bob").await;
+    let dan = a.user("dan").await;
+    let g = a.group(&owner, "Busy", "public").await;
+    for who in [&ann, &cat, &bob, &dan] {
+        expect_json(
+            a.post(
+                &format!("/api/v1/groups/{g}/join"),
+                Some(&who.access),
+                json!({}),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let mut bob_ws = a.ws(&bob.access).await;
+    bob_ws.join(&g, None).await;
+    let mut dan_ws = b.ws(&dan.access).await;
+    dan_ws.join(&g, None).await;
+
+    const EACH: usize = 20;
+    let (only_a, only_b) = ([&a], [&b]);
+    let (on_a, on_b) = tokio::join!(
+        send_through(&only_a, &ann.access, &g, "ann", 0..EACH, |_| {}),
+        send_through(&only_b, &cat.access, &g, "cat", 0..EACH, |_| {}),
+    );
+    assert_eq!(on_a.len() + on_b.len(), 2 * EACH);
+
+    // A's copy hears B's last messages one Redis hop after B acked them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let page = expect_json(a.history(&bob, &g, "?limit=100").await, StatusCode::OK).await;
+        let count = page["items"].as_array().map_or(0, Vec::len);
+        if count >= 2 * EACH || std::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let items = page["items"].as_array().expect("items");
+    let mut stored: Vec<String> = items
+        .iter()
+        .filter_map(|m| m["client_id"].as_str().map(str::to_owned))
+        .collect();
+    let seqs: Vec<i64> = items.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    stored.sort();
+    let mut expected: Vec<String> = on_a.iter().chain(&on_b).cloned().collect();
+    expected.sort();
+    assert_eq!(stored, expected, "each acked message stored once");
+
+    // Each receiver, on either node, hears every message once.
+    for ws in [&mut bob_ws, &mut dan_ws] {
+        let frames = ws.drain(Duration::from_millis(800)).await;
+        let mut heard: Vec<String> = frames
+            .iter()
+            .filter(|f| f["type"] == "message")
+            .filter_map(|f| {
+                f["body"]
+                    .as_str()?
+                    .strip_prefix("body of ")
+                    .map(str::to_owned)
+            })
+            .collect();
+        heard.sort();
+        assert_eq!(heard, expected);
+    }
+}
