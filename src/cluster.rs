@@ -264,10 +264,17 @@ impl Cluster {
                     Ok(()) => {
                         attempt = 0;
                         if subscribed_before {
-                            // Events may have been missed while unsubscribed.
+                            // Events may have been missed while unsubscribed: the
+                            // conversations in memory reload from the database, and
+                            // clients reconnect and catch up with `since`.
                             tracing::warn!(
-                                "cluster subscription restored; closing sockets so clients catch up"
+                                "cluster subscription restored; conversations reload, sockets close so clients catch up"
                             );
+                            if let Some(writers) =
+                                self.writers.get().and_then(std::sync::Weak::upgrade)
+                            {
+                                writers.resync_all();
+                            }
                             if let Some(hub) = self.hub() {
                                 hub.close_all(CLOSE_RESYNC);
                             }

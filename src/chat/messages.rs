@@ -114,9 +114,21 @@ pub async fn join<R>(
     since: Option<i64>,
     mut register: impl FnMut() -> R,
 ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
-    for _ in 0..JOIN_ATTEMPTS {
+    for attempt in 0..JOIN_ATTEMPTS {
         let epoch = state.writers.get(conversation_id).await?.membership_epoch();
         let room = room(state, caller, conversation_id, GroupAction::Send).await?;
+        if attempt == 0
+            && state.cluster.is_some()
+            && let Some(since) = since
+        {
+            // The client saw `since` on another node; this node's copy follows
+            // that node's writes one Redis hop behind. Wait (briefly) until it has
+            // caught up, or `since`'s own messages would come again as live events.
+            let deadline = tokio::time::Instant::now() + CLUSTER_CATCH_UP;
+            while room.live.last_seq() < since && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
         if let Some(joined) = state
             .writers
             .join(&room.live, epoch, since, JOIN_REPLAY_MAX, &mut register)
@@ -132,6 +144,8 @@ pub async fn join<R>(
 
 /// A join retried this often while memberships keep changing gives up (409).
 const JOIN_ATTEMPTS: usize = 4;
+/// Cluster mode: how long a `join` waits for this node's copy to reach `since`.
+const CLUSTER_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Loads a message and the room it is in, as the caller may see it.
 async fn message_in_room(

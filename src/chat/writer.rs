@@ -283,6 +283,9 @@ pub struct Writers {
     /// The batcher and the flusher, for `supervise`.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Cluster mode: other nodes' messages that arrived while their conversation
+    /// was loading here, applied once it is loaded (`observe_remote`).
+    arrived_while_loading: DashMap<ConversationId, Vec<MessageDoc>>,
 }
 
 fn db_error(err: mongodb::error::Error) -> ApiError {
@@ -294,6 +297,7 @@ impl Writers {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(Self {
             live: DashMap::new(),
+            arrived_while_loading: DashMap::new(),
             store,
             hub,
             tx,
@@ -348,7 +352,10 @@ impl Writers {
             let cell = self.live.entry(id.clone()).or_default().clone();
             let loaded = cell.get_or_try_init(|| self.load(id)).await;
             let live = match loaded {
-                Ok(live) => Arc::clone(live),
+                Ok(live) => {
+                    self.apply_arrived(live);
+                    Arc::clone(live)
+                }
                 Err(err) => {
                     // Nothing to keep for an id that does not resolve.
                     self.live
@@ -404,6 +411,17 @@ impl Writers {
         self.live.get(id).and_then(|c| c.get().cloned())
     }
 
+    /// Cluster mode, after events from the other nodes may have been missed (the
+    /// Redis subscription was lost): every conversation in memory reloads from
+    /// the database before its next use, as after a store failure.
+    pub fn resync_all(&self) {
+        for entry in self.live.iter() {
+            if let Some(live) = entry.value().get() {
+                live.lock().broken = true;
+            }
+        }
+    }
+
     /// Cluster mode: another node stored, edited or deleted `message`. If this
     /// node holds the conversation, its copy catches up (window, last seq, the
     /// next seq it hands out, `client_id` dedupe), and `deliver` (the event's
@@ -412,11 +430,44 @@ impl Writers {
     /// everything after it, with no gap and no overlap. The other node writes its
     /// own messages behind, so nothing is marked dirty here.
     pub fn observe_remote(&self, message: MessageDoc, deliver: impl FnOnce()) {
-        let Some(live) = self.loaded(&message.conversation_id) else {
+        let cell = self
+            .live
+            .get(&message.conversation_id)
+            .map(|entry| Arc::clone(entry.value()));
+        let Some(cell) = cell else {
             deliver();
             return;
         };
+        let Some(live) = cell.get() else {
+            // Loading here: what the load read may predate this message. Keep it
+            // for the loaded copy (whichever side sees the load finished applies).
+            self.arrived_while_loading
+                .entry(message.conversation_id.clone())
+                .or_default()
+                .push(message);
+            deliver();
+            if let Some(live) = cell.get() {
+                self.apply_arrived(live);
+            }
+            return;
+        };
+        // Applied and fanned out under one lock hold, as a local commit is.
         let mut st = live.lock();
+        Self::apply_remote(&mut st, message);
+        deliver();
+    }
+
+    /// Applies the messages that arrived while `live` was loading.
+    fn apply_arrived(&self, live: &Live) {
+        if let Some((_, arrived)) = self.arrived_while_loading.remove(&live.id) {
+            let mut st = live.lock();
+            for message in arrived {
+                Self::apply_remote(&mut st, message);
+            }
+        }
+    }
+
+    fn apply_remote(st: &mut LiveState, message: MessageDoc) {
         if st.deleted {
             return;
         }
@@ -437,7 +488,6 @@ impl Writers {
                 Err(i) => st.window.insert(i, message),
             }
         }
-        deliver();
         st.trim();
     }
 

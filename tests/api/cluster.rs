@@ -482,3 +482,128 @@ async fn senders_on_both_nodes_at_once_store_everything_once_with_increasing_seq
         assert_eq!(heard, expected);
     }
 }
+
+/// A Redis of this test's own, to stop and start again.
+struct PrivateRedis {
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let mut redis = Self {
+            port: crate::faults::free_port(),
+            child: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = tokio::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--port",
+            ])
+            .arg(self.port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server (scripts/redis installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn nodes_recover_from_a_redis_restart_and_clients_catch_up_with_since() {
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url();
+    let cluster = [("REDIS_URL", url.as_str()), ("REDIS_NAMESPACE", "restart")];
+    let a = spawn_app_with(&cluster).await;
+    let b = a.another_node_with(&cluster).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let g = a.group(&alice, "Weather", "public").await;
+    expect_json(
+        b.post(
+            &format!("/api/v1/groups/{g}/join"),
+            Some(&bob.access),
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let mut bob_ws = b.ws(&bob.access).await;
+    bob_ws.join(&g, None).await;
+    let path = format!("/api/v1/conversations/{g}/messages");
+    let post = |body: &'static str| a.post(&path, Some(&alice.access), json!({ "body": body }));
+    expect_json(post("before").await, StatusCode::CREATED).await;
+    assert_eq!(bob_ws.expect("message").await["body"], "before");
+
+    // Redis goes away: sends are still stored and acked (the database decides).
+    redis.kill().await;
+    expect_json(post("during 1").await, StatusCode::CREATED).await;
+    expect_json(post("during 2").await, StatusCode::CREATED).await;
+    redis.restart().await;
+
+    // When B's subscription is back, B closes its sockets with 1012 (service
+    // restart): the client reconnects and catches up with `since`.
+    assert_eq!(bob_ws.closed_with().await, Some(1012));
+    let mut again = b.ws(&bob.access).await;
+    again
+        .send_json(json!({ "type": "join", "conversation": g, "since": 1 }))
+        .await;
+    let mut bodies = Vec::new();
+    loop {
+        let f = again.next_json().await;
+        if f["type"] == "joined" {
+            break;
+        }
+        if f["type"] == "message" {
+            bodies.push(f["body"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(bodies, ["during 1", "during 2"], "nothing acked is missed");
+    // And events flow again between the nodes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        expect_json(post("after").await, StatusCode::CREATED).await;
+        let frames = again.drain(Duration::from_millis(500)).await;
+        if frames.iter().any(|f| f["body"] == "after") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events cross nodes again after the restart"
+        );
+    }
+}
