@@ -282,7 +282,6 @@ impl MessageStore {
 
     /// One block's messages: from the cache, the stored block, or (if it was never
     /// written, e.g. after a crash) rebuilt from `messages` and written for next time.
-    #[tracing::instrument(name = "store.messages.block", level = "info", skip(self), fields(conversation = %conversation_id), err)]
     pub async fn block(
         &self,
         conversation_id: &ConversationId,
@@ -292,6 +291,17 @@ impl MessageStore {
         if let Some(cached) = self.cache().get(&id) {
             return Ok(cached);
         }
+        self.load_block(conversation_id, block, id).await
+    }
+
+    /// The database side of `block` (cache hits create no span).
+    #[tracing::instrument(name = "store.messages.block", level = "info", skip(self, id), fields(conversation = %conversation_id), err)]
+    async fn load_block(
+        &self,
+        conversation_id: &ConversationId,
+        block: i64,
+        id: String,
+    ) -> mongodb::error::Result<Arc<Vec<MessageDoc>>> {
         if let Some(found) = self.blocks.find_one(doc! { "_id": &id }).await? {
             let bytes = found.data.bytes.len();
             let messages = Arc::new(found.messages().map_err(|err| {

@@ -16,6 +16,16 @@ fn redis_url() -> String {
     std::env::var("CONFAB_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".to_owned())
 }
 
+/// `who` joins the public group `g` over REST on `node`.
+async fn joined(node: &TestApp, who: &Session, g: &str) {
+    let path = format!("/api/v1/groups/{g}/join");
+    expect_json(
+        node.post(&path, Some(&who.access), json!({})).await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
 /// Two nodes on one database and one Redis namespace.
 async fn two_nodes() -> (TestApp, TestApp) {
     let url = redis_url();
@@ -37,16 +47,7 @@ async fn messages_sent_on_one_node_reach_members_on_the_other_exactly_once() {
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let g = a.group(&alice, "Split", "public").await;
-    expect_json(
-        b.post(
-            &format!("/api/v1/groups/{g}/join"),
-            Some(&bob.access),
-            json!({}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    joined(&b, &bob, &g).await;
     let mut bob_ws = b.ws(&bob.access).await;
     bob_ws.join(&g, None).await;
 
@@ -117,16 +118,7 @@ async fn a_member_removed_on_one_node_stops_receiving_on_the_other() {
     let owner = a.user("owner").await;
     let kicked = a.user("kicked").await;
     let g = a.group(&owner, "Club", "public").await;
-    expect_json(
-        a.post(
-            &format!("/api/v1/groups/{g}/join"),
-            Some(&kicked.access),
-            json!({}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    joined(&a, &kicked, &g).await;
     let mut kicked_ws = b.ws(&kicked.access).await;
     kicked_ws.join(&g, None).await;
     let resp = a
@@ -267,16 +259,7 @@ async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on
     let bob = b.user("bob").await;
     let g = b.group(&owner, "Failover", "public").await;
     for who in [&ann, &bob] {
-        expect_json(
-            b.post(
-                &format!("/api/v1/groups/{g}/join"),
-                Some(&who.access),
-                json!({}),
-            )
-            .await,
-            StatusCode::OK,
-        )
-        .await;
+        joined(&b, who, &g).await;
     }
     let mut bob_ws = b.ws(&bob.access).await;
     bob_ws.join(&g, None).await;
@@ -348,16 +331,7 @@ async fn a_join_on_another_node_replays_what_was_written_elsewhere_with_no_gap()
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let g = a.group(&alice, "Mirror", "public").await;
-    expect_json(
-        b.post(
-            &format!("/api/v1/groups/{g}/join"),
-            Some(&bob.access),
-            json!({}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    joined(&b, &bob, &g).await;
     // B holds the conversation from here on (a join loads it), and A writes.
     let mut first = b.ws(&bob.access).await;
     first.join(&g, None).await;
@@ -419,16 +393,7 @@ async fn senders_on_both_nodes_at_once_store_everything_once_with_increasing_seq
     let dan = a.user("dan").await;
     let g = a.group(&owner, "Busy", "public").await;
     for who in [&ann, &cat, &bob, &dan] {
-        expect_json(
-            a.post(
-                &format!("/api/v1/groups/{g}/join"),
-                Some(&who.access),
-                json!({}),
-            )
-            .await,
-            StatusCode::OK,
-        )
-        .await;
+        joined(&a, who, &g).await;
     }
     let mut bob_ws = a.ws(&bob.access).await;
     bob_ws.join(&g, None).await;
@@ -552,16 +517,7 @@ async fn nodes_recover_from_a_redis_restart_and_clients_catch_up_with_since() {
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let g = a.group(&alice, "Weather", "public").await;
-    expect_json(
-        b.post(
-            &format!("/api/v1/groups/{g}/join"),
-            Some(&bob.access),
-            json!({}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    joined(&b, &bob, &g).await;
     let mut bob_ws = b.ws(&bob.access).await;
     bob_ws.join(&g, None).await;
     let path = format!("/api/v1/conversations/{g}/messages");
