@@ -3,7 +3,8 @@
 //!
 //! Needs a Redis: `scripts/test` starts one with `scripts/redis` and passes it as
 //! `CONFAB_TEST_REDIS_URL` (default `redis://127.0.0.1:6390`, what `scripts/redis`
-//! starts).
+//! starts). `two_nodes`, `joined` and `redis_url` are shared with the other
+//! cluster suites.
 
 use std::time::Duration;
 
@@ -12,12 +13,12 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("CONFAB_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".to_owned())
 }
 
 /// `who` joins the public group `g` over REST on `node`.
-async fn joined(node: &TestApp, who: &Session, g: &str) {
+pub async fn joined(node: &TestApp, who: &Session, g: &str) {
     let path = format!("/api/v1/groups/{g}/join");
     expect_json(
         node.post(&path, Some(&who.access), json!({})).await,
@@ -27,7 +28,7 @@ async fn joined(node: &TestApp, who: &Session, g: &str) {
 }
 
 /// Two nodes on one database and one Redis namespace.
-async fn two_nodes() -> (TestApp, TestApp) {
+pub async fn two_nodes() -> (TestApp, TestApp) {
     let url = redis_url();
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let cluster = [
