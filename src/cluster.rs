@@ -17,19 +17,27 @@
 //! its sockets with 1012 (service restart): clients reconnect and catch up with
 //! `since`, losing nothing that was acked.
 //!
-//! Not yet cluster-wide (docs/architecture.md, "Several nodes"): a
-//! conversation's writer, presence counts, per-user and login rate limits.
+//! - sends to a conversation another node owns (`ownership`): forwarded to that
+//!   node (`Submit`), which stores them and answers (`Answer`) before it publishes
+//!   the message's event, so the forwarding node acks before it echoes.
+//!
+//! Not yet cluster-wide (docs/architecture.md, "Several nodes"): presence
+//! counts, per-user and login rate limits.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::chat::writer::Writers;
+use crate::chat::writer::{Draft, Forwarded, Live, OnStored, Ticket, Writers};
+use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, UserId};
+use crate::ownership::{Owner, Ownership};
 use crate::realtime::hub::{Audience, Backplane, Hub};
 use crate::store::messages::MessageDoc;
 
@@ -47,6 +55,14 @@ const RETRY: [Duration; 4] = [
 const PUBLISH_BATCH: usize = 512;
 /// Close code for sockets whose node lost events (RFC 6455: service restart).
 pub const CLOSE_RESYNC: u16 = 1012;
+/// How long a forwarded send waits for the owner's answer (then 503: the client
+/// sends again with the same `client_id`, and the owner's lease expires if it
+/// died).
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Times a forwarded send follows "not the owner" to another node.
+const FORWARD_ATTEMPTS: u32 = 3;
+/// How long dialling Redis may take before an attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What one node tells the others.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,11 +70,26 @@ pub const CLOSE_RESYNC: u16 = 1012;
 enum Event {
     /// Deliver the frame that follows the envelope to these connections; for a
     /// message event, with the message, for the receiving node's copy of the
-    /// conversation (`Writers::observe_remote`).
+    /// conversation (`Writers::observe_remote`); `created` for a new message.
     Deliver {
         audience: WireAudience,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<MessageDoc>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        created: bool,
+    },
+    /// A send for a conversation node `to` owns, forwarded as call `call`.
+    Submit {
+        to: String,
+        call: u64,
+        conversation: ConversationId,
+        draft: Draft,
+    },
+    /// The owner's answer to call `call` of node `to`.
+    Answer {
+        to: String,
+        call: u64,
+        outcome: Outcome,
     },
     /// Close every connection of these users with `code`.
     Close { users: Vec<UserId>, code: u16 },
@@ -67,6 +98,56 @@ enum Event {
         conversation: ConversationId,
         user: UserId,
     },
+}
+
+/// How a forwarded send ended on the owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Outcome {
+    /// Stored (`created`), or the first message of a repeated `client_id`.
+    Stored {
+        message: MessageDoc,
+        created: bool,
+    },
+    Refused {
+        code: ErrorCode,
+        message: String,
+    },
+    /// That node does not own the conversation (any more): ask Redis again.
+    NotOwner,
+}
+
+impl Outcome {
+    fn refused(err: &ApiError) -> Self {
+        Self::Refused {
+            code: err.code,
+            message: err.message.clone(),
+        }
+    }
+}
+
+/// Where a write goes.
+enum Route {
+    Here(Arc<Live>),
+    There(String),
+}
+
+/// A forwarded send waiting for its answer, on the forwarding node.
+struct Call {
+    conversation: ConversationId,
+    draft: Draft,
+    /// The gateway's ack, run when the answer arrives (before the echo, which
+    /// the owner publishes after the answer).
+    on_stored: Option<OnStored>,
+    reply: oneshot::Sender<Result<(MessageDoc, bool), ApiError>>,
+    attempts: u32,
+}
+
+/// What the publisher task sends: an event, or a barrier resolved once every
+/// event before it was published (`true`) or given up (`false`).
+enum Outgoing {
+    Event(Vec<u8>),
+    Barrier(oneshot::Sender<bool>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,10 +210,18 @@ pub struct Cluster {
     /// `<namespace>:events`
     channel: String,
     client: redis::Client,
-    outbox: mpsc::UnboundedSender<Vec<u8>>,
-    outbox_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    outbox_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Outgoing>>>,
     hub: OnceLock<std::sync::Weak<Hub>>,
     writers: OnceLock<std::sync::Weak<Writers>>,
+    /// Which node writes which conversation.
+    ownership: Arc<Ownership>,
+    /// Forwarded sends waiting for their answers, by call id.
+    calls: std::sync::Mutex<HashMap<u64, Call>>,
+    next_call: AtomicU64,
+    /// Per conversation, held while this node asks for its lease and, when it
+    /// gets it, brings its copy up to date.
+    taking: dashmap::DashMap<ConversationId, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Cluster {
@@ -140,14 +229,19 @@ impl Cluster {
     pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(url.expose_secret())?;
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Arc::new(Self {
-            node: uuid::Uuid::new_v4().simple().to_string(),
+            ownership: Ownership::new(client.clone(), &node, namespace),
+            node,
             channel: format!("{namespace}:{EVENTS}"),
             client,
             outbox,
             outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
             hub: OnceLock::new(),
             writers: OnceLock::new(),
+            calls: std::sync::Mutex::new(HashMap::new()),
+            next_call: AtomicU64::new(1),
+            taking: dashmap::DashMap::new(),
         }))
     }
 
@@ -176,6 +270,7 @@ impl Cluster {
             tokio::spawn(Arc::clone(self).publish_forever(outbox));
         }
         tokio::spawn(Arc::clone(self).subscribe_forever());
+        tokio::spawn(Arc::clone(&self.ownership).renew_forever(Arc::downgrade(writers)));
         tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
     }
 
@@ -198,7 +293,7 @@ impl Cluster {
         match encode(&envelope, frame) {
             Ok(bytes) => {
                 // The receiver lives as long as the process (publish_forever).
-                let _ = self.outbox.send(bytes);
+                let _ = self.outbox.send(Outgoing::Event(bytes));
             }
             Err(err) => tracing::error!(error = %err, "cluster event not encodable"),
         }
@@ -209,47 +304,66 @@ impl Cluster {
     /// runs a pipeline's commands in order), so the rate is not bound by the
     /// round-trip time. A batch that cannot be published after its retries is
     /// dropped (and counted): the other nodes' clients catch up when their node
-    /// resubscribes.
-    async fn publish_forever(self: Arc<Self>, mut outbox: mpsc::UnboundedReceiver<Vec<u8>>) {
+    /// resubscribes. While Redis stays away, each batch gets one attempt, so
+    /// barriers (acks in cluster mode) are not held up by retry waits.
+    async fn publish_forever(self: Arc<Self>, mut outbox: mpsc::UnboundedReceiver<Outgoing>) {
         let mut conn: Option<redis::aio::MultiplexedConnection> = None;
         let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut barriers: Vec<oneshot::Sender<bool>> = Vec::new();
+        let mut healthy = true;
         while let Some(first) = outbox.recv().await {
             batch.clear();
-            batch.push(first);
-            while batch.len() < PUBLISH_BATCH {
-                match outbox.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
+            let mut next = Some(first);
+            while let Some(item) = next.take() {
+                match item {
+                    Outgoing::Event(bytes) => batch.push(bytes),
+                    Outgoing::Barrier(done) => barriers.push(done),
+                }
+                if batch.len() < PUBLISH_BATCH {
+                    next = outbox.try_recv().ok();
                 }
             }
-            let mut pipe = redis::pipe();
-            for bytes in &batch {
-                pipe.cmd("PUBLISH").arg(&self.channel).arg(bytes).ignore();
-            }
-            let mut attempt = 0;
-            loop {
-                if conn.is_none() {
-                    conn = self.client.get_multiplexed_async_connection().await.ok();
+            let published = batch.is_empty() || {
+                let mut pipe = redis::pipe();
+                for bytes in &batch {
+                    pipe.cmd("PUBLISH").arg(&self.channel).arg(bytes).ignore();
                 }
-                let published = match conn.as_mut() {
-                    Some(c) => pipe.query_async::<()>(c).await.is_ok(),
-                    None => false,
-                };
-                if published {
-                    break;
+                let retries = if healthy { RETRY.len() } else { 0 };
+                let mut attempt = 0;
+                loop {
+                    if conn.is_none() {
+                        conn = tokio::time::timeout(
+                            CONNECT_TIMEOUT,
+                            self.client.get_multiplexed_async_connection(),
+                        )
+                        .await
+                        .ok()
+                        .and_then(Result::ok);
+                    }
+                    let published = match conn.as_mut() {
+                        Some(c) => pipe.query_async::<()>(c).await.is_ok(),
+                        None => false,
+                    };
+                    if published {
+                        break true;
+                    }
+                    conn = None;
+                    if attempt >= retries {
+                        metrics::counter!("confab_cluster_events_dropped_total")
+                            .increment(batch.len() as u64);
+                        tracing::warn!(
+                            events = batch.len(),
+                            "Redis unreachable: cluster events dropped"
+                        );
+                        break false;
+                    }
+                    tokio::time::sleep(RETRY[attempt]).await;
+                    attempt += 1;
                 }
-                conn = None;
-                if attempt >= RETRY.len() {
-                    metrics::counter!("confab_cluster_events_dropped_total")
-                        .increment(batch.len() as u64);
-                    tracing::warn!(
-                        events = batch.len(),
-                        "Redis unreachable: cluster events dropped"
-                    );
-                    break;
-                }
-                tokio::time::sleep(RETRY[attempt]).await;
-                attempt += 1;
+            };
+            healthy = published;
+            for done in barriers.drain(..) {
+                let _ = done.send(published);
             }
         }
     }
@@ -270,9 +384,9 @@ impl Cluster {
                             tracing::warn!(
                                 "cluster subscription restored; conversations reload, sockets close so clients catch up"
                             );
-                            if let Some(writers) =
-                                self.writers.get().and_then(std::sync::Weak::upgrade)
-                            {
+                            // Leases may have expired or moved meanwhile.
+                            self.ownership.forget_all();
+                            if let Some(writers) = self.writers() {
                                 writers.resync_all();
                             }
                             if let Some(hub) = self.hub() {
@@ -301,7 +415,260 @@ impl Cluster {
         self.hub.get().and_then(std::sync::Weak::upgrade)
     }
 
-    fn receive(&self, bytes: &[u8]) {
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Call>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn writers(&self) -> Option<Arc<Writers>> {
+        self.writers.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// A send, on the node the client reached: stored here if this node owns the
+    /// conversation (or Redis does not answer), else forwarded to the owner.
+    /// Returns at once, like `Writers::submit`: a connection's sends reach the
+    /// owner in the order they were submitted (one publisher, one subscriber).
+    pub async fn submit(
+        self: &Arc<Self>,
+        live: &Arc<Live>,
+        draft: Draft,
+        on_stored: Option<OnStored>,
+    ) -> Result<Ticket, ApiError> {
+        let writers = self.writers().ok_or_else(ApiError::internal)?;
+        match self.route(&writers, live).await? {
+            Route::Here(live) => writers.submit(&live, draft, on_stored),
+            Route::There(node) => {
+                let (reply, answer) = oneshot::channel();
+                let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+                self.forward(
+                    &node,
+                    id,
+                    Call {
+                        conversation: live.id.clone(),
+                        draft,
+                        on_stored,
+                        reply,
+                        attempts: 1,
+                    },
+                );
+                let cluster = Arc::clone(self);
+                let conversation = live.id.clone();
+                Ok(Ticket::Forwarded(Forwarded {
+                    reply: answer,
+                    timeout: FORWARD_TIMEOUT,
+                    cancel: Box::new(move || {
+                        cluster.calls().remove(&id);
+                        // Maybe dead: ask Redis again next time.
+                        cluster.ownership.forget_other(&conversation);
+                        metrics::counter!("confab_cluster_forward_timeouts_total").increment(1);
+                    }),
+                }))
+            }
+        }
+    }
+
+    /// Where a write of the conversation goes: this node's copy (brought up to
+    /// date first when this node just took the lease, or after a lost lease or a
+    /// store failure), or the owner node.
+    async fn route(&self, writers: &Writers, live: &Arc<Live>) -> Result<Route, ApiError> {
+        let id = &live.id;
+        if self.ownership.holds(id) {
+            return Ok(Route::Here(Arc::clone(live)));
+        }
+        // One taker per conversation at a time: a second send waits for the first
+        // one's take-over instead of writing from the stale copy.
+        let gate = Arc::clone(self.taking.entry(id.clone()).or_default().value());
+        let route = {
+            let _taking = gate.lock().await;
+            match self.ownership.owner(id).await {
+                Owner::Here | Owner::Unknown => {
+                    if live.needs_reload() {
+                        writers.get(id).await.map(Route::Here)
+                    } else {
+                        Ok(Route::Here(Arc::clone(live)))
+                    }
+                }
+                Owner::Taken(asked) => {
+                    let current = writers.take_over(live).await;
+                    if current.is_ok() {
+                        self.ownership.confirm(id, asked);
+                    }
+                    current.map(Route::Here)
+                }
+                Owner::There(node) => Ok(Route::There(node)),
+            }
+        };
+        self.taking
+            .remove_if(id, |_, gate| Arc::strong_count(gate) == 1);
+        route
+    }
+
+    fn forward(&self, node: &str, id: u64, call: Call) {
+        let event = Event::Submit {
+            to: node.to_owned(),
+            call: id,
+            conversation: call.conversation.clone(),
+            draft: call.draft.clone(),
+        };
+        self.calls().insert(id, call);
+        metrics::counter!("confab_cluster_forwarded_sends_total").increment(1);
+        self.send(event, "");
+    }
+
+    fn answer(&self, to: &str, call: u64, outcome: Outcome) {
+        self.send(
+            Event::Answer {
+                to: to.to_owned(),
+                call,
+                outcome,
+            },
+            "",
+        );
+    }
+
+    /// On the owner: a send another node forwarded. Submitted at once when the
+    /// conversation is in memory and sound, so forwarded sends keep their order.
+    fn serve_submit(
+        self: &Arc<Self>,
+        from: String,
+        call: u64,
+        conversation: ConversationId,
+        draft: Draft,
+    ) {
+        let Some(writers) = self.writers() else {
+            return;
+        };
+        if !self.ownership.holds(&conversation) {
+            self.answer(&from, call, Outcome::NotOwner);
+            return;
+        }
+        let answered = {
+            let cluster = Arc::clone(self);
+            let to = from.clone();
+            move |message: &MessageDoc| {
+                let outcome = Outcome::Stored {
+                    message: message.clone(),
+                    created: true,
+                };
+                cluster.answer(&to, call, outcome);
+            }
+        };
+        let ready = writers
+            .loaded(&conversation)
+            .filter(|live| !live.needs_reload());
+        let cluster = Arc::clone(self);
+        match ready {
+            Some(live) => match writers.submit_forwarded(&live, draft, Box::new(answered)) {
+                Ok(Ticket::Ready(message)) => {
+                    let outcome = Outcome::Stored {
+                        message,
+                        created: false,
+                    };
+                    self.answer(&from, call, outcome);
+                }
+                Ok(ticket) => {
+                    tokio::spawn(
+                        async move { cluster.answer_when_done(&from, call, ticket).await },
+                    );
+                }
+                Err(err) => self.answer(&from, call, Outcome::refused(&err)),
+            },
+            // Not in memory (or reloading): load first. Rare: this node took the
+            // lease for a write of its own, so the conversation is loaded.
+            None => {
+                tokio::spawn(async move {
+                    let submitted = match writers.get(&conversation).await {
+                        Ok(live) => writers.submit_forwarded(&live, draft, Box::new(answered)),
+                        Err(err) => Err(err),
+                    };
+                    match submitted {
+                        Ok(ticket) => cluster.answer_when_done(&from, call, ticket).await,
+                        Err(err) => cluster.answer(&from, call, Outcome::refused(&err)),
+                    }
+                });
+            }
+        }
+    }
+
+    /// Answers a forwarded send once its ticket resolves, unless it stored the
+    /// message (then `submit_forwarded`'s hook answered before the event).
+    async fn answer_when_done(&self, to: &str, call: u64, ticket: Ticket) {
+        match ticket.wait().await {
+            Ok((_, true)) => {}
+            Ok((message, false)) => self.answer(
+                to,
+                call,
+                Outcome::Stored {
+                    message,
+                    created: false,
+                },
+            ),
+            Err(err) => self.answer(to, call, Outcome::refused(&err)),
+        }
+    }
+
+    /// On the forwarding node: the owner's answer. The gateway's ack is queued
+    /// here, in the subscriber, before the message's event (published after the
+    /// answer) is delivered.
+    fn take_answer(self: &Arc<Self>, call: u64, outcome: Outcome) {
+        let Some(mut pending) = self.calls().remove(&call) else {
+            return; // timed out meanwhile
+        };
+        match outcome {
+            Outcome::Stored { message, created } => {
+                if created && let Some(ack) = pending.on_stored.take() {
+                    ack(&message);
+                }
+                let _ = pending.reply.send(Ok((message, created)));
+            }
+            Outcome::Refused { code, message } => {
+                let _ = pending.reply.send(Err(ApiError::new(code, message)));
+            }
+            Outcome::NotOwner => {
+                self.ownership.forget_other(&pending.conversation);
+                if pending.attempts >= FORWARD_ATTEMPTS {
+                    let _ = pending.reply.send(Err(ApiError::new(
+                        ErrorCode::ServerBusy,
+                        "the conversation is moving between nodes; send it again with the same client_id",
+                    )));
+                    return;
+                }
+                pending.attempts += 1;
+                tokio::spawn(Arc::clone(self).resubmit(call, pending));
+            }
+        }
+    }
+
+    /// A forwarded send whose node no longer owns the conversation: asks Redis
+    /// again and stores it here or forwards it to the new owner.
+    async fn resubmit(self: Arc<Self>, id: u64, call: Call) {
+        let Some(writers) = self.writers() else {
+            return;
+        };
+        let live = match writers.get(&call.conversation).await {
+            Ok(live) => live,
+            Err(err) => {
+                let _ = call.reply.send(Err(err));
+                return;
+            }
+        };
+        let outcome = match self.route(&writers, &live).await {
+            Ok(Route::There(node)) => return self.forward(&node, id, call),
+            Ok(Route::Here(live)) => Ok(live),
+            Err(err) => Err(err),
+        };
+        let outcome = match outcome {
+            Ok(live) => match writers.submit(&live, call.draft, call.on_stored) {
+                Ok(ticket) => ticket.wait().await,
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        let _ = call.reply.send(outcome);
+    }
+
+    fn receive(self: &Arc<Self>, bytes: &[u8]) {
         let Some((envelope, frame)) = decode(bytes) else {
             tracing::warn!("unreadable cluster event ignored");
             return;
@@ -313,16 +680,34 @@ impl Cluster {
             return;
         };
         match envelope.event {
-            Event::Deliver { audience, message } => {
+            Event::Deliver {
+                audience,
+                message,
+                created,
+            } => {
                 let audience = Audience::from(audience);
                 let frame: Arc<str> = Arc::from(frame);
                 let deliver = || hub.deliver_local(&audience, &frame, None);
-                match (
-                    message,
-                    self.writers.get().and_then(std::sync::Weak::upgrade),
-                ) {
-                    (Some(message), Some(writers)) => writers.observe_remote(message, deliver),
+                match (message, self.writers()) {
+                    (Some(message), Some(writers)) => {
+                        writers.observe_remote(message, created, deliver)
+                    }
                     _ => deliver(),
+                }
+            }
+            Event::Submit {
+                to,
+                call,
+                conversation,
+                draft,
+            } => {
+                if to == self.node {
+                    self.serve_submit(envelope.node, call, conversation, draft);
+                }
+            }
+            Event::Answer { to, call, outcome } => {
+                if to == self.node {
+                    self.take_answer(call, outcome);
                 }
             }
             Event::Close { users, code } => {
@@ -346,6 +731,7 @@ impl Backplane for RedisBackplane {
             Event::Deliver {
                 audience: WireAudience::from(audience),
                 message: None,
+                created: false,
             },
             frame,
         );
@@ -356,9 +742,31 @@ impl Backplane for RedisBackplane {
             Event::Deliver {
                 audience: WireAudience::from(audience),
                 message: Some(message.clone()),
+                created: false,
             },
             frame,
         );
+    }
+
+    fn forward_created(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
+        self.0.send(
+            Event::Deliver {
+                audience: WireAudience::from(audience),
+                message: Some(message.clone()),
+                created: true,
+            },
+            frame,
+        );
+    }
+
+    fn clustered(&self) -> bool {
+        true
+    }
+
+    fn barrier(&self) -> Option<oneshot::Receiver<bool>> {
+        let (done, wait) = oneshot::channel();
+        self.0.outbox.send(Outgoing::Barrier(done)).ok()?;
+        Some(wait)
     }
 
     fn close_users(&self, users: &[UserId], code: u16) {
@@ -394,6 +802,7 @@ mod tests {
                 Event::Deliver {
                     audience: WireAudience::Room("0123456789abcdef01234567".into()),
                     message: None,
+                    created: false,
                 },
                 frame,
             ),
@@ -413,6 +822,7 @@ mod tests {
                         edited_at: None,
                         deleted: false,
                     }),
+                    created: true,
                 },
                 frame,
             ),
@@ -420,6 +830,7 @@ mod tests {
                 Event::Deliver {
                     audience: WireAudience::Users(vec!["a".into(), "b".into()]),
                     message: None,
+                    created: false,
                 },
                 "{}",
             ),
@@ -427,6 +838,39 @@ mod tests {
                 Event::Close {
                     users: vec!["a".into()],
                     code: 4001,
+                },
+                "",
+            ),
+            (
+                Event::Submit {
+                    to: "n2".into(),
+                    call: 9,
+                    conversation: "0123456789abcdef01234567".into(),
+                    draft: Draft {
+                        sender_id: "u".into(),
+                        sender_username: "ann".into(),
+                        body: "hi".into(),
+                        client_id: Some("k".into()),
+                    },
+                },
+                "",
+            ),
+            (
+                Event::Answer {
+                    to: "n1".into(),
+                    call: 9,
+                    outcome: Outcome::Refused {
+                        code: ErrorCode::NotFound,
+                        message: "conversation not found".into(),
+                    },
+                },
+                "",
+            ),
+            (
+                Event::Answer {
+                    to: "n1".into(),
+                    call: 10,
+                    outcome: Outcome::NotOwner,
                 },
                 "",
             ),

@@ -10,8 +10,10 @@ use poem_openapi::{ApiResponse, Object, payload::Json};
 
 use crate::domain::FieldErrors;
 
-/// Every error code of the API, with its HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Every error code of the API, with its HTTP status. (Serde: how one node
+/// answers another's forwarded send in cluster mode.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
     InvalidCursor,

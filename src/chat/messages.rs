@@ -86,7 +86,12 @@ pub async fn submit(
         body,
         client_id,
     };
-    state.writers.submit(&room.live, draft, on_stored)
+    match &state.cluster {
+        // The conversation's owner node hands out its seqs (forwarded if that is
+        // another node).
+        Some(cluster) => cluster.submit(&room.live, draft, on_stored).await,
+        None => state.writers.submit(&room.live, draft, on_stored),
+    }
 }
 
 /// A page of history in ascending `seq`, and whether more lies beyond it.

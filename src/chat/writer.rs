@@ -69,6 +69,7 @@ const PROBE_MISSES: i64 = 4;
 pub type OnStored = Box<dyn FnOnce(&MessageDoc) + Send>;
 
 /// A message to send, already validated and authorized.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Draft {
     pub sender_id: UserId,
     pub sender_username: String,
@@ -87,6 +88,16 @@ pub enum Ticket {
     Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, Option<i64>),
     /// A repeat of a message that is stored but no longer in memory.
     Fetch(crate::store::MessageStore, ConversationId, i64),
+    /// Cluster mode: forwarded to the conversation's owner node, answered through
+    /// Redis (`cluster::Cluster::submit`); `cancel` forgets the call on timeout.
+    Forwarded(Forwarded),
+}
+
+/// A send forwarded to another node, waiting for its answer.
+pub struct Forwarded {
+    pub reply: oneshot::Receiver<Result<(MessageDoc, bool), ApiError>>,
+    pub timeout: Duration,
+    pub cancel: Box<dyn FnOnce() + Send>,
 }
 
 impl Ticket {
@@ -109,6 +120,17 @@ impl Ticket {
                     .ok_or_else(ApiError::database_unavailable)?;
                 Ok((message, false))
             }
+            Ticket::Forwarded(call) => match tokio::time::timeout(call.timeout, call.reply).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_)) => Err(ApiError::internal()),
+                Err(_) => {
+                    (call.cancel)();
+                    Err(ApiError::new(
+                        crate::error::ErrorCode::ServerBusy,
+                        "the node that writes this conversation did not answer; send it again with the same client_id",
+                    ))
+                }
+            },
         }
     }
 }
@@ -117,6 +139,9 @@ struct Pending {
     live: Arc<Live>,
     message: MessageDoc,
     on_stored: Option<OnStored>,
+    /// Cluster mode, a send forwarded by another node: its answer, published
+    /// before the message's event (so that node acks before it echoes).
+    answer: Option<OnStored>,
 }
 
 /// A conversation in memory.
@@ -259,6 +284,12 @@ impl Live {
 
     pub fn last_seq(&self) -> i64 {
         self.lock().doc.last_seq
+    }
+
+    /// A store failure or a lost lease left this copy unsure: it reloads before
+    /// its next write.
+    pub fn needs_reload(&self) -> bool {
+        self.lock().broken
     }
 
     /// See `LiveState::membership_epoch`.
@@ -422,6 +453,36 @@ impl Writers {
         }
     }
 
+    /// Cluster mode: this node lost the conversation's lease; its copy reloads
+    /// before this node writes it again.
+    pub fn resync(&self, id: &ConversationId) {
+        if let Some(live) = self.loaded(id) {
+            live.lock().broken = true;
+        }
+    }
+
+    /// Cluster mode: this node just took the conversation's lease. Its copy may be
+    /// behind what the previous owner stored (a node that died between storing and
+    /// publishing), so it reloads from the database, and what the reload found
+    /// beyond the copy is announced to every node now (nodes that heard it
+    /// already skip it: `observe_remote`).
+    pub async fn take_over(&self, live: &Arc<Live>) -> Result<Arc<Live>, ApiError> {
+        let before = {
+            let mut st = live.lock();
+            st.broken = true;
+            st.doc.last_seq
+        };
+        let current = self.get(&live.id).await?;
+        if !Arc::ptr_eq(&current, live) {
+            let st = current.lock();
+            for message in st.window.iter().filter(|m| m.seq > before) {
+                tracing::info!(conversation = %live.id, seq = message.seq, "announcing a message the previous owner stored");
+                self.hub.message_created(&st.doc, message);
+            }
+        }
+        Ok(current)
+    }
+
     /// Cluster mode: another node stored, edited or deleted `message`. If this
     /// node holds the conversation, its copy catches up (window, last seq, the
     /// next seq it hands out, `client_id` dedupe), and `deliver` (the event's
@@ -429,7 +490,11 @@ impl Writers {
     /// a local commit fans out: a `join` here replays up to some seq and hears
     /// everything after it, with no gap and no overlap. The other node writes its
     /// own messages behind, so nothing is marked dirty here.
-    pub fn observe_remote(&self, message: MessageDoc, deliver: impl FnOnce()) {
+    ///
+    /// `created`: a new message (not an edit or delete). One already in the copy
+    /// is not delivered again: a node taking over a conversation announces what
+    /// its predecessor stored, some of which may have been heard already.
+    pub fn observe_remote(&self, message: MessageDoc, created: bool, deliver: impl FnOnce()) {
         let cell = self
             .live
             .get(&message.conversation_id)
@@ -453,8 +518,12 @@ impl Writers {
         };
         // Applied and fanned out under one lock hold, as a local commit is.
         let mut st = live.lock();
+        let heard =
+            created && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
         Self::apply_remote(&mut st, message);
-        deliver();
+        if !heard {
+            deliver();
+        }
     }
 
     /// Applies the messages that arrived while `live` was loading.
@@ -588,6 +657,29 @@ impl Writers {
         draft: Draft,
         on_stored: Option<OnStored>,
     ) -> Result<Ticket, ApiError> {
+        self.submit_with(live, draft, on_stored, None)
+    }
+
+    /// Cluster mode, on the owner: a send another node forwarded. `answer` is
+    /// called once the message is stored, before its event is published, so the
+    /// forwarding node acks before it echoes. (A repeated `client_id` is answered
+    /// from the returned `Ticket` instead.)
+    pub fn submit_forwarded(
+        &self,
+        live: &Arc<Live>,
+        draft: Draft,
+        answer: OnStored,
+    ) -> Result<Ticket, ApiError> {
+        self.submit_with(live, draft, None, Some(answer))
+    }
+
+    fn submit_with(
+        &self,
+        live: &Arc<Live>,
+        draft: Draft,
+        on_stored: Option<OnStored>,
+        answer: Option<OnStored>,
+    ) -> Result<Ticket, ApiError> {
         use std::sync::atomic::Ordering;
         enum Next {
             Wait(oneshot::Receiver<Result<MessageDoc, ApiError>>, Option<i64>),
@@ -651,6 +743,7 @@ impl Writers {
                     live: Arc::clone(live),
                     message,
                     on_stored,
+                    answer,
                 };
                 if self.tx.send(pending).is_err() {
                     st.fail(seq, &ApiError::database_unavailable());
@@ -695,19 +788,44 @@ impl Writers {
                 (HashMap::new(), Some(db_error(err)))
             }
         };
+        // Cluster mode: the other nodes hear of every stored message (and a node
+        // that forwarded a send gets its answer first) before anything is reported
+        // or delivered here, and only once Redis has taken the events. So an ack
+        // means every node hears the message, and the owner's own connections hear
+        // it in the same order as everyone else's.
+        let announced = whole.is_none() && self.hub.clustered();
+        if announced {
+            for (i, pending) in batch.iter_mut().enumerate() {
+                if failed.contains_key(&i) {
+                    continue;
+                }
+                if let Some(answer) = pending.answer.take() {
+                    answer(&pending.message);
+                }
+                let doc = {
+                    let st = pending.live.lock();
+                    (!st.deleted).then(|| st.doc.clone())
+                };
+                if let Some(doc) = doc {
+                    self.hub.message_created_remote(&doc, &pending.message);
+                }
+            }
+            self.hub.barrier().await;
+        }
         for (i, pending) in batch.drain(..).enumerate() {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             let Pending {
                 live,
                 message,
                 on_stored,
+                answer: _,
             } = pending;
             if let Some(err) = &whole {
                 live.lock().fail(message.seq, err);
                 continue;
             }
             match failed.get(&i) {
-                None => self.commit(&live, message, on_stored),
+                None => self.commit(&live, message, on_stored, announced),
                 Some(&duplicate) => self.refused(&live, message, duplicate).await,
             }
         }
@@ -718,7 +836,14 @@ impl Writers {
     }
 
     /// A stored message: into the window, reported, fanned out, senders woken.
-    fn commit(&self, live: &Live, message: MessageDoc, on_stored: Option<OnStored>) {
+    /// `announced`: the other nodes were told already (cluster mode).
+    fn commit(
+        &self,
+        live: &Live,
+        message: MessageDoc,
+        on_stored: Option<OnStored>,
+        announced: bool,
+    ) {
         let mut st = live.lock();
         st.in_flight = st.in_flight.saturating_sub(1);
         if message.seq > st.doc.last_seq {
@@ -736,7 +861,11 @@ impl Writers {
             report(&message);
         }
         if !st.deleted {
-            self.hub.message_created(&st.doc, &message);
+            if announced {
+                self.hub.message_created_local(&st.doc, &message);
+            } else {
+                self.hub.message_created(&st.doc, &message);
+            }
         }
         for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
             let _ = reply.send(Ok(message.clone()));
@@ -1242,7 +1371,7 @@ mod tests {
         let mut remote = message(5);
         remote.client_id = Some("k5".into());
         let mut delivered = false;
-        writers.observe_remote(remote.clone(), || delivered = true);
+        writers.observe_remote(remote.clone(), true, || delivered = true);
         assert!(delivered);
         {
             let st = live.lock();
@@ -1259,8 +1388,15 @@ mod tests {
         // late takes its place in order.
         let mut edited = message(2);
         edited.body = "edited".into();
-        writers.observe_remote(edited, || ());
-        writers.observe_remote(message(4), || ());
+        writers.observe_remote(edited, false, || ());
+        writers.observe_remote(message(4), true, || ());
+        // A new message this copy already holds (a new owner announcing what its
+        // predecessor stored) is not delivered twice; an edit of it is.
+        let mut again = false;
+        writers.observe_remote(remote.clone(), true, || again = true);
+        assert!(!again, "heard once");
+        writers.observe_remote(remote, false, || again = true);
+        assert!(again, "edits are delivered");
         let st = live.lock();
         let seqs: Vec<i64> = st.window.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5]);

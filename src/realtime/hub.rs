@@ -59,10 +59,23 @@ pub trait Backplane: Send + Sync {
     fn forward_message(&self, audience: &Audience, frame: &Arc<str>, _message: &MessageDoc) {
         self.forward(audience, frame);
     }
+    /// A new message's event (`forward_message` for edits and deletes).
+    fn forward_created(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
+        self.forward_message(audience, frame, message);
+    }
     /// Close these users' connections on the other nodes (revocation).
     fn close_users(&self, _users: &[UserId], _code: u16) {}
     /// Take the user's connections out of the room on the other nodes (removal).
     fn unsubscribe(&self, _conversation: &ConversationId, _user: &UserId) {}
+    /// Whether there are other nodes (cluster mode).
+    fn clustered(&self) -> bool {
+        false
+    }
+    /// Resolves once everything forwarded so far has left this node (`true`) or
+    /// was given up (`false`); `None` when there is nothing to wait for.
+    fn barrier(&self) -> Option<tokio::sync::oneshot::Receiver<bool>> {
+        None
+    }
 }
 
 /// The single-node backplane: nothing to forward to.
@@ -358,11 +371,38 @@ impl Hub {
     }
 
     pub fn message_created(&self, conversation: &ConversationDoc, message: &MessageDoc) {
-        self.publish_message(
-            Self::audience_of(conversation),
-            &ServerFrame::Message(MessageFrame::from(message)),
-            message,
-        );
+        let audience = Self::audience_of(conversation);
+        let bytes = encode(&ServerFrame::Message(MessageFrame::from(message)));
+        self.deliver_local(&audience, &bytes, None);
+        self.backplane.forward_created(&audience, &bytes, message);
+    }
+
+    /// The other nodes' half of `message_created` (cluster mode: the writer
+    /// announces a batch to them, waits for `barrier`, then delivers here).
+    pub fn message_created_remote(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        let bytes = encode(&ServerFrame::Message(MessageFrame::from(message)));
+        self.backplane
+            .forward_created(&Self::audience_of(conversation), &bytes, message);
+    }
+
+    /// This node's half of `message_created`.
+    pub fn message_created_local(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        let bytes = encode(&ServerFrame::Message(MessageFrame::from(message)));
+        self.deliver_local(&Self::audience_of(conversation), &bytes, None);
+    }
+
+    /// Whether events also go to other nodes.
+    pub fn clustered(&self) -> bool {
+        self.backplane.clustered()
+    }
+
+    /// Waits until what was forwarded so far has left this node (cluster mode).
+    pub async fn barrier(&self) {
+        if let Some(done) = self.backplane.barrier()
+            && !done.await.unwrap_or(false)
+        {
+            tracing::debug!("cluster events given up before a barrier");
+        }
     }
 
     pub fn message_updated(&self, conversation: &ConversationDoc, message: &MessageDoc) {

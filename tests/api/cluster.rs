@@ -564,3 +564,127 @@ async fn nodes_recover_from_a_redis_restart_and_clients_catch_up_with_since() {
         );
     }
 }
+
+/// Sends `n` messages over `ws` without waiting between them, then reads until
+/// every one is answered. Returns the frames read, in order.
+async fn burst(
+    ws: &mut crate::ws_client::Ws,
+    g: &str,
+    who: &str,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    for i in 0..n {
+        ws.say(g, &format!("{who} says {i}"), &format!("{who}-{i}"))
+            .await;
+    }
+    let mut frames = Vec::new();
+    let mut answered = 0;
+    while answered < n {
+        let Some(frame) = ws.next_within(Duration::from_secs(10)).await else {
+            panic!("{who}: {answered} of {n} answered; frames: {frames:?}");
+        };
+        let ours = frame["client_id"]
+            .as_str()
+            .or(frame["ref"].as_str())
+            .is_some_and(|c| c.starts_with(&format!("{who}-")));
+        if ours && (frame["type"] == "ack" || frame["type"] == "error") {
+            answered += 1;
+        }
+        frames.push(frame);
+    }
+    frames
+}
+
+/// Seqs of the `message` frames among `frames`.
+fn heard_seqs(frames: &[serde_json::Value]) -> Vec<i64> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .filter_map(|f| f["seq"].as_i64())
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_senders_on_both_nodes_are_acked_first_time_and_heard_in_one_seq_order_everywhere()
+ {
+    let (a, b) = two_nodes().await;
+    let owner = a.user("owner").await;
+    let g = a.group(&owner, "Relay", "public").await;
+    let mut senders = Vec::new();
+    for (i, node) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let who = a.user(&format!("sender{i}")).await;
+        joined(node, &who, &g).await;
+        let mut ws = node.ws(&who.access).await;
+        ws.join(&g, None).await;
+        senders.push((format!("s{i}"), ws));
+    }
+    let mut watchers = Vec::new();
+    for (i, node) in [&a, &b].into_iter().enumerate() {
+        let who = a.user(&format!("watcher{i}")).await;
+        joined(node, &who, &g).await;
+        let mut ws = node.ws(&who.access).await;
+        ws.join(&g, None).await;
+        watchers.push(ws);
+    }
+
+    // 36 sends per sender: within the default per-user burst (40).
+    const ROUNDS: usize = 3;
+    const EACH: usize = 12;
+    let mut last = 0;
+    for round in 0..ROUNDS {
+        // Every sender bursts at once; half of them reach the node that does not
+        // own the conversation, so their sends are forwarded.
+        let outcomes = futures_util::future::join_all(senders.iter_mut().map(|(who, ws)| {
+            let tag = format!("{who}r{round}");
+            let g = g.clone();
+            async move { (tag.clone(), burst(ws, &g, &tag, EACH).await) }
+        }))
+        .await;
+        let mut acked: Vec<i64> = Vec::new();
+        for (tag, frames) in &outcomes {
+            let errors: Vec<_> = frames.iter().filter(|f| f["type"] == "error").collect();
+            assert!(
+                errors.is_empty(),
+                "{tag}: every send acked the first time: {errors:?}"
+            );
+            // The ack of each of its own messages precedes its echo.
+            for i in 0..EACH {
+                let client_id = format!("{tag}-{i}");
+                let ack = frames
+                    .iter()
+                    .position(|f| f["type"] == "ack" && f["client_id"] == client_id.as_str());
+                let echo = frames
+                    .iter()
+                    .position(|f| f["type"] == "message" && f["client_id"] == client_id.as_str());
+                if let (Some(ack), Some(echo)) = (ack, echo) {
+                    assert!(ack < echo, "{client_id}: ack at {ack}, echo at {echo}");
+                }
+                assert!(ack.is_some(), "{client_id} acked");
+            }
+            acked.extend(
+                frames
+                    .iter()
+                    .filter(|f| f["type"] == "ack")
+                    .filter_map(|f| f["seq"].as_i64()),
+            );
+        }
+        acked.sort_unstable();
+        let expected: Vec<i64> = (last + 1..=last + (4 * EACH) as i64).collect();
+        assert_eq!(
+            acked, expected,
+            "round {round}: one seq each, no gap, no repeat"
+        );
+        // Every watcher, on either node, hears all of them once, in seq order.
+        for (i, ws) in watchers.iter_mut().enumerate() {
+            let mut heard = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while heard.len() < expected.len() && std::time::Instant::now() < deadline {
+                if let Some(frame) = ws.next_within(Duration::from_millis(500)).await {
+                    heard.extend(heard_seqs(std::slice::from_ref(&frame)));
+                }
+            }
+            assert_eq!(heard, expected, "round {round}, watcher on node {i}");
+        }
+        last += (4 * EACH) as i64;
+    }
+}

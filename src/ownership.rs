@@ -1,0 +1,296 @@
+//! Cluster mode: which node writes a conversation.
+//!
+//! One node at a time hands out a conversation's seqs: the node holding its lease,
+//! `<namespace>:owner:<conversation>` in Redis (value: the node id, expiring after
+//! `LEASE`). A node takes the lease when it is free, the first time it needs to
+//! write the conversation, and renews every lease it holds every `RENEW_EVERY`. The
+//! other nodes forward their sends to the owner (`cluster::Cluster::submit`), so
+//! every message of a conversation is stored, and its event published, by one node
+//! in seq order: every node hears a conversation's messages in seq order.
+//!
+//! The lease is an optimisation for order and contention, not the arbiter of
+//! correctness: the unique message `_id` (`<conversation>-<seq>`) still refuses a
+//! seq stored twice. So when Redis does not answer, a node writes locally (as a
+//! single node does), and a node that lost its lease without noticing (paused
+//! longer than `LEASE`) gets its insert refused and reloads.
+//!
+//! A node trusts its own lease only until `LEASE - MARGIN` after the last renewal
+//! Redis confirmed; past that it asks Redis again. A lease is released when the
+//! conversation leaves memory, and lost leases make the conversation reload
+//! before this node writes it again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use redis::aio::ConnectionManager;
+use tokio::sync::OnceCell;
+
+use crate::chat::writer::Writers;
+use crate::ids::ConversationId;
+
+/// How long a lease lives without renewal: a dead owner's conversations move to
+/// another node within this time.
+pub const LEASE: Duration = Duration::from_secs(5);
+/// How often the owner renews its leases.
+const RENEW_EVERY: Duration = Duration::from_millis(1500);
+/// A lease is trusted locally until this long before it would expire.
+const MARGIN: Duration = Duration::from_millis(1500);
+/// How long another node's ownership is believed without asking Redis again.
+const OTHER_TTL: Duration = Duration::from_secs(2);
+/// Any Redis call of this module gives up after this long (the node then writes
+/// locally).
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Takes the lease when free, renews it when already ours; returns the holder.
+const ACQUIRE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return holder
+";
+
+/// Renews every lease still ours; returns the 1-based indexes of those lost.
+const RENEW: &str = r"
+local lost = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+  else
+    lost[#lost + 1] = i
+  end
+end
+return lost
+";
+
+/// Deletes the lease if it is still ours.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Who writes a conversation, as far as this node knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// This node.
+    Here,
+    /// This node, which just took the lease (at the instant given): its copy of
+    /// the conversation may be behind what the previous owner stored. The caller
+    /// brings it up to date, then `confirm`s; until then `holds` is false, so
+    /// nothing is written from the stale copy.
+    Taken(Instant),
+    /// Another node, by id.
+    There(String),
+    /// Redis did not answer: write locally (the unique `_id` keeps seqs unique).
+    Unknown,
+}
+
+pub struct Ownership {
+    node: String,
+    prefix: String,
+    client: redis::Client,
+    conn: OnceCell<ConnectionManager>,
+    /// Leases this node holds, with when they were last confirmed.
+    held: DashMap<ConversationId, Instant>,
+    /// Other nodes' leases, with when this node learned of them.
+    others: DashMap<ConversationId, (String, Instant)>,
+    acquire: redis::Script,
+    renew: redis::Script,
+    release: redis::Script,
+}
+
+impl Ownership {
+    pub fn new(client: redis::Client, node: &str, namespace: &str) -> Arc<Self> {
+        Arc::new(Self {
+            node: node.to_owned(),
+            prefix: format!("{namespace}:owner:"),
+            client,
+            conn: OnceCell::new(),
+            held: DashMap::new(),
+            others: DashMap::new(),
+            acquire: redis::Script::new(ACQUIRE),
+            renew: redis::Script::new(RENEW),
+            release: redis::Script::new(RELEASE),
+        })
+    }
+
+    fn key(&self, conversation: &ConversationId) -> String {
+        format!("{}{}", self.prefix, conversation)
+    }
+
+    async fn conn(&self) -> Option<ConnectionManager> {
+        let conn = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            self.conn
+                .get_or_try_init(|| ConnectionManager::new(self.client.clone())),
+        )
+        .await;
+        match conn {
+            Ok(Ok(conn)) => Some(conn.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether this node holds the conversation's lease (checked locally).
+    pub fn holds(&self, conversation: &ConversationId) -> bool {
+        self.held
+            .get(conversation)
+            .is_some_and(|confirmed| confirmed.elapsed() < LEASE - MARGIN)
+    }
+
+    /// Who writes the conversation: from memory while that is fresh, else from
+    /// Redis, taking the lease when it is free.
+    pub async fn owner(&self, conversation: &ConversationId) -> Owner {
+        if self.holds(conversation) {
+            return Owner::Here;
+        }
+        if let Some(other) = self.others.get(conversation)
+            && other.1.elapsed() < OTHER_TTL
+        {
+            return Owner::There(other.0.clone());
+        }
+        let Some(mut conn) = self.conn().await else {
+            return Owner::Unknown;
+        };
+        let asked = Instant::now();
+        let answer = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            self.acquire
+                .key(self.key(conversation))
+                .arg(&self.node)
+                .arg(LEASE.as_millis() as u64)
+                .invoke_async::<String>(&mut conn),
+        )
+        .await;
+        match answer {
+            Ok(Ok(holder)) if holder == self.node => {
+                self.others.remove(conversation);
+                match self.held.get_mut(conversation) {
+                    Some(mut confirmed) => {
+                        *confirmed = asked;
+                        Owner::Here
+                    }
+                    None => Owner::Taken(asked),
+                }
+            }
+            Ok(Ok(holder)) => {
+                self.held.remove(conversation);
+                self.others
+                    .insert(conversation.clone(), (holder.clone(), Instant::now()));
+                Owner::There(holder)
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "owner lease: Redis refused; writing locally");
+                Owner::Unknown
+            }
+            Err(_) => {
+                tracing::warn!("owner lease: Redis did not answer; writing locally");
+                Owner::Unknown
+            }
+        }
+    }
+
+    /// The lease taken at `asked` is in use: this node's copy is up to date.
+    pub fn confirm(&self, conversation: &ConversationId, asked: Instant) {
+        metrics::counter!("confab_cluster_leases_taken_total").increment(1);
+        self.held.insert(conversation.clone(), asked);
+    }
+
+    /// Forgets what this node believed about another node's lease (it did not
+    /// answer, or says it no longer owns the conversation).
+    pub fn forget_other(&self, conversation: &ConversationId) {
+        self.others.remove(conversation);
+    }
+
+    /// Renews the held leases for as long as the process runs. A lease lost (taken
+    /// by another node after it expired) or whose conversation left memory is
+    /// dropped; a lost one marks the conversation for reloading.
+    pub async fn renew_forever(self: Arc<Self>, writers: std::sync::Weak<Writers>) {
+        let mut tick = tokio::time::interval(RENEW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(writers) = writers.upgrade() else {
+                return;
+            };
+            // Leases of conversations no longer in memory are released.
+            let (keep, gone): (Vec<ConversationId>, Vec<ConversationId>) = self
+                .held
+                .iter()
+                .map(|e| e.key().clone())
+                .partition(|id| writers.loaded(id).is_some());
+            for id in &gone {
+                self.held.remove(id);
+                self.release_lease(id).await;
+            }
+            if keep.is_empty() {
+                continue;
+            }
+            let Some(mut conn) = self.conn().await else {
+                continue;
+            };
+            let asked = Instant::now();
+            let mut invocation = self.renew.prepare_invoke();
+            for id in &keep {
+                invocation.key(self.key(id));
+            }
+            invocation.arg(&self.node).arg(LEASE.as_millis() as u64);
+            let answer = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                invocation.invoke_async::<Vec<usize>>(&mut conn),
+            )
+            .await;
+            match answer {
+                Ok(Ok(lost)) => {
+                    for i in &lost {
+                        if let Some(id) = i.checked_sub(1).and_then(|i| keep.get(i)) {
+                            tracing::warn!(conversation = %id, "owner lease lost; the conversation reloads before this node writes it again");
+                            metrics::counter!("confab_cluster_leases_lost_total").increment(1);
+                            self.held.remove(id);
+                            writers.resync(id);
+                        }
+                    }
+                    for (i, id) in keep.iter().enumerate() {
+                        if !lost.contains(&(i + 1))
+                            && let Some(mut confirmed) = self.held.get_mut(id)
+                        {
+                            *confirmed = asked;
+                        }
+                    }
+                }
+                Ok(Err(err)) => tracing::warn!(error = %err, "owner leases not renewed"),
+                Err(_) => tracing::warn!("owner leases not renewed: Redis did not answer"),
+            }
+        }
+    }
+
+    async fn release_lease(&self, conversation: &ConversationId) {
+        if let Some(mut conn) = self.conn().await {
+            let released = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                self.release
+                    .key(self.key(conversation))
+                    .arg(&self.node)
+                    .invoke_async::<i64>(&mut conn),
+            )
+            .await;
+            if !matches!(released, Ok(Ok(_))) {
+                tracing::debug!(conversation = %conversation, "owner lease not released; it expires");
+            }
+        }
+    }
+
+    /// Drops every lease belief (Redis restarted or the subscription was lost:
+    /// leases may be gone or held by others).
+    pub fn forget_all(&self) {
+        self.held.clear();
+        self.others.clear();
+    }
+}
