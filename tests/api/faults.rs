@@ -22,14 +22,14 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// A private FerretDB (or mongod) process that a test may stop and restart.
-struct PrivateDb {
+pub(crate) struct PrivateDb {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
 }
 
 impl PrivateDb {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("confab-faults-{}", uuid::Uuid::new_v4().simple()));
@@ -43,11 +43,11 @@ impl PrivateDb {
         db
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("mongodb://127.0.0.1:{}", self.port)
     }
 
-    async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         let ferretdb = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/ferretdb");
         let mut command = if ferretdb.exists() {
             let mut c = Command::new(ferretdb);
@@ -89,7 +89,7 @@ impl PrivateDb {
         }
     }
 
-    async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }
