@@ -91,6 +91,9 @@ enum Event {
         call: u64,
         outcome: Outcome,
     },
+    /// The sending node is shutting down and gave its leases back: forget it
+    /// as an owner, and send again what was forwarded to it.
+    Leaving,
     /// Close every connection of these users with `code`.
     Close { users: Vec<UserId>, code: u16 },
     /// Take the user's connections out of the room (a member removed).
@@ -134,6 +137,8 @@ enum Route {
 
 /// A forwarded send waiting for its answer, on the forwarding node.
 struct Call {
+    /// The node it was forwarded to.
+    node: String,
     conversation: ConversationId,
     draft: Draft,
     /// The gateway's ack, run when the answer arrives (before the echo, which
@@ -272,6 +277,36 @@ impl Cluster {
         tokio::spawn(Arc::clone(self).subscribe_forever());
         tokio::spawn(Arc::clone(&self.ownership).renew_forever(Arc::downgrade(writers)));
         tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
+    }
+
+    /// At shutdown, after the writers flushed: this node's leases go back, and
+    /// the other nodes hear that it is leaving (so they stop forwarding to it).
+    pub async fn shutdown(&self) {
+        self.ownership.release_all().await;
+        self.send(Event::Leaving, "");
+        let (done, published) = oneshot::channel();
+        if self.outbox.send(Outgoing::Barrier(done)).is_ok() {
+            let _ = tokio::time::timeout(CONNECT_TIMEOUT, published).await;
+        }
+    }
+
+    /// Another node left: sends forwarded to it go again (to the new owner).
+    fn node_left(self: &Arc<Self>, node: &str) {
+        self.ownership.forget_node(node);
+        let stranded: Vec<(u64, Call)> = {
+            let mut calls = self.calls();
+            let ids: Vec<u64> = calls
+                .iter()
+                .filter(|(_, call)| call.node == node)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| calls.remove(&id).map(|call| (id, call)))
+                .collect()
+        };
+        for (id, call) in stranded {
+            tokio::spawn(Arc::clone(self).resubmit(id, call));
+        }
     }
 
     /// Whether Redis answers (for `/readyz`).
@@ -445,6 +480,7 @@ impl Cluster {
                     &node,
                     id,
                     Call {
+                        node: node.clone(),
                         conversation: live.id.clone(),
                         draft,
                         on_stored,
@@ -504,7 +540,8 @@ impl Cluster {
         route
     }
 
-    fn forward(&self, node: &str, id: u64, call: Call) {
+    fn forward(&self, node: &str, id: u64, mut call: Call) {
+        node.clone_into(&mut call.node);
         let event = Event::Submit {
             to: node.to_owned(),
             call: id,
@@ -710,6 +747,10 @@ impl Cluster {
                     self.take_answer(call, outcome);
                 }
             }
+            Event::Leaving => {
+                tracing::info!(node = %envelope.node, "a node left the cluster");
+                self.node_left(&envelope.node);
+            }
             Event::Close { users, code } => {
                 for user in &users {
                     hub.close_user_local(user, code);
@@ -874,6 +915,7 @@ mod tests {
                 },
                 "",
             ),
+            (Event::Leaving, ""),
             (
                 Event::Unsubscribe {
                     conversation: "0123456789abcdef01234567".into(),

@@ -102,6 +102,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = state.hub.clone();
     let writers = state.writers.clone();
+    let cluster = state.cluster.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: closing WebSockets with 1001, draining HTTP");
@@ -114,6 +115,10 @@ pub async fn serve(
     // write what is pending before returning (a crash instead is recovered on load).
     if let Err(err) = writers.flush_all().await {
         tracing::warn!(error = %err.message, "write-behind at shutdown failed; recovered on next load");
+    }
+    // Cluster mode: the conversations this node wrote move to other nodes now.
+    if let Some(cluster) = cluster {
+        cluster.shutdown().await;
     }
     served
 }

@@ -287,6 +287,21 @@ impl Ownership {
         }
     }
 
+    /// Forgets every lease believed held by `node` (it left).
+    pub fn forget_node(&self, node: &str) {
+        self.others.retain(|_, (holder, _)| holder != node);
+    }
+
+    /// Gives every held lease back (shutdown), so other nodes take the
+    /// conversations over at once instead of after `LEASE`.
+    pub async fn release_all(&self) {
+        let held: Vec<ConversationId> = self.held.iter().map(|e| e.key().clone()).collect();
+        self.held.clear();
+        for id in &held {
+            self.release_lease(id).await;
+        }
+    }
+
     /// Drops every lease belief (Redis restarted or the subscription was lost:
     /// leases may be gone or held by others).
     pub fn forget_all(&self) {

@@ -31,6 +31,8 @@ pub struct Shape {
     pub rooms: usize,
     pub members: usize,
     pub senders: usize,
+    /// With a second node: every other sender connects there.
+    pub split_senders: bool,
 }
 
 /// What one connection's reader has seen in the current phase.
@@ -187,7 +189,7 @@ impl Fleet {
                 let (token, room) = (&tokens[i], &rooms[i / shape.members]);
                 let sends = i % shape.members < shape.senders;
                 let node = match api2 {
-                    Some(second) if !sends && i % 2 == 1 => second,
+                    Some(second) if (!sends || shape.split_senders) && i % 2 == 1 => second,
                     _ => api,
                 };
                 async move {

@@ -66,6 +66,10 @@ struct ShapeArgs {
     /// Senders per room (the first members).
     #[arg(long, default_value_t = 2)]
     senders: usize,
+    /// With `--url2`: every other sender connects to the second node too, so
+    /// its sends are forwarded to the node that owns the room.
+    #[arg(long)]
+    split_senders: bool,
 }
 
 impl ShapeArgs {
@@ -74,6 +78,7 @@ impl ShapeArgs {
             rooms: self.rooms.max(1),
             members: self.members.max(1),
             senders: self.senders.clamp(1, self.members.max(1)),
+            split_senders: self.split_senders,
         }
     }
 }

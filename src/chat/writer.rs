@@ -22,11 +22,13 @@
 //! latest page and `since` catch-up come from the window, older pages are one or
 //! two block lookups by `_id` (`store::messages`).
 //!
-//! Several nodes: `seq` allocation is in memory on the node that owns the
-//! conversation. With Redis, ownership would be a lease per conversation
-//! (`SET NX PX`), so that one node writes a conversation at a time; the unique
-//! message `_id` stays the arbiter if a lease is ever lost (the insert fails,
-//! the `Live` reloads from storage). See docs/architecture.md.
+//! Several nodes (cluster mode): the node holding a conversation's lease
+//! (`ownership`) writes it; the others forward their sends there
+//! (`cluster::Cluster::submit`, `submit_forwarded` here) and keep a follower copy
+//! (`observe_remote`). The owner announces a stored batch to the other nodes,
+//! waits until Redis has taken the events, and only then acks and delivers here.
+//! The unique message `_id` stays the arbiter if a lease is ever lost (the insert
+//! fails, the `Live` reloads from storage). See docs/architecture.md §6a.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

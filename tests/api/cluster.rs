@@ -223,10 +223,12 @@ async fn send_through(
     acked
 }
 
-#[tokio::test]
-async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on_at_the_other() {
+/// Node A as a real confab process (to kill or stop), node B in this process,
+/// on one database and one Redis namespace. Returns A's process, a handle to
+/// reach A over HTTP, and B.
+async fn process_and_node(tag: &str) -> (crate::faults::ServerProcess, TestApp, TestApp) {
     let db_name = format!(
-        "t_kill_{}",
+        "t_{tag}_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
     let mongo_uri = format!("{}/{db_name}", mongo_base().trim_end_matches('/'));
@@ -236,9 +238,8 @@ async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on
         ("REDIS_URL", url.as_str()),
         ("REDIS_NAMESPACE", namespace.as_str()),
     ];
-    // Node A: a real process, to be killed. Node B: in this process.
     let port = crate::faults::free_port();
-    let mut a_process = crate::faults::ServerProcess::start_with(port, &mongo_uri, &cluster).await;
+    let a_process = crate::faults::ServerProcess::start_with(port, &mongo_uri, &cluster).await;
     let b = spawn_app_with(&[("MONGO_URI", mongo_uri.as_str()), cluster[0], cluster[1]]).await;
     let (config, _) = test_config(&[("MONGO_URI", mongo_uri.as_str())]);
     let a = TestApp {
@@ -248,12 +249,19 @@ async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on
             .build()
             .expect("client"),
         state: confab::AppState::new(config).await.expect("state"),
-        db_name: db_name.clone(),
+        db_name,
         owns_db: true,
         stop: None,
         served: None,
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
+    (a_process, a, b)
+}
+
+#[tokio::test]
+async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on_at_the_other() {
+    // Node A: a real process, to be killed. Node B: in this process.
+    let (mut a_process, a, b) = process_and_node("kill").await;
 
     let owner = b.user("owner").await;
     let ann = b.user("ann").await;
@@ -748,4 +756,51 @@ async fn a_database_outage_in_cluster_mode_gives_no_acks_on_either_node_then_bot
             .unwrap_or_default();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     }
+}
+
+#[tokio::test]
+async fn an_owner_shutting_down_hands_its_conversations_over_at_once() {
+    // Node A: a real process, stopped with SIGTERM. Node B: in this process.
+    let (mut a_process, a, b) = process_and_node("handover").await;
+    let alice = b.user("alice").await;
+    let bob = b.user("bob").await;
+    let g = b.group(&alice, "Handover", "public").await;
+    joined(&b, &bob, &g).await;
+    let mut bob_ws = b.ws(&bob.access).await;
+    bob_ws.join(&g, None).await;
+    // A owns the conversation: it wrote first. B forwards Bob's sends to it.
+    expect_json(
+        a.post(
+            &format!("/api/v1/conversations/{g}/messages"),
+            Some(&alice.access),
+            json!({ "body": "from a" }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(bob_ws.expect("message").await["body"], "from a");
+    bob_ws.say(&g, "forwarded to a", "via-a").await;
+    assert_eq!(bob_ws.expect("ack").await["seq"], 2);
+
+    // A drains, gives its lease back and exits: B writes at once, not after the
+    // lease would have expired (5 s) and a forward timed out (5 s).
+    let pid = a_process.child.id().expect("pid");
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let exited = tokio::time::timeout(Duration::from_secs(15), a_process.child.wait()).await;
+    assert!(exited.is_ok(), "A drained and exited");
+    let started = std::time::Instant::now();
+    bob_ws.say(&g, "after a left", "after").await;
+    let ack = bob_ws.expect("ack").await;
+    assert_eq!(ack["client_id"], "after");
+    assert_eq!(ack["seq"], 3, "the seqs go on from what A stored");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "acked in {:?}",
+        started.elapsed()
+    );
 }
