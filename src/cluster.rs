@@ -17,8 +17,13 @@
 //! its sockets with 1012 (service restart): clients reconnect and catch up with
 //! `since`, losing nothing that was acked.
 //!
+//! Per-user rate limits and the login and sign-up windows are counted in Redis
+//! too (`limits`).
+//!
 //! Not yet cluster-wide (docs/architecture.md, "Several nodes"): a
-//! conversation's writer, presence counts, per-user and login rate limits.
+//! conversation's writer, presence counts.
+
+pub mod limits;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
