@@ -88,9 +88,15 @@ pub struct RateLimits {
     limiters: Vec<DefaultKeyedRateLimiter<UserId>>,
     checks: AtomicU64,
     clock: DefaultClock,
-    /// Cluster mode: the cluster-wide buckets, and each action's (interval in
-    /// µs, burst) for them, from the same quotas as `limiters`.
-    shared: Option<(Arc<SharedLimits>, Vec<(u64, u32)>)>,
+    /// Cluster mode: the cluster-wide buckets.
+    shared: Option<Shared>,
+}
+
+/// The cluster-wide buckets, with each action's (interval in µs, burst) for
+/// them, in `Action` order, from the same quotas as the node's limiters.
+struct Shared {
+    limits: Arc<SharedLimits>,
+    rates: Vec<(u64, u32)>,
 }
 
 impl RateLimits {
@@ -137,7 +143,10 @@ impl RateLimits {
                 (interval_micros(per_sec.get()), burst.get())
             })
             .collect();
-        self.shared = Some((shared, rates));
+        self.shared = Some(Shared {
+            limits: shared,
+            rates,
+        });
         self
     }
 
@@ -146,13 +155,14 @@ impl RateLimits {
     /// Cluster mode: this node's bucket, then the cluster's.
     pub async fn check(&self, user_id: &UserId, action: Action) -> Result<(), ApiError> {
         self.check_local(user_id, action)?;
-        let Some((shared, rates)) = &self.shared else {
+        let Some(shared) = &self.shared else {
             return Ok(());
         };
-        let Some(&(interval, burst)) = rates.get(action.index()) else {
+        let Some(&(interval, burst)) = shared.rates.get(action.index()) else {
             return Ok(());
         };
         match shared
+            .limits
             .take(action.as_str(), user_id.as_str(), interval, burst)
             .await
         {
