@@ -142,6 +142,7 @@ impl SharedLimits {
 
     /// Takes one unit from the token bucket of `limit` for `key` (`None`: Redis
     /// unreachable, count per node).
+    #[tracing::instrument(name = "cluster.limits.take", level = "debug", skip_all, fields(limit))]
     pub async fn take(
         &self,
         limit: &str,
@@ -203,6 +204,12 @@ impl SharedLimits {
         }
     }
 
+    #[tracing::instrument(
+        name = "cluster.limits.window",
+        level = "debug",
+        skip_all,
+        fields(limit, mode)
+    )]
     async fn window_event(
         &self,
         limit: &str,
