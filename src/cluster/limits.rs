@@ -142,7 +142,7 @@ impl SharedLimits {
 
     /// Takes one unit from the token bucket of `limit` for `key` (`None`: Redis
     /// unreachable, count per node).
-    #[tracing::instrument(name = "cluster.limits.take", level = "debug", skip_all, fields(limit))]
+    #[tracing::instrument(name = "cluster.limits.take", level = "debug", skip_all, fields(limit = limit))]
     pub async fn take(
         &self,
         limit: &str,

@@ -316,6 +316,46 @@ async fn with_redis_unreachable_a_node_limits_on_its_own_and_never_fails_or_hang
     assert!(fallbacks >= 1.0, "{fallbacks}");
 }
 
+#[tokio::test]
+async fn with_a_redis_that_never_answers_requests_wait_at_most_the_timeout() {
+    // Accepts connections and never says a word: a hung Redis.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = spawn_app_with(&[
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_NAMESPACE", "silent"),
+        ("WS_MAX_MSGS_PER_SEC", "1"),
+        ("WS_BURST", "3"),
+    ])
+    .await;
+    let alice = app.user("alice").await;
+    let g = app.group(&alice, "Hung", "public").await;
+    // Past the node's pause after a failure: the first send dials Redis again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let sent = Instant::now();
+        let resp = app.say(&alice, &g, &format!("m {i}")).await;
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "send {i} took {:?}",
+            sent.elapsed()
+        );
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429], "the node's own bucket");
+    holder.abort();
+}
+
 fn shared_limits() -> SharedLimits {
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     SharedLimits::new(&redis_url().into(), &namespace).expect("a valid Redis URL")
@@ -366,21 +406,24 @@ async fn concurrent_redis_checks_never_exceed_the_burst_and_stay_cheap() {
         .iter()
         .filter(|v| **v == Some(Verdict::Allowed))
         .count();
+    // On a loaded machine some checks may miss the 250 ms timeout (the caller
+    // then counts per node): they are neither allowed nor refused by Redis.
+    let unanswered = verdicts.iter().filter(|v| v.is_none()).count();
     assert!(
-        verdicts.iter().all(Option::is_some),
-        "Redis answered every check"
+        unanswered < CHECKS / 2,
+        "{unanswered} of {CHECKS} unanswered"
     );
     let most = BURST as usize + elapsed.as_secs() as usize + 1;
     assert!(
-        (BURST as usize..=most).contains(&allowed),
-        "{allowed} allowed; {BURST}..={most}"
+        allowed <= most && allowed + unanswered >= BURST as usize,
+        "{allowed} allowed, {unanswered} unanswered; at most {most}, at least {BURST} in all"
     );
     let sequential = Instant::now();
     for _ in 0..200 {
         limits.take("send", "seq", 1_000_000, 1000).await;
     }
     eprintln!(
-        "shared limits: {CHECKS} concurrent checks in {elapsed:?} ({:?} each); 200 sequential in {:?} ({:?} each)",
+        "shared limits: {CHECKS} concurrent checks in {elapsed:?} ({:?} each, {unanswered} unanswered); 200 sequential in {:?} ({:?} each)",
         elapsed / CHECKS as u32,
         sequential.elapsed(),
         sequential.elapsed() / 200
