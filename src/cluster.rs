@@ -1,13 +1,16 @@
 //! Cluster mode: several confab nodes sharing one Redis (`REDIS_URL`).
 //!
-//! What crosses nodes today, through one Redis pub/sub channel
+//! What crosses nodes, through one Redis pub/sub channel
 //! (`<REDIS_NAMESPACE>:events`):
 //! - every hub event (`Hub::publish`): each node delivers it to its own
 //!   connections, so a member connected to another node gets the message, edit,
 //!   delete, typing, read marker, presence change or membership change;
 //! - revocation: `Hub::close_user` (logout-all, password or role change, disable)
 //!   closes the user's sockets on every node;
-//! - removal from a group: the member's sockets leave the room on every node.
+//! - removal from a group: the member's sockets leave the room on every node;
+//! - sends to a conversation another node owns (`crate::ownership`): forwarded to
+//!   that node (`Submit`), which stores them and answers (`Answer`) before it
+//!   publishes the message's event, so the forwarding node acks before it echoes.
 //!
 //! One publisher task per node sends events in the order the hub published them
 //! (one connection: Redis keeps that order for every subscriber). One subscriber
@@ -17,12 +20,10 @@
 //! its sockets with 1012 (service restart): clients reconnect and catch up with
 //! `since`, losing nothing that was acked.
 //!
-//! - sends to a conversation another node owns (`ownership`): forwarded to that
-//!   node (`Submit`), which stores them and answers (`Answer`) before it publishes
-//!   the message's event, so the forwarding node acks before it echoes.
-//!
-//! Not yet cluster-wide (docs/architecture.md, "Several nodes"): presence
-//! counts, per-user and login rate limits.
+//! Per-user rate limits and the login and sign-up windows are counted in Redis
+//! too (`limits`).
+
+pub mod limits;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -61,8 +62,12 @@ pub const CLOSE_RESYNC: u16 = 1012;
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Times a forwarded send follows "not the owner" to another node.
 const FORWARD_ATTEMPTS: u32 = 3;
-/// How long dialling Redis may take before an attempt counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one attempt at Redis may take (dialling included) before it counts
+/// as failed.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// After a failed attempt, Redis is not tried again for this long (events are
+/// dropped, owners unknown: nodes write locally).
+pub const REDIS_PAUSE: Duration = Duration::from_secs(1);
 
 /// What one node tells the others.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -227,6 +232,8 @@ pub struct Cluster {
     /// Per conversation, held while this node asks for its lease and, when it
     /// gets it, brings its copy up to date.
     taking: dashmap::DashMap<ConversationId, Arc<tokio::sync::Mutex<()>>>,
+    /// Forwarded sends waiting, in arrival order, for a take-over to finish.
+    deferred: dashmap::DashMap<ConversationId, Vec<(String, u64, Draft)>>,
 }
 
 impl Cluster {
@@ -247,6 +254,7 @@ impl Cluster {
             calls: std::sync::Mutex::new(HashMap::new()),
             next_call: AtomicU64::new(1),
             taking: dashmap::DashMap::new(),
+            deferred: dashmap::DashMap::new(),
         }))
     }
 
@@ -286,7 +294,7 @@ impl Cluster {
         self.send(Event::Leaving, "");
         let (done, published) = oneshot::channel();
         if self.outbox.send(Outgoing::Barrier(done)).is_ok() {
-            let _ = tokio::time::timeout(CONNECT_TIMEOUT, published).await;
+            let _ = tokio::time::timeout(REDIS_TIMEOUT * 2, published).await;
         }
     }
 
@@ -337,17 +345,53 @@ impl Cluster {
     /// Publishes queued events in order, reconnecting when Redis goes away.
     /// Whatever has queued up meanwhile goes in one pipeline (one round trip; Redis
     /// runs a pipeline's commands in order), so the rate is not bound by the
-    /// round-trip time. A batch that cannot be published after its retries is
-    /// dropped (and counted): the other nodes' clients catch up when their node
-    /// resubscribes. While Redis stays away, each batch gets one attempt, so
-    /// barriers (acks in cluster mode) are not held up by retry waits.
+    /// round-trip time.
+    ///
+    /// A batch whose attempt fails goes to a backlog, retried with backoff
+    /// (`RETRY`); later events join the backlog behind it, so the order holds. A
+    /// backlog still unpublished after its retries is dropped (and counted): the
+    /// other nodes' clients catch up when their node resubscribes. After that,
+    /// events are dropped at once for `REDIS_PAUSE`.
+    ///
+    /// Barriers (the owner's acks wait on them) resolve after the attempt of
+    /// their batch, or at once when there is a backlog or a pause: a Redis outage
+    /// delays an ack by at most `REDIS_TIMEOUT`.
     async fn publish_forever(self: Arc<Self>, mut outbox: mpsc::UnboundedReceiver<Outgoing>) {
         let mut conn: Option<redis::aio::MultiplexedConnection> = None;
-        let mut batch: Vec<Vec<u8>> = Vec::new();
-        let mut barriers: Vec<oneshot::Sender<bool>> = Vec::new();
-        let mut healthy = true;
-        while let Some(first) = outbox.recv().await {
-            batch.clear();
+        let mut backlog: Vec<Vec<u8>> = Vec::new();
+        let mut retried = 0;
+        let mut retry_at = tokio::time::Instant::now();
+        let mut paused_until: Option<std::time::Instant> = None;
+        loop {
+            let first = tokio::select! {
+                item = outbox.recv() => match item {
+                    Some(item) => item,
+                    None => return,
+                },
+                () = tokio::time::sleep_until(retry_at), if !backlog.is_empty() => {
+                    if self.publish_once(&mut conn, &self.pipeline(&backlog)).await {
+                        backlog.clear();
+                        retried = 0;
+                    } else {
+                        conn = None;
+                        match RETRY.get(retried) {
+                            Some(wait) => {
+                                retried += 1;
+                                retry_at = tokio::time::Instant::now() + *wait;
+                            }
+                            None => {
+                                self.drop_events(backlog.len());
+                                backlog.clear();
+                                retried = 0;
+                                paused_until = Some(std::time::Instant::now() + REDIS_PAUSE);
+                            }
+                        }
+                    }
+                    continue;
+                }
+            };
+            let mut batch: Vec<Vec<u8>> = Vec::new();
+            let mut barriers: Vec<oneshot::Sender<bool>> = Vec::new();
             let mut next = Some(first);
             while let Some(item) = next.take() {
                 match item {
@@ -358,49 +402,64 @@ impl Cluster {
                     next = outbox.try_recv().ok();
                 }
             }
-            let published = batch.is_empty() || {
-                let mut pipe = redis::pipe();
-                for bytes in &batch {
-                    pipe.cmd("PUBLISH").arg(&self.channel).arg(bytes).ignore();
-                }
-                let retries = if healthy { RETRY.len() } else { 0 };
-                let mut attempt = 0;
-                loop {
-                    if conn.is_none() {
-                        conn = tokio::time::timeout(
-                            CONNECT_TIMEOUT,
-                            self.client.get_multiplexed_async_connection(),
-                        )
-                        .await
-                        .ok()
-                        .and_then(Result::ok);
-                    }
-                    let published = match conn.as_mut() {
-                        Some(c) => pipe.query_async::<()>(c).await.is_ok(),
-                        None => false,
-                    };
-                    if published {
-                        break true;
-                    }
-                    conn = None;
-                    if attempt >= retries {
-                        metrics::counter!("confab_cluster_events_dropped_total")
-                            .increment(batch.len() as u64);
-                        tracing::warn!(
-                            events = batch.len(),
-                            "Redis unreachable: cluster events dropped"
-                        );
-                        break false;
-                    }
-                    tokio::time::sleep(RETRY[attempt]).await;
-                    attempt += 1;
-                }
+            let published = if batch.is_empty() {
+                backlog.is_empty()
+            } else if paused_until.is_some_and(|until| std::time::Instant::now() < until) {
+                metrics::counter!("confab_cluster_events_dropped_total")
+                    .increment(batch.len() as u64);
+                false
+            } else if !backlog.is_empty() {
+                backlog.append(&mut batch);
+                false
+            } else if self.publish_once(&mut conn, &self.pipeline(&batch)).await {
+                paused_until = None;
+                true
+            } else {
+                conn = None;
+                backlog = batch;
+                retried = 0;
+                retry_at = tokio::time::Instant::now() + RETRY[0];
+                false
             };
-            healthy = published;
-            for done in barriers.drain(..) {
+            for done in barriers {
                 let _ = done.send(published);
             }
         }
+    }
+
+    fn pipeline(&self, events: &[Vec<u8>]) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        for bytes in events {
+            pipe.cmd("PUBLISH").arg(&self.channel).arg(bytes).ignore();
+        }
+        pipe
+    }
+
+    fn drop_events(&self, count: usize) {
+        metrics::counter!("confab_cluster_events_dropped_total").increment(count as u64);
+        tracing::warn!(events = count, "Redis unreachable: cluster events dropped");
+    }
+
+    /// One attempt at a pipeline, dialling first if needed; bounded by
+    /// `REDIS_TIMEOUT` (a Redis that accepts connections and never answers
+    /// must not hold acks up).
+    async fn publish_once(
+        &self,
+        conn: &mut Option<redis::aio::MultiplexedConnection>,
+        pipe: &redis::Pipeline,
+    ) -> bool {
+        let attempt = async {
+            if conn.is_none() {
+                *conn = self.client.get_multiplexed_async_connection().await.ok();
+            }
+            match conn.as_mut() {
+                Some(c) => pipe.query_async::<()>(c).await.is_ok(),
+                None => false,
+            }
+        };
+        tokio::time::timeout(REDIS_TIMEOUT, attempt)
+            .await
+            .unwrap_or(false)
     }
 
     /// Receives the other nodes' events for as long as the process runs.
@@ -566,7 +625,65 @@ impl Cluster {
 
     /// On the owner: a send another node forwarded. Submitted at once when the
     /// conversation is in memory and sound, so forwarded sends keep their order.
+    /// While this node is taking the conversation over (the other node may have
+    /// seen its lease before it finished), sends queue, in order, until it has.
     fn serve_submit(
+        self: &Arc<Self>,
+        from: String,
+        call: u64,
+        conversation: ConversationId,
+        draft: Draft,
+    ) {
+        let gate = self
+            .taking
+            .get(&conversation)
+            .map(|gate| Arc::clone(gate.value()));
+        if gate.is_none() && !self.deferred.contains_key(&conversation) {
+            return self.serve_submit_now(from, call, conversation, draft);
+        }
+        let mut first = false;
+        self.deferred
+            .entry(conversation.clone())
+            .or_insert_with(|| {
+                first = true;
+                Vec::new()
+            })
+            .push((from, call, draft));
+        if first {
+            let cluster = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Some(gate) = gate {
+                    // The take-over holds it until the copy is current.
+                    drop(gate.lock().await);
+                    drop(gate);
+                    cluster
+                        .taking
+                        .remove_if(&conversation, |_, g| Arc::strong_count(g) == 1);
+                }
+                loop {
+                    let queued = match cluster.deferred.get_mut(&conversation) {
+                        Some(mut queue) => std::mem::take(&mut *queue),
+                        None => break,
+                    };
+                    if queued.is_empty() {
+                        if cluster
+                            .deferred
+                            .remove_if(&conversation, |_, q| q.is_empty())
+                            .is_some()
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                    for (from, call, draft) in queued {
+                        cluster.serve_submit_now(from, call, conversation.clone(), draft);
+                    }
+                }
+            });
+        }
+    }
+
+    fn serve_submit_now(
         self: &Arc<Self>,
         from: String,
         call: u64,

@@ -27,6 +27,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
 use crate::chat::writer::Writers;
+use crate::cluster::{REDIS_PAUSE, REDIS_TIMEOUT};
 use crate::ids::ConversationId;
 
 /// How long a lease lives without renewal: a dead owner's conversations move to
@@ -38,9 +39,6 @@ const RENEW_EVERY: Duration = Duration::from_millis(1500);
 const MARGIN: Duration = Duration::from_millis(1500);
 /// How long another node's ownership is believed without asking Redis again.
 const OTHER_TTL: Duration = Duration::from_secs(2);
-/// Any Redis call of this module gives up after this long (the node then writes
-/// locally).
-const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Takes the lease when free, renews it when already ours; returns the holder.
 const ACQUIRE: &str = r"
@@ -104,6 +102,9 @@ pub struct Ownership {
     acquire: redis::Script,
     renew: redis::Script,
     release: redis::Script,
+    /// When a Redis call last failed: for `REDIS_PAUSE` after it, owners are
+    /// `Unknown` without asking (a send never waits on a Redis that is away).
+    failed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Ownership {
@@ -118,11 +119,26 @@ impl Ownership {
             acquire: redis::Script::new(ACQUIRE),
             renew: redis::Script::new(RENEW),
             release: redis::Script::new(RELEASE),
+            failed_at: std::sync::Mutex::new(None),
         })
     }
 
     fn key(&self, conversation: &ConversationId) -> String {
         format!("{}{}", self.prefix, conversation)
+    }
+
+    fn failed(&self) {
+        *self
+            .failed_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+    }
+
+    fn paused(&self) -> bool {
+        self.failed_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|at| at.elapsed() < REDIS_PAUSE)
     }
 
     async fn conn(&self) -> Option<ConnectionManager> {
@@ -134,7 +150,10 @@ impl Ownership {
         .await;
         match conn {
             Ok(Ok(conn)) => Some(conn.clone()),
-            _ => None,
+            _ => {
+                self.failed();
+                None
+            }
         }
     }
 
@@ -155,6 +174,9 @@ impl Ownership {
             && other.1.elapsed() < OTHER_TTL
         {
             return Owner::There(other.0.clone());
+        }
+        if self.paused() {
+            return Owner::Unknown;
         }
         let Some(mut conn) = self.conn().await else {
             return Owner::Unknown;
@@ -187,10 +209,12 @@ impl Ownership {
                 Owner::There(holder)
             }
             Ok(Err(err)) => {
+                self.failed();
                 tracing::warn!(error = %err, "owner lease: Redis refused; writing locally");
                 Owner::Unknown
             }
             Err(_) => {
+                self.failed();
                 tracing::warn!("owner lease: Redis did not answer; writing locally");
                 Owner::Unknown
             }

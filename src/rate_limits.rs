@@ -4,14 +4,22 @@
 //!
 //! A user's sends over REST and over any number of sockets draw on the same
 //! bucket, so no transport bypasses another's limit.
+//!
+//! Cluster mode: the same buckets are kept in Redis too (`cluster::limits`), so
+//! the quota holds across nodes. The node's own bucket is checked first: the
+//! cluster-wide count is at least this node's, so a local refusal needs no round
+//! trip. If Redis is unreachable, the node's bucket alone decides.
 
 use crate::ids::UserId;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::cluster::limits::{SharedLimits, Verdict, interval_micros};
 use crate::config::{Config, Rate};
 use crate::error::ApiError;
 
@@ -46,10 +54,27 @@ impl Action {
     }
 }
 
-fn quota(rate: Rate) -> Quota {
+/// The rate and burst a `Rate` stands for (a zero rate is 1/s, a zero burst
+/// the rate), for the node's buckets and the cluster's alike.
+fn effective(rate: Rate) -> (NonZeroU32, NonZeroU32) {
     let per_sec = NonZeroU32::new(rate.per_sec).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(rate.burst).unwrap_or(per_sec);
+    (per_sec, burst)
+}
+
+fn quota(rate: Rate) -> Quota {
+    let (per_sec, burst) = effective(rate);
     Quota::per_second(per_sec).allow_burst(burst)
+}
+
+fn refused(user_id: &UserId, action: Action, wait: Duration) -> ApiError {
+    tracing::warn!(
+        event = "rate_limited",
+        limit = action.as_str(),
+        %user_id,
+        "per-user rate limit exceeded"
+    );
+    ApiError::rate_limited(wait.as_secs_f64().ceil() as u64)
 }
 
 /// Checks between two sweeps of idle keys (a user's bucket that has refilled
@@ -63,6 +88,15 @@ pub struct RateLimits {
     limiters: Vec<DefaultKeyedRateLimiter<UserId>>,
     checks: AtomicU64,
     clock: DefaultClock,
+    /// Cluster mode: the cluster-wide buckets.
+    shared: Option<Shared>,
+}
+
+/// The cluster-wide buckets, with each action's (interval in µs, burst) for
+/// them, in `Action` order, from the same quotas as the node's limiters.
+struct Shared {
+    limits: Arc<SharedLimits>,
+    rates: Vec<(u64, u32)>,
 }
 
 impl RateLimits {
@@ -96,12 +130,50 @@ impl RateLimits {
             limiters,
             checks: AtomicU64::new(0),
             clock: DefaultClock::default(),
+            shared: None,
         }
+    }
+
+    /// The same limits, counted across the cluster in `shared` as well.
+    pub fn shared(mut self, config: &Config, shared: Arc<SharedLimits>) -> Self {
+        let rates = Self::rates(config)
+            .iter()
+            .map(|(_, rate)| {
+                let (per_sec, burst) = effective(*rate);
+                (interval_micros(per_sec.get()), burst.get())
+            })
+            .collect();
+        self.shared = Some(Shared {
+            limits: shared,
+            rates,
+        });
+        self
     }
 
     /// Takes one unit of `action` for `user_id`; over the limit, `rate_limited`
     /// with the seconds until the next unit (REST: 429 with `Retry-After`).
-    pub fn check(&self, user_id: &UserId, action: Action) -> Result<(), ApiError> {
+    /// Cluster mode: this node's bucket, then the cluster's.
+    pub async fn check(&self, user_id: &UserId, action: Action) -> Result<(), ApiError> {
+        self.check_local(user_id, action)?;
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let Some(&(interval, burst)) = shared.rates.get(action.index()) else {
+            return Ok(());
+        };
+        match shared
+            .limits
+            .take(action.as_str(), user_id.as_str(), interval, burst)
+            .await
+        {
+            // Unreachable Redis: this node's bucket (checked above) decides.
+            Some(Verdict::Allowed) | None => Ok(()),
+            Some(Verdict::Refused(wait)) => Err(refused(user_id, action, wait)),
+        }
+    }
+
+    /// This node's bucket only.
+    fn check_local(&self, user_id: &UserId, action: Action) -> Result<(), ApiError> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             for limiter in &self.limiters {
                 limiter.retain_recent();
@@ -113,16 +185,11 @@ impl RateLimits {
         };
         match limiter.check_key(user_id) {
             Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                tracing::warn!(
-                    event = "rate_limited",
-                    limit = action.as_str(),
-                    %user_id,
-                    "per-user rate limit exceeded"
-                );
-                Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))
-            }
+            Err(not_until) => Err(refused(
+                user_id,
+                action,
+                not_until.wait_time_from(self.clock.now()),
+            )),
         }
     }
 
@@ -137,37 +204,63 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
 
-    fn limits(vars: &[(&str, &str)]) -> RateLimits {
+    fn limits_config(vars: &[(&str, &str)]) -> Config {
         let mut all = vec![("CONFAB_ENV", "dev")];
         all.extend_from_slice(vars);
-        let config = Config::from_lookup(|k| {
+        Config::from_lookup(|k| {
             all.iter()
                 .find(|(key, _)| *key == k)
                 .map(|(_, v)| (*v).to_owned())
         })
-        .expect("config");
-        RateLimits::new(&config)
+        .expect("config")
     }
 
-    #[test]
-    fn each_user_and_action_has_its_own_bucket() {
+    fn limits(vars: &[(&str, &str)]) -> RateLimits {
+        RateLimits::new(&limits_config(vars))
+    }
+
+    #[tokio::test]
+    async fn each_user_and_action_has_its_own_bucket() {
         let limits = limits(&[("WS_MAX_MSGS_PER_SEC", "1"), ("WS_BURST", "3")]);
         for _ in 0..3 {
-            assert!(limits.check(&"a".into(), Action::Send).is_ok());
+            assert!(limits.check(&"a".into(), Action::Send).await.is_ok());
         }
         let err = limits
             .check(&"a".into(), Action::Send)
+            .await
             .expect_err("over the burst");
         assert_eq!(err.code, ErrorCode::RateLimited);
         assert_eq!(err.retry_after, Some(1));
         assert!(
-            limits.check(&"b".into(), Action::Send).is_ok(),
+            limits.check(&"b".into(), Action::Send).await.is_ok(),
             "another user"
         );
         assert!(
-            limits.check(&"a".into(), Action::Read).is_ok(),
+            limits.check(&"a".into(), Action::Read).await.is_ok(),
             "another action"
         );
         assert_eq!(limits.tracked(Action::Send), 2);
+    }
+
+    #[tokio::test]
+    async fn with_redis_unreachable_the_node_bucket_decides_without_waiting() {
+        let vars = [("WS_MAX_MSGS_PER_SEC", "1"), ("WS_BURST", "2")];
+        let shared =
+            SharedLimits::new(&"redis://127.0.0.1:1".to_owned().into(), "t").expect("a valid URL");
+        let limits = limits(&vars).shared(&limits_config(&vars), Arc::new(shared));
+        let started = std::time::Instant::now();
+        for _ in 0..2 {
+            assert!(limits.check(&"a".into(), Action::Send).await.is_ok());
+        }
+        let err = limits
+            .check(&"a".into(), Action::Send)
+            .await
+            .expect_err("the node's bucket still refuses");
+        assert_eq!(err.retry_after, Some(1));
+        assert!(
+            started.elapsed() < crate::cluster::limits::TIMEOUT * 2,
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

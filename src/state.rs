@@ -5,22 +5,23 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::SlidingWindow;
+use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::rate_limits::RateLimits;
 use crate::realtime::hub::Hub;
 use crate::store::Store;
 
-/// Brute-force limits, keyed by username or client address.
+/// Brute-force limits, keyed by username or client address (cluster mode:
+/// counted across nodes).
 pub struct Throttles {
-    pub login_per_user: SlidingWindow,
-    pub login_per_ip: SlidingWindow,
+    pub login_per_user: Throttle,
+    pub login_per_ip: Throttle,
     /// Wrong current passwords at `PUT /auth/password`, by user id: its own
     /// counter, so a login lockout someone else caused never stops the owner of
     /// a session from changing their password.
-    pub password_change_per_user: SlidingWindow,
-    pub register_per_ip: SlidingWindow,
+    pub password_change_per_user: Throttle,
+    pub register_per_ip: Throttle,
 }
 
 #[derive(Clone)]
@@ -49,6 +50,14 @@ impl AppState {
             ),
             None => None,
         };
+        // Cluster mode: limits are counted in the same Redis, under the namespace.
+        let shared = match &config.redis_url {
+            Some(url) => Some(Arc::new(
+                crate::cluster::limits::SharedLimits::new(url, &config.redis_namespace)
+                    .map_err(|err| mongodb::error::Error::custom(format!("REDIS_URL: {err}")))?,
+            )),
+            None => None,
+        };
         let mut store = Store::connect(
             config.mongo_uri.expose_secret(),
             &config.database,
@@ -63,19 +72,34 @@ impl AppState {
             config.access_token_ttl,
         );
         let throttles = Throttles {
-            login_per_user: SlidingWindow::new(
+            login_per_user: Throttle::new(
+                "login_per_user",
                 config.login_max_failures_per_user,
                 config.login_failure_window,
+                shared.clone(),
             ),
-            login_per_ip: SlidingWindow::new(
+            login_per_ip: Throttle::new(
+                "login_per_ip",
                 config.login_max_failures_per_ip,
                 config.login_failure_window,
+                shared.clone(),
             ),
-            password_change_per_user: SlidingWindow::new(
+            password_change_per_user: Throttle::new(
+                "password_change_per_user",
                 config.login_max_failures_per_user,
                 config.login_failure_window,
+                shared.clone(),
             ),
-            register_per_ip: SlidingWindow::new(config.register_max_per_ip, config.register_window),
+            register_per_ip: Throttle::new(
+                "register_per_ip",
+                config.register_max_per_ip,
+                config.register_window,
+                shared.clone(),
+            ),
+        };
+        let rate_limits = match shared {
+            Some(shared) => RateLimits::new(&config).shared(&config, shared),
+            None => RateLimits::new(&config),
         };
         let hub = Arc::new(match &cluster {
             Some(cluster) => Hub::new(cluster.backplane()),
@@ -90,7 +114,7 @@ impl AppState {
             hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             keys: Arc::new(keys),
             throttles: Arc::new(throttles),
-            rate_limits: Arc::new(RateLimits::new(&config)),
+            rate_limits: Arc::new(rate_limits),
             hub,
             writers,
             cluster,

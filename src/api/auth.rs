@@ -192,7 +192,8 @@ impl AuthApi {
     ) -> Result<Json<WsTicket>, Errors<(Authed, Limited)>> {
         state
             .rate_limits
-            .check(&auth.0.id, crate::rate_limits::Action::Ticket)?;
+            .check(&auth.0.id, crate::rate_limits::Action::Ticket)
+            .await?;
         let (ticket, expires_in) = sessions::issue_ticket(&state, &auth.0).await?;
         Ok(Json(WsTicket { ticket, expires_in }))
     }

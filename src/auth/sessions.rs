@@ -79,7 +79,7 @@ pub async fn register(
     ip: &str,
     input: Registration<'_>,
 ) -> Result<UserDoc, ApiError> {
-    if let Err(wait) = state.throttles.register_per_ip.hit(ip) {
+    if let Err(wait) = state.throttles.register_per_ip.hit(ip).await {
         tracing::warn!(event = "rate_limited", limit = "register_per_ip", %ip, "sign-up rate limit hit");
         return Err(ApiError::rate_limited(retry_after_secs(wait)));
     }
@@ -166,10 +166,12 @@ pub async fn login(
     let user_charge = throttles
         .login_per_user
         .charge(&user_key)
+        .await
         .map_err(|wait| rate_limited("login_per_user", wait))?;
     let ip_charge = throttles
         .login_per_ip
         .charge(ip)
+        .await
         .map_err(|wait| rate_limited("login_per_ip", wait))?;
     let found = match Username::parse(username) {
         Ok(name) => state.store.users.by_username(name.as_str()).await?,
@@ -201,7 +203,7 @@ pub async fn login(
             "this account is disabled",
         ));
     }
-    throttles.login_per_user.clear(&user_key);
+    throttles.login_per_user.clear(&user_key).await;
     tracing::info!(event = "login", user_id = %user.id);
     issue_pair(state, &AuthFacts::from(&user), new_id(), None).await
 }
@@ -374,13 +376,15 @@ pub async fn change_password(
         .throttles
         .password_change_per_user
         .charge(user.id.as_str())
+        .await
         .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
     if !state.hasher.verify(&current, &doc.password_hash).await? {
         charge.keep();
         state
             .throttles
             .login_per_user
-            .record(&throttle_key(&doc.username));
+            .record(&throttle_key(&doc.username))
+            .await;
         tracing::warn!(event = "password_change_failed", user_id = %user.id, "wrong current password");
         return Err(ApiError::invalid_field("current_password", "is incorrect"));
     }

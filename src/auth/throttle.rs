@@ -4,10 +4,17 @@
 //! the check, so parallel attempts cannot all pass it) and *refunded* when the
 //! attempt succeeds, and governor's buckets cannot refund. The window keeps the
 //! instants of recent events per key; memory is bounded by pruning.
+//!
+//! A `Throttle` is what the handlers use: a named window on this node and, in
+//! cluster mode, the same window in Redis (`cluster::limits`), so the limit holds
+//! across nodes. The node's window is charged first (a refusal there needs no
+//! round trip); if Redis is unreachable, it alone decides.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::cluster::limits::SharedLimits;
 
 /// Prune empty keys once the map grows past this.
 const PRUNE_AT: usize = 10_000;
@@ -176,6 +183,130 @@ impl Drop for Charge<'_> {
     }
 }
 
+/// A named sliding window, per node and, in cluster mode, across the cluster.
+pub struct Throttle {
+    /// The limit's name: in logs and in its Redis keys.
+    name: &'static str,
+    max: u32,
+    window: Duration,
+    local: SlidingWindow,
+    shared: Option<Arc<SharedLimits>>,
+}
+
+impl Throttle {
+    /// At most `max` events per key within `window`; counted in `shared` too
+    /// when given (cluster mode).
+    pub fn new(
+        name: &'static str,
+        max: u32,
+        window: Duration,
+        shared: Option<Arc<SharedLimits>>,
+    ) -> Self {
+        Self {
+            name,
+            max,
+            window,
+            local: SlidingWindow::new(max, window),
+            shared,
+        }
+    }
+
+    /// `SlidingWindow::charge`, on this node and then across the cluster. The
+    /// attempt is refunded from both when dropped unless `keep` is called.
+    pub async fn charge(&self, key: &str) -> Result<Attempt<'_>, Duration> {
+        let local = self.local.charge(key)?;
+        let remote = match &self.shared {
+            // max 0 never refuses (as on one node): nothing to share.
+            Some(shared) if self.max > 0 => {
+                match shared.charge(self.name, key, self.max, self.window).await {
+                    // `local` is dropped, so refunded: this attempt never happened.
+                    Some(Err(wait)) => return Err(wait),
+                    Some(Ok(member)) => Some(RemoteCharge {
+                        shared: Arc::clone(shared),
+                        limit: self.name,
+                        key: key.to_owned(),
+                        member,
+                        kept: false,
+                    }),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Attempt { local, remote })
+    }
+
+    /// Checks and records in one step (attempts that always count).
+    pub async fn hit(&self, key: &str) -> Result<(), Duration> {
+        if self.shared.is_none() {
+            return self.local.hit(key);
+        }
+        self.charge(key).await.map(Attempt::keep)
+    }
+
+    /// Records an event for `key`, over the limit or not.
+    pub async fn record(&self, key: &str) {
+        self.local.record(key);
+        if let Some(shared) = &self.shared {
+            shared.record(self.name, key, self.max, self.window).await;
+        }
+    }
+
+    /// Forgets `key` (a successful login clears its failures).
+    pub async fn clear(&self, key: &str) {
+        self.local.clear(key);
+        if let Some(shared) = &self.shared {
+            shared.clear(self.name, key).await;
+        }
+    }
+}
+
+/// One event charged to a `Throttle`: refunded on drop (success, an error that
+/// is not a failed attempt, a cancelled request) unless `keep` is called.
+#[must_use]
+pub struct Attempt<'a> {
+    local: Charge<'a>,
+    remote: Option<RemoteCharge>,
+}
+
+impl Attempt<'_> {
+    /// The attempt failed: the event stays in the window, here and in Redis.
+    pub fn keep(self) {
+        self.local.keep();
+        if let Some(mut remote) = self.remote {
+            remote.kept = true;
+        }
+    }
+}
+
+/// The Redis half of an `Attempt`; its refund runs in the background (`Drop`
+/// cannot wait), bounded by the Redis timeout.
+struct RemoteCharge {
+    shared: Arc<SharedLimits>,
+    limit: &'static str,
+    key: String,
+    member: String,
+    kept: bool,
+}
+
+impl Drop for RemoteCharge {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let (limit, key, member) = (
+            self.limit,
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.member),
+        );
+        runtime.spawn(async move { shared.refund(limit, &key, &member).await });
+    }
+}
+
 /// Seconds for a `Retry-After` header, rounded up.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
@@ -254,5 +385,30 @@ mod tests {
     fn retry_after_rounds_up() {
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
         assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+    }
+
+    #[tokio::test]
+    async fn with_redis_unreachable_a_throttle_counts_on_this_node() {
+        let shared =
+            SharedLimits::new(&"redis://127.0.0.1:1".to_owned().into(), "t").expect("a valid URL");
+        let t = Throttle::new(
+            "login_per_user",
+            2,
+            Duration::from_secs(60),
+            Some(Arc::new(shared)),
+        );
+        t.charge("u").await.unwrap().keep();
+        drop(t.charge("u").await.unwrap());
+        t.charge("u").await.unwrap().keep();
+        let wait = t
+            .charge("u")
+            .await
+            .err()
+            .expect("two kept failures fill it");
+        assert!(wait <= Duration::from_secs(60));
+        t.clear("u").await;
+        assert!(t.hit("u").await.is_ok());
+        t.record("u").await;
+        assert!(t.hit("u").await.is_err());
     }
 }

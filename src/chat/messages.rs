@@ -76,7 +76,7 @@ pub async fn submit(
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Ticket, ApiError> {
-    state.rate_limits.check(&caller.id, Action::Send)?;
+    state.rate_limits.check(&caller.id, Action::Send).await?;
     let body = parse_body(body)?;
     let client_id = client_id.map(parse_client_id).transpose()?;
     let room = room(state, caller, conversation_id, GroupAction::Send).await?;
@@ -254,7 +254,7 @@ pub async fn mark_read(
     conversation_id: &ConversationId,
     seq: i64,
 ) -> Result<i64, ApiError> {
-    state.rate_limits.check(&caller.id, Action::Read)?;
+    state.rate_limits.check(&caller.id, Action::Read).await?;
     if seq < 0 {
         return Err(ApiError::invalid_field("seq", "must not be negative"));
     }

@@ -402,6 +402,7 @@ impl Session {
                     .state
                     .rate_limits
                     .check(&self.caller.id, Action::Join)
+                    .await
                     .and_then(|()| access::conversation_id(&join.conversation));
                 match checked {
                     Ok(conversation) => self.join(&conversation, join.since).await,
@@ -413,6 +414,7 @@ impl Session {
                     .state
                     .rate_limits
                     .check(&self.caller.id, Action::Join)
+                    .await
                     .and_then(|()| access::conversation_id(&leave.conversation));
                 match checked {
                     Ok(conversation) => {
@@ -569,6 +571,7 @@ impl Session {
                 .state
                 .rate_limits
                 .check(&self.caller.id, Action::Typing)
+                .await
                 .is_err()
         {
             return;

@@ -29,12 +29,18 @@ pub async fn joined(node: &TestApp, who: &Session, g: &str) {
 
 /// Two nodes on one database and one Redis namespace.
 pub async fn two_nodes() -> (TestApp, TestApp) {
+    two_nodes_with(&[]).await
+}
+
+/// `two_nodes`, both with some environment variables overridden.
+pub async fn two_nodes_with(overrides: &[(&str, &str)]) -> (TestApp, TestApp) {
     let url = redis_url();
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let cluster = [
+    let mut cluster = overrides.to_vec();
+    cluster.extend([
         ("REDIS_URL", url.as_str()),
         ("REDIS_NAMESPACE", namespace.as_str()),
-    ];
+    ]);
     let a = spawn_app_with(&cluster).await;
     let b = a.another_node_with(&cluster).await;
     // Both subscriptions are up before anything is published.
