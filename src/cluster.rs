@@ -17,9 +17,16 @@
 //! its sockets with 1012 (service restart): clients reconnect and catch up with
 //! `since`, losing nothing that was acked.
 //!
+//! Presence is merged across nodes (`realtime::presence`): each node publishes
+//! its presence transitions and a heartbeat every `HEARTBEAT`; a node not heard
+//! from for `PRESENCE_TTL` is dropped, and its users go offline where no other
+//! node has them. A node that (re)subscribes publishes its whole presence and
+//! asks the others for theirs.
+//!
 //! Not yet cluster-wide (docs/architecture.md, "Several nodes"): a
-//! conversation's writer, presence counts, per-user and login rate limits.
+//! conversation's writer, per-user and login rate limits.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -31,6 +38,8 @@ use tokio::sync::mpsc;
 use crate::chat::writer::Writers;
 use crate::ids::{ConversationId, UserId};
 use crate::realtime::hub::{Audience, Backplane, Hub};
+use crate::realtime::presence::{Change, Snapshot};
+use crate::realtime::protocol::UserRef;
 use crate::store::messages::MessageDoc;
 
 /// The channel every node publishes its events on and subscribes to, after the
@@ -47,6 +56,14 @@ const RETRY: [Duration; 4] = [
 const PUBLISH_BATCH: usize = 512;
 /// Close code for sockets whose node lost events (RFC 6455: service restart).
 pub const CLOSE_RESYNC: u16 = 1012;
+/// How often a node says it is alive (and renews `<namespace>:presence:<node>`).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A node not heard from for this long is dead: its presence is dropped. Three
+/// heartbeats, so one or two late ones are not a death.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(6);
+/// How often the nodes not heard from are looked for: a dead node's users go
+/// offline at most `PRESENCE_TTL + EXPIRY_SWEEP` after its last heartbeat.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
 /// What one node tells the others.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +84,46 @@ enum Event {
         conversation: ConversationId,
         user: UserId,
     },
+    /// Presence transitions of the sending node (`presence::Change`).
+    PresenceJoined {
+        conversation: ConversationId,
+        user: UserRef,
+    },
+    PresenceLeft {
+        conversation: ConversationId,
+        user: UserId,
+    },
+    PresenceConnected {
+        user: UserId,
+    },
+    PresenceDisconnected {
+        user: UserId,
+    },
+    /// The sender is alive (every `HEARTBEAT`).
+    Heartbeat,
+    /// The sender's whole presence, replacing what the others hold of it;
+    /// `ask`: who should answer with theirs.
+    PresenceSnapshot { snapshot: Snapshot, ask: Ask },
+}
+
+/// Who answers a presence snapshot with their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Ask {
+    Nobody,
+    Everyone,
+    Node(String),
+}
+
+impl From<&Change> for Event {
+    fn from(change: &Change) -> Self {
+        match change.clone() {
+            Change::Joined { conversation, user } => Self::PresenceJoined { conversation, user },
+            Change::Left { conversation, user } => Self::PresenceLeft { conversation, user },
+            Change::Connected(user) => Self::PresenceConnected { user },
+            Change::Disconnected(user) => Self::PresenceDisconnected { user },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +190,11 @@ pub struct Cluster {
     outbox_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
     hub: OnceLock<std::sync::Weak<Hub>>,
     writers: OnceLock<std::sync::Weak<Writers>>,
+    /// `<namespace>:presence:<node>`: this node's presence counts, with a TTL.
+    presence_key: String,
+    /// Whether the subscription is up: other nodes expire only while this node
+    /// can hear them.
+    subscribed: AtomicBool,
 }
 
 impl Cluster {
@@ -140,8 +202,11 @@ impl Cluster {
     pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(url.expose_secret())?;
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Arc::new(Self {
-            node: uuid::Uuid::new_v4().simple().to_string(),
+            presence_key: format!("{namespace}:presence:{node}"),
+            subscribed: AtomicBool::new(false),
+            node,
             channel: format!("{namespace}:{EVENTS}"),
             client,
             outbox,
@@ -149,6 +214,11 @@ impl Cluster {
             hub: OnceLock::new(),
             writers: OnceLock::new(),
         }))
+    }
+
+    /// The hub to build with this cluster: its presence merged across nodes.
+    pub fn new_hub(self: &Arc<Self>) -> Hub {
+        Hub::clustered(self.backplane(), &self.node)
     }
 
     pub fn node(&self) -> &str {
@@ -176,6 +246,7 @@ impl Cluster {
             tokio::spawn(Arc::clone(self).publish_forever(outbox));
         }
         tokio::spawn(Arc::clone(self).subscribe_forever());
+        tokio::spawn(Arc::clone(self).heartbeat_forever());
         tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
     }
 
@@ -280,10 +351,12 @@ impl Cluster {
                             }
                         }
                         subscribed_before = true;
+                        self.presence_subscribed();
                         let mut messages = pubsub.on_message();
                         while let Some(msg) = messages.next().await {
                             self.receive(msg.get_payload_bytes());
                         }
+                        self.subscribed.store(false, Ordering::Release);
                         tracing::warn!("cluster subscription lost; reconnecting");
                     }
                     Err(err) => tracing::warn!(error = %err, "cluster subscribe failed"),
@@ -294,6 +367,86 @@ impl Cluster {
             }
             tokio::time::sleep(RETRY[attempt.min(RETRY.len() - 1)]).await;
             attempt += 1;
+        }
+    }
+
+    /// The subscription is up (again): the other nodes count as heard from now
+    /// (this node could not hear them; that is not their death), and this node
+    /// publishes its presence and asks for theirs. What changed meanwhile on
+    /// either side is then announced once, as differences.
+    fn presence_subscribed(&self) {
+        self.subscribed.store(true, Ordering::Release);
+        if let Some(hub) = self.hub() {
+            hub.presence_resumed();
+            self.send_presence(&hub, Ask::Everyone);
+        }
+    }
+
+    /// Publishes this node's presence, in order with its transitions.
+    fn send_presence(&self, hub: &Hub, ask: Ask) {
+        hub.presence_snapshot(|snapshot| self.send(Event::PresenceSnapshot { snapshot, ask }, ""));
+    }
+
+    /// Says this node is alive every `HEARTBEAT` (on the events channel, and in
+    /// `<namespace>:presence:<node>` with a TTL), and drops the nodes not heard
+    /// from for `PRESENCE_TTL` while the subscription is up.
+    async fn heartbeat_forever(self: Arc<Self>) {
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+        loop {
+            tokio::select! {
+                _ = beat.tick() => {
+                    let Some(counts) = self.hub().map(|hub| hub.presence_counts()) else {
+                        return;
+                    };
+                    self.send(Event::Heartbeat, "");
+                    self.record_presence(&mut conn, counts).await;
+                }
+                _ = sweep.tick() => {
+                    let Some(hub) = self.hub() else { return };
+                    if self.subscribed.load(Ordering::Acquire) {
+                        hub.expire_nodes(PRESENCE_TTL);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews `<namespace>:presence:<node>` (connections, users and rooms of
+    /// this node), expiring with `PRESENCE_TTL`: what an operator sees of the
+    /// live nodes in Redis. The nodes' merged views do not read it: they follow
+    /// the ordered events, where a transition cannot overtake a snapshot.
+    async fn record_presence(
+        &self,
+        conn: &mut Option<redis::aio::MultiplexedConnection>,
+        (connections, users, rooms): (usize, usize, usize),
+    ) {
+        if conn.is_none() {
+            *conn = self.client.get_multiplexed_async_connection().await.ok();
+        }
+        let Some(c) = conn.as_mut() else { return };
+        let ttl_ms = i64::try_from(PRESENCE_TTL.as_millis()).unwrap_or(i64::MAX);
+        let recorded = redis::pipe()
+            .atomic()
+            .hset_multiple(
+                &self.presence_key,
+                &[
+                    ("connections", connections),
+                    ("users", users),
+                    ("rooms", rooms),
+                ],
+            )
+            .ignore()
+            .pexpire(&self.presence_key, ttl_ms)
+            .ignore()
+            .query_async::<()>(c)
+            .await;
+        if let Err(err) = recorded {
+            tracing::debug!(error = %err, "presence key not renewed");
+            *conn = None;
         }
     }
 
@@ -333,6 +486,37 @@ impl Cluster {
             Event::Unsubscribe { conversation, user } => {
                 hub.unsubscribe_local(&conversation, &user);
             }
+            Event::PresenceJoined { conversation, user } => {
+                self.remote_presence(&hub, &envelope.node, Change::Joined { conversation, user });
+            }
+            Event::PresenceLeft { conversation, user } => {
+                self.remote_presence(&hub, &envelope.node, Change::Left { conversation, user });
+            }
+            Event::PresenceConnected { user } => {
+                self.remote_presence(&hub, &envelope.node, Change::Connected(user));
+            }
+            Event::PresenceDisconnected { user } => {
+                self.remote_presence(&hub, &envelope.node, Change::Disconnected(user));
+            }
+            Event::Heartbeat => {
+                if hub.heard_from(&envelope.node) {
+                    self.send_presence(&hub, Ask::Node(envelope.node));
+                }
+            }
+            Event::PresenceSnapshot { snapshot, ask } => {
+                hub.remote_snapshot(&envelope.node, &snapshot);
+                if ask == Ask::Everyone || ask == Ask::Node(self.node.clone()) {
+                    self.send_presence(&hub, Ask::Nobody);
+                }
+            }
+        }
+    }
+
+    /// Applies another node's transition; a node not known (new, or dropped as
+    /// dead and back) is asked for its whole presence.
+    fn remote_presence(&self, hub: &Hub, node: &str, change: Change) {
+        if hub.remote_presence(node, &change) {
+            self.send_presence(hub, Ask::Node(node.to_owned()));
         }
     }
 }
@@ -379,6 +563,10 @@ impl Backplane for RedisBackplane {
             },
             "",
         );
+    }
+
+    fn presence(&self, change: &Change) {
+        self.0.send(Event::from(change), "");
     }
 }
 
@@ -434,6 +622,49 @@ mod tests {
                 Event::Unsubscribe {
                     conversation: "0123456789abcdef01234567".into(),
                     user: "b".into(),
+                },
+                "",
+            ),
+            (
+                Event::PresenceJoined {
+                    conversation: "0123456789abcdef01234567".into(),
+                    user: UserRef {
+                        id: "u".into(),
+                        username: "ann".into(),
+                    },
+                },
+                "",
+            ),
+            (
+                Event::PresenceLeft {
+                    conversation: "0123456789abcdef01234567".into(),
+                    user: "u".into(),
+                },
+                "",
+            ),
+            (Event::PresenceConnected { user: "u".into() }, ""),
+            (Event::PresenceDisconnected { user: "u".into() }, ""),
+            (Event::Heartbeat, ""),
+            (
+                Event::PresenceSnapshot {
+                    snapshot: Snapshot {
+                        users: vec!["u".into()],
+                        rooms: vec![crate::realtime::presence::RoomSnapshot {
+                            conversation: "0123456789abcdef01234567".into(),
+                            users: vec![UserRef {
+                                id: "u".into(),
+                                username: "ann".into(),
+                            }],
+                        }],
+                    },
+                    ask: Ask::Node("n2".into()),
+                },
+                "",
+            ),
+            (
+                Event::PresenceSnapshot {
+                    snapshot: Snapshot::default(),
+                    ask: Ask::Everyone,
                 },
                 "",
             ),

@@ -78,7 +78,7 @@ impl AppState {
             register_per_ip: SlidingWindow::new(config.register_max_per_ip, config.register_window),
         };
         let hub = Arc::new(match &cluster {
-            Some(cluster) => Hub::new(cluster.backplane()),
+            Some(cluster) => cluster.new_hub(),
             None => Hub::default(),
         });
         let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));
