@@ -7,6 +7,7 @@ mod ws_client;
 mod abuse;
 mod accounts;
 mod cluster;
+mod cluster_presence;
 mod dms;
 mod faults;
 mod fuzz_corpus;
