@@ -56,11 +56,14 @@ const RETRY: [Duration; 4] = [
 const PUBLISH_BATCH: usize = 512;
 /// Close code for sockets whose node lost events (RFC 6455: service restart).
 pub const CLOSE_RESYNC: u16 = 1012;
+/// `<namespace>:presence:<node>`: a node's presence counts, expiring with
+/// `PRESENCE_TTL`.
+const PRESENCE: &str = "presence";
 /// How often a node says it is alive (and renews `<namespace>:presence:<node>`).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A node not heard from for this long is dead: its presence is dropped. Three
 /// heartbeats, so one or two late ones are not a death.
-pub const PRESENCE_TTL: Duration = Duration::from_secs(6);
+const PRESENCE_TTL: Duration = Duration::from_secs(6);
 /// How often the nodes not heard from are looked for: a dead node's users go
 /// offline at most `PRESENCE_TTL + EXPIRY_SWEEP` after its last heartbeat.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
@@ -84,26 +87,37 @@ enum Event {
         conversation: ConversationId,
         user: UserId,
     },
-    /// Presence transitions of the sending node (`presence::Change`).
-    PresenceJoined {
+    /// Presence merged across nodes (`realtime::presence`).
+    Presence(PresenceEvent),
+}
+
+/// What a node tells the others of its presence, tagged `presence`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "presence", rename_all = "snake_case")]
+enum PresenceEvent {
+    /// Transitions of the sending node (`presence::Change`), in its order.
+    Joined {
         conversation: ConversationId,
         user: UserRef,
     },
-    PresenceLeft {
+    Left {
         conversation: ConversationId,
         user: UserId,
     },
-    PresenceConnected {
+    Connected {
         user: UserId,
     },
-    PresenceDisconnected {
+    Disconnected {
         user: UserId,
     },
     /// The sender is alive (every `HEARTBEAT`).
     Heartbeat,
     /// The sender's whole presence, replacing what the others hold of it;
     /// `ask`: who should answer with theirs.
-    PresenceSnapshot { snapshot: Snapshot, ask: Ask },
+    Snapshot {
+        snapshot: Snapshot,
+        ask: Ask,
+    },
 }
 
 /// Who answers a presence snapshot with their own.
@@ -115,13 +129,13 @@ enum Ask {
     Node(String),
 }
 
-impl From<&Change> for Event {
+impl From<&Change> for PresenceEvent {
     fn from(change: &Change) -> Self {
         match change.clone() {
-            Change::Joined { conversation, user } => Self::PresenceJoined { conversation, user },
-            Change::Left { conversation, user } => Self::PresenceLeft { conversation, user },
-            Change::Connected(user) => Self::PresenceConnected { user },
-            Change::Disconnected(user) => Self::PresenceDisconnected { user },
+            Change::Joined { conversation, user } => Self::Joined { conversation, user },
+            Change::Left { conversation, user } => Self::Left { conversation, user },
+            Change::Connected(user) => Self::Connected { user },
+            Change::Disconnected(user) => Self::Disconnected { user },
         }
     }
 }
@@ -190,8 +204,8 @@ pub struct Cluster {
     outbox_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
     hub: OnceLock<std::sync::Weak<Hub>>,
     writers: OnceLock<std::sync::Weak<Writers>>,
-    /// `<namespace>:presence:<node>`: this node's presence counts, with a TTL.
-    presence_key: String,
+    /// `REDIS_NAMESPACE` (for `<namespace>:presence:<node>`).
+    namespace: String,
     /// Whether the subscription is up: other nodes expire only while this node
     /// can hear them.
     subscribed: AtomicBool,
@@ -202,17 +216,16 @@ impl Cluster {
     pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(url.expose_secret())?;
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
-        let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Arc::new(Self {
-            presence_key: format!("{namespace}:presence:{node}"),
-            subscribed: AtomicBool::new(false),
-            node,
+            node: uuid::Uuid::new_v4().simple().to_string(),
             channel: format!("{namespace}:{EVENTS}"),
             client,
             outbox,
             outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
             hub: OnceLock::new(),
             writers: OnceLock::new(),
+            namespace: namespace.to_owned(),
+            subscribed: AtomicBool::new(false),
         }))
     }
 
@@ -384,7 +397,12 @@ impl Cluster {
 
     /// Publishes this node's presence, in order with its transitions.
     fn send_presence(&self, hub: &Hub, ask: Ask) {
-        hub.presence_snapshot(|snapshot| self.send(Event::PresenceSnapshot { snapshot, ask }, ""));
+        hub.presence_snapshot(|snapshot| {
+            self.send(
+                Event::Presence(PresenceEvent::Snapshot { snapshot, ask }),
+                "",
+            );
+        });
     }
 
     /// Says this node is alive every `HEARTBEAT` (on the events channel, and in
@@ -402,7 +420,7 @@ impl Cluster {
                     let Some(counts) = self.hub().map(|hub| hub.presence_counts()) else {
                         return;
                     };
-                    self.send(Event::Heartbeat, "");
+                    self.send(Event::Presence(PresenceEvent::Heartbeat), "");
                     self.record_presence(&mut conn, counts).await;
                 }
                 _ = sweep.tick() => {
@@ -428,11 +446,12 @@ impl Cluster {
             *conn = self.client.get_multiplexed_async_connection().await.ok();
         }
         let Some(c) = conn.as_mut() else { return };
+        let key = format!("{}:{PRESENCE}:{}", self.namespace, self.node);
         let ttl_ms = i64::try_from(PRESENCE_TTL.as_millis()).unwrap_or(i64::MAX);
         let recorded = redis::pipe()
             .atomic()
             .hset_multiple(
-                &self.presence_key,
+                &key,
                 &[
                     ("connections", connections),
                     ("users", users),
@@ -440,7 +459,7 @@ impl Cluster {
                 ],
             )
             .ignore()
-            .pexpire(&self.presence_key, ttl_ms)
+            .pexpire(&key, ttl_ms)
             .ignore()
             .query_async::<()>(c)
             .await;
@@ -486,30 +505,33 @@ impl Cluster {
             Event::Unsubscribe { conversation, user } => {
                 hub.unsubscribe_local(&conversation, &user);
             }
-            Event::PresenceJoined { conversation, user } => {
-                self.remote_presence(&hub, &envelope.node, Change::Joined { conversation, user });
-            }
-            Event::PresenceLeft { conversation, user } => {
-                self.remote_presence(&hub, &envelope.node, Change::Left { conversation, user });
-            }
-            Event::PresenceConnected { user } => {
-                self.remote_presence(&hub, &envelope.node, Change::Connected(user));
-            }
-            Event::PresenceDisconnected { user } => {
-                self.remote_presence(&hub, &envelope.node, Change::Disconnected(user));
-            }
-            Event::Heartbeat => {
-                if hub.heard_from(&envelope.node) {
-                    self.send_presence(&hub, Ask::Node(envelope.node));
-                }
-            }
-            Event::PresenceSnapshot { snapshot, ask } => {
-                hub.remote_snapshot(&envelope.node, &snapshot);
-                if ask == Ask::Everyone || ask == Ask::Node(self.node.clone()) {
-                    self.send_presence(&hub, Ask::Nobody);
-                }
-            }
+            Event::Presence(presence) => self.receive_presence(&hub, &envelope.node, presence),
         }
+    }
+
+    /// Another node's presence: applied to the merged view and announced here
+    /// where it changes it; a snapshot asked of this node is answered.
+    fn receive_presence(&self, hub: &Hub, node: &str, presence: PresenceEvent) {
+        let change = match presence {
+            PresenceEvent::Joined { conversation, user } => Change::Joined { conversation, user },
+            PresenceEvent::Left { conversation, user } => Change::Left { conversation, user },
+            PresenceEvent::Connected { user } => Change::Connected(user),
+            PresenceEvent::Disconnected { user } => Change::Disconnected(user),
+            PresenceEvent::Heartbeat => {
+                if hub.heard_from(node) {
+                    self.send_presence(hub, Ask::Node(node.to_owned()));
+                }
+                return;
+            }
+            PresenceEvent::Snapshot { snapshot, ask } => {
+                hub.remote_snapshot(node, &snapshot);
+                if ask == Ask::Everyone || ask == Ask::Node(self.node.clone()) {
+                    self.send_presence(hub, Ask::Nobody);
+                }
+                return;
+            }
+        };
+        self.remote_presence(hub, node, change);
     }
 
     /// Applies another node's transition; a node not known (new, or dropped as
@@ -566,7 +588,8 @@ impl Backplane for RedisBackplane {
     }
 
     fn presence(&self, change: &Change) {
-        self.0.send(Event::from(change), "");
+        self.0
+            .send(Event::Presence(PresenceEvent::from(change)), "");
     }
 }
 
@@ -626,27 +649,33 @@ mod tests {
                 "",
             ),
             (
-                Event::PresenceJoined {
+                Event::Presence(PresenceEvent::Joined {
                     conversation: "0123456789abcdef01234567".into(),
                     user: UserRef {
                         id: "u".into(),
                         username: "ann".into(),
                     },
-                },
+                }),
                 "",
             ),
             (
-                Event::PresenceLeft {
+                Event::Presence(PresenceEvent::Left {
                     conversation: "0123456789abcdef01234567".into(),
                     user: "u".into(),
-                },
+                }),
                 "",
             ),
-            (Event::PresenceConnected { user: "u".into() }, ""),
-            (Event::PresenceDisconnected { user: "u".into() }, ""),
-            (Event::Heartbeat, ""),
             (
-                Event::PresenceSnapshot {
+                Event::Presence(PresenceEvent::Connected { user: "u".into() }),
+                "",
+            ),
+            (
+                Event::Presence(PresenceEvent::Disconnected { user: "u".into() }),
+                "",
+            ),
+            (Event::Presence(PresenceEvent::Heartbeat), ""),
+            (
+                Event::Presence(PresenceEvent::Snapshot {
                     snapshot: Snapshot {
                         users: vec!["u".into()],
                         rooms: vec![crate::realtime::presence::RoomSnapshot {
@@ -658,14 +687,14 @@ mod tests {
                         }],
                     },
                     ask: Ask::Node("n2".into()),
-                },
+                }),
                 "",
             ),
             (
-                Event::PresenceSnapshot {
+                Event::Presence(PresenceEvent::Snapshot {
                     snapshot: Snapshot::default(),
                     ask: Ask::Everyone,
-                },
+                }),
                 "",
             ),
         ] {

@@ -294,9 +294,7 @@ impl Hub {
     /// Removes a connection from a room; the user's last one announces them offline.
     pub fn leave(&self, conversation: &ConversationId, conn: &ConnHandle) {
         let mut merged = self.merged();
-        self.leave_matching(merged.as_deref_mut(), conversation, |id, _| {
-            id == conn.id
-        });
+        self.leave_matching(merged.as_deref_mut(), conversation, |id, _| id == conn.id);
     }
 
     /// Removes the matching connections from the room, announcing the users who

@@ -324,7 +324,11 @@ mod tests {
     fn a_user_on_two_nodes_is_online_on_the_first_and_offline_after_the_last() {
         let mut m = Merged::new("a");
         assert_eq!(m.apply("a", &joined("r", "u")), Some(online("r", "u")));
-        assert_eq!(m.apply("b", &joined("r", "u")), None, "second node: no news");
+        assert_eq!(
+            m.apply("b", &joined("r", "u")),
+            None,
+            "second node: no news"
+        );
         assert_eq!(m.room_online(&"r".into()), vec![user("u")]);
         assert_eq!(m.apply("a", &left("r", "u")), None, "still on b");
         assert_eq!(m.room_online(&"r".into()), vec![user("u")]);
@@ -410,12 +414,14 @@ mod tests {
             ],
         };
         let mut got = m.replace("b", &snapshot);
-        got.sort_by(|x, y| {
-            (&x.conversation, &x.user.id).cmp(&(&y.conversation, &y.user.id))
-        });
+        got.sort_by(|x, y| (&x.conversation, &x.user.id).cmp(&(&y.conversation, &y.user.id)));
         assert_eq!(
             got,
-            vec![offline("r", "leaves"), online("r", "new"), online("s", "new")]
+            vec![
+                offline("r", "leaves"),
+                online("r", "new"),
+                online("s", "new")
+            ]
         );
         let mut here: Vec<UserId> = m
             .room_online(&"r".into())
@@ -426,7 +432,10 @@ mod tests {
         let expected: Vec<UserId> = vec!["also-on-a".into(), "new".into(), "stays".into()];
         assert_eq!(here, expected);
         assert!(m.is_online(&"new".into()) && !m.is_online(&"leaves".into()));
-        assert!(m.replace("b", &snapshot).is_empty(), "the same again: no news");
+        assert!(
+            m.replace("b", &snapshot).is_empty(),
+            "the same again: no news"
+        );
     }
 
     #[test]
