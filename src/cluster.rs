@@ -110,8 +110,10 @@ enum PresenceEvent {
     Disconnected {
         user: UserId,
     },
-    /// The sender is alive (every `HEARTBEAT`).
-    Heartbeat,
+    /// The sender is alive (every `HEARTBEAT`), and has sent `seq` transitions.
+    Heartbeat {
+        seq: u64,
+    },
     /// The sender's whole presence, replacing what the others hold of it;
     /// `ask`: who should answer with theirs.
     Snapshot {
@@ -409,7 +411,9 @@ impl Cluster {
     /// `<namespace>:presence:<node>` with a TTL), and drops the nodes not heard
     /// from for `PRESENCE_TTL` while the subscription is up.
     async fn heartbeat_forever(self: Arc<Self>) {
-        let mut beat = tokio::time::interval(HEARTBEAT);
+        // The first one after `HEARTBEAT`: at start, the snapshot published on
+        // subscribing introduces this node.
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -417,10 +421,12 @@ impl Cluster {
         loop {
             tokio::select! {
                 _ = beat.tick() => {
-                    let Some(counts) = self.hub().map(|hub| hub.presence_counts()) else {
-                        return;
-                    };
-                    self.send(Event::Presence(PresenceEvent::Heartbeat), "");
+                    let Some(hub) = self.hub() else { return };
+                    hub.presence_heartbeat(|seq| {
+                        self.send(Event::Presence(PresenceEvent::Heartbeat { seq }), "");
+                    });
+                    let counts = hub.presence_counts();
+                    drop(hub);
                     self.record_presence(&mut conn, counts).await;
                 }
                 _ = sweep.tick() => {
@@ -517,8 +523,8 @@ impl Cluster {
             PresenceEvent::Left { conversation, user } => Change::Left { conversation, user },
             PresenceEvent::Connected { user } => Change::Connected(user),
             PresenceEvent::Disconnected { user } => Change::Disconnected(user),
-            PresenceEvent::Heartbeat => {
-                if hub.heard_from(node) {
+            PresenceEvent::Heartbeat { seq } => {
+                if hub.remote_heartbeat(node, seq) {
                     self.send_presence(hub, Ask::Node(node.to_owned()));
                 }
                 return;
@@ -535,7 +541,8 @@ impl Cluster {
     }
 
     /// Applies another node's transition; a node not known (new, or dropped as
-    /// dead and back) is asked for its whole presence.
+    /// dead and back) is asked for its whole presence. (A node that lost some of
+    /// this one's transitions finds out at the next heartbeat.)
     fn remote_presence(&self, hub: &Hub, node: &str, change: Change) {
         if hub.remote_presence(node, &change) {
             self.send_presence(hub, Ask::Node(node.to_owned()));
@@ -673,7 +680,7 @@ mod tests {
                 Event::Presence(PresenceEvent::Disconnected { user: "u".into() }),
                 "",
             ),
-            (Event::Presence(PresenceEvent::Heartbeat), ""),
+            (Event::Presence(PresenceEvent::Heartbeat { seq: 12 }), ""),
             (
                 Event::Presence(PresenceEvent::Snapshot {
                     snapshot: Snapshot {
@@ -685,6 +692,7 @@ mod tests {
                                 username: "ann".into(),
                             }],
                         }],
+                        seq: 3,
                     },
                     ask: Ask::Node("n2".into()),
                 }),

@@ -401,10 +401,23 @@ impl Hub {
         }
     }
 
-    /// Cluster mode: another node is alive. Returns whether it was unknown.
-    pub fn heard_from(&self, node: &str) -> bool {
-        self.merged()
-            .is_some_and(|mut merged| merged.heard(node, Instant::now()))
+    /// Cluster mode: another node's heartbeat, with how many transitions it has
+    /// sent. Returns whether its state is to be asked for: the node was unknown,
+    /// or a transition of its never arrived here.
+    pub fn remote_heartbeat(&self, node: &str, seq: u64) -> bool {
+        self.merged().is_some_and(|mut merged| {
+            let unknown = merged.heard(node, Instant::now());
+            unknown || !merged.in_step(node, seq)
+        })
+    }
+
+    /// Cluster mode: hands how many transitions this node has sent to `send`,
+    /// under the lock that orders them (so a heartbeat counts exactly the
+    /// transitions queued before it).
+    pub fn presence_heartbeat(&self, send: impl FnOnce(u64)) {
+        if let Some(merged) = self.merged() {
+            send(merged.sent());
+        }
     }
 
     /// Cluster mode: drops the nodes not heard from for `ttl`, announcing their

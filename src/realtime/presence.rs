@@ -10,7 +10,10 @@
 //! announced online once and offline once, on every node.
 //!
 //! A node not heard from for the TTL is dropped, which announces its users
-//! offline where no other node has them. Pure: no I/O, time passed in.
+//! offline where no other node has them. Each node counts the transitions it
+//! has sent (`seq`, carried by its heartbeats and snapshots) and the others count
+//! those they applied: a difference means one was lost on the way, and that
+//! node's snapshot is asked for. Pure: no I/O, time passed in.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -48,6 +51,8 @@ pub enum Change {
 pub struct Snapshot {
     pub users: Vec<UserId>,
     pub rooms: Vec<RoomSnapshot>,
+    /// How many transitions the node had sent when it took the snapshot.
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,13 +74,22 @@ struct Present {
     nodes: HashSet<NodeId>,
 }
 
+/// Another node, as this one knows it.
+struct Peer {
+    heard: Instant,
+    /// Its transitions applied here (its `seq` as far as this node knows).
+    applied: u64,
+}
+
 /// The cluster-wide view one node holds.
 pub struct Merged {
     me: NodeId,
     rooms: HashMap<ConversationId, HashMap<UserId, Present>>,
     users: HashMap<UserId, HashSet<NodeId>>,
-    /// The other nodes, with when each was last heard from.
-    nodes: HashMap<NodeId, Instant>,
+    /// The other nodes known alive.
+    peers: HashMap<NodeId, Peer>,
+    /// This node's transitions so far.
+    sent: u64,
 }
 
 impl Merged {
@@ -84,7 +98,8 @@ impl Merged {
             me: me.into(),
             rooms: HashMap::new(),
             users: HashMap::new(),
-            nodes: HashMap::new(),
+            peers: HashMap::new(),
+            sent: 0,
         }
     }
 
@@ -94,11 +109,41 @@ impl Merged {
         if node == self.me {
             return false;
         }
-        self.nodes.insert(node.to_owned(), now).is_none()
+        match self.peers.get_mut(node) {
+            Some(peer) => {
+                peer.heard = now;
+                false
+            }
+            None => {
+                let peer = Peer {
+                    heard: now,
+                    applied: 0,
+                };
+                self.peers.insert(node.to_owned(), peer);
+                true
+            }
+        }
     }
 
-    /// Applies one transition of `node`; returns what to announce, if anything.
+    /// Whether every transition `node` had sent by its `seq` was applied here.
+    pub fn in_step(&self, node: &str, seq: u64) -> bool {
+        self.peers.get(node).is_some_and(|peer| peer.applied == seq)
+    }
+
+    /// How many transitions this node has sent.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Applies one transition of `node` (counted); returns what to announce.
     pub fn apply(&mut self, node: &str, change: &Change) -> Option<Transition> {
+        if let Some(peer) = self.peers.get_mut(node) {
+            peer.applied += 1;
+        }
+        self.change(node, change)
+    }
+
+    fn change(&mut self, node: &str, change: &Change) -> Option<Transition> {
         match change {
             Change::Joined { conversation, user } => {
                 let room = self.rooms.entry(conversation.clone()).or_default();
@@ -152,8 +197,9 @@ impl Merged {
 
     /// Applies one transition of this node.
     pub fn apply_mine(&mut self, change: &Change) -> Option<Transition> {
+        self.sent += 1;
         let me = std::mem::take(&mut self.me);
-        let transition = self.apply(&me, change);
+        let transition = self.change(&me, change);
         self.me = me;
         transition
     }
@@ -181,11 +227,11 @@ impl Merged {
             .collect();
         let mut transitions = Vec::new();
         for (conversation, user) in stale {
-            transitions.extend(self.apply(node, &Change::Left { conversation, user }));
+            transitions.extend(self.change(node, &Change::Left { conversation, user }));
         }
         for room in &snapshot.rooms {
             for user in &room.users {
-                transitions.extend(self.apply(
+                transitions.extend(self.change(
                     node,
                     &Change::Joined {
                         conversation: room.conversation.clone(),
@@ -202,26 +248,29 @@ impl Merged {
             .map(|(u, _)| u.clone())
             .collect();
         for user in gone {
-            self.apply(node, &Change::Disconnected(user));
+            self.change(node, &Change::Disconnected(user));
         }
         for user in &snapshot.users {
-            self.apply(node, &Change::Connected(user.clone()));
+            self.change(node, &Change::Connected(user.clone()));
+        }
+        if let Some(peer) = self.peers.get_mut(node) {
+            peer.applied = snapshot.seq;
         }
         transitions
     }
 
     /// Forgets `node` and everything it had.
     pub fn drop_node(&mut self, node: &str) -> Vec<Transition> {
-        self.nodes.remove(node);
+        self.peers.remove(node);
         self.replace(node, &Snapshot::default())
     }
 
     /// Drops every node not heard from for `ttl`; returns what to announce.
     pub fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<Transition> {
         let dead: Vec<NodeId> = self
-            .nodes
+            .peers
             .iter()
-            .filter(|(_, heard)| now.saturating_duration_since(**heard) > ttl)
+            .filter(|(_, peer)| now.saturating_duration_since(peer.heard) > ttl)
             .map(|(node, _)| node.clone())
             .collect();
         dead.iter().flat_map(|node| self.drop_node(node)).collect()
@@ -230,8 +279,8 @@ impl Merged {
     /// Counts every known node as heard from now (after this node could hear
     /// nothing: a lost subscription is not the other nodes' death).
     pub fn touch_all(&mut self, now: Instant) {
-        for heard in self.nodes.values_mut() {
-            *heard = now;
+        for peer in self.peers.values_mut() {
+            peer.heard = now;
         }
     }
 
@@ -258,7 +307,11 @@ impl Merged {
                 })
             })
             .collect();
-        Snapshot { users, rooms }
+        Snapshot {
+            users,
+            rooms,
+            seq: self.sent,
+        }
     }
 
     /// Users present in the room on any node.
@@ -276,7 +329,7 @@ impl Merged {
 
     /// The other nodes known alive.
     pub fn nodes(&self) -> usize {
-        self.nodes.len()
+        self.peers.len()
     }
 }
 
@@ -412,6 +465,7 @@ mod tests {
                     users: vec![user("new")],
                 },
             ],
+            seq: 9,
         };
         let mut got = m.replace("b", &snapshot);
         got.sort_by(|x, y| (&x.conversation, &x.user.id).cmp(&(&y.conversation, &y.user.id)));
@@ -439,12 +493,38 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_transition_shows_as_a_seq_the_peer_has_not_reached_until_its_snapshot() {
+        let t0 = Instant::now();
+        let mut m = Merged::new("a");
+        assert!(!m.in_step("b", 0), "an unknown node is never in step");
+        m.heard("b", t0);
+        assert!(m.in_step("b", 0));
+        m.apply("b", &joined("r", "u"));
+        assert!(m.in_step("b", 1));
+        // b sent a second transition (a leave) that never arrived.
+        assert!(!m.in_step("b", 2), "one lost on the way");
+        let got = m.replace(
+            "b",
+            &Snapshot {
+                seq: 2,
+                ..Snapshot::default()
+            },
+        );
+        assert_eq!(got, vec![offline("r", "u")]);
+        assert!(m.in_step("b", 2), "the snapshot brings it back in step");
+        let mut mine = Merged::new("b");
+        mine.apply_mine(&joined("r", "u"));
+        mine.apply_mine(&left("r", "u"));
+        assert_eq!((mine.sent(), mine.snapshot().seq), (2, 2));
+    }
+
+    #[test]
     fn the_snapshot_holds_only_this_nodes_facts() {
         let mut m = Merged::new("a");
-        m.apply("a", &joined("r", "mine"));
+        m.apply_mine(&joined("r", "mine"));
         m.apply("b", &joined("r", "theirs"));
         m.apply("b", &joined("s", "theirs"));
-        m.apply("a", &Change::Connected("mine".into()));
+        m.apply_mine(&Change::Connected("mine".into()));
         m.apply("b", &Change::Connected("theirs".into()));
         assert_eq!(
             m.snapshot(),
@@ -454,6 +534,7 @@ mod tests {
                     conversation: "r".into(),
                     users: vec![user("mine")],
                 }],
+                seq: 2,
             }
         );
         let mut other = Merged::new("c");
