@@ -253,7 +253,12 @@ async fn a_node_killed_with_sigkill_takes_its_users_offline_on_the_survivor_once
     assert_eq!(presence_of(&frames, "bob"), ["online"], "{frames:?}");
     assert_eq!(presence_of(&frames, "dave"), ["online"], "{frames:?}");
 
-    // Each node's presence is visible in Redis, under a key with a TTL.
+    // Each node's presence is visible in Redis, under a key with a TTL, from
+    // its first heartbeat on.
+    eventually(Duration::from_secs(5), "a key per node", || async {
+        presence_keys(&url, &namespace).await.len() == 2
+    })
+    .await;
     let keys = presence_keys(&url, &namespace).await;
     assert_eq!(keys.len(), 2, "one key per node: {keys:?}");
     for (key, ttl_ms) in &keys {
@@ -410,6 +415,16 @@ async fn a_redis_outage_longer_than_the_ttl_announces_no_one_offline_and_presenc
     // the clients reconnect, and presence is whole again on both nodes.
     assert_eq!(watcher.closed_with().await, Some(1012));
     assert_eq!(bob_ws.closed_with().await, Some(1012));
+    // Those closes are real leaves: once both nodes have heard them, the room
+    // is empty.
+    for node in [&a, &b] {
+        eventually(
+            Duration::from_secs(10),
+            "the closed sockets gone",
+            || async { rest_presence(node, &carol, &g).await.is_empty() },
+        )
+        .await;
+    }
     bob_ws = in_room(&a, &bob, &g).await;
     eventually(
         Duration::from_secs(10),
