@@ -22,10 +22,16 @@
 //!
 //! Per-user rate limits and the login and sign-up windows are counted in Redis
 //! too (`limits`).
+//!
+//! Presence is merged across nodes (`realtime::presence`): each node publishes
+//! its presence transitions and a heartbeat every `HEARTBEAT`; a node not heard
+//! from for `PRESENCE_TTL` is dropped, and its users go offline where no other
+//! node has them. A node that (re)subscribes publishes its whole presence and
+//! asks the others for theirs.
 
 pub mod limits;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -40,6 +46,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, UserId};
 use crate::ownership::{Owner, Ownership};
 use crate::realtime::hub::{Audience, Backplane, Hub};
+use crate::realtime::presence::{Change, Snapshot};
+use crate::realtime::protocol::UserRef;
 use crate::store::messages::MessageDoc;
 
 /// The channel every node publishes its events on and subscribes to, after the
@@ -68,6 +76,17 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a failed attempt, Redis is not tried again for this long (events are
 /// dropped, owners unknown: nodes write locally).
 pub const REDIS_PAUSE: Duration = Duration::from_secs(1);
+/// `<namespace>:presence:<node>`: a node's presence counts, expiring with
+/// `PRESENCE_TTL`.
+const PRESENCE: &str = "presence";
+/// How often a node says it is alive (and renews `<namespace>:presence:<node>`).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A node not heard from for this long is dead: its presence is dropped. Three
+/// heartbeats, so one or two late ones are not a death.
+const PRESENCE_TTL: Duration = Duration::from_secs(6);
+/// How often the nodes not heard from are looked for: a dead node's users go
+/// offline at most `PRESENCE_TTL + EXPIRY_SWEEP` after its last heartbeat.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
 /// What one node tells the others.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +125,59 @@ enum Event {
         conversation: ConversationId,
         user: UserId,
     },
+    /// Presence merged across nodes (`realtime::presence`).
+    Presence(PresenceEvent),
+}
+
+/// What a node tells the others of its presence, tagged `presence`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "presence", rename_all = "snake_case")]
+enum PresenceEvent {
+    /// Transitions of the sending node (`presence::Change`), in its order.
+    Joined {
+        conversation: ConversationId,
+        user: UserRef,
+    },
+    Left {
+        conversation: ConversationId,
+        user: UserId,
+    },
+    Connected {
+        user: UserId,
+    },
+    Disconnected {
+        user: UserId,
+    },
+    /// The sender is alive (every `HEARTBEAT`), and has sent `seq` transitions.
+    Heartbeat {
+        seq: u64,
+    },
+    /// The sender's whole presence, replacing what the others hold of it;
+    /// `ask`: who should answer with theirs.
+    Snapshot {
+        snapshot: Snapshot,
+        ask: Ask,
+    },
+}
+
+/// Who answers a presence snapshot with their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Ask {
+    Nobody,
+    Everyone,
+    Node(String),
+}
+
+impl From<&Change> for PresenceEvent {
+    fn from(change: &Change) -> Self {
+        match change.clone() {
+            Change::Joined { conversation, user } => Self::Joined { conversation, user },
+            Change::Left { conversation, user } => Self::Left { conversation, user },
+            Change::Connected(user) => Self::Connected { user },
+            Change::Disconnected(user) => Self::Disconnected { user },
+        }
+    }
 }
 
 /// How a forwarded send ended on the owner.
@@ -234,6 +306,11 @@ pub struct Cluster {
     taking: dashmap::DashMap<ConversationId, Arc<tokio::sync::Mutex<()>>>,
     /// Forwarded sends waiting, in arrival order, for a take-over to finish.
     deferred: dashmap::DashMap<ConversationId, Vec<(String, u64, Draft)>>,
+    /// `REDIS_NAMESPACE` (for `<namespace>:presence:<node>`).
+    namespace: String,
+    /// Whether the subscription is up: other nodes expire only while this node
+    /// can hear them.
+    subscribed: AtomicBool,
 }
 
 impl Cluster {
@@ -255,7 +332,14 @@ impl Cluster {
             next_call: AtomicU64::new(1),
             taking: dashmap::DashMap::new(),
             deferred: dashmap::DashMap::new(),
+            namespace: namespace.to_owned(),
+            subscribed: AtomicBool::new(false),
         }))
+    }
+
+    /// The hub to build with this cluster: its presence merged across nodes.
+    pub fn new_hub(self: &Arc<Self>) -> Hub {
+        Hub::clustered(self.backplane(), &self.node)
     }
 
     pub fn node(&self) -> &str {
@@ -284,6 +368,7 @@ impl Cluster {
         }
         tokio::spawn(Arc::clone(self).subscribe_forever());
         tokio::spawn(Arc::clone(&self.ownership).renew_forever(Arc::downgrade(writers)));
+        tokio::spawn(Arc::clone(self).heartbeat_forever());
         tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
     }
 
@@ -488,10 +573,12 @@ impl Cluster {
                             }
                         }
                         subscribed_before = true;
+                        self.presence_subscribed();
                         let mut messages = pubsub.on_message();
                         while let Some(msg) = messages.next().await {
                             self.receive(msg.get_payload_bytes());
                         }
+                        self.subscribed.store(false, Ordering::Release);
                         tracing::warn!("cluster subscription lost; reconnecting");
                     }
                     Err(err) => tracing::warn!(error = %err, "cluster subscribe failed"),
@@ -502,6 +589,96 @@ impl Cluster {
             }
             tokio::time::sleep(RETRY[attempt.min(RETRY.len() - 1)]).await;
             attempt += 1;
+        }
+    }
+
+    /// The subscription is up (again): the other nodes count as heard from now
+    /// (this node could not hear them; that is not their death), and this node
+    /// publishes its presence and asks for theirs. What changed meanwhile on
+    /// either side is then announced once, as differences.
+    fn presence_subscribed(&self) {
+        self.subscribed.store(true, Ordering::Release);
+        if let Some(hub) = self.hub() {
+            hub.presence_resumed();
+            self.send_presence(&hub, Ask::Everyone);
+        }
+    }
+
+    /// Publishes this node's presence, in order with its transitions.
+    fn send_presence(&self, hub: &Hub, ask: Ask) {
+        hub.presence_snapshot(|snapshot| {
+            self.send(
+                Event::Presence(PresenceEvent::Snapshot { snapshot, ask }),
+                "",
+            );
+        });
+    }
+
+    /// Says this node is alive every `HEARTBEAT` (on the events channel, and in
+    /// `<namespace>:presence:<node>` with a TTL), and drops the nodes not heard
+    /// from for `PRESENCE_TTL` while the subscription is up.
+    async fn heartbeat_forever(self: Arc<Self>) {
+        // The first one after `HEARTBEAT`: at start, the snapshot published on
+        // subscribing introduces this node.
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+        loop {
+            tokio::select! {
+                _ = beat.tick() => {
+                    let Some(hub) = self.hub() else { return };
+                    hub.presence_heartbeat(|seq| {
+                        self.send(Event::Presence(PresenceEvent::Heartbeat { seq }), "");
+                    });
+                    let counts = hub.presence_counts();
+                    drop(hub);
+                    self.record_presence(&mut conn, counts).await;
+                }
+                _ = sweep.tick() => {
+                    let Some(hub) = self.hub() else { return };
+                    if self.subscribed.load(Ordering::Acquire) {
+                        hub.expire_nodes(PRESENCE_TTL);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews `<namespace>:presence:<node>` (connections, users and rooms of
+    /// this node), expiring with `PRESENCE_TTL`: what an operator sees of the
+    /// live nodes in Redis. The nodes' merged views do not read it: they follow
+    /// the ordered events, where a transition cannot overtake a snapshot.
+    async fn record_presence(
+        &self,
+        conn: &mut Option<redis::aio::MultiplexedConnection>,
+        (connections, users, rooms): (usize, usize, usize),
+    ) {
+        if conn.is_none() {
+            *conn = self.client.get_multiplexed_async_connection().await.ok();
+        }
+        let Some(c) = conn.as_mut() else { return };
+        let key = format!("{}:{PRESENCE}:{}", self.namespace, self.node);
+        let ttl_ms = i64::try_from(PRESENCE_TTL.as_millis()).unwrap_or(i64::MAX);
+        let recorded = redis::pipe()
+            .atomic()
+            .hset_multiple(
+                &key,
+                &[
+                    ("connections", connections),
+                    ("users", users),
+                    ("rooms", rooms),
+                ],
+            )
+            .ignore()
+            .pexpire(&key, ttl_ms)
+            .ignore()
+            .query_async::<()>(c)
+            .await;
+        if let Err(err) = recorded {
+            tracing::debug!(error = %err, "presence key not renewed");
+            *conn = None;
         }
     }
 
@@ -876,6 +1053,41 @@ impl Cluster {
             Event::Unsubscribe { conversation, user } => {
                 hub.unsubscribe_local(&conversation, &user);
             }
+            Event::Presence(presence) => self.receive_presence(&hub, &envelope.node, presence),
+        }
+    }
+
+    /// Another node's presence: applied to the merged view and announced here
+    /// where it changes it; a snapshot asked of this node is answered.
+    fn receive_presence(&self, hub: &Hub, node: &str, presence: PresenceEvent) {
+        let change = match presence {
+            PresenceEvent::Joined { conversation, user } => Change::Joined { conversation, user },
+            PresenceEvent::Left { conversation, user } => Change::Left { conversation, user },
+            PresenceEvent::Connected { user } => Change::Connected(user),
+            PresenceEvent::Disconnected { user } => Change::Disconnected(user),
+            PresenceEvent::Heartbeat { seq } => {
+                if hub.remote_heartbeat(node, seq) {
+                    self.send_presence(hub, Ask::Node(node.to_owned()));
+                }
+                return;
+            }
+            PresenceEvent::Snapshot { snapshot, ask } => {
+                hub.remote_snapshot(node, &snapshot);
+                if ask == Ask::Everyone || ask == Ask::Node(self.node.clone()) {
+                    self.send_presence(hub, Ask::Nobody);
+                }
+                return;
+            }
+        };
+        self.remote_presence(hub, node, change);
+    }
+
+    /// Applies another node's transition; a node not known (new, or dropped as
+    /// dead and back) is asked for its whole presence. (A node that lost some of
+    /// this one's transitions finds out at the next heartbeat.)
+    fn remote_presence(&self, hub: &Hub, node: &str, change: Change) {
+        if hub.remote_presence(node, &change) {
+            self.send_presence(hub, Ask::Node(node.to_owned()));
         }
     }
 }
@@ -945,6 +1157,11 @@ impl Backplane for RedisBackplane {
             },
             "",
         );
+    }
+
+    fn presence(&self, change: &Change) {
+        self.0
+            .send(Event::Presence(PresenceEvent::from(change)), "");
     }
 }
 
@@ -1038,6 +1255,56 @@ mod tests {
                     conversation: "0123456789abcdef01234567".into(),
                     user: "b".into(),
                 },
+                "",
+            ),
+            (
+                Event::Presence(PresenceEvent::Joined {
+                    conversation: "0123456789abcdef01234567".into(),
+                    user: UserRef {
+                        id: "u".into(),
+                        username: "ann".into(),
+                    },
+                }),
+                "",
+            ),
+            (
+                Event::Presence(PresenceEvent::Left {
+                    conversation: "0123456789abcdef01234567".into(),
+                    user: "u".into(),
+                }),
+                "",
+            ),
+            (
+                Event::Presence(PresenceEvent::Connected { user: "u".into() }),
+                "",
+            ),
+            (
+                Event::Presence(PresenceEvent::Disconnected { user: "u".into() }),
+                "",
+            ),
+            (Event::Presence(PresenceEvent::Heartbeat { seq: 12 }), ""),
+            (
+                Event::Presence(PresenceEvent::Snapshot {
+                    snapshot: Snapshot {
+                        users: vec!["u".into()],
+                        rooms: vec![crate::realtime::presence::RoomSnapshot {
+                            conversation: "0123456789abcdef01234567".into(),
+                            users: vec![UserRef {
+                                id: "u".into(),
+                                username: "ann".into(),
+                            }],
+                        }],
+                        seq: 3,
+                    },
+                    ask: Ask::Node("n2".into()),
+                }),
+                "",
+            ),
+            (
+                Event::Presence(PresenceEvent::Snapshot {
+                    snapshot: Snapshot::default(),
+                    ask: Ask::Everyone,
+                }),
                 "",
             ),
         ] {

@@ -102,7 +102,7 @@ impl AppState {
             None => RateLimits::new(&config),
         };
         let hub = Arc::new(match &cluster {
-            Some(cluster) => Hub::new(cluster.backplane()),
+            Some(cluster) => cluster.new_hub(),
             None => Hub::default(),
         });
         let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));

@@ -795,7 +795,7 @@ impl Writers {
         // or delivered here, and only once Redis has taken the events. So an ack
         // means every node hears the message, and the owner's own connections hear
         // it in the same order as everyone else's.
-        let announced = whole.is_none() && self.hub.clustered();
+        let announced = whole.is_none() && self.hub.is_clustered();
         if announced {
             for (i, pending) in batch.iter_mut().enumerate() {
                 if failed.contains_key(&i) {

@@ -7,19 +7,23 @@
 //! global lock.
 //!
 //! Scale-out: every event leaves through `Hub::publish`, which delivers locally and
-//! hands the same bytes to a `Backplane` (here: none). A Redis backplane would
-//! forward them to the other nodes, which call `deliver_local`. Presence is computed
-//! from per-node facts (which users have a connection joined to which room) that a
-//! backplane can merge as a union across nodes.
+//! hands the same bytes to a `Backplane` (`LocalOnly` alone, Redis in cluster
+//! mode), whose other nodes call `deliver_local`. Presence is computed from
+//! per-node facts (which users have a connection joined to which room). Alone,
+//! this node's facts are all there is. In cluster mode (`Hub::clustered`) the
+//! node's transitions go to the others through the backplane, and presence is
+//! announced and answered from the merged view (`presence::Merged`).
 
 use crate::ids::{ConversationId, GroupId, UserId};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::sync::{mpsc, watch};
 
+use super::presence::{Change, Merged, Snapshot, Transition};
 use super::protocol::{
     MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, MessageUpdatedFrame,
     PresenceFrame, PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
@@ -76,6 +80,10 @@ pub trait Backplane: Send + Sync {
     fn barrier(&self) -> Option<tokio::sync::oneshot::Receiver<bool>> {
         None
     }
+    /// Cluster mode: a presence transition of this node, for the others. Called
+    /// under the merged view's lock, so the transitions leave in the order they
+    /// were applied.
+    fn presence(&self, _change: &Change) {}
 }
 
 /// The single-node backplane: nothing to forward to.
@@ -159,6 +167,9 @@ pub struct Hub {
     rooms: DashMap<ConversationId, RoomState>,
     next_id: AtomicU64,
     backplane: Box<dyn Backplane>,
+    /// Cluster mode: presence merged across nodes. Lock order: this, then a
+    /// room or user entry (never the other way round).
+    merged: Option<Mutex<Merged>>,
 }
 
 impl Default for Hub {
@@ -174,18 +185,46 @@ impl Hub {
             rooms: DashMap::new(),
             next_id: AtomicU64::new(1),
             backplane,
+            merged: None,
         }
+    }
+
+    /// A hub that is one node of several: presence is merged across nodes, with
+    /// this node's transitions told to the others through the backplane.
+    pub fn clustered(backplane: Box<dyn Backplane>, node: &str) -> Self {
+        Self {
+            merged: Some(Mutex::new(Merged::new(node))),
+            ..Self::new(backplane)
+        }
+    }
+
+    fn merged(&self) -> Option<MutexGuard<'_, Merged>> {
+        self.merged
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Applies a transition of this node and tells the other nodes.
+    fn local_change(&self, merged: &mut Merged, change: Change) -> Option<Transition> {
+        self.backplane.presence(&change);
+        merged.apply_mine(&change)
     }
 
     /// Registers a connection of `user` unless they already hold `limit`; the check
     /// and the insert happen under one map-entry lock, so parallel upgrades cannot
     /// overshoot.
     pub fn try_register(&self, user: UserRef, limit: usize) -> Option<Registration> {
+        let mut merged = self.merged();
         let mut conns = self.users.entry(user.id.clone()).or_default();
         if conns.len() >= limit {
             drop(conns);
             self.users.remove_if(&user.id, |_, c| c.is_empty());
             return None;
+        }
+        if conns.is_empty()
+            && let Some(merged) = merged.as_deref_mut()
+        {
+            self.local_change(merged, Change::Connected(user.id.clone()));
         }
         let (tx, outbound) = mpsc::channel(OUTBOUND_QUEUE);
         let (close, close_requests) = watch::channel(None);
@@ -206,20 +245,27 @@ impl Hub {
 
     /// Forgets a connection: leaves its rooms (announcing presence) and its user.
     pub fn unregister(&self, conn: &ConnHandle, rooms: impl IntoIterator<Item = ConversationId>) {
+        let mut merged = self.merged();
         for room in rooms {
-            self.leave(&room, conn);
+            self.leave_matching(merged.as_deref_mut(), &room, |id, _| id == conn.id);
         }
         if let Some(mut conns) = self.users.get_mut(&conn.user.id) {
             conns.remove(&conn.id);
         }
-        self.users
-            .remove_if(&conn.user.id, |_, conns| conns.is_empty());
+        let last = self
+            .users
+            .remove_if(&conn.user.id, |_, conns| conns.is_empty())
+            .is_some();
+        if last && let Some(merged) = merged.as_deref_mut() {
+            self.local_change(merged, Change::Disconnected(conn.user.id.clone()));
+        }
         metrics::gauge!("confab_ws_connections").decrement(1.0);
     }
 
     /// Adds a connection to a room; returns who is online there now. The user's
     /// first connection in the room announces them online to the others.
     pub fn join(&self, conversation: &ConversationId, conn: &ConnHandle) -> Vec<UserRef> {
+        let mut merged = self.merged();
         let (online, announce) = {
             let mut room = self.rooms.entry(conversation.to_owned()).or_default();
             let already = room.conns.insert(conn.id, conn.clone()).is_some();
@@ -235,22 +281,56 @@ impl Hub {
             let online: Vec<UserRef> = room.per_user.values().map(|(u, _)| u.clone()).collect();
             (online, announce)
         };
+        let Some(merged) = merged.as_deref_mut() else {
+            if announce {
+                self.presence(
+                    conversation,
+                    &conn.user,
+                    PresenceStatus::Online,
+                    Some(conn.id),
+                );
+            }
+            return online;
+        };
         if announce {
-            self.presence(
-                conversation,
-                &conn.user,
-                PresenceStatus::Online,
-                Some(conn.id),
-            );
+            let change = Change::Joined {
+                conversation: conversation.to_owned(),
+                user: conn.user.clone(),
+            };
+            if let Some(transition) = self.local_change(merged, change) {
+                self.announce(&transition, Some(conn.id));
+            }
         }
-        online
+        merged.room_online(conversation)
     }
 
     /// Removes a connection from a room; the user's last one announces them offline.
     pub fn leave(&self, conversation: &ConversationId, conn: &ConnHandle) {
-        let gone = self.remove_from_room(conversation, |id, _| id == conn.id);
-        for user in gone {
-            self.presence(conversation, &user, PresenceStatus::Offline, None);
+        let mut merged = self.merged();
+        self.leave_matching(merged.as_deref_mut(), conversation, |id, _| id == conn.id);
+    }
+
+    /// Removes the matching connections from the room, announcing the users who
+    /// went offline (alone: from this node; in cluster mode: from every node).
+    fn leave_matching(
+        &self,
+        mut merged: Option<&mut Merged>,
+        conversation: &ConversationId,
+        matches: impl Fn(ConnId, &Conn) -> bool,
+    ) {
+        for user in self.remove_from_room(conversation, matches) {
+            match merged.as_deref_mut() {
+                None => self.presence(conversation, &user, PresenceStatus::Offline, None),
+                Some(merged) => {
+                    let change = Change::Left {
+                        conversation: conversation.to_owned(),
+                        user: user.id,
+                    };
+                    if let Some(transition) = self.local_change(merged, change) {
+                        self.announce(&transition, None);
+                    }
+                }
+            }
         }
     }
 
@@ -299,8 +379,93 @@ impl Hub {
         self.deliver_room(conversation, &frame, except);
     }
 
-    /// Users with a connection joined to the room.
+    fn announce(&self, transition: &Transition, except: Option<ConnId>) {
+        self.presence(
+            &transition.conversation,
+            &transition.user,
+            transition.status,
+            except,
+        );
+    }
+
+    /// Cluster mode: another node's presence transition, announced here if it
+    /// changes the merged view. Returns whether that node was unknown (its
+    /// state is to be asked for).
+    pub fn remote_presence(&self, node: &str, change: &Change) -> bool {
+        let Some(mut merged) = self.merged() else {
+            return false;
+        };
+        let unknown = merged.heard(node, Instant::now());
+        if let Some(transition) = merged.apply(node, change) {
+            self.announce(&transition, None);
+        }
+        unknown
+    }
+
+    /// Cluster mode: another node's whole presence, replacing what was known of
+    /// it; only the differences are announced.
+    pub fn remote_snapshot(&self, node: &str, snapshot: &Snapshot) {
+        let Some(mut merged) = self.merged() else {
+            return;
+        };
+        merged.heard(node, Instant::now());
+        for transition in merged.replace(node, snapshot) {
+            self.announce(&transition, None);
+        }
+    }
+
+    /// Cluster mode: another node's heartbeat, with how many transitions it has
+    /// sent. Returns whether its state is to be asked for: the node was unknown,
+    /// or a transition of its never arrived here.
+    pub fn remote_heartbeat(&self, node: &str, seq: u64) -> bool {
+        self.merged().is_some_and(|mut merged| {
+            let unknown = merged.heard(node, Instant::now());
+            unknown || !merged.in_step(node, seq)
+        })
+    }
+
+    /// Cluster mode: hands how many transitions this node has sent to `send`,
+    /// under the lock that orders them (so a heartbeat counts exactly the
+    /// transitions queued before it).
+    pub fn presence_heartbeat(&self, send: impl FnOnce(u64)) {
+        if let Some(merged) = self.merged() {
+            send(merged.sent());
+        }
+    }
+
+    /// Cluster mode: drops the nodes not heard from for `ttl`, announcing their
+    /// users offline where no other node has them.
+    pub fn expire_nodes(&self, ttl: Duration) {
+        let Some(mut merged) = self.merged() else {
+            return;
+        };
+        let transitions = merged.expire(Instant::now(), ttl);
+        for transition in transitions {
+            self.announce(&transition, None);
+        }
+    }
+
+    /// Cluster mode: counts every known node as heard from now (this node could
+    /// not hear them for a while; that is not their death).
+    pub fn presence_resumed(&self) {
+        if let Some(mut merged) = self.merged() {
+            merged.touch_all(Instant::now());
+        }
+    }
+
+    /// Cluster mode: hands this node's presence to `send` under the lock that
+    /// orders its transitions, so the snapshot takes its place among them.
+    pub fn presence_snapshot(&self, send: impl FnOnce(Snapshot)) {
+        if let Some(merged) = self.merged() {
+            send(merged.snapshot());
+        }
+    }
+
+    /// Users with a connection joined to the room (in cluster mode: on any node).
     pub fn room_online(&self, conversation: &ConversationId) -> Vec<UserRef> {
+        if let Some(merged) = self.merged() {
+            return merged.room_online(conversation);
+        }
         self.rooms
             .get(conversation)
             .map(|room| room.per_user.values().map(|(u, _)| u.clone()).collect())
@@ -312,8 +477,11 @@ impl Hub {
         self.users.get(user_id).map_or(0, |conns| conns.len())
     }
 
-    /// Whether the user has any live connection.
+    /// Whether the user has any live connection (in cluster mode: on any node).
     pub fn is_online(&self, user_id: &UserId) -> bool {
+        if let Some(merged) = self.merged() {
+            return merged.is_online(user_id);
+        }
         self.users
             .get(user_id)
             .is_some_and(|conns| !conns.is_empty())
@@ -392,7 +560,7 @@ impl Hub {
     }
 
     /// Whether events also go to other nodes.
-    pub fn clustered(&self) -> bool {
+    pub fn is_clustered(&self) -> bool {
         self.backplane.clustered()
     }
 
@@ -483,9 +651,8 @@ impl Hub {
     /// Takes the user's connections on this node out of the room, announcing
     /// them offline there.
     pub fn unsubscribe_local(&self, room: &ConversationId, user_id: &UserId) {
-        for user in self.remove_from_room(room, |_, c| &c.user.id == user_id) {
-            self.presence(room, &user, PresenceStatus::Offline, None);
-        }
+        let mut merged = self.merged();
+        self.leave_matching(merged.as_deref_mut(), room, |_, c| &c.user.id == user_id);
     }
 
     /// Closes every connection of the user (token revocation), on every node.
@@ -511,6 +678,11 @@ impl Hub {
                 conn.close(code);
             }
         }
+    }
+
+    /// Connections, users and joined rooms on this node.
+    pub fn presence_counts(&self) -> (usize, usize, usize) {
+        (self.connection_count(), self.users.len(), self.rooms.len())
     }
 
     pub fn connection_count(&self) -> usize {
@@ -575,6 +747,79 @@ mod tests {
         );
         hub.unregister(&a1.conn, Vec::new());
         assert!(!hub.is_online(&"a".into()));
+    }
+
+    /// A backplane that keeps this node's presence transitions, for another hub.
+    #[derive(Default, Clone)]
+    struct Recorded(Arc<std::sync::Mutex<Vec<Change>>>);
+
+    impl Backplane for Recorded {
+        fn forward(&self, _audience: &Audience, _frame: &Arc<str>) {}
+        fn presence(&self, change: &Change) {
+            self.0.lock().unwrap().push(change.clone());
+        }
+    }
+
+    impl Recorded {
+        /// Hands what was recorded to `to` as node `from`'s transitions.
+        fn deliver(&self, from: &str, to: &Hub) {
+            for change in self.0.lock().unwrap().drain(..) {
+                to.remote_presence(from, &change);
+            }
+        }
+    }
+
+    fn statuses(frames: &[String]) -> Vec<&'static str> {
+        frames
+            .iter()
+            .filter_map(|f| {
+                if f.contains(r#""status":"online""#) {
+                    Some("online")
+                } else if f.contains(r#""status":"offline""#) {
+                    Some("offline")
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clustered_hubs_announce_a_user_with_tabs_on_both_once_online_and_once_offline() {
+        let (to_b, to_a) = (Recorded::default(), Recorded::default());
+        let a = Hub::clustered(Box::new(to_b.clone()), "a");
+        let b = Hub::clustered(Box::new(to_a.clone()), "b");
+        let mut watcher_a = register(&a, "wa");
+        let mut watcher_b = register(&b, "wb");
+        a.join(&"r".into(), &watcher_a.conn);
+        b.join(&"r".into(), &watcher_b.conn);
+        to_b.deliver("a", &b);
+        to_a.deliver("b", &a);
+        drain(&mut watcher_a.outbound);
+        drain(&mut watcher_b.outbound);
+
+        let tab_a = register(&a, "u");
+        let online = a.join(&"r".into(), &tab_a.conn);
+        to_b.deliver("a", &b);
+        assert_eq!(online.len(), 3, "wa, wb and u: {online:?}");
+        let tab_b = register(&b, "u");
+        b.join(&"r".into(), &tab_b.conn);
+        to_a.deliver("b", &a);
+        assert_eq!(statuses(&drain(&mut watcher_a.outbound)), ["online"]);
+        assert_eq!(statuses(&drain(&mut watcher_b.outbound)), ["online"]);
+
+        a.unregister(&tab_a.conn, ["r".into()]);
+        to_b.deliver("a", &b);
+        assert!(statuses(&drain(&mut watcher_a.outbound)).is_empty());
+        assert!(statuses(&drain(&mut watcher_b.outbound)).is_empty());
+        assert!(a.is_online(&"u".into()), "still connected to b");
+
+        b.unregister(&tab_b.conn, ["r".into()]);
+        to_a.deliver("b", &a);
+        assert_eq!(statuses(&drain(&mut watcher_a.outbound)), ["offline"]);
+        assert_eq!(statuses(&drain(&mut watcher_b.outbound)), ["offline"]);
+        assert!(!a.is_online(&"u".into()) && !b.is_online(&"u".into()));
+        assert_eq!(a.room_online(&"r".into()).len(), 2);
     }
 
     #[test]

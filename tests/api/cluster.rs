@@ -444,13 +444,13 @@ async fn senders_on_both_nodes_at_once_store_everything_once_with_increasing_seq
 }
 
 /// A Redis of this test's own, to stop and start again.
-struct PrivateRedis {
+pub(crate) struct PrivateRedis {
     port: u16,
     child: Option<tokio::process::Child>,
 }
 
 impl PrivateRedis {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let mut redis = Self {
             port: crate::faults::free_port(),
             child: None,
@@ -459,11 +459,11 @@ impl PrivateRedis {
         redis
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         let child = tokio::process::Command::new("redis-server")
             .args([
                 "--bind",
@@ -494,7 +494,7 @@ impl PrivateRedis {
         }
     }
 
-    async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }

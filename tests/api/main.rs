@@ -8,6 +8,7 @@ mod abuse;
 mod accounts;
 mod cluster;
 mod cluster_limits;
+mod cluster_presence;
 mod dms;
 mod faults;
 mod fuzz_corpus;
