@@ -94,13 +94,15 @@ const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 enum Event {
     /// Deliver the frame that follows the envelope to these connections; for a
     /// message event, with the message, for the receiving node's copy of the
-    /// conversation (`Writers::observe_remote`); `created` for a new message.
+    /// conversation (`Writers::observe_remote`); `replayed` for a message a node
+    /// taking a conversation over announces (its predecessor stored it; nodes
+    /// that already heard it skip it).
     Deliver {
         audience: WireAudience,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<MessageDoc>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        created: bool,
+        replayed: bool,
     },
     /// A send for a conversation node `to` owns, forwarded as call `call`.
     Submit {
@@ -257,12 +259,37 @@ impl From<WireAudience> for Audience {
     }
 }
 
-/// An event with the node that sent it (a node ignores its own).
+/// An event with the node that sent it (a node ignores its own) and its number
+/// in that node's stream (1, 2, ...): a receiver that sees a number skipped knows
+/// it missed events (a batch the publisher gave up on), and one it has seen is a
+/// repeat (a retried batch that had gone through).
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     node: String,
+    #[serde(default)]
+    n: u64,
     #[serde(flatten)]
     event: Event,
+}
+
+/// Where an event's number falls in its node's stream, after `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sequence {
+    /// The next one (or the first heard from that node).
+    Next,
+    /// Seen already: a retried batch that had gone through.
+    Repeat,
+    /// Some were skipped: events were lost.
+    Gap,
+}
+
+fn sequence(last: Option<u64>, n: u64) -> Sequence {
+    match last {
+        None => Sequence::Next,
+        Some(last) if n <= last => Sequence::Repeat,
+        Some(last) if n == last + 1 => Sequence::Next,
+        Some(_) => Sequence::Gap,
+    }
 }
 
 /// Wire form: the envelope as one JSON line, then the frame (for `Deliver`) as
@@ -311,6 +338,13 @@ pub struct Cluster {
     /// Whether the subscription is up: other nodes expire only while this node
     /// can hear them.
     subscribed: AtomicBool,
+    /// How many events this node has numbered (`Envelope::n`).
+    sent: std::sync::Mutex<u64>,
+    /// The last number heard from each other node.
+    heard: std::sync::Mutex<HashMap<String, u64>>,
+    /// Shutting down: forwarded sends are refused (`NotOwner`) so they go to the
+    /// next owner.
+    leaving: AtomicBool,
 }
 
 impl Cluster {
@@ -334,6 +368,9 @@ impl Cluster {
             deferred: dashmap::DashMap::new(),
             namespace: namespace.to_owned(),
             subscribed: AtomicBool::new(false),
+            sent: std::sync::Mutex::new(0),
+            heard: std::sync::Mutex::new(HashMap::new()),
+            leaving: AtomicBool::new(false),
         }))
     }
 
@@ -375,6 +412,15 @@ impl Cluster {
     /// At shutdown, after the writers flushed: this node's leases go back, and
     /// the other nodes hear that it is leaving (so they stop forwarding to it).
     pub async fn shutdown(&self) {
+        // Forwarded sends from now on go elsewhere; those in flight are stored
+        // and answered before the leases go.
+        self.leaving.store(true, Ordering::Release);
+        if let Some(writers) = self.writers() {
+            let deadline = std::time::Instant::now() + FORWARD_TIMEOUT;
+            while writers.in_flight() > 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         self.ownership.release_all().await;
         self.send(Event::Leaving, "");
         let (done, published) = oneshot::channel();
@@ -414,17 +460,53 @@ impl Cluster {
     }
 
     fn send(&self, event: Event, frame: &str) {
+        // Numbered and queued under one lock, so the numbers follow the order.
+        let mut sent = self
+            .sent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let envelope = Envelope {
             node: self.node.clone(),
+            n: *sent + 1,
             event,
         };
         match encode(&envelope, frame) {
             Ok(bytes) => {
+                *sent += 1;
                 // The receiver lives as long as the process (publish_forever).
                 let _ = self.outbox.send(Outgoing::Event(bytes));
             }
             Err(err) => tracing::error!(error = %err, "cluster event not encodable"),
         }
+    }
+
+    /// Whether an event is new; on a gap in a node's numbers, this node missed
+    /// events: like a lost subscription, every conversation reloads and the
+    /// sockets close with 1012, so clients catch up with `since`.
+    fn in_order(&self, node: &str, n: u64) -> bool {
+        let gap = {
+            let mut heard = self
+                .heard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let order = sequence(heard.get(node).copied(), n);
+            if order == Sequence::Repeat {
+                return false;
+            }
+            heard.insert(node.to_owned(), n);
+            order == Sequence::Gap
+        };
+        if gap {
+            tracing::warn!(%node, "cluster events from a node were lost; conversations reload, sockets close so clients catch up");
+            metrics::counter!("confab_cluster_resyncs_total").increment(1);
+            if let Some(writers) = self.writers() {
+                writers.resync_all();
+            }
+            if let Some(hub) = self.hub() {
+                hub.close_all(CLOSE_RESYNC);
+            }
+        }
+        true
     }
 
     /// Publishes queued events in order, reconnecting when Redis goes away.
@@ -563,8 +645,13 @@ impl Cluster {
                             tracing::warn!(
                                 "cluster subscription restored; conversations reload, sockets close so clients catch up"
                             );
-                            // Leases may have expired or moved meanwhile.
+                            // Leases may have expired or moved meanwhile, and the
+                            // other nodes' numbers have moved on.
                             self.ownership.forget_all();
+                            self.heard
+                                .lock()
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                                .clear();
                             if let Some(writers) = self.writers() {
                                 writers.resync_all();
                             }
@@ -655,14 +742,21 @@ impl Cluster {
         conn: &mut Option<redis::aio::MultiplexedConnection>,
         (connections, users, rooms): (usize, usize, usize),
     ) {
-        if conn.is_none() {
-            *conn = self.client.get_multiplexed_async_connection().await.ok();
+        // Bounded: a Redis that never answers must not stop the heartbeats.
+        let dialled = tokio::time::timeout(REDIS_TIMEOUT, async {
+            if conn.is_none() {
+                *conn = self.client.get_multiplexed_async_connection().await.ok();
+            }
+        })
+        .await;
+        if dialled.is_err() {
+            return;
         }
         let Some(c) = conn.as_mut() else { return };
         let key = format!("{}:{PRESENCE}:{}", self.namespace, self.node);
         let ttl_ms = i64::try_from(PRESENCE_TTL.as_millis()).unwrap_or(i64::MAX);
-        let recorded = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .hset_multiple(
                 &key,
                 &[
@@ -673,9 +767,15 @@ impl Cluster {
             )
             .ignore()
             .pexpire(&key, ttl_ms)
-            .ignore()
-            .query_async::<()>(c)
-            .await;
+            .ignore();
+        let recorded = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(c))
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "timed out",
+                )))
+            });
         if let Err(err) = recorded {
             tracing::debug!(error = %err, "presence key not renewed");
             *conn = None;
@@ -729,12 +829,14 @@ impl Cluster {
                 Ok(Ticket::Forwarded(Forwarded {
                     reply: answer,
                     timeout: FORWARD_TIMEOUT,
-                    cancel: Box::new(move || {
+                    done: Some(Box::new(move |timed_out| {
                         cluster.calls().remove(&id);
-                        // Maybe dead: ask Redis again next time.
-                        cluster.ownership.forget_other(&conversation);
-                        metrics::counter!("confab_cluster_forward_timeouts_total").increment(1);
-                    }),
+                        if timed_out {
+                            // Maybe dead: ask Redis again next time.
+                            cluster.ownership.forget_other(&conversation);
+                            metrics::counter!("confab_cluster_forward_timeouts_total").increment(1);
+                        }
+                    })),
                 }))
             }
         }
@@ -746,6 +848,10 @@ impl Cluster {
     async fn route(&self, writers: &Writers, live: &Arc<Live>) -> Result<Route, ApiError> {
         let id = &live.id;
         if self.ownership.holds(id) {
+            if live.needs_reload() {
+                // Replaced by a take-over (or unsure after a store failure).
+                return writers.get(id).await.map(Route::Here);
+            }
             return Ok(Route::Here(Arc::clone(live)));
         }
         // One taker per conversation at a time: a second send waits for the first
@@ -771,6 +877,7 @@ impl Cluster {
                 Owner::There(node) => Ok(Route::There(node)),
             }
         };
+        drop(gate);
         self.taking
             .remove_if(id, |_, gate| Arc::strong_count(gate) == 1);
         route
@@ -815,7 +922,12 @@ impl Cluster {
             .taking
             .get(&conversation)
             .map(|gate| Arc::clone(gate.value()));
-        if gate.is_none() && !self.deferred.contains_key(&conversation) {
+        let ready = self.writers().is_some_and(|writers| {
+            writers
+                .loaded(&conversation)
+                .is_some_and(|live| !live.needs_reload())
+        });
+        if gate.is_none() && ready && !self.deferred.contains_key(&conversation) {
             return self.serve_submit_now(from, call, conversation, draft);
         }
         let mut first = false;
@@ -852,6 +964,12 @@ impl Cluster {
                         }
                         continue;
                     }
+                    // Loaded (or reloaded) first, so the queue keeps its order.
+                    if let Some(writers) = cluster.writers()
+                        && let Err(err) = writers.get(&conversation).await
+                    {
+                        tracing::debug!(error = %err.message, "forwarded sends: the conversation did not load");
+                    }
                     for (from, call, draft) in queued {
                         cluster.serve_submit_now(from, call, conversation.clone(), draft);
                     }
@@ -870,7 +988,7 @@ impl Cluster {
         let Some(writers) = self.writers() else {
             return;
         };
-        if !self.ownership.holds(&conversation) {
+        if self.leaving.load(Ordering::Acquire) || !self.ownership.holds(&conversation) {
             self.answer(&from, call, Outcome::NotOwner);
             return;
         }
@@ -942,9 +1060,18 @@ impl Cluster {
     /// On the forwarding node: the owner's answer. The gateway's ack is queued
     /// here, in the subscriber, before the message's event (published after the
     /// answer) is delivered.
-    fn take_answer(self: &Arc<Self>, call: u64, outcome: Outcome) {
-        let Some(mut pending) = self.calls().remove(&call) else {
-            return; // timed out meanwhile
+    fn take_answer(self: &Arc<Self>, from: &str, call: u64, outcome: Outcome) {
+        let pending = {
+            let mut calls = self.calls();
+            // Only the node the call went to answers it (a node that left may
+            // answer late, after the call went elsewhere).
+            match calls.get(&call) {
+                Some(pending) if pending.node == from => calls.remove(&call),
+                _ => None,
+            }
+        };
+        let Some(mut pending) = pending else {
+            return; // timed out, or moved to another node meanwhile
         };
         match outcome {
             Outcome::Stored { message, created } => {
@@ -977,6 +1104,11 @@ impl Cluster {
         let Some(writers) = self.writers() else {
             return;
         };
+        // Give a node that is handing over (or taking over) a moment.
+        tokio::time::sleep(Duration::from_millis(50) * call.attempts).await;
+        if call.reply.is_closed() {
+            return; // the sender gave up (timed out, or its connection closed)
+        }
         let live = match writers.get(&call.conversation).await {
             Ok(live) => live,
             Err(err) => {
@@ -1004,7 +1136,7 @@ impl Cluster {
             tracing::warn!("unreadable cluster event ignored");
             return;
         };
-        if envelope.node == self.node {
+        if envelope.node == self.node || !self.in_order(&envelope.node, envelope.n) {
             return;
         }
         let Some(hub) = self.hub() else {
@@ -1014,14 +1146,14 @@ impl Cluster {
             Event::Deliver {
                 audience,
                 message,
-                created,
+                replayed,
             } => {
                 let audience = Audience::from(audience);
                 let frame: Arc<str> = Arc::from(frame);
                 let deliver = || hub.deliver_local(&audience, &frame, None);
                 match (message, self.writers()) {
                     (Some(message), Some(writers)) => {
-                        writers.observe_remote(message, created, deliver)
+                        writers.observe_remote(message, replayed, deliver)
                     }
                     _ => deliver(),
                 }
@@ -1038,7 +1170,7 @@ impl Cluster {
             }
             Event::Answer { to, call, outcome } => {
                 if to == self.node {
-                    self.take_answer(call, outcome);
+                    self.take_answer(&envelope.node, call, outcome);
                 }
             }
             Event::Leaving => {
@@ -1101,7 +1233,7 @@ impl Backplane for RedisBackplane {
             Event::Deliver {
                 audience: WireAudience::from(audience),
                 message: None,
-                created: false,
+                replayed: false,
             },
             frame,
         );
@@ -1112,18 +1244,18 @@ impl Backplane for RedisBackplane {
             Event::Deliver {
                 audience: WireAudience::from(audience),
                 message: Some(message.clone()),
-                created: false,
+                replayed: false,
             },
             frame,
         );
     }
 
-    fn forward_created(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
+    fn forward_replayed(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
         self.0.send(
             Event::Deliver {
                 audience: WireAudience::from(audience),
                 message: Some(message.clone()),
-                created: true,
+                replayed: true,
             },
             frame,
         );
@@ -1170,6 +1302,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn event_numbers_tell_repeats_and_losses_apart() {
+        assert_eq!(sequence(None, 41), Sequence::Next, "the first heard");
+        assert_eq!(sequence(Some(41), 42), Sequence::Next);
+        assert_eq!(sequence(Some(42), 42), Sequence::Repeat);
+        assert_eq!(sequence(Some(42), 3), Sequence::Repeat);
+        assert_eq!(sequence(Some(42), 44), Sequence::Gap);
+    }
+
+    #[test]
     fn events_round_trip_through_their_wire_form() {
         let frame = r#"{"type":"message","body":"two\nlines \"quoted\""}"#;
         for (event, frame) in [
@@ -1177,7 +1318,7 @@ mod tests {
                 Event::Deliver {
                     audience: WireAudience::Room("0123456789abcdef01234567".into()),
                     message: None,
-                    created: false,
+                    replayed: false,
                 },
                 frame,
             ),
@@ -1197,7 +1338,7 @@ mod tests {
                         edited_at: None,
                         deleted: false,
                     }),
-                    created: true,
+                    replayed: true,
                 },
                 frame,
             ),
@@ -1205,7 +1346,7 @@ mod tests {
                 Event::Deliver {
                     audience: WireAudience::Users(vec!["a".into(), "b".into()]),
                     message: None,
-                    created: false,
+                    replayed: false,
                 },
                 "{}",
             ),
@@ -1310,11 +1451,13 @@ mod tests {
         ] {
             let envelope = Envelope {
                 node: "n1".into(),
+                n: 7,
                 event: event.clone(),
             };
             let bytes = encode(&envelope, frame).unwrap();
             let (back, back_frame) = decode(&bytes).expect("decodes");
             assert_eq!(back.node, "n1");
+            assert_eq!(back.n, 7);
             assert_eq!(
                 serde_json::to_value(&back.event).unwrap(),
                 serde_json::to_value(&event).unwrap()

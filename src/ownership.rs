@@ -66,12 +66,15 @@ end
 return lost
 ";
 
-/// Deletes the lease if it is still ours.
+/// Deletes each lease that is still ours; returns how many.
 const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+local released = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    released = released + redis.call('DEL', key)
+  end
 end
-return 0
+return released
 ";
 
 /// Who writes a conversation, as far as this node knows.
@@ -193,14 +196,12 @@ impl Ownership {
         .await;
         match answer {
             Ok(Ok(holder)) if holder == self.node => {
+                // Not held here, or held but not confirmed lately (Redis was
+                // away: others may have written meanwhile): taken anew, so the
+                // copy is brought up to date before this node writes.
                 self.others.remove(conversation);
-                match self.held.get_mut(conversation) {
-                    Some(mut confirmed) => {
-                        *confirmed = asked;
-                        Owner::Here
-                    }
-                    None => Owner::Taken(asked),
-                }
+                self.held.remove(conversation);
+                Owner::Taken(asked)
             }
             Ok(Ok(holder)) => {
                 self.held.remove(conversation);
@@ -244,16 +245,19 @@ impl Ownership {
             let Some(writers) = writers.upgrade() else {
                 return;
             };
-            // Leases of conversations no longer in memory are released.
+            // Leases of conversations no longer in memory (not even loading)
+            // are released; beliefs about other nodes' leases age out.
             let (keep, gone): (Vec<ConversationId>, Vec<ConversationId>) = self
                 .held
                 .iter()
                 .map(|e| e.key().clone())
-                .partition(|id| writers.loaded(id).is_some());
+                .partition(|id| writers.has(id));
             for id in &gone {
                 self.held.remove(id);
-                self.release_lease(id).await;
             }
+            self.release_leases(&gone).await;
+            self.others
+                .retain(|_, (_, learned)| learned.elapsed() < OTHER_TTL);
             if keep.is_empty() {
                 continue;
             }
@@ -295,18 +299,25 @@ impl Ownership {
         }
     }
 
-    async fn release_lease(&self, conversation: &ConversationId) {
+    /// Gives leases back, in one script call (an unanswered one expires).
+    async fn release_leases(&self, conversations: &[ConversationId]) {
+        if conversations.is_empty() {
+            return;
+        }
         if let Some(mut conn) = self.conn().await {
-            let released = tokio::time::timeout(
-                REDIS_TIMEOUT,
-                self.release
-                    .key(self.key(conversation))
-                    .arg(&self.node)
-                    .invoke_async::<i64>(&mut conn),
-            )
-            .await;
+            let mut invocation = self.release.prepare_invoke();
+            for id in conversations {
+                invocation.key(self.key(id));
+            }
+            invocation.arg(&self.node);
+            let released =
+                tokio::time::timeout(REDIS_TIMEOUT, invocation.invoke_async::<i64>(&mut conn))
+                    .await;
             if !matches!(released, Ok(Ok(_))) {
-                tracing::debug!(conversation = %conversation, "owner lease not released; it expires");
+                tracing::debug!(
+                    leases = conversations.len(),
+                    "owner leases not released; they expire"
+                );
             }
         }
     }
@@ -321,9 +332,7 @@ impl Ownership {
     pub async fn release_all(&self) {
         let held: Vec<ConversationId> = self.held.iter().map(|e| e.key().clone()).collect();
         self.held.clear();
-        for id in &held {
-            self.release_lease(id).await;
-        }
+        self.release_leases(&held).await;
     }
 
     /// Drops every lease belief (Redis restarted or the subscription was lost:

@@ -99,7 +99,35 @@ pub enum Ticket {
 pub struct Forwarded {
     pub reply: oneshot::Receiver<Result<(MessageDoc, bool), ApiError>>,
     pub timeout: Duration,
-    pub cancel: Box<dyn FnOnce() + Send>,
+    /// Forgets the call on the forwarding node; `true` when it timed out. Runs
+    /// once: after the answer, on timeout, or when the ticket is dropped unread
+    /// (a connection closed meanwhile), so no call is kept forever.
+    pub done: Option<Box<dyn FnOnce(bool) + Send>>,
+}
+
+impl Forwarded {
+    async fn outcome(mut self) -> Result<(MessageDoc, bool), ApiError> {
+        let answered = tokio::time::timeout(self.timeout, &mut self.reply).await;
+        if let Some(done) = self.done.take() {
+            done(answered.is_err());
+        }
+        match answered {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(ApiError::internal()),
+            Err(_) => Err(ApiError::new(
+                crate::error::ErrorCode::ServerBusy,
+                "the node that writes this conversation did not answer; send it again with the same client_id",
+            )),
+        }
+    }
+}
+
+impl Drop for Forwarded {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done(false);
+        }
+    }
 }
 
 impl Ticket {
@@ -122,17 +150,7 @@ impl Ticket {
                     .ok_or_else(ApiError::database_unavailable)?;
                 Ok((message, false))
             }
-            Ticket::Forwarded(call) => match tokio::time::timeout(call.timeout, call.reply).await {
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(_)) => Err(ApiError::internal()),
-                Err(_) => {
-                    (call.cancel)();
-                    Err(ApiError::new(
-                        crate::error::ErrorCode::ServerBusy,
-                        "the node that writes this conversation did not answer; send it again with the same client_id",
-                    ))
-                }
-            },
+            Ticket::Forwarded(call) => call.outcome().await,
         }
     }
 }
@@ -390,9 +408,11 @@ impl Writers {
                     Arc::clone(live)
                 }
                 Err(err) => {
-                    // Nothing to keep for an id that does not resolve.
+                    // Nothing to keep for an id that does not resolve (what
+                    // arrived meanwhile is in the database, for the next load).
                     self.live
                         .remove_if(id, |_, c| Arc::ptr_eq(c, &cell) && c.get().is_none());
+                    self.arrived_while_loading.remove(id);
                     return Err(err);
                 }
             };
@@ -439,6 +459,16 @@ impl Writers {
         }
     }
 
+    /// Sends accepted and not yet stored, on this node.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the conversation is in memory or loading.
+    pub fn has(&self, id: &ConversationId) -> bool {
+        self.live.contains_key(id)
+    }
+
     /// The `Live` if it is in memory (no loading).
     pub fn loaded(&self, id: &ConversationId) -> Option<Arc<Live>> {
         self.live.get(id).and_then(|c| c.get().cloned())
@@ -479,7 +509,7 @@ impl Writers {
             let st = current.lock();
             for message in st.window.iter().filter(|m| m.seq > before) {
                 tracing::info!(conversation = %live.id, seq = message.seq, "announcing a message the previous owner stored");
-                self.hub.message_created(&st.doc, message);
+                self.hub.message_replayed(&st.doc, message);
             }
         }
         Ok(current)
@@ -493,10 +523,10 @@ impl Writers {
     /// everything after it, with no gap and no overlap. The other node writes its
     /// own messages behind, so nothing is marked dirty here.
     ///
-    /// `created`: a new message (not an edit or delete). One already in the copy
-    /// is not delivered again: a node taking over a conversation announces what
-    /// its predecessor stored, some of which may have been heard already.
-    pub fn observe_remote(&self, message: MessageDoc, created: bool, deliver: impl FnOnce()) {
+    /// `replayed`: announced by a node taking the conversation over (its
+    /// predecessor stored it, and may or may not have published it): not
+    /// delivered again if this copy already holds it.
+    pub fn observe_remote(&self, message: MessageDoc, replayed: bool, deliver: impl FnOnce()) {
         let cell = self
             .live
             .get(&message.conversation_id)
@@ -521,7 +551,7 @@ impl Writers {
         // Applied and fanned out under one lock hold, as a local commit is.
         let mut st = live.lock();
         let heard =
-            created && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
+            replayed && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
         Self::apply_remote(&mut st, message);
         if !heard {
             deliver();
@@ -1373,7 +1403,7 @@ mod tests {
         let mut remote = message(5);
         remote.client_id = Some("k5".into());
         let mut delivered = false;
-        writers.observe_remote(remote.clone(), true, || delivered = true);
+        writers.observe_remote(remote.clone(), false, || delivered = true);
         assert!(delivered);
         {
             let st = live.lock();
@@ -1391,7 +1421,7 @@ mod tests {
         let mut edited = message(2);
         edited.body = "edited".into();
         writers.observe_remote(edited, false, || ());
-        writers.observe_remote(message(4), true, || ());
+        writers.observe_remote(message(4), false, || ());
         // A new message this copy already holds (a new owner announcing what its
         // predecessor stored) is not delivered twice; an edit of it is.
         let mut again = false;

@@ -63,8 +63,10 @@ pub trait Backplane: Send + Sync {
     fn forward_message(&self, audience: &Audience, frame: &Arc<str>, _message: &MessageDoc) {
         self.forward(audience, frame);
     }
-    /// A new message's event (`forward_message` for edits and deletes).
-    fn forward_created(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
+    /// A message a node taking a conversation over announces because its
+    /// predecessor stored it and may never have published it (receivers that
+    /// already have it skip it).
+    fn forward_replayed(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
         self.forward_message(audience, frame, message);
     }
     /// Close these users' connections on the other nodes (revocation).
@@ -539,10 +541,20 @@ impl Hub {
     }
 
     pub fn message_created(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        self.publish_message(
+            Self::audience_of(conversation),
+            &ServerFrame::Message(MessageFrame::from(message)),
+            message,
+        );
+    }
+
+    /// `message_created` for a message found by a take-over (see
+    /// `Backplane::forward_replayed`).
+    pub fn message_replayed(&self, conversation: &ConversationDoc, message: &MessageDoc) {
         let audience = Self::audience_of(conversation);
         let bytes = encode(&ServerFrame::Message(MessageFrame::from(message)));
         self.deliver_local(&audience, &bytes, None);
-        self.backplane.forward_created(&audience, &bytes, message);
+        self.backplane.forward_replayed(&audience, &bytes, message);
     }
 
     /// The other nodes' half of `message_created` (cluster mode: the writer
@@ -550,7 +562,7 @@ impl Hub {
     pub fn message_created_remote(&self, conversation: &ConversationDoc, message: &MessageDoc) {
         let bytes = encode(&ServerFrame::Message(MessageFrame::from(message)));
         self.backplane
-            .forward_created(&Self::audience_of(conversation), &bytes, message);
+            .forward_message(&Self::audience_of(conversation), &bytes, message);
     }
 
     /// This node's half of `message_created`.
