@@ -810,3 +810,110 @@ async fn an_owner_shutting_down_hands_its_conversations_over_at_once() {
         started.elapsed()
     );
 }
+
+/// The frames of `kind` among `frames`.
+fn of_kind<'f>(frames: &'f [serde_json::Value], kind: &str) -> Vec<&'f serde_json::Value> {
+    frames.iter().filter(|f| f["type"] == kind).collect()
+}
+
+#[tokio::test]
+async fn edits_deletes_typing_read_markers_membership_and_disables_cross_nodes_exactly_once() {
+    let (a, b) = two_nodes().await;
+    let admin = a.admin("boss").await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let carol = a.user("carol").await;
+    let dave = a.user("dave").await;
+    let g = a.group(&alice, "Everything", "private").await;
+    for who in [&bob, &carol] {
+        assert_eq!(
+            a.set_member(&alice, &g, who, "member").await.status(),
+            StatusCode::OK
+        );
+    }
+    // Alice writes on A; Bob watches on B, Carol on A.
+    let mut alice_ws = a.ws(&alice.access).await;
+    alice_ws.join(&g, None).await;
+    let mut bob_ws = b.ws(&bob.access).await;
+    bob_ws.join(&g, None).await;
+    let mut carol_ws = a.ws(&carol.access).await;
+    carol_ws.join(&g, None).await;
+    let mut dave_ws = b.ws(&dave.access).await;
+
+    alice_ws.say(&g, "first draft", "m1").await;
+    let ack = alice_ws.expect("ack").await;
+    let id = ack["id"].as_str().expect("id").to_owned();
+    // Edited through B, deleted through A.
+    let edited = b
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/messages/{id}"),
+            Some(&alice.access),
+            Some(json!({ "body": "final draft" })),
+        )
+        .await;
+    assert_eq!(edited.status(), StatusCode::OK);
+    alice_ws
+        .send_json(json!({ "type": "typing", "conversation": g }))
+        .await;
+    let read = b
+        .post(
+            &format!("/api/v1/conversations/{g}/read"),
+            Some(&bob.access),
+            json!({ "seq": 1 }),
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    let deleted = a
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/messages/{id}"),
+            Some(&alice.access),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.set_member(&alice, &g, &dave, "member").await.status(),
+        StatusCode::OK
+    );
+
+    for (who, ws, typing) in [
+        ("bob, on B", &mut bob_ws, 1),
+        ("carol, on A", &mut carol_ws, 1),
+    ] {
+        let frames = ws.drain(Duration::from_millis(800)).await;
+        assert_eq!(of_kind(&frames, "message").len(), 1, "{who}: {frames:?}");
+        let updated = of_kind(&frames, "message_updated");
+        assert_eq!(updated.len(), 1, "{who}: {frames:?}");
+        assert_eq!(updated[0]["body"], "final draft");
+        assert_eq!(
+            of_kind(&frames, "message_deleted").len(),
+            1,
+            "{who}: {frames:?}"
+        );
+        assert_eq!(
+            of_kind(&frames, "typing").len(),
+            typing,
+            "{who}: {frames:?}"
+        );
+        let reads = of_kind(&frames, "read");
+        assert_eq!(reads.len(), 1, "{who}: {frames:?}");
+        assert_eq!(reads[0]["user"]["id"], bob.id.as_str());
+    }
+    let frames = dave_ws.drain(Duration::from_millis(500)).await;
+    let added = of_kind(&frames, "membership");
+    assert_eq!(added.len(), 1, "dave, on B: {frames:?}");
+    assert_eq!(added[0]["status"], "added");
+
+    // Disabled through A: Dave's socket on B closes.
+    let disabled = a
+        .post(
+            &format!("/api/v1/users/{}/disable", dave.id),
+            Some(&admin.access),
+            json!({}),
+        )
+        .await;
+    assert!(disabled.status().is_success(), "{}", disabled.status());
+    assert_eq!(dave_ws.closed_with().await, Some(4001));
+}
