@@ -647,7 +647,7 @@ impl Cluster {
                             );
                             // Leases may have expired or moved meanwhile, and the
                             // other nodes' numbers have moved on.
-                            self.ownership.forget_all();
+                            self.ownership.forget_others();
                             self.heard
                                 .lock()
                                 .unwrap_or_else(|poisoned| poisoned.into_inner())

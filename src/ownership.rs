@@ -335,10 +335,12 @@ impl Ownership {
         self.release_leases(&held).await;
     }
 
-    /// Drops every lease belief (Redis restarted or the subscription was lost:
-    /// leases may be gone or held by others).
-    pub fn forget_all(&self) {
-        self.held.clear();
+    /// Drops every belief about other nodes' leases (the subscription was lost:
+    /// they may have moved). This node's own leases stay held only as long as
+    /// their renewals keep being confirmed (`holds`), and its copies reload
+    /// before their next write (`Writers::resync_all`), so a short blip does not
+    /// move conversations.
+    pub fn forget_others(&self) {
         self.others.clear();
     }
 }
