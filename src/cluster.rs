@@ -48,6 +48,8 @@ use crate::ownership::{Owner, Ownership};
 use crate::realtime::hub::{Audience, Backplane, Hub};
 use crate::realtime::presence::{Change, Snapshot};
 use crate::realtime::protocol::UserRef;
+use crate::store::Store;
+use crate::store::cache::Changed;
 use crate::store::messages::MessageDoc;
 
 /// The channel every node publishes its events on and subscribes to, after the
@@ -120,6 +122,9 @@ enum Event {
     /// The sending node is shutting down and gave its leases back: forget it
     /// as an owner, and send again what was forwarded to it.
     Leaving,
+    /// The sending node changed a cached fact (a user's auth facts, a group, a
+    /// membership): forget it, so a revocation or a removal holds here too.
+    Forget(Changed),
     /// Close every connection of these users with `code`.
     Close { users: Vec<UserId>, code: u16 },
     /// Take the user's connections out of the room (a member removed).
@@ -345,6 +350,8 @@ pub struct Cluster {
     /// Shutting down: forwarded sends are refused (`NotOwner`) so they go to the
     /// next owner.
     leaving: AtomicBool,
+    /// For the other nodes' cache changes (`Event::Forget`).
+    store: OnceLock<Store>,
 }
 
 impl Cluster {
@@ -371,6 +378,7 @@ impl Cluster {
             sent: std::sync::Mutex::new(0),
             heard: std::sync::Mutex::new(HashMap::new()),
             leaving: AtomicBool::new(false),
+            store: OnceLock::new(),
         }))
     }
 
@@ -390,11 +398,19 @@ impl Cluster {
 
     /// Starts the publisher and the subscriber (once), delivering the other
     /// nodes' events to `hub` and their messages to `writers`.
-    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, writers: &Arc<Writers>) {
+    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, writers: &Arc<Writers>, store: &Store) {
         if self.hub.set(Arc::downgrade(hub)).is_err() {
             return;
         }
         let _ = self.writers.set(Arc::downgrade(writers));
+        // Cache changes go to the other nodes, which forget those facts.
+        let _ = self.store.set(store.clone());
+        let cluster = Arc::downgrade(self);
+        store.peers.connect(move |changed| {
+            if let Some(cluster) = cluster.upgrade() {
+                cluster.send(Event::Forget(changed), "");
+            }
+        });
         let outbox = self
             .outbox_rx
             .lock()
@@ -1173,6 +1189,11 @@ impl Cluster {
                     self.take_answer(&envelope.node, call, outcome);
                 }
             }
+            Event::Forget(changed) => {
+                if let Some(store) = self.store.get() {
+                    store.forget(&changed);
+                }
+            }
             Event::Leaving => {
                 tracing::info!(node = %envelope.node, "a node left the cluster");
                 self.node_left(&envelope.node);
@@ -1391,6 +1412,15 @@ mod tests {
                 "",
             ),
             (Event::Leaving, ""),
+            (Event::Forget(Changed::User("u".into())), ""),
+            (
+                Event::Forget(Changed::Membership("0123456789abcdef01234567:u".into())),
+                "",
+            ),
+            (
+                Event::Forget(Changed::GroupDeleted("0123456789abcdef01234567".into())),
+                "",
+            ),
             (
                 Event::Unsubscribe {
                     conversation: "0123456789abcdef01234567".into(),

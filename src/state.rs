@@ -108,7 +108,7 @@ impl AppState {
         let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));
         writers.start();
         if let Some(cluster) = &cluster {
-            cluster.start(&hub, &writers);
+            cluster.start(&hub, &writers, &store);
         }
         Ok(Self {
             hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),

@@ -9,7 +9,47 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GroupId, UserId};
+
+/// A cached fact this node changed, for the other nodes of a cluster to forget
+/// (their caches would otherwise keep serving it: a revoked token, a removed
+/// member).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cache", content = "key", rename_all = "snake_case")]
+pub enum Changed {
+    /// A user's auth facts (token version, role, disabled, username).
+    User(UserId),
+    /// A group's details.
+    Group(GroupId),
+    /// One membership, by `<group>:<user>`.
+    Membership(String),
+    /// A deleted group: its details and every membership of it.
+    GroupDeleted(GroupId),
+}
+
+/// Where a node's cache changes go (cluster mode: to the other nodes); nowhere
+/// until set. Shared by every store of the node.
+#[derive(Clone, Default)]
+pub struct Peers(Arc<OnceLock<Tell>>);
+
+type Tell = Box<dyn Fn(Changed) + Send + Sync>;
+
+impl Peers {
+    /// Sends every later change to `tell` (once; later calls are ignored).
+    pub fn connect(&self, tell: impl Fn(Changed) + Send + Sync + 'static) {
+        let _ = self.0.set(Box::new(tell));
+    }
+
+    pub fn tell(&self, changed: Changed) {
+        if let Some(tell) = self.0.get() {
+            tell(changed);
+        }
+    }
+}
 
 struct Inner<K, V> {
     map: HashMap<K, V>,

@@ -6,7 +6,7 @@ use mongodb::options::{FindOptions, ReturnDocument};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use super::cache::BoundedCache;
+use super::cache::{BoundedCache, Changed};
 use super::ensure_index;
 use crate::ids::{GroupId, UserId};
 use crate::permissions::GroupRole;
@@ -71,6 +71,8 @@ pub struct GroupStore {
     /// Groups (without `member_count`) for access checks; existing ones only.
     /// Changed by update, set_owner and delete.
     group_cache: BoundedCache<GroupId, GroupDoc>,
+    /// The other nodes' caches (cluster mode): told of every change.
+    peers: super::cache::Peers,
 }
 
 fn role_bson(role: GroupRole) -> mongodb::bson::Bson {
@@ -78,13 +80,30 @@ fn role_bson(role: GroupRole) -> mongodb::bson::Bson {
 }
 
 impl GroupStore {
-    pub fn new(db: &Database) -> Self {
+    pub fn new(db: &Database, peers: super::cache::Peers) -> Self {
         Self {
             db: db.clone(),
             groups: db.collection("groups"),
             members: db.collection("memberships"),
             membership_cache: BoundedCache::new(MEMBERSHIP_CACHE_CAPACITY),
             group_cache: BoundedCache::new(GROUP_CACHE_CAPACITY),
+            peers,
+        }
+    }
+
+    /// Another node changed a group or a membership: read it from the database
+    /// next time.
+    pub fn forget(&self, changed: &Changed) {
+        match changed {
+            Changed::Group(id) => self.group_cache.invalidate(id),
+            Changed::Membership(id) => self.membership_cache.invalidate(id),
+            Changed::GroupDeleted(id) => {
+                let prefix = format!("{id}:");
+                self.membership_cache
+                    .invalidate_where(|key| key.starts_with(&prefix));
+                self.group_cache.invalidate(id);
+            }
+            Changed::User(_) => {}
         }
     }
 
@@ -253,6 +272,7 @@ impl GroupStore {
             .update_one(doc! { "_id": id }, doc! { "$set": set })
             .await;
         self.group_cache.invalidate(id);
+        self.peers.tell(Changed::Group(id.clone()));
         result?;
         self.by_id(id).await
     }
@@ -267,6 +287,7 @@ impl GroupStore {
             )
             .await;
         self.group_cache.invalidate(id);
+        self.peers.tell(Changed::Group(id.clone()));
         result.map(|_| ())
     }
 
@@ -279,6 +300,7 @@ impl GroupStore {
         members?;
         let group = self.groups.delete_one(doc! { "_id": id }).await;
         self.group_cache.invalidate(id);
+        self.peers.tell(Changed::GroupDeleted(id.clone()));
         group.map(|_| ())
     }
 
@@ -321,7 +343,9 @@ impl GroupStore {
             role,
             joined_at: super::now(),
         };
-        match self.members.insert_one(&membership).await {
+        let inserted = self.members.insert_one(&membership).await;
+        self.peers.tell(Changed::Membership(membership.id.clone()));
+        match inserted {
             Ok(_) => {
                 self.membership_cache
                     .set(membership.id.clone(), Some(membership));
@@ -354,6 +378,7 @@ impl GroupStore {
             )
             .return_document(ReturnDocument::After)
             .await;
+        self.peers.tell(Changed::Membership(id.clone()));
         match &result {
             Ok(updated) => self.membership_cache.set(id, updated.clone()),
             Err(_) => self.membership_cache.invalidate(&id),
@@ -370,6 +395,7 @@ impl GroupStore {
     ) -> mongodb::error::Result<bool> {
         let id = membership_id(group_id, user_id);
         let result = self.members.delete_one(doc! { "_id": &id }).await;
+        self.peers.tell(Changed::Membership(id.clone()));
         match &result {
             Ok(_) => self.membership_cache.set(id, None),
             Err(_) => self.membership_cache.invalidate(&id),

@@ -36,6 +36,8 @@ pub struct Store {
     pub groups: GroupStore,
     pub conversations: ConversationStore,
     pub messages: MessageStore,
+    /// Where this node's cache changes go (cluster mode: the other nodes).
+    pub peers: cache::Peers,
 }
 
 impl Store {
@@ -55,13 +57,24 @@ impl Store {
     }
 
     pub fn new(db: Database) -> Self {
+        let peers = cache::Peers::default();
         Self {
-            users: UserStore::new(&db),
+            users: UserStore::new(&db, peers.clone()),
             tokens: TokenStore::new(&db),
-            groups: GroupStore::new(&db),
+            groups: GroupStore::new(&db, peers.clone()),
             conversations: ConversationStore::new(&db),
             messages: MessageStore::new(&db),
+            peers,
             db,
+        }
+    }
+
+    /// Another node changed a cached fact: this node reads it from the database
+    /// next time.
+    pub fn forget(&self, changed: &cache::Changed) {
+        match changed {
+            cache::Changed::User(id) => self.users.forget(id),
+            other => self.groups.forget(other),
         }
     }
 

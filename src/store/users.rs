@@ -114,17 +114,25 @@ pub struct UserStore {
     /// Every update of a user document holds that user's lock (see `locks`): a
     /// lost `token_version` bump would keep revoked tokens alive.
     locks: std::sync::Arc<super::locks::KeyedLocks>,
+    /// The other nodes' caches (cluster mode): told of every change.
+    peers: super::cache::Peers,
 }
 
 impl UserStore {
-    pub fn new(db: &Database) -> Self {
+    pub fn new(db: &Database, peers: super::cache::Peers) -> Self {
         Self {
             db: db.clone(),
             coll: db.collection("users"),
             names: db.collection("usernames"),
             auth: BoundedCache::new(AUTH_CACHE_CAPACITY),
             locks: std::sync::Arc::default(),
+            peers,
         }
+    }
+
+    /// Another node changed the user: read them from the database next time.
+    pub fn forget(&self, id: &UserId) {
+        self.auth.invalidate(id);
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
@@ -243,6 +251,7 @@ impl UserStore {
             Ok(Some(user)) => self.auth.set(user.id.clone(), AuthFacts::from(user)),
             _ => self.auth.invalidate(id),
         }
+        self.peers.tell(super::cache::Changed::User(id.clone()));
         result
     }
 

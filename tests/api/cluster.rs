@@ -917,3 +917,172 @@ async fn edits_deletes_typing_read_markers_membership_and_disables_cross_nodes_e
     assert!(disabled.status().is_success(), "{}", disabled.status());
     assert_eq!(dave_ws.closed_with().await, Some(4001));
 }
+
+/// Polls `path` on `node` until it answers `want`; how long that took (panics
+/// after 2 s). A change on another node reaches this one's caches one Redis hop
+/// later.
+async fn answers_within(
+    node: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+    want: StatusCode,
+) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let status = node
+            .send(method.clone(), path, Some(token), body.clone())
+            .await
+            .status();
+        if status == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{method} {path}: still {status}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_once() {
+    use reqwest::Method;
+    let (a, b) = two_nodes().await;
+    let chief = a.admin("chief").await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let carol = a.user("carol").await;
+    let dave = a.user("dave").await;
+    let erin = a.user("erin").await;
+    let g = a.group(&alice, "Guarded", "private").await;
+    for (who, role) in [(&bob, "member"), (&carol, "admin"), (&dave, "member")] {
+        assert_eq!(
+            a.set_member(&alice, &g, who, role).await.status(),
+            StatusCode::OK
+        );
+    }
+    let send = format!("/api/v1/conversations/{g}/messages");
+    let me = "/api/v1/users/me";
+    // B learns everyone's auth facts and memberships (its caches fill).
+    for who in [&bob, &carol, &erin] {
+        assert_eq!(b.get(me, Some(&who.access)).await.status(), StatusCode::OK);
+    }
+    for who in [&bob, &carol] {
+        let sent = b
+            .post(&send, Some(&who.access), json!({ "body": "hi" }))
+            .await;
+        assert_eq!(sent.status(), StatusCode::CREATED);
+    }
+
+    // Removed on A: Bob can no longer send (or read) through B.
+    let removed = a
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/groups/{g}/members/{}", bob.id),
+            Some(&alice.access),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let took = answers_within(
+        &b,
+        Method::POST,
+        &send,
+        &bob.access,
+        Some(json!({ "body": "still here?" })),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert!(
+        took < Duration::from_millis(500),
+        "removal took {took:?} to reach B"
+    );
+
+    // Demoted on A: Carol can no longer remove members through B.
+    assert_eq!(
+        a.set_member(&alice, &g, &carol, "member").await.status(),
+        StatusCode::OK
+    );
+    let kick_dave = format!("/api/v1/groups/{g}/members/{}", dave.id);
+    let took = answers_within(
+        &b,
+        Method::DELETE,
+        &kick_dave,
+        &carol.access,
+        None,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(
+        took < Duration::from_millis(500),
+        "demotion took {took:?} to reach B"
+    );
+
+    // Logged out everywhere on A: Erin's access token dies on B too.
+    let out = a
+        .post("/api/v1/auth/logout-all", Some(&erin.access), json!({}))
+        .await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let took = answers_within(
+        &b,
+        Method::GET,
+        me,
+        &erin.access,
+        None,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(
+        took < Duration::from_millis(500),
+        "logout-all took {took:?} to reach B"
+    );
+
+    // Disabled on A: Carol's token dies on B.
+    let disabled = a
+        .post(
+            &format!("/api/v1/users/{}/disable", carol.id),
+            Some(&chief.access),
+            json!({}),
+        )
+        .await;
+    assert!(disabled.status().is_success(), "{}", disabled.status());
+    let took = answers_within(
+        &b,
+        Method::GET,
+        me,
+        &carol.access,
+        None,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(
+        took < Duration::from_millis(500),
+        "disable took {took:?} to reach B"
+    );
+
+    // Deleted on A: the group is gone on B.
+    let group = format!("/api/v1/groups/{g}");
+    assert_eq!(
+        b.get(&group, Some(&dave.access)).await.status(),
+        StatusCode::OK
+    );
+    let deleted = a
+        .send(Method::DELETE, &group, Some(&alice.access), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let took = answers_within(
+        &b,
+        Method::GET,
+        &group,
+        &dave.access,
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert!(
+        took < Duration::from_millis(500),
+        "deletion took {took:?} to reach B"
+    );
+}
