@@ -29,6 +29,9 @@ pub enum Changed {
     Membership(String),
     /// A deleted group: its details and every membership of it.
     GroupDeleted(GroupId),
+    /// A history block, by `<conversation>#<block>` (rewritten after an edit or
+    /// a delete of one of its messages, or when it filled up).
+    Block(String),
 }
 
 /// Where a node's cache changes go (cluster mode: to the other nodes); nowhere

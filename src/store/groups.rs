@@ -103,7 +103,7 @@ impl GroupStore {
                     .invalidate_where(|key| key.starts_with(&prefix));
                 self.group_cache.invalidate(id);
             }
-            Changed::User(_) => {}
+            Changed::User(_) | Changed::Block(_) => {}
         }
     }
 

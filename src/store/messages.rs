@@ -168,6 +168,8 @@ pub struct MessageStore {
     cache: Arc<Mutex<BlockCache>>,
     /// The write concern of message inserts (`MESSAGE_DURABILITY`).
     durability: WriteConcern,
+    /// The other nodes' block caches (cluster mode): told of every rewrite.
+    peers: super::cache::Peers,
 }
 
 /// The write concern for a durability setting.
@@ -185,13 +187,19 @@ pub fn write_concern(durability: MessageDurability) -> WriteConcern {
 }
 
 impl MessageStore {
-    pub fn new(db: &Database) -> Self {
+    pub fn new(db: &Database, peers: super::cache::Peers) -> Self {
         Self {
             coll: db.collection("messages"),
             blocks: db.collection("message_blocks"),
             cache: Arc::default(),
             durability: write_concern(MessageDurability::Journaled),
+            peers,
         }
+    }
+
+    /// Another node rewrote a block: read it from the database next time.
+    pub fn forget_block(&self, id: &str) {
+        self.cache().remove(id);
     }
 
     /// Sets the write concern of message inserts.
@@ -333,11 +341,14 @@ impl MessageStore {
         let id = doc.id.clone();
         // Whatever was cached is older than this.
         self.cache().remove(&id);
-        self.blocks
-            .replace_one(doc! { "_id": id }, doc)
+        let written = self
+            .blocks
+            .replace_one(doc! { "_id": &id }, doc)
             .with_options(ReplaceOptions::builder().upsert(true).build())
             .await
-            .map(|_| ())
+            .map(|_| ());
+        self.peers.tell(super::cache::Changed::Block(id));
+        written
     }
 
     /// Deletes a conversation's messages and blocks (group deletion; a rare scan).

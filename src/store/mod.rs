@@ -63,7 +63,7 @@ impl Store {
             tokens: TokenStore::new(&db),
             groups: GroupStore::new(&db, peers.clone()),
             conversations: ConversationStore::new(&db),
-            messages: MessageStore::new(&db),
+            messages: MessageStore::new(&db, peers.clone()),
             peers,
             db,
         }
@@ -74,6 +74,7 @@ impl Store {
     pub fn forget(&self, changed: &cache::Changed) {
         match changed {
             cache::Changed::User(id) => self.users.forget(id),
+            cache::Changed::Block(id) => self.messages.forget_block(id),
             other => self.groups.forget(other),
         }
     }

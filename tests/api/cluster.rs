@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -1085,4 +1086,94 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         took < Duration::from_millis(500),
         "deletion took {took:?} to reach B"
     );
+}
+
+#[tokio::test]
+async fn an_old_message_edited_or_deleted_on_one_node_reads_so_in_the_others_history() {
+    use reqwest::Method;
+    let unlimited = [("WS_MAX_MSGS_PER_SEC", "100000"), ("WS_BURST", "100000")];
+    let (a, b) = two_nodes_with(&unlimited).await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let g = a.group(&alice, "Archive", "public").await;
+    joined(&a, &bob, &g).await;
+    // Three history blocks (128 each) and a bit: block 0 falls outside the
+    // window B keeps in memory, so B reads it as a stored (and cached) block.
+    let send = format!("/api/v1/conversations/{g}/messages");
+    let sent: Vec<serde_json::Value> = futures_util::stream::iter(0..300)
+        .map(|i| {
+            let (a, send, token) = (&a, send.clone(), alice.access.clone());
+            async move {
+                expect_json(
+                    a.post(&send, Some(&token), json!({ "body": format!("old {i}") }))
+                        .await,
+                    StatusCode::CREATED,
+                )
+                .await
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let id_of = |seq: i64| {
+        sent.iter()
+            .find(|m| m["seq"] == seq)
+            .and_then(|m| m["id"].as_str())
+            .map(str::to_owned)
+            .expect("sent")
+    };
+    // Block 0 is written behind once full, and the conversation's last seq once
+    // it goes quiet; only then does B load it, keeping the newest two blocks in
+    // memory, so B reads block 0 from the database (and caches it).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let early = "?before=11&limit=10";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let page = expect_json(b.history(&bob, &g, early).await, StatusCode::OK).await;
+        if page["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 10)
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "history on B: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Edited and deleted through A.
+    let edited = a
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/messages/{}", id_of(3)),
+            Some(&alice.access),
+            Some(json!({ "body": "rewritten" })),
+        )
+        .await;
+    assert_eq!(edited.status(), StatusCode::OK);
+    let deleted = a
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/messages/{}", id_of(5)),
+            Some(&alice.access),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let page = expect_json(b.history(&bob, &g, early).await, StatusCode::OK).await;
+        let items = page["items"].as_array().expect("items");
+        let third = items.iter().find(|m| m["seq"] == 3).expect("seq 3");
+        let fifth = items.iter().find(|m| m["seq"] == 5).expect("seq 5");
+        if third["body"] == "rewritten" && fifth["deleted"] == true {
+            assert!(fifth["body"].is_null() || fifth["body"] == "", "{fifth}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B still serves the old block: {third} {fifth}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
