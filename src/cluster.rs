@@ -44,7 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::chat::writer::{Draft, Forwarded, Live, OnStored, Ticket, Writers};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, UserId};
-use crate::ownership::{Owner, Ownership};
+use crate::ownership::{ClusterLock, NotLocked, Owner, Ownership};
 use crate::realtime::hub::{Audience, Backplane, Hub};
 use crate::realtime::presence::{Change, Snapshot};
 use crate::realtime::protocol::UserRef;
@@ -423,6 +423,11 @@ impl Cluster {
         tokio::spawn(Arc::clone(&self.ownership).renew_forever(Arc::downgrade(writers)));
         tokio::spawn(Arc::clone(self).heartbeat_forever());
         tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
+    }
+
+    /// The cluster-wide lock `name` (see `Ownership::lock`).
+    pub async fn lock(&self, name: &str) -> Result<ClusterLock, NotLocked> {
+        self.ownership.lock(name).await
     }
 
     /// At shutdown, after the writers flushed: this node's leases go back, and
@@ -1204,7 +1209,15 @@ impl Cluster {
                 }
             }
             Event::Unsubscribe { conversation, user } => {
-                hub.unsubscribe_local(&conversation, &user);
+                // Under the conversation's lock, with its membership epoch
+                // moved: a join here that was authorized before the removal
+                // checks access again instead of subscribing after it.
+                match self.writers() {
+                    Some(writers) => writers.member_removed(&conversation, || {
+                        hub.unsubscribe_local(&conversation, &user)
+                    }),
+                    None => hub.unsubscribe_local(&conversation, &user),
+                }
             }
             Event::Presence(presence) => self.receive_presence(&hub, &envelope.node, presence),
         }

@@ -96,6 +96,8 @@ pub enum Owner {
 pub struct Ownership {
     node: String,
     prefix: String,
+    /// `<namespace>:lock:`, for `lock`.
+    locks: String,
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
     /// Leases this node holds, with when they were last confirmed.
@@ -115,6 +117,7 @@ impl Ownership {
         Arc::new(Self {
             node: node.to_owned(),
             prefix: format!("{namespace}:owner:"),
+            locks: format!("{namespace}:lock:"),
             client,
             conn: OnceCell::new(),
             held: DashMap::new(),
@@ -342,5 +345,105 @@ impl Ownership {
     /// move conversations.
     pub fn forget_others(&self) {
         self.others.clear();
+    }
+}
+
+/// How long a cluster-wide lock lives if its holder never releases it (a
+/// node dying inside a membership change or an edit).
+const LOCK_TTL: Duration = Duration::from_secs(5);
+/// How long a caller waits for a cluster-wide lock before giving up (503).
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Takes a lock if free: `SET NX PX`, as a script so that taking and the
+/// holder's token go together.
+const LOCK: &str = r"
+return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+";
+
+/// A cluster-wide lock held by this node; released when dropped.
+pub struct ClusterLock {
+    ownership: Arc<Ownership>,
+    key: String,
+    token: String,
+}
+
+impl Drop for ClusterLock {
+    fn drop(&mut self) {
+        let ownership = Arc::clone(&self.ownership);
+        let key = std::mem::take(&mut self.key);
+        let token = std::mem::take(&mut self.token);
+        tokio::spawn(async move {
+            if let Some(mut conn) = ownership.conn().await {
+                let released = tokio::time::timeout(
+                    REDIS_TIMEOUT,
+                    ownership
+                        .release
+                        .key(&key)
+                        .arg(&token)
+                        .invoke_async::<i64>(&mut conn),
+                )
+                .await;
+                if !matches!(released, Ok(Ok(_))) {
+                    tracing::debug!(%key, "cluster lock not released; it expires");
+                }
+            }
+        });
+    }
+}
+
+/// Why a cluster-wide lock was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotLocked {
+    /// Redis did not answer: the caller goes on with its node's lock only.
+    Unreachable,
+    /// Another node held it for `LOCK_WAIT`.
+    Busy,
+}
+
+impl Ownership {
+    /// Takes the cluster-wide lock `<namespace>:lock:<name>`, waiting for it
+    /// (with short sleeps) up to `LOCK_WAIT`.
+    pub async fn lock(self: &Arc<Self>, name: &str) -> Result<ClusterLock, NotLocked> {
+        if self.paused() {
+            return Err(NotLocked::Unreachable);
+        }
+        let key = format!("{}{name}", self.locks);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let script = redis::Script::new(LOCK);
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(2);
+        loop {
+            let Some(mut conn) = self.conn().await else {
+                return Err(NotLocked::Unreachable);
+            };
+            let taken = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                script
+                    .key(&key)
+                    .arg(&token)
+                    .arg(LOCK_TTL.as_millis() as u64)
+                    .invoke_async::<i64>(&mut conn),
+            )
+            .await;
+            match taken {
+                Ok(Ok(1)) => {
+                    return Ok(ClusterLock {
+                        ownership: Arc::clone(self),
+                        key,
+                        token,
+                    });
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => {
+                    self.failed();
+                    return Err(NotLocked::Unreachable);
+                }
+            }
+            if started.elapsed() >= LOCK_WAIT {
+                return Err(NotLocked::Busy);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(50));
+        }
     }
 }

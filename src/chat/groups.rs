@@ -319,7 +319,10 @@ pub async fn put_member(
 ) -> Result<MembershipDoc, ApiError> {
     readable(state, caller, id).await?;
     let live = state.writers.get(&id.conversation()).await?;
-    let _members = live.members.lock().await;
+    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    if members.shared() {
+        state.store.groups.reread(id);
+    }
     let (group, actor) = readable(state, caller, id).await?;
     let target = state
         .store
@@ -391,7 +394,10 @@ pub async fn remove_member(
 ) -> Result<(), ApiError> {
     readable(state, caller, id).await?;
     let live = state.writers.get(&id.conversation()).await?;
-    let _members = live.members.lock().await;
+    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    if members.shared() {
+        state.store.groups.reread(id);
+    }
     let (group, actor) = readable(state, caller, id).await?;
     let target = state
         .store
@@ -433,7 +439,10 @@ pub async fn transfer(
     // have moved the ownership meanwhile.
     seen(state, caller, id).await?;
     let live = state.writers.get(&id.conversation()).await?;
-    let _members = live.members.lock().await;
+    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    if members.shared() {
+        state.store.groups.reread(id);
+    }
     let (group, actor) = seen(state, caller, id).await?;
     require(
         actor,

@@ -153,10 +153,13 @@ const JOIN_ATTEMPTS: usize = 4;
 const CLUSTER_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Loads a message and the room it is in, as the caller may see it.
+/// `fresh`: read from the database, not this node's copy (under a cluster-wide
+/// lock, after another node's edit that may not have reached the copy yet).
 async fn message_in_room(
     state: &AppState,
     caller: &Caller,
     message_id: &MessageId,
+    fresh: bool,
 ) -> Result<(MessageDoc, Room), ApiError> {
     let not_found = || ApiError::not_found("message");
     let (conversation_id, seq) = message_id.parts().ok_or_else(not_found)?;
@@ -166,12 +169,17 @@ async fn message_in_room(
             ErrorCode::DatabaseUnavailable => err,
             _ => not_found(),
         })?;
-    let message = state
-        .writers
-        .message(&room.live, seq)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok((message, room))
+    let message = if fresh {
+        state.store.messages.by_seq(&conversation_id, seq).await?
+    } else {
+        state.writers.message(&room.live, seq).await?
+    };
+    Ok((message.ok_or_else(not_found)?, room))
+}
+
+/// The lock serialising a conversation's edits and deletes.
+async fn edits_of<'a>(state: &AppState, room: &'a Room) -> Result<super::Exclusive<'a>, ApiError> {
+    super::exclusive(state, &room.live.edits, &format!("edits:{}", room.live.id)).await
 }
 
 #[tracing::instrument(name = "chat.messages.edit", level = "debug", skip_all, fields(user = %caller.id, message = %message_id), err(level = "debug"))]
@@ -182,11 +190,12 @@ pub async fn edit(
     body: &str,
 ) -> Result<MessageDoc, ApiError> {
     let body = parse_body(body)?;
-    let (_, room) = message_in_room(state, caller, message_id).await?;
-    // Edits and deletes of a conversation are serialised, and the message is read
-    // again under that lock: an edit cannot resurrect a deleted message.
-    let _edits = room.live.edits.lock().await;
-    let (message, _) = message_in_room(state, caller, message_id).await?;
+    let (_, room) = message_in_room(state, caller, message_id, false).await?;
+    // Edits and deletes of a conversation are serialised (across nodes too), and
+    // the message is read again under that lock: an edit cannot resurrect a
+    // deleted message.
+    let edits = edits_of(state, &room).await?;
+    let (message, _) = message_in_room(state, caller, message_id, edits.shared()).await?;
     if !may(
         room.actor,
         GroupAction::EditMessage {
@@ -216,9 +225,9 @@ pub async fn delete(
     caller: &Caller,
     message_id: &MessageId,
 ) -> Result<MessageDoc, ApiError> {
-    let (_, room) = message_in_room(state, caller, message_id).await?;
-    let _edits = room.live.edits.lock().await;
-    let (message, _) = message_in_room(state, caller, message_id).await?;
+    let (_, room) = message_in_room(state, caller, message_id, false).await?;
+    let edits = edits_of(state, &room).await?;
+    let (message, _) = message_in_room(state, caller, message_id, edits.shared()).await?;
     if !may(
         room.actor,
         GroupAction::DeleteMessage {

@@ -10,6 +10,58 @@ pub mod messages;
 pub mod writer;
 
 use crate::domain::Role;
+use crate::error::{ApiError, ErrorCode};
+use crate::ownership::NotLocked;
+use crate::state::AppState;
+
+/// Held while changing a group's memberships or a conversation's messages
+/// (edits, deletes): this node's lock and, in cluster mode, the cluster-wide
+/// one, so two nodes cannot interleave (two owners after two transfers, an edit
+/// resurrecting a delete).
+pub struct Exclusive<'a> {
+    _local: tokio::sync::MutexGuard<'a, ()>,
+    _cluster: Option<crate::ownership::ClusterLock>,
+}
+
+impl Exclusive<'_> {
+    /// Whether another node may have held this before: then what is read under
+    /// it must come from the database, not from caches that may not have heard
+    /// of that node's change yet.
+    pub fn shared(&self) -> bool {
+        self._cluster.is_some()
+    }
+}
+
+/// Takes `local`, then (cluster mode) the cluster-wide lock `name`. Redis not
+/// answering leaves the node's lock alone (logged); another node holding it
+/// for seconds is 503 `server_busy`.
+pub async fn exclusive<'a>(
+    state: &AppState,
+    local: &'a tokio::sync::Mutex<()>,
+    name: &str,
+) -> Result<Exclusive<'a>, ApiError> {
+    let local = local.lock().await;
+    let cluster = match &state.cluster {
+        None => None,
+        Some(cluster) => match cluster.lock(name).await {
+            Ok(held) => Some(held),
+            Err(NotLocked::Unreachable) => {
+                tracing::warn!(lock = name, "Redis unreachable: this node's lock only");
+                None
+            }
+            Err(NotLocked::Busy) => {
+                return Err(ApiError::new(
+                    ErrorCode::ServerBusy,
+                    "another change to this is under way; try again",
+                ));
+            }
+        },
+    };
+    Ok(Exclusive {
+        _local: local,
+        _cluster: cluster,
+    })
+}
 
 /// Who is acting: enough to authorize and to stamp a message's sender.
 #[derive(Debug, Clone)]

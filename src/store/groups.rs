@@ -91,6 +91,13 @@ impl GroupStore {
         }
     }
 
+    /// Drops what this node remembers of the group and its memberships: the next
+    /// reads come from the database (under a cluster-wide lock, after another
+    /// node's change that this node's cache may not have heard of yet).
+    pub fn reread(&self, id: &GroupId) {
+        self.forget(&Changed::GroupDeleted(id.clone()));
+    }
+
     /// Another node changed a group or a membership: read it from the database
     /// next time.
     pub fn forget(&self, changed: &Changed) {

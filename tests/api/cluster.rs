@@ -1177,3 +1177,140 @@ async fn an_old_message_edited_or_deleted_on_one_node_reads_so_in_the_others_his
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_transfers_on_two_nodes_leave_exactly_one_owner() {
+    use reqwest::Method;
+    let (a, b) = two_nodes().await;
+    for round in 0..6 {
+        let owner = a.user(&format!("owner{round}")).await;
+        let x = a.user(&format!("xavier{round}")).await;
+        let y = a.user(&format!("yvonne{round}")).await;
+        let g = a.group(&owner, &format!("Crown {round}"), "public").await;
+        for who in [&x, &y] {
+            joined(&a, who, &g).await;
+        }
+        // B has the owner's membership and the group in its caches.
+        assert_eq!(
+            b.get(&format!("/api/v1/groups/{g}"), Some(&owner.access))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        let path = format!("/api/v1/groups/{g}/transfer");
+        let (to_x, to_y) = tokio::join!(
+            a.post(&path, Some(&owner.access), json!({ "user_id": x.id })),
+            b.post(&path, Some(&owner.access), json!({ "user_id": y.id })),
+        );
+        let statuses = [to_x.status(), to_y.status()];
+        assert_eq!(
+            statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+            1,
+            "round {round}: exactly one transfer wins: {statuses:?}"
+        );
+        let members = expect_json(
+            a.send(
+                Method::GET,
+                &format!("/api/v1/groups/{g}/members?limit=10"),
+                Some(&owner.access),
+                None,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        let owners: Vec<&serde_json::Value> = members["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|m| m["role"] == "owner")
+            .collect();
+        assert_eq!(owners.len(), 1, "round {round}: {members}");
+        let group = expect_json(
+            b.get(&format!("/api/v1/groups/{g}"), Some(&owner.access))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let owner_id = owners[0]["user"]["id"]
+            .as_str()
+            .or(owners[0]["user_id"].as_str());
+        assert_eq!(
+            group["owner_id"].as_str(),
+            owner_id,
+            "round {round}: {group} {members}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_edit_and_a_delete_racing_on_two_nodes_never_resurrect_the_message() {
+    use reqwest::Method;
+    let unlimited = [("WS_MAX_MSGS_PER_SEC", "100000"), ("WS_BURST", "100000")];
+    let (a, b) = two_nodes_with(&unlimited).await;
+    let alice = a.user("alice").await;
+    let g = a.group(&alice, "Racy", "public").await;
+    for round in 0..10 {
+        let sent = expect_json(
+            a.post(
+                &format!("/api/v1/conversations/{g}/messages"),
+                Some(&alice.access),
+                json!({ "body": format!("round {round}") }),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let path = format!("/api/v1/messages/{}", sent["id"].as_str().expect("id"));
+        let (edited, deleted) = tokio::join!(
+            b.send(
+                Method::PATCH,
+                &path,
+                Some(&alice.access),
+                Some(json!({ "body": "edited" }))
+            ),
+            a.send(Method::DELETE, &path, Some(&alice.access), None),
+        );
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "round {round}");
+        assert!(
+            [StatusCode::OK, StatusCode::CONFLICT].contains(&edited.status()),
+            "round {round}: {}",
+            edited.status()
+        );
+        let seq = sent["seq"].as_i64().expect("seq");
+        for node in [&a, &b] {
+            let deadline = std::time::Instant::now() + Duration::from_millis(500);
+            loop {
+                let page = expect_json(
+                    node.history(&alice, &g, &format!("?after={}&limit=1", seq - 1))
+                        .await,
+                    StatusCode::OK,
+                )
+                .await;
+                let message = &page["items"][0];
+                if message["deleted"] == true {
+                    assert!(
+                        message["body"].is_null() || message["body"] == "",
+                        "round {round}: deleted but readable: {message}"
+                    );
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "round {round}: the delete was undone: {message}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        // And in the database itself (what a reload reads).
+        let stored = a
+            .state
+            .store
+            .messages
+            .by_seq(&confab::ids::ConversationId::from_trusted(g.clone()), seq)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert!(stored.deleted, "round {round}: {stored:?}");
+    }
+}
