@@ -105,6 +105,9 @@ enum Event {
         message: Option<MessageDoc>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         replayed: bool,
+        /// For a `read` event: the marker, for the receiving node's copy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read: Option<ReadMark>,
     },
     /// A send for a conversation node `to` owns, forwarded as call `call`.
     Submit {
@@ -185,6 +188,14 @@ impl From<&Change> for PresenceEvent {
             Change::Disconnected(user) => Self::Disconnected { user },
         }
     }
+}
+
+/// A read marker that moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ReadMark {
+    conversation: ConversationId,
+    user: UserId,
+    seq: i64,
 }
 
 /// How a forwarded send ended on the owner.
@@ -1168,7 +1179,11 @@ impl Cluster {
                 audience,
                 message,
                 replayed,
+                read,
             } => {
+                if let (Some(read), Some(writers)) = (&read, self.writers()) {
+                    writers.observe_read(&read.conversation, &read.user, read.seq);
+                }
                 let audience = Audience::from(audience);
                 let frame: Arc<str> = Arc::from(frame);
                 let deliver = || hub.deliver_local(&audience, &frame, None);
@@ -1268,6 +1283,7 @@ impl Backplane for RedisBackplane {
                 audience: WireAudience::from(audience),
                 message: None,
                 replayed: false,
+                read: None,
             },
             frame,
         );
@@ -1279,6 +1295,7 @@ impl Backplane for RedisBackplane {
                 audience: WireAudience::from(audience),
                 message: Some(message.clone()),
                 replayed: false,
+                read: None,
             },
             frame,
         );
@@ -1290,6 +1307,30 @@ impl Backplane for RedisBackplane {
                 audience: WireAudience::from(audience),
                 message: Some(message.clone()),
                 replayed: true,
+                read: None,
+            },
+            frame,
+        );
+    }
+
+    fn forward_read(
+        &self,
+        audience: &Audience,
+        frame: &Arc<str>,
+        conversation: &ConversationId,
+        user: &UserId,
+        seq: i64,
+    ) {
+        self.0.send(
+            Event::Deliver {
+                audience: WireAudience::from(audience),
+                message: None,
+                replayed: false,
+                read: Some(ReadMark {
+                    conversation: conversation.clone(),
+                    user: user.clone(),
+                    seq,
+                }),
             },
             frame,
         );
@@ -1353,6 +1394,7 @@ mod tests {
                     audience: WireAudience::Room("0123456789abcdef01234567".into()),
                     message: None,
                     replayed: false,
+                    read: None,
                 },
                 frame,
             ),
@@ -1373,6 +1415,7 @@ mod tests {
                         deleted: false,
                     }),
                     replayed: true,
+                    read: None,
                 },
                 frame,
             ),
@@ -1381,6 +1424,7 @@ mod tests {
                     audience: WireAudience::Users(vec!["a".into(), "b".into()]),
                     message: None,
                     replayed: false,
+                    read: None,
                 },
                 "{}",
             ),
@@ -1423,6 +1467,19 @@ mod tests {
                     outcome: Outcome::NotOwner,
                 },
                 "",
+            ),
+            (
+                Event::Deliver {
+                    audience: WireAudience::Room("0123456789abcdef01234567".into()),
+                    message: None,
+                    replayed: false,
+                    read: Some(ReadMark {
+                        conversation: "0123456789abcdef01234567".into(),
+                        user: "u".into(),
+                        seq: 12,
+                    }),
+                },
+                r#"{"type":"read"}"#,
             ),
             (Event::Leaving, ""),
             (Event::Forget(Changed::User("u".into())), ""),

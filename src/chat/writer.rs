@@ -485,6 +485,16 @@ impl Writers {
         }
     }
 
+    /// Cluster mode: another node moved a read marker; this node's copy keeps
+    /// the higher of the two (so it never announces an older one).
+    pub fn observe_read(&self, id: &ConversationId, user_id: &UserId, seq: i64) {
+        if let Some(live) = self.loaded(id) {
+            let mut st = live.lock();
+            let mark = st.marks.entry(user_id.clone()).or_insert(seq);
+            *mark = (*mark).max(seq);
+        }
+    }
+
     /// Cluster mode: this node lost the conversation's lease; its copy reloads
     /// before this node writes it again.
     pub fn resync(&self, id: &ConversationId) {

@@ -63,6 +63,18 @@ pub trait Backplane: Send + Sync {
     fn forward_message(&self, audience: &Audience, frame: &Arc<str>, _message: &MessageDoc) {
         self.forward(audience, frame);
     }
+    /// A read marker moved: the other nodes' copies of the conversation learn
+    /// it too (so they never announce an older one).
+    fn forward_read(
+        &self,
+        audience: &Audience,
+        frame: &Arc<str>,
+        _conversation: &ConversationId,
+        _user: &UserId,
+        _seq: i64,
+    ) {
+        self.forward(audience, frame);
+    }
     /// A message a node taking a conversation over announces because its
     /// predecessor stored it and may never have published it (receivers that
     /// already have it skip it).
@@ -618,7 +630,11 @@ impl Hub {
             user,
             seq,
         };
-        self.publish(Self::audience_of(conversation), &ServerFrame::Read(frame));
+        let audience = Self::audience_of(conversation);
+        let bytes = encode(&ServerFrame::Read(frame));
+        self.deliver_local(&audience, &bytes, None);
+        self.backplane
+            .forward_read(&audience, &bytes, &conversation.id, &caller.id, seq);
     }
 
     /// Typing notices go to the room (or the DM's users), not back to the typist.

@@ -243,20 +243,21 @@ impl ConversationStore {
         user_id: &UserId,
         seq: i64,
     ) -> mongodb::error::Result<()> {
+        // `$max`: a marker never moves back, even when two nodes write one
+        // behind from different views (cluster mode). The filter is `_id` alone.
         let id = marker_id(conversation_id, user_id);
-        let marker = ReadMarkerDoc {
-            id: id.clone(),
-            conversation_id: conversation_id.clone(),
-            user_id: user_id.clone(),
-            seq,
-        };
         self.markers
-            .replace_one(doc! { "_id": id }, marker)
-            .with_options(
-                mongodb::options::ReplaceOptions::builder()
-                    .upsert(true)
-                    .build(),
+            .update_one(
+                doc! { "_id": &id },
+                doc! {
+                    "$max": { "seq": seq },
+                    "$setOnInsert": {
+                        "conversation_id": conversation_id,
+                        "user_id": user_id,
+                    },
+                },
             )
+            .upsert(true)
             .await
             .map(|_| ())
     }

@@ -1314,3 +1314,82 @@ async fn an_edit_and_a_delete_racing_on_two_nodes_never_resurrect_the_message() 
         assert!(stored.deleted, "round {round}: {stored:?}");
     }
 }
+
+#[tokio::test]
+async fn a_read_marker_never_moves_back_when_it_is_moved_through_two_nodes() {
+    let (a, b) = two_nodes().await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let g = a.group(&alice, "Readers", "public").await;
+    joined(&a, &bob, &g).await;
+    let mut alice_ws = a.ws(&alice.access).await;
+    alice_ws.join(&g, None).await;
+    for i in 0..10 {
+        alice_ws.say(&g, &format!("m{i}"), &format!("m{i}")).await;
+        alice_ws.expect("ack").await;
+    }
+    let read = format!("/api/v1/conversations/{g}/read");
+    let mark = |node: &TestApp, seq: i64| {
+        let (path, token) = (read.clone(), bob.access.clone());
+        let node = node.base.clone();
+        let http = a.http.clone();
+        async move {
+            let status = http
+                .post(format!("{node}{path}"))
+                .bearer_auth(token)
+                .json(&json!({ "seq": seq }))
+                .send()
+                .await
+                .expect("request")
+                .status();
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        }
+    };
+    // B learns Bob's marker at 3; A then moves it to 10; B is asked for 7.
+    mark(&b, 3).await;
+    mark(&a, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mark(&b, 7).await;
+    let frames = alice_ws.drain(Duration::from_millis(500)).await;
+    let reads: Vec<i64> = frames
+        .iter()
+        .filter(|f| f["type"] == "read")
+        .filter_map(|f| f["seq"].as_i64())
+        .collect();
+    assert_eq!(reads, [3, 10], "never announced going back: {frames:?}");
+    // Both nodes write their markers behind; the stored one stays at 10.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stored = a
+        .state
+        .store
+        .conversations
+        .marker(
+            &confab::ids::ConversationId::from_trusted(g.clone()),
+            &confab::ids::UserId::from_trusted(bob.id.clone()),
+        )
+        .await
+        .expect("read");
+    assert_eq!(stored, 10);
+    // The database keeps the higher one whatever a node writes behind.
+    let (conversation, user) = (
+        confab::ids::ConversationId::from_trusted(g.clone()),
+        confab::ids::UserId::from_trusted(bob.id.clone()),
+    );
+    let markers = &a.state.store.conversations;
+    markers
+        .write_marker(&conversation, &user, 4)
+        .await
+        .expect("write");
+    assert_eq!(
+        markers.marker(&conversation, &user).await.expect("read"),
+        10
+    );
+    markers
+        .write_marker(&conversation, &user, 11)
+        .await
+        .expect("write");
+    assert_eq!(
+        markers.marker(&conversation, &user).await.expect("read"),
+        11
+    );
+}
