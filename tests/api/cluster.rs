@@ -232,8 +232,10 @@ async fn send_through(
 
 /// Node A as a real confab process (to kill or stop), node B in this process,
 /// on one database and one Redis namespace. Returns A's process, a handle to
-/// reach A over HTTP, and B.
-async fn process_and_node(tag: &str) -> (crate::faults::ServerProcess, TestApp, TestApp) {
+/// reach A over HTTP, B, and the namespace.
+pub async fn process_and_node(
+    tag: &str,
+) -> (crate::faults::ServerProcess, TestApp, TestApp, String) {
     let db_name = format!(
         "t_{tag}_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -262,13 +264,13 @@ async fn process_and_node(tag: &str) -> (crate::faults::ServerProcess, TestApp, 
         served: None,
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    (a_process, a, b)
+    (a_process, a, b, namespace)
 }
 
 #[tokio::test]
 async fn a_node_killed_with_sigkill_loses_nothing_acked_and_its_clients_carry_on_at_the_other() {
     // Node A: a real process, to be killed. Node B: in this process.
-    let (mut a_process, a, b) = process_and_node("kill").await;
+    let (mut a_process, a, b, _) = process_and_node("kill").await;
 
     let owner = b.user("owner").await;
     let ann = b.user("ann").await;
@@ -768,7 +770,7 @@ async fn a_database_outage_in_cluster_mode_gives_no_acks_on_either_node_then_bot
 #[tokio::test]
 async fn an_owner_shutting_down_hands_its_conversations_over_at_once() {
     // Node A: a real process, stopped with SIGTERM. Node B: in this process.
-    let (mut a_process, a, b) = process_and_node("handover").await;
+    let (mut a_process, a, b, _) = process_and_node("handover").await;
     let alice = b.user("alice").await;
     let bob = b.user("bob").await;
     let g = b.group(&alice, "Handover", "public").await;

@@ -208,35 +208,9 @@ async fn a_user_connected_only_on_one_node_is_online_in_joins_rest_and_profiles_
 
 #[tokio::test]
 async fn a_node_killed_with_sigkill_takes_its_users_offline_on_the_survivor_once_within_the_ttl() {
-    let db_name = format!(
-        "t_pkill_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let mongo_uri = format!("{}/{db_name}", mongo_base().trim_end_matches('/'));
-    let url = redis_url();
-    let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let cluster = [
-        ("REDIS_URL", url.as_str()),
-        ("REDIS_NAMESPACE", namespace.as_str()),
-    ];
     // Node A: a real process, to be killed. Node B: in this process.
-    let port = crate::faults::free_port();
-    let mut a_process = crate::faults::ServerProcess::start_with(port, &mongo_uri, &cluster).await;
-    let b = spawn_app_with(&[("MONGO_URI", mongo_uri.as_str()), cluster[0], cluster[1]]).await;
-    let (config, _) = test_config(&[("MONGO_URI", mongo_uri.as_str())]);
-    let a = TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client"),
-        state: confab::AppState::new(config).await.expect("state"),
-        db_name,
-        owns_db: true,
-        stop: None,
-        served: None,
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut a_process, a, b, namespace) = crate::cluster::process_and_node("pkill").await;
+    let url = redis_url();
 
     let carol = b.user("carol").await;
     let bob = b.user("bob").await;
