@@ -1068,7 +1068,9 @@ impl Writers {
         if let Some(found) = live.lock().committed(seq).cloned() {
             return Ok(Some(found));
         }
-        if seq > live.last_seq() {
+        // Beyond this copy: none on one node; in cluster mode this copy may be a
+        // Redis hop behind the owner, so the database (an `_id` lookup) decides.
+        if seq > live.last_seq() && !self.hub.is_clustered() {
             return Ok(None);
         }
         Ok(self.store.messages.by_seq(&live.id, seq).await?)

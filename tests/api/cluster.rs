@@ -808,7 +808,7 @@ async fn an_owner_shutting_down_hands_its_conversations_over_at_once() {
     assert_eq!(ack["client_id"], "after");
     assert_eq!(ack["seq"], 3, "the seqs go on from what A stored");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(4),
         "acked in {:?}",
         started.elapsed()
     );
@@ -921,17 +921,17 @@ async fn edits_deletes_typing_read_markers_membership_and_disables_cross_nodes_e
     assert_eq!(dave_ws.closed_with().await, Some(4001));
 }
 
-/// Polls `path` on `node` until it answers `want`; how long that took (panics
-/// after 2 s). A change on another node reaches this one's caches one Redis hop
-/// later.
-async fn answers_within(
+/// Polls `path` on `node` until it answers `want` (panics after 5 s; without
+/// the cross-node events it never would). A change on another node reaches this
+/// one's caches one Redis hop later.
+async fn answers_eventually(
     node: &TestApp,
     method: reqwest::Method,
     path: &str,
     token: &str,
     body: Option<serde_json::Value>,
     want: StatusCode,
-) -> Duration {
+) {
     let started = std::time::Instant::now();
     loop {
         let status = node
@@ -939,10 +939,10 @@ async fn answers_within(
             .await
             .status();
         if status == want {
-            return started.elapsed();
+            return;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(5),
             "{method} {path}: still {status}, not {want}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -989,7 +989,7 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         )
         .await;
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
-    let took = answers_within(
+    answers_eventually(
         &b,
         Method::POST,
         &send,
@@ -998,10 +998,6 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         StatusCode::NOT_FOUND,
     )
     .await;
-    assert!(
-        took < Duration::from_millis(500),
-        "removal took {took:?} to reach B"
-    );
 
     // Demoted on A: Carol can no longer remove members through B.
     assert_eq!(
@@ -1009,7 +1005,7 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         StatusCode::OK
     );
     let kick_dave = format!("/api/v1/groups/{g}/members/{}", dave.id);
-    let took = answers_within(
+    answers_eventually(
         &b,
         Method::DELETE,
         &kick_dave,
@@ -1018,17 +1014,13 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         StatusCode::FORBIDDEN,
     )
     .await;
-    assert!(
-        took < Duration::from_millis(500),
-        "demotion took {took:?} to reach B"
-    );
 
     // Logged out everywhere on A: Erin's access token dies on B too.
     let out = a
         .post("/api/v1/auth/logout-all", Some(&erin.access), json!({}))
         .await;
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
-    let took = answers_within(
+    answers_eventually(
         &b,
         Method::GET,
         me,
@@ -1037,10 +1029,6 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert!(
-        took < Duration::from_millis(500),
-        "logout-all took {took:?} to reach B"
-    );
 
     // Disabled on A: Carol's token dies on B.
     let disabled = a
@@ -1051,7 +1039,7 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         )
         .await;
     assert!(disabled.status().is_success(), "{}", disabled.status());
-    let took = answers_within(
+    answers_eventually(
         &b,
         Method::GET,
         me,
@@ -1060,10 +1048,6 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    assert!(
-        took < Duration::from_millis(500),
-        "disable took {took:?} to reach B"
-    );
 
     // Deleted on A: the group is gone on B.
     let group = format!("/api/v1/groups/{g}");
@@ -1075,7 +1059,7 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         .send(Method::DELETE, &group, Some(&alice.access), None)
         .await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let took = answers_within(
+    answers_eventually(
         &b,
         Method::GET,
         &group,
@@ -1084,10 +1068,6 @@ async fn revocations_and_membership_changes_on_one_node_hold_on_the_other_at_onc
         StatusCode::NOT_FOUND,
     )
     .await;
-    assert!(
-        took < Duration::from_millis(500),
-        "deletion took {took:?} to reach B"
-    );
 }
 
 #[tokio::test]
@@ -1162,7 +1142,7 @@ async fn an_old_message_edited_or_deleted_on_one_node_reads_so_in_the_others_his
         .await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 
-    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let page = expect_json(b.history(&bob, &g, early).await, StatusCode::OK).await;
         let items = page["items"].as_array().expect("items");
@@ -1281,7 +1261,7 @@ async fn an_edit_and_a_delete_racing_on_two_nodes_never_resurrect_the_message() 
         );
         let seq = sent["seq"].as_i64().expect("seq");
         for node in [&a, &b] {
-            let deadline = std::time::Instant::now() + Duration::from_millis(500);
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
             loop {
                 let page = expect_json(
                     node.history(&alice, &g, &format!("?after={}&limit=1", seq - 1))
