@@ -536,14 +536,17 @@ async fn an_expired_access_token_closes_the_socket_with_4001() {
 
 #[tokio::test]
 async fn reauth_with_a_fresh_token_keeps_the_socket_open() {
-    let app = spawn_app_with(&[("ACCESS_TOKEN_TTL_SECS", "3")]).await;
+    // A first token of 6 s leaves the refresh and the reauth plenty of time on
+    // a loaded machine; the ping goes after that token has expired.
+    let app = spawn_app_with(&[("ACCESS_TOKEN_TTL_SECS", "6")]).await;
     let alice = app.user("alice").await;
+    let first_expires = std::time::Instant::now() + Duration::from_secs(6);
     let mut ws = app.ws(&alice.access).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let fresh = expect_json(app.refresh(&alice.refresh).await, StatusCode::OK).await;
     ws.send_json(json!({ "type": "reauth", "token": fresh["access_token"] }))
         .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep_until((first_expires + Duration::from_millis(1500)).into()).await;
     ws.send_json(json!({ "type": "ping" })).await;
     assert_eq!(
         ws.expect("pong").await["type"],
