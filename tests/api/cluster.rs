@@ -60,16 +60,7 @@ async fn messages_sent_on_one_node_reach_members_on_the_other_exactly_once() {
     bob_ws.join(&g, None).await;
 
     for i in 0..5 {
-        expect_json(
-            a.post(
-                &format!("/api/v1/conversations/{g}/messages"),
-                Some(&alice.access),
-                json!({ "body": format!("hello {i}") }),
-            )
-            .await,
-            StatusCode::CREATED,
-        )
-        .await;
+        a.said(&alice, &g, &format!("hello {i}")).await;
     }
     let frames = bob_ws.drain(Duration::from_millis(800)).await;
     let seqs: Vec<i64> = frames
@@ -80,27 +71,8 @@ async fn messages_sent_on_one_node_reach_members_on_the_other_exactly_once() {
     assert_eq!(seqs, [1, 2, 3, 4, 5], "in seq order, once each: {frames:?}");
 
     // A DM: its audience is the two participants, wherever they are connected.
-    let dm = expect_json(
-        a.post(
-            "/api/v1/dms",
-            Some(&alice.access),
-            json!({ "user_id": bob.id }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let dm_id = dm["id"].as_str().expect("dm id").to_owned();
-    expect_json(
-        a.post(
-            &format!("/api/v1/conversations/{dm_id}/messages"),
-            Some(&alice.access),
-            json!({ "body": "psst" }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let dm_id = a.dm(&alice, &bob).await;
+    a.said(&alice, &dm_id, "psst").await;
     let dm_frame = bob_ws.expect("message").await;
     assert_eq!(dm_frame["body"], "psst");
     assert_eq!(dm_frame["conversation"], dm_id.as_str());
@@ -140,16 +112,7 @@ async fn a_member_removed_on_one_node_stops_receiving_on_the_other() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let removed = kicked_ws.expect("membership").await;
     assert_eq!(removed["status"], "removed");
-    expect_json(
-        a.post(
-            &format!("/api/v1/conversations/{g}/messages"),
-            Some(&owner.access),
-            json!({ "body": "after the kick" }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    a.said(&owner, &g, "after the kick").await;
     let after = kicked_ws.drain(Duration::from_millis(600)).await;
     assert!(
         after.iter().all(|f| f["type"] != "message"),
@@ -778,16 +741,7 @@ async fn an_owner_shutting_down_hands_its_conversations_over_at_once() {
     let mut bob_ws = b.ws(&bob.access).await;
     bob_ws.join(&g, None).await;
     // A owns the conversation: it wrote first. B forwards Bob's sends to it.
-    expect_json(
-        a.post(
-            &format!("/api/v1/conversations/{g}/messages"),
-            Some(&alice.access),
-            json!({ "body": "from a" }),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    a.said(&alice, &g, "from a").await;
     assert_eq!(bob_ws.expect("message").await["body"], "from a");
     bob_ws.say(&g, "forwarded to a", "via-a").await;
     assert_eq!(bob_ws.expect("ack").await["seq"], 2);
@@ -1081,18 +1035,10 @@ async fn an_old_message_edited_or_deleted_on_one_node_reads_so_in_the_others_his
     joined(&a, &bob, &g).await;
     // Three history blocks (128 each) and a bit: block 0 falls outside the
     // window B keeps in memory, so B reads it as a stored (and cached) block.
-    let send = format!("/api/v1/conversations/{g}/messages");
     let sent: Vec<serde_json::Value> = futures_util::stream::iter(0..300)
         .map(|i| {
-            let (a, send, token) = (&a, send.clone(), alice.access.clone());
-            async move {
-                expect_json(
-                    a.post(&send, Some(&token), json!({ "body": format!("old {i}") }))
-                        .await,
-                    StatusCode::CREATED,
-                )
-                .await
-            }
+            let (a, alice, g) = (&a, &alice, &g);
+            async move { a.said(alice, g, &format!("old {i}")).await }
         })
         .buffered(16)
         .collect()
@@ -1233,16 +1179,7 @@ async fn an_edit_and_a_delete_racing_on_two_nodes_never_resurrect_the_message() 
     let alice = a.user("alice").await;
     let g = a.group(&alice, "Racy", "public").await;
     for round in 0..10 {
-        let sent = expect_json(
-            a.post(
-                &format!("/api/v1/conversations/{g}/messages"),
-                Some(&alice.access),
-                json!({ "body": format!("round {round}") }),
-            )
-            .await,
-            StatusCode::CREATED,
-        )
-        .await;
+        let sent = a.said(&alice, &g, &format!("round {round}")).await;
         let path = format!("/api/v1/messages/{}", sent["id"].as_str().expect("id"));
         let (edited, deleted) = tokio::join!(
             b.send(
