@@ -162,6 +162,9 @@ struct Pending {
     /// Cluster mode, a send forwarded by another node: its answer, published
     /// before the message's event (so that node acks before it echoes).
     answer: Option<OnStored>,
+    /// Cluster mode: the message's frame, once announced to the other nodes
+    /// (encoded once, delivered here after the barrier).
+    announced: Option<Arc<str>>,
 }
 
 /// A conversation in memory.
@@ -786,6 +789,7 @@ impl Writers {
                     message,
                     on_stored,
                     answer,
+                    announced: None,
                 };
                 if self.tx.send(pending).is_err() {
                     st.fail(seq, &ApiError::database_unavailable());
@@ -835,8 +839,7 @@ impl Writers {
         // or delivered here, and only once Redis has taken the events. So an ack
         // means every node hears the message, and the owner's own connections hear
         // it in the same order as everyone else's.
-        let announced = whole.is_none() && self.hub.is_clustered();
-        if announced {
+        if whole.is_none() && self.hub.is_clustered() {
             for (i, pending) in batch.iter_mut().enumerate() {
                 if failed.contains_key(&i) {
                     continue;
@@ -844,12 +847,11 @@ impl Writers {
                 if let Some(answer) = pending.answer.take() {
                     answer(&pending.message);
                 }
-                let doc = {
-                    let st = pending.live.lock();
-                    (!st.deleted).then(|| st.doc.clone())
-                };
-                if let Some(doc) = doc {
-                    self.hub.message_created_remote(&doc, &pending.message);
+                let st = pending.live.lock();
+                if !st.deleted {
+                    let frame = self.hub.message_created_remote(&st.doc, &pending.message);
+                    drop(st);
+                    pending.announced = Some(frame);
                 }
             }
             self.hub.barrier().await;
@@ -861,13 +863,14 @@ impl Writers {
                 message,
                 on_stored,
                 answer: _,
+                announced,
             } = pending;
             if let Some(err) = &whole {
                 live.lock().fail(message.seq, err);
                 continue;
             }
             match failed.get(&i) {
-                None => self.commit(&live, message, on_stored, announced),
+                None => self.commit(&live, message, on_stored, announced.as_ref()),
                 Some(&duplicate) => self.refused(&live, message, duplicate).await,
             }
         }
@@ -878,13 +881,13 @@ impl Writers {
     }
 
     /// A stored message: into the window, reported, fanned out, senders woken.
-    /// `announced`: the other nodes were told already (cluster mode).
+    /// `announced`: the frame the other nodes were told already (cluster mode).
     fn commit(
         &self,
         live: &Live,
         message: MessageDoc,
         on_stored: Option<OnStored>,
-        announced: bool,
+        announced: Option<&Arc<str>>,
     ) {
         let mut st = live.lock();
         st.in_flight = st.in_flight.saturating_sub(1);
@@ -903,10 +906,9 @@ impl Writers {
             report(&message);
         }
         if !st.deleted {
-            if announced {
-                self.hub.message_created_local(&st.doc, &message);
-            } else {
-                self.hub.message_created(&st.doc, &message);
+            match announced {
+                Some(frame) => self.hub.message_created_local(&st.doc, frame),
+                None => self.hub.message_created(&st.doc, &message),
             }
         }
         for reply in st.waiters.remove(&message.seq).unwrap_or_default() {

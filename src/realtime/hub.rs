@@ -571,16 +571,21 @@ impl Hub {
 
     /// The other nodes' half of `message_created` (cluster mode: the writer
     /// announces a batch to them, waits for `barrier`, then delivers here).
-    pub fn message_created_remote(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+    /// Returns the encoded frame, for `message_created_local`.
+    pub fn message_created_remote(
+        &self,
+        conversation: &ConversationDoc,
+        message: &MessageDoc,
+    ) -> Arc<str> {
         let bytes = encode(&ServerFrame::Message(MessageFrame::from(message)));
         self.backplane
             .forward_message(&Self::audience_of(conversation), &bytes, message);
+        bytes
     }
 
-    /// This node's half of `message_created`.
-    pub fn message_created_local(&self, conversation: &ConversationDoc, message: &MessageDoc) {
-        let bytes = encode(&ServerFrame::Message(MessageFrame::from(message)));
-        self.deliver_local(&Self::audience_of(conversation), &bytes, None);
+    /// This node's half of `message_created`: the frame already encoded.
+    pub fn message_created_local(&self, conversation: &ConversationDoc, frame: &Arc<str>) {
+        self.deliver_local(&Self::audience_of(conversation), frame, None);
     }
 
     /// Whether events also go to other nodes.
