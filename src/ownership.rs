@@ -107,6 +107,7 @@ pub struct Ownership {
     acquire: redis::Script,
     renew: redis::Script,
     release: redis::Script,
+    lock: redis::Script,
     /// When a Redis call last failed: for `REDIS_PAUSE` after it, owners are
     /// `Unknown` without asking (a send never waits on a Redis that is away).
     failed_at: std::sync::Mutex<Option<Instant>>,
@@ -125,6 +126,7 @@ impl Ownership {
             acquire: redis::Script::new(ACQUIRE),
             renew: redis::Script::new(RENEW),
             release: redis::Script::new(RELEASE),
+            lock: redis::Script::new(LOCK),
             failed_at: std::sync::Mutex::new(None),
         })
     }
@@ -409,7 +411,6 @@ impl Ownership {
         }
         let key = format!("{}{name}", self.locks);
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let script = redis::Script::new(LOCK);
         let started = Instant::now();
         let mut wait = Duration::from_millis(2);
         loop {
@@ -418,7 +419,7 @@ impl Ownership {
             };
             let taken = tokio::time::timeout(
                 REDIS_TIMEOUT,
-                script
+                self.lock
                     .key(&key)
                     .arg(&token)
                     .arg(LOCK_TTL.as_millis() as u64)

@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// resurrecting a delete).
 pub struct Exclusive<'a> {
     _local: tokio::sync::MutexGuard<'a, ()>,
-    _cluster: Option<crate::ownership::ClusterLock>,
+    cluster: Option<crate::ownership::ClusterLock>,
 }
 
 impl Exclusive<'_> {
@@ -28,7 +28,7 @@ impl Exclusive<'_> {
     /// it must come from the database, not from caches that may not have heard
     /// of that node's change yet.
     pub fn shared(&self) -> bool {
-        self._cluster.is_some()
+        self.cluster.is_some()
     }
 }
 
@@ -59,7 +59,7 @@ pub async fn exclusive<'a>(
     };
     Ok(Exclusive {
         _local: local,
-        _cluster: cluster,
+        cluster,
     })
 }
 

@@ -1312,3 +1312,56 @@ async fn a_read_marker_never_moves_back_when_it_is_moved_through_two_nodes() {
         11
     );
 }
+
+#[tokio::test]
+async fn with_redis_unreachable_a_node_still_sends_edits_and_changes_members_alone() {
+    use reqwest::Method;
+    // Nothing listens there: every Redis step (owner lease, lock, publish)
+    // gives up, and the node works on its own.
+    let app = spawn_app_with(&[
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("REDIS_NAMESPACE", "alone"),
+    ])
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let g = app.group(&alice, "Alone", "public").await;
+    assert_eq!(
+        app.set_member(&alice, &g, &bob, "admin").await.status(),
+        StatusCode::OK
+    );
+    let mut bob_ws = app.ws(&bob.access).await;
+    bob_ws.join(&g, None).await;
+    let sent = app.said(&alice, &g, "first").await;
+    assert_eq!(bob_ws.expect("message").await["body"], "first");
+    let path = format!("/api/v1/messages/{}", sent["id"].as_str().expect("id"));
+    let edited = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&alice.access),
+            Some(json!({ "body": "second" })),
+        )
+        .await;
+    assert_eq!(edited.status(), StatusCode::OK);
+    assert_eq!(bob_ws.expect("message_updated").await["body"], "second");
+    let deleted = app
+        .send(Method::DELETE, &path, Some(&alice.access), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let moved = app
+        .post(
+            &format!("/api/v1/groups/{g}/transfer"),
+            Some(&alice.access),
+            json!({ "user_id": bob.id }),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::OK);
+    let group = expect_json(
+        app.get(&format!("/api/v1/groups/{g}"), Some(&bob.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(group["owner_id"], bob.id.as_str());
+}
