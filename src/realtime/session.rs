@@ -245,7 +245,13 @@ pub async fn run(
                 }
             }
         };
-        if matches!(exit, Exit::Close(..)) {
+        // A connection closed *because* it reads too slowly is not drained: writing
+        // into a peer that reads nothing would only hold its slot for `SEND_DRAIN`.
+        // The acks still owed to it are lost with the connection, as on any
+        // dropped connection; the client resends with its `client_id` and gets the
+        // stored message's ack. Every other server-side close drains, bounded.
+        let drain = matches!(exit, Exit::Close(code, _) if code != close_code::TOO_SLOW);
+        if drain {
             // Sends in flight are stored or refused, and their acks written, before
             // the close frame: a message stored is never left unacked by a close.
             let drained = async {
