@@ -183,6 +183,7 @@ function signedOut(why: string): void {
   void rtOld?.close().catch(() => {});
   state.session = undefined;
   state.convs.clear();
+  drafts.clear();
   state.activeId = undefined;
   state.panel = 'none';
   state.conn = 'offline';
@@ -502,6 +503,35 @@ export function discard(c: Conv, clientId: string): void {
 // One typing notice per conversation every 2 s, as the server throttles them (a
 // notice in one conversation must not hold back the next one in another).
 const lastTyping = new Map<string, number>();
+// ---- drafts -------------------------------------------------------------------------
+/**
+ * What is typed in the composer, per conversation. Text belongs to the conversation
+ * that is active when it is typed (`state.activeId`), not to the one drawn on screen:
+ * a click on another conversation sets `activeId` at once, while the screen follows on
+ * the next frame, so a person who clicks and types straight away types into the new
+ * conversation. A switch never discards a draft, and a draft is only ever sent to its
+ * own conversation.
+ */
+const drafts = new Map<string, string>();
+export function draft(id: string): string { return drafts.get(id) ?? ''; }
+export function setDraft(text: string): void {
+  const id = state.activeId;
+  if (!id) return;
+  if (text) drafts.set(id, text); else drafts.delete(id);
+  const c = state.convs.get(id);
+  if (c && text) typing(c);
+}
+/** Sends the active conversation's draft, if any, and empties it; true when sent. */
+export function sendDraft(): boolean {
+  const c = active();
+  const body = c ? draft(c.id).trim() : '';
+  if (!c || !body) return false;
+  drafts.delete(c.id);
+  changed();
+  void send(c, body);
+  return true;
+}
+
 export function typing(c: Conv): void {
   const now = Date.now();
   if (now - (lastTyping.get(c.id) ?? 0) < 2000 || !rt || state.conn !== 'online') return;

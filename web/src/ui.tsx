@@ -253,19 +253,16 @@ function OutItem({ c, o }: { c: Conv; o: Outgoing }) {
 }
 
 function Composer({ c }: { c: Conv }) {
+  // The text lives in the store (S.draft), per conversation: a switch re-renders
+  // this textarea with the new conversation's draft and never loses what was typed.
   const ref = useRef<HTMLTextAreaElement>(null);
-  const submit = () => {
-    const el = ref.current;
-    const body = el?.value.trim() ?? '';
-    if (!el || !body) return;
-    el.value = '';
-    void S.send(c, body);
-  };
+  const submit = () => { if (S.sendDraft() && ref.current) ref.current.value = ''; };
   return (
     <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }}>
       <label class="sr-only" for="composer">Message {c.name}</label>
       <textarea id="composer" ref={ref} rows={2} maxLength={4000} placeholder={`Message ${c.kind === 'group' ? '#' : ''}${c.name}`} autoFocus
-        onInput={() => S.typing(c)}
+        value={S.draft(c.id)}
+        onInput={(e) => S.setDraft((e.currentTarget as HTMLTextAreaElement).value)}
         onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); submit(); } }} />
       <button type="submit" class="primary">Send</button>
     </form>

@@ -129,6 +129,50 @@ test('history pages back by seq to the first message', async ({ browser }) => {
   await a.context.close();
 });
 
+test('typing straight after clicking a conversation goes to that conversation; drafts survive a switch', async ({ browser }) => {
+  const alice = await server.user('alice');
+  const bob = await server.user('bob');
+  const g = await server.api<{ id: string }>(alice.token, 'POST', '/groups', { name: 'Quick switch' });
+  await server.api(bob.token, 'POST', `/groups/${g.id}/join`);
+  const dm = await server.api<{ id: string }>(bob.token, 'POST', '/dms', { user_id: alice.id });
+  await server.api(bob.token, 'POST', `/conversations/${dm.id}/messages`, { body: 'dm opener' });
+  const a = await person(browser);
+  const b = await person(browser);
+  await signIn(a.page, server, alice);
+  await signIn(b.page, server, bob);
+  await conv(a.page, 'Quick switch').click();
+  await conv(b.page, alice.username).click();
+  await expect(log(b.page).getByText('dm opener')).toBeVisible();
+  // The click and the typing in one task, before the next frame: the composer on
+  // screen is still the DM's when the text goes in, as for a fast typist on a busy
+  // machine. The text was typed for the group, and must reach it.
+  await b.page.evaluate(() => {
+    (document.querySelector('button[data-conv="Quick switch"]') as HTMLButtonElement).click();
+    const box = document.querySelector('#composer') as HTMLTextAreaElement;
+    box.value = 'typed at once';
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  await composer(b.page).press('Enter');
+  await expect(log(a.page).getByText('typed at once')).toBeVisible();
+  await expect(b.page.getByRole('heading', { name: '# Quick switch' })).toBeVisible();
+  await expect(composer(b.page)).toHaveValue('');
+  // ... and never went to the DM that was just left.
+  await conv(b.page, alice.username).click();
+  await expect(log(b.page).getByText('dm opener')).toBeVisible();
+  await expect(log(b.page).getByText('typed at once')).toHaveCount(0);
+  // A draft stays with its conversation across switches, unsent.
+  await composer(b.page).fill('half a thought');
+  await conv(b.page, 'Quick switch').click();
+  await expect(composer(b.page)).toHaveValue('');
+  await conv(b.page, alice.username).click();
+  await expect(composer(b.page)).toHaveValue('half a thought');
+  await composer(b.page).press('Enter');
+  await conv(a.page, bob.username).click();
+  await expect(log(a.page).getByText('half a thought')).toBeVisible();
+  await a.context.close();
+  await b.context.close();
+});
+
 test('edit and delete own messages; the other side sees both', async ({ browser }) => {
   const alice = await server.user('alice');
   const bob = await server.user('bob');
