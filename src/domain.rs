@@ -155,8 +155,8 @@ impl std::fmt::Debug for Password {
 impl Password {
     /// Checks only the size, before anything costly: what a login may try.
     pub fn parse_for_login(raw: &str) -> Result<Self, String> {
-        if raw.len() > PASSWORD_MAX_BYTES {
-            return Err(format!("must be at most {PASSWORD_MAX_BYTES} bytes"));
+        if raw.chars().count() > PASSWORD_MAX_CHARS {
+            return Err(format!("must be at most {PASSWORD_MAX_CHARS} characters"));
         }
         Ok(Self(raw.nfc().collect()))
     }
@@ -165,11 +165,10 @@ impl Password {
     /// lean on (the username, the display name).
     pub fn parse_new(raw: &str, context: &[&str]) -> Result<Self, String> {
         let Self(normalized) = Self::parse_for_login(raw)?;
-        if normalized.len() < PASSWORD_MIN_BYTES {
-            return Err(format!("must be at least {PASSWORD_MIN_BYTES} bytes"));
-        }
-        if normalized.len() > PASSWORD_MAX_BYTES {
-            return Err(format!("must be at most {PASSWORD_MAX_BYTES} bytes"));
+        // Counted on the input as sent, like the schema's `minLength`: what the
+        // spec calls valid is never refused for its length.
+        if raw.chars().count() < PASSWORD_MIN_CHARS {
+            return Err(format!("must be at least {PASSWORD_MIN_CHARS} characters"));
         }
         let head: String = normalized
             .chars()
@@ -268,18 +267,27 @@ mod tests {
         assert!(Password::parse_new("123456789", &[]).is_err());
         assert!(Password::parse_new("alice2024", &["alice"]).is_err());
         assert!(Password::parse_new("Tr0ub4d", &[]).is_err());
-        assert!(Password::parse_new(&"a".repeat(PASSWORD_MAX_BYTES + 1), &[]).is_err());
+        assert!(Password::parse_new(&"a".repeat(PASSWORD_MAX_CHARS + 1), &[]).is_err());
         assert!(Password::parse_new("correct horse battery staple 42", &[]).is_ok());
-        // Length is counted in bytes: 1024 bytes of a strong multi-byte passphrase pass.
+        // Length is counted in characters, as JSON Schema counts: 1024 characters
+        // of a strong multi-byte passphrase pass (more than 1024 bytes), 1025 do not.
         let mut long = String::new();
-        while long.len() + 21 <= PASSWORD_MAX_BYTES {
+        while long.chars().count() + 20 <= PASSWORD_MAX_CHARS {
             long.push_str("plum-quartz-vivid-ö ");
         }
-        while long.len() < PASSWORD_MAX_BYTES {
-            long.push('x');
+        while long.chars().count() < PASSWORD_MAX_CHARS {
+            long.push('ß');
         }
-        assert_eq!(long.len(), PASSWORD_MAX_BYTES);
+        assert_eq!(long.chars().count(), PASSWORD_MAX_CHARS);
+        assert!(long.len() > PASSWORD_MAX_CHARS);
         assert!(Password::parse_new(&long, &[]).is_ok());
+        long.push('x');
+        assert!(Password::parse_new(&long, &[]).is_err());
+        assert!(Password::parse_for_login(&long).is_err());
+        // Seven characters are too short, however many bytes they take.
+        assert!(
+            Password::parse_new("äöüßäöü", &[]).is_err_and(|e| e.contains("at least 8 characters"))
+        );
     }
 
     #[test]

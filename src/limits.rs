@@ -7,9 +7,10 @@ pub const USERNAME_MIN_CHARS: usize = 3;
 pub const USERNAME_MAX_CHARS: usize = 32;
 /// Display names: 1 to 64 Unicode characters after NFC.
 pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
-/// Passwords: 8 to 1024 bytes, never truncated.
-pub const PASSWORD_MIN_BYTES: usize = 8;
-pub const PASSWORD_MAX_BYTES: usize = 1024;
+/// Passwords: 8 to 1024 characters (Unicode code points of the input as sent,
+/// as JSON Schema's `minLength`/`maxLength` count them), never truncated.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 1024;
 /// Only this many leading characters are given to the strength estimator: it is
 /// super-linear in the length, and anything longer is long enough to judge by its head.
 pub const PASSWORD_STRENGTH_PREFIX_CHARS: usize = 100;

@@ -22,7 +22,7 @@ pub struct AuthApi;
 pub struct RegisterRequest {
     /// 3-32 characters of `a-z 0-9 _ . -`; stored lowercased, unique.
     pub username: Text,
-    /// 8-1024 bytes; common or guessable passwords are refused.
+    /// 8-1024 characters; common or guessable passwords are refused.
     #[oai(write_only)]
     pub password: Text,
     /// 1-64 characters; defaults to the username.

@@ -82,7 +82,10 @@ fn finish(spec: &mut Value) {
 fn constraints() -> Vec<(&'static str, &'static str, Value)> {
     use crate::limits::*;
     let text = |max: usize| json!({ "minLength": 1, "maxLength": max });
-    let password = json!({ "maxLength": PASSWORD_MAX_BYTES });
+    // An existing password may be shorter than today's minimum in characters (the
+    // rule counted bytes before): only new passwords state the minimum.
+    let password = json!({ "maxLength": PASSWORD_MAX_CHARS });
+    let new_password = json!({ "minLength": PASSWORD_MIN_CHARS, "maxLength": PASSWORD_MAX_CHARS });
     let user_id = json!({ "pattern": crate::ids::OBJECT_ID_PATTERN });
     vec![
         (
@@ -90,15 +93,15 @@ fn constraints() -> Vec<(&'static str, &'static str, Value)> {
             "username",
             json!({ "pattern": format!("^[A-Za-z0-9_.-]{{{USERNAME_MIN_CHARS},{USERNAME_MAX_CHARS}}}$") }),
         ),
-        ("RegisterRequest", "password", password.clone()),
+        ("RegisterRequest", "password", new_password.clone()),
         (
             "RegisterRequest",
             "display_name",
             text(DISPLAY_NAME_MAX_CHARS),
         ),
         ("LoginRequest", "password", password.clone()),
-        ("PasswordChange", "current_password", password.clone()),
-        ("PasswordChange", "new_password", password),
+        ("PasswordChange", "current_password", password),
+        ("PasswordChange", "new_password", new_password),
         ("ProfilePatch", "display_name", text(DISPLAY_NAME_MAX_CHARS)),
         ("GroupCreate", "name", text(GROUP_NAME_MAX_CHARS)),
         ("GroupPatch", "name", text(GROUP_NAME_MAX_CHARS)),

@@ -15,7 +15,7 @@ class RegisterRequest:
     """
     Attributes:
         username (str): 3-32 characters of `a-z 0-9 _ . -`; stored lowercased, unique.
-        password (str): 8-1024 bytes; common or guessable passwords are refused.
+        password (str): 8-1024 characters; common or guessable passwords are refused.
         display_name (str | Unset): 1-64 characters; defaults to the username.
     """
 

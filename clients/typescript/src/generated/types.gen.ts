@@ -791,7 +791,7 @@ export type RegisterRequestWritable = {
      */
     username: string;
     /**
-     * 8-1024 bytes; common or guessable passwords are refused.
+     * 8-1024 characters; common or guessable passwords are refused.
      */
     password: string;
     /**
