@@ -531,6 +531,7 @@ impl Cluster {
         if gap {
             tracing::warn!(%node, "cluster events from a node were lost; conversations reload, sockets close so clients catch up");
             metrics::counter!("confab_cluster_resyncs_total").increment(1);
+            self.forget_cached();
             if let Some(writers) = self.writers() {
                 writers.resync_all();
             }
@@ -684,6 +685,9 @@ impl Cluster {
                                 .lock()
                                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                                 .clear();
+                            // Facts read while unsubscribed may have changed
+                            // unheard: read them all again.
+                            self.forget_cached();
                             if let Some(writers) = self.writers() {
                                 writers.resync_all();
                             }
@@ -698,6 +702,10 @@ impl Cluster {
                             self.receive(msg.get_payload_bytes());
                         }
                         self.subscribed.store(false, Ordering::Release);
+                        // From now on this node hears no changes: what it cached
+                        // may already be stale, and each new entry is bounded by
+                        // `CACHE_TTL` until the subscription is back.
+                        self.forget_cached();
                         tracing::warn!("cluster subscription lost; reconnecting");
                     }
                     Err(err) => tracing::warn!(error = %err, "cluster subscribe failed"),
@@ -811,6 +819,13 @@ impl Cluster {
         if let Err(err) = recorded {
             tracing::debug!(error = %err, "presence key not renewed");
             *conn = None;
+        }
+    }
+
+    /// Forgets every cached fact of this node's store (see `Store::forget_all`).
+    fn forget_cached(&self) {
+        if let Some(store) = self.store.get() {
+            store.forget_all();
         }
     }
 

@@ -26,6 +26,10 @@ pub const PAGE_DEFAULT: u32 = 50;
 pub const PAGE_MAX: u32 = 100;
 /// Default for `MAX_BODY_BYTES`: larger request bodies are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Every in-memory cache entry of facts another node can change (auth facts,
+/// memberships, groups, history blocks) is served at most this long after it was
+/// read from the database: the bound on a change whose cluster event was lost.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Single-use WebSocket tickets live this long.
 pub const WS_TICKET_TTL_SECS: i64 = 30;
 /// Refresh tokens and tickets: random bytes before encoding.

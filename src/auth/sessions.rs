@@ -303,7 +303,9 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
     };
     // A token minted before logout-all, a password or role change or a disable
     // dies with the access tokens of its time.
-    let user = match users.auth_facts(&current.user_id).await? {
+    // Read from the database, not the cache: a role change or a disable whose
+    // event this node missed must not be minted into a new pair.
+    let user = match users.auth_facts_stored(&current.user_id).await? {
         Some(user) if !user.disabled && user.token_version == current.token_version => user,
         _ => return revoked().await,
     };
@@ -319,7 +321,7 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
         .await?
         .is_some_and(|p| !p.revoked);
     let user_alive = users
-        .auth_facts(&current.user_id)
+        .auth_facts_stored(&current.user_id)
         .await?
         .is_some_and(|u| !u.disabled && u.token_version == current.token_version);
     if !parent_alive || !user_alive {
@@ -441,7 +443,7 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser
     let user = state
         .store
         .users
-        .auth_facts(&taken.user_id)
+        .auth_facts_stored(&taken.user_id)
         .await?
         .filter(|u| !u.disabled && u.token_version == taken.token_version)
         .ok_or_else(refused)?;

@@ -6,14 +6,26 @@
 //! only when no change happened since the reader started (`epoch` then `fill`).
 //! When the map reaches its capacity it is cleared: input a client controls can
 //! cost memory only up to the cap.
+//!
+//! How a cached fact becomes true again after a lost event or a crash:
+//! - a crash: caches are memory only; a restarted node starts empty;
+//! - a lost `Forget` from another node (Redis dropped it, or this node was not
+//!   subscribed): every entry expires `CACHE_TTL` after it was read from the
+//!   database, whatever happens, so a missed change is served for at most that
+//!   long (the documented bound after a Redis fault);
+//! - a detected loss (the subscription dropped, or a gap in a node's event
+//!   numbers): the cluster calls `Store::forget_all`, which clears every cache at
+//!   once, and clears them again when the subscription is back.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{GroupId, UserId};
+use crate::limits::CACHE_TTL;
 
 /// A cached fact this node changed, for the other nodes of a cluster to forget
 /// (their caches would otherwise keep serving it: a revoked token, a removed
@@ -55,13 +67,16 @@ impl Peers {
 }
 
 struct Inner<K, V> {
-    map: HashMap<K, V>,
+    /// Each value with the moment it was cached.
+    map: HashMap<K, (V, Instant)>,
     epoch: u64,
 }
 
 pub struct BoundedCache<K, V> {
     inner: Arc<Mutex<Inner<K, V>>>,
     capacity: usize,
+    /// How long an entry is served after it was cached (`CACHE_TTL`).
+    ttl: Duration,
 }
 
 impl<K, V> Clone for BoundedCache<K, V> {
@@ -69,18 +84,24 @@ impl<K, V> Clone for BoundedCache<K, V> {
         Self {
             inner: self.inner.clone(),
             capacity: self.capacity,
+            ttl: self.ttl,
         }
     }
 }
 
 impl<K: Eq + Hash, V: Clone> BoundedCache<K, V> {
     pub fn new(capacity: usize) -> Self {
+        Self::with_ttl(capacity, CACHE_TTL)
+    }
+
+    pub fn with_ttl(capacity: usize, ttl: Duration) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 map: HashMap::new(),
                 epoch: 0,
             })),
             capacity: capacity.max(1),
+            ttl,
         }
     }
 
@@ -91,8 +112,17 @@ impl<K: Eq + Hash, V: Clone> BoundedCache<K, V> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The cached value, unless it is older than the expiry.
     pub fn get(&self, key: &K) -> Option<V> {
-        self.lock().map.get(key).cloned()
+        let mut inner = self.lock();
+        match inner.map.get(key) {
+            Some((value, at)) if at.elapsed() < self.ttl => Some(value.clone()),
+            Some(_) => {
+                inner.map.remove(key);
+                None
+            }
+            None => None,
+        }
     }
 
     /// Read before fetching from the database; pass it to `fill`.
@@ -124,6 +154,13 @@ impl<K: Eq + Hash, V: Clone> BoundedCache<K, V> {
         inner.map.remove(key);
     }
 
+    /// Forgets everything (an event may have been lost).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner.map.clear();
+    }
+
     /// Forgets every key for which `drop` holds.
     pub fn invalidate_where(&self, drop: impl Fn(&K) -> bool) {
         let mut inner = self.lock();
@@ -135,7 +172,7 @@ impl<K: Eq + Hash, V: Clone> BoundedCache<K, V> {
         if inner.map.len() >= capacity && !inner.map.contains_key(&key) {
             inner.map.clear();
         }
-        inner.map.insert(key, value);
+        inner.map.insert(key, (value, Instant::now()));
     }
 
     #[cfg(test)]
@@ -162,6 +199,25 @@ mod tests {
         let epoch = cache.epoch();
         cache.fill(epoch, "a", 3);
         assert_eq!(cache.get(&"a"), Some(3));
+    }
+
+    #[test]
+    fn entries_expire_and_clear_forgets_everything() {
+        let cache = BoundedCache::with_ttl(10, Duration::ZERO);
+        cache.set("a", 1);
+        assert_eq!(cache.get(&"a"), None, "expired at once");
+        let cache = BoundedCache::with_ttl(10, Duration::from_secs(3600));
+        cache.set("a", 1);
+        assert_eq!(cache.get(&"a"), Some(1));
+        let epoch = cache.epoch();
+        cache.clear();
+        assert_eq!(cache.get(&"a"), None);
+        cache.fill(epoch, "a", 1);
+        assert_eq!(
+            cache.get(&"a"),
+            None,
+            "a fill from before the clear is dropped"
+        );
     }
 
     #[test]

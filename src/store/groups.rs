@@ -98,6 +98,12 @@ impl GroupStore {
         self.forget(&Changed::GroupDeleted(id.clone()));
     }
 
+    /// Forgets every cached group and membership (events may have been lost).
+    pub fn forget_all(&self) {
+        self.group_cache.clear();
+        self.membership_cache.clear();
+    }
+
     /// Another node changed a group or a membership: read it from the database
     /// next time.
     pub fn forget(&self, changed: &Changed) {

@@ -130,21 +130,37 @@ pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Blocks read recently, bounded by their stored size: when a new one would pass
 /// `BLOCK_CACHE_BYTES` the cache starts over. Pages deep in a busy room's past
 /// are read by many clients; each block is decoded once. Writes replace entries.
+///
+/// A block rewritten on another node (an edit or a delete there) is forgotten
+/// here by its event; if that event is lost, the entry expires `CACHE_TTL` after
+/// it was read, and a detected loss clears the whole cache (`clear`).
 #[derive(Default)]
 struct BlockCache {
-    map: HashMap<String, (Arc<Vec<MessageDoc>>, usize)>,
+    map: HashMap<String, (Arc<Vec<MessageDoc>>, usize, std::time::Instant)>,
     bytes: usize,
 }
 
 impl BlockCache {
-    fn get(&self, id: &str) -> Option<Arc<Vec<MessageDoc>>> {
-        self.map.get(id).map(|(m, _)| Arc::clone(m))
+    fn get(&mut self, id: &str) -> Option<Arc<Vec<MessageDoc>>> {
+        match self.map.get(id) {
+            Some((m, _, at)) if at.elapsed() < crate::limits::CACHE_TTL => Some(Arc::clone(m)),
+            Some(_) => {
+                self.remove(id);
+                None
+            }
+            None => None,
+        }
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some((_, bytes)) = self.map.remove(id) {
+        if let Some((_, bytes, _)) = self.map.remove(id) {
             self.bytes -= bytes;
         }
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
     }
 
     fn put(&mut self, id: String, messages: Arc<Vec<MessageDoc>>, bytes: usize) {
@@ -157,7 +173,8 @@ impl BlockCache {
             self.bytes = 0;
         }
         self.bytes += bytes;
-        self.map.insert(id, (messages, bytes));
+        self.map
+            .insert(id, (messages, bytes, std::time::Instant::now()));
     }
 }
 
@@ -200,6 +217,11 @@ impl MessageStore {
     /// Another node rewrote a block: read it from the database next time.
     pub fn forget_block(&self, id: &str) {
         self.cache().remove(id);
+    }
+
+    /// Forgets every cached block (events may have been lost).
+    pub fn forget_blocks(&self) {
+        self.cache().clear();
     }
 
     /// Sets the write concern of message inserts.

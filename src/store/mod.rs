@@ -79,6 +79,16 @@ impl Store {
         }
     }
 
+    /// Events from other nodes may have been lost (the subscription dropped, or a
+    /// gap in a node's event numbers): forget every cached fact, so each is read
+    /// from the database again.
+    pub fn forget_all(&self) {
+        self.users.forget_all();
+        self.groups.forget_all();
+        self.messages.forget_blocks();
+        metrics::counter!("confab_cache_forget_all_total").increment(1);
+    }
+
     /// Creates every index; idempotent.
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         self.users.ensure_indexes().await?;

@@ -135,6 +135,11 @@ impl UserStore {
         self.auth.invalidate(id);
     }
 
+    /// Forgets every user's auth facts (events may have been lost).
+    pub fn forget_all(&self) {
+        self.auth.clear();
+    }
+
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         ensure_index(&self.coll, doc! { "username": 1 }, "username_unique", true).await?;
         self.backfill_usernames().await
@@ -225,6 +230,17 @@ impl UserStore {
         if let Some(facts) = self.auth.get(id) {
             return Ok(Some(facts));
         }
+        Ok(self.by_id(id).await?.map(|u| AuthFacts::from(&u)))
+    }
+
+    /// The user's auth facts read from the database (and cached afresh): for the
+    /// decisions that outlive a request (a refresh mints a 30-day token, a
+    /// redeemed ticket opens a socket), so a change whose event this node missed
+    /// cannot carry into them.
+    pub async fn auth_facts_stored(
+        &self,
+        id: &UserId,
+    ) -> mongodb::error::Result<Option<AuthFacts>> {
         Ok(self.by_id(id).await?.map(|u| AuthFacts::from(&u)))
     }
 

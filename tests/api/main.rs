@@ -7,6 +7,7 @@ mod ws_client;
 mod abuse;
 mod accounts;
 mod cluster;
+mod cluster_faults;
 mod cluster_limits;
 mod cluster_presence;
 mod dms;
