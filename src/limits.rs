@@ -26,6 +26,10 @@ pub const PAGE_DEFAULT: u32 = 50;
 pub const PAGE_MAX: u32 = 100;
 /// Default for `MAX_BODY_BYTES`: larger request bodies are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest seq a client may name (`since`, `before`, `after`, a read
+/// marker): 2^53 - 1, the largest integer every JSON client reads exactly. Any
+/// arithmetic on a named seq stays far from overflowing.
+pub const SEQ_MAX: i64 = 9_007_199_254_740_991;
 /// Every in-memory cache entry of facts another node can change (auth facts,
 /// memberships, groups, history blocks) is served at most this long after it was
 /// read from the database: the bound on a change whose cluster event was lost.

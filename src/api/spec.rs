@@ -124,7 +124,11 @@ fn constraints() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("OpenDm", "user_id", user_id.clone()),
         ("OwnershipTransfer", "user_id", user_id),
-        ("ReadMarker", "seq", json!({ "minimum": 0 })),
+        (
+            "ReadMarker",
+            "seq",
+            json!({ "minimum": 0, "maximum": SEQ_MAX }),
+        ),
     ]
 }
 
@@ -136,6 +140,16 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, Value)> {
             "searchUsers",
             "q",
             json!({ "minLength": 1, "maxLength": USERNAME_MAX_CHARS }),
+        ),
+        (
+            "listMessages",
+            "before",
+            json!({ "minimum": 0, "maximum": SEQ_MAX }),
+        ),
+        (
+            "listMessages",
+            "after",
+            json!({ "minimum": 0, "maximum": SEQ_MAX }),
         ),
         (
             "listDms",

@@ -94,6 +94,19 @@ pub async fn submit(
     }
 }
 
+/// A seq a client names (`since`, `before`, `after`, a read marker): 0 to
+/// `SEQ_MAX`, so no arithmetic on it can overflow.
+pub fn check_seq(field: &'static str, seq: i64) -> Result<i64, ApiError> {
+    if (0..=crate::limits::SEQ_MAX).contains(&seq) {
+        Ok(seq)
+    } else {
+        Err(ApiError::invalid_field(
+            field,
+            format!("must be between 0 and {}", crate::limits::SEQ_MAX),
+        ))
+    }
+}
+
 /// A page of history in ascending `seq`, and whether more lies beyond it.
 #[tracing::instrument(name = "chat.messages.history", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?window, limit), err(level = "debug"))]
 pub async fn history(
@@ -103,6 +116,11 @@ pub async fn history(
     window: HistoryWindow,
     limit: u32,
 ) -> Result<(Vec<MessageDoc>, bool), ApiError> {
+    match window {
+        HistoryWindow::Before(seq) => _ = check_seq("before", seq)?,
+        HistoryWindow::After(seq) => _ = check_seq("after", seq)?,
+        HistoryWindow::Latest => {}
+    }
     let room = room(state, caller, conversation_id, GroupAction::Read).await?;
     state.writers.history(&room.live, window, limit).await
 }
@@ -119,6 +137,9 @@ pub async fn join<R>(
     since: Option<i64>,
     mut register: impl FnMut() -> R,
 ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
+    if let Some(since) = since {
+        check_seq("since", since)?;
+    }
     for attempt in 0..JOIN_ATTEMPTS {
         let epoch = state.writers.get(conversation_id).await?.membership_epoch();
         let room = room(state, caller, conversation_id, GroupAction::Send).await?;
@@ -264,9 +285,7 @@ pub async fn mark_read(
     seq: i64,
 ) -> Result<i64, ApiError> {
     state.rate_limits.check(&caller.id, Action::Read).await?;
-    if seq < 0 {
-        return Err(ApiError::invalid_field("seq", "must not be negative"));
-    }
+    check_seq("seq", seq)?;
     let room = room(state, caller, conversation_id, GroupAction::Read).await?;
     state
         .writers

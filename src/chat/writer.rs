@@ -994,17 +994,17 @@ impl Writers {
         let last = live.last_seq();
         let (lo, hi, more) = match window {
             HistoryWindow::Latest => {
-                let lo = (last - limit + 1).max(1);
+                let lo = last.saturating_sub(limit - 1).max(1);
                 (lo, last, lo > 1)
             }
             HistoryWindow::Before(seq) => {
-                let hi = (seq - 1).min(last);
-                let lo = (hi - limit + 1).max(1);
+                let hi = seq.saturating_sub(1).min(last);
+                let lo = hi.saturating_sub(limit - 1).max(1);
                 (lo, hi, hi >= 1 && lo > 1)
             }
             HistoryWindow::After(seq) => {
-                let lo = seq.max(0) + 1;
-                let hi = (lo + limit - 1).min(last);
+                let lo = seq.max(0).saturating_add(1);
+                let hi = lo.saturating_add(limit - 1).min(last);
                 (lo, hi, hi < last)
             }
         };
@@ -1032,8 +1032,8 @@ impl Writers {
         // meanwhile is in the window.
         let mut replay = match since {
             Some(since) => {
-                let lo = since.max(0) + 1;
-                self.range(live, lo, (lo + max).min(live.last_seq()))
+                let lo = since.max(0).saturating_add(1);
+                self.range(live, lo, lo.saturating_add(max).min(live.last_seq()))
                     .await?
             }
             None => Vec::new(),
@@ -1049,7 +1049,10 @@ impl Writers {
         let last = st.doc.last_seq;
         let mut truncated = false;
         if let Some(since) = since {
-            let from = replay.last().map_or(since.max(0), |m| m.seq) + 1;
+            let from = replay
+                .last()
+                .map_or(since.max(0), |m| m.seq)
+                .saturating_add(1);
             replay.extend(
                 st.window
                     .iter()

@@ -52,7 +52,7 @@ struct Session {
     conn: ConnHandle,
     caller: Caller,
     token_expires_at: i64,
-    joined: HashSet<ConversationId>,
+    joined: Joined,
     last_typing: RecentKeys,
     bad_frames: u32,
     rate_strikes: u32,
@@ -131,6 +131,45 @@ fn seconds_until(unix: i64) -> Duration {
     Duration::from_secs(u64::try_from(unix - now).unwrap_or(0))
 }
 
+/// The rooms a live connection has joined, and its registration in the hub: it
+/// unregisters when the session ends in any way. The session's loop unregisters
+/// explicitly (before the close frame); if the task unwinds instead (a panic), or
+/// is dropped, `Drop` does it, so a slot never leaks and the user never stays
+/// "online" for a connection that is gone.
+struct Joined {
+    hub: Arc<super::hub::Hub>,
+    conn: ConnHandle,
+    rooms: HashSet<ConversationId>,
+    done: bool,
+}
+
+impl Joined {
+    fn unregister(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.hub.unregister(&self.conn, self.rooms.drain());
+        }
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+impl std::ops::Deref for Joined {
+    type Target = HashSet<ConversationId>;
+    fn deref(&self) -> &Self::Target {
+        &self.rooms
+    }
+}
+
+impl std::ops::DerefMut for Joined {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.rooms
+    }
+}
+
 /// A connection slot taken at upgrade time. If the upgrade never completes (the
 /// client goes away first), dropping it gives the slot back.
 pub struct Pending {
@@ -172,7 +211,12 @@ pub async fn run(
         caller: Caller::from(&user),
         token_expires_at: user.token_expires_at,
         conn: conn.clone(),
-        joined: HashSet::new(),
+        joined: Joined {
+            hub: state.hub.clone(),
+            conn: conn.clone(),
+            rooms: HashSet::new(),
+            done: false,
+        },
         last_typing: RecentKeys::new(
             TYPING_THROTTLE_MAX_ROOMS,
             Duration::from_millis(TYPING_THROTTLE_MS),
@@ -263,7 +307,7 @@ pub async fn run(
             };
             let _ = tokio::time::timeout(SEND_DRAIN, drained).await;
         }
-        state.hub.unregister(&conn, session.joined.drain());
+        session.joined.unregister();
         if let Exit::Close(code, reason) = exit {
             tracing::info!(code, reason, "closing");
             let close = Message::Close(Some((CloseCode::from(code), reason.to_owned())));

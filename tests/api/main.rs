@@ -22,6 +22,7 @@ mod logging;
 mod messages;
 mod openapi;
 mod operations;
+mod promises;
 mod races;
 mod realtime;
 mod refresh_races;
