@@ -48,8 +48,15 @@ impl PrivateDb {
     }
 
     pub(crate) async fn restart(&mut self) {
-        let ferretdb = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/ferretdb");
-        let mut command = if ferretdb.exists() {
+        // `scripts/test` names the binary (`scripts/db binary`); by hand, the one
+        // `scripts/db` built in this checkout, else a mongod on PATH.
+        let ferretdb = std::env::var_os("CONFAB_TEST_DB_BINARY")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/ferretdb")
+            });
+        let is_mongod = ferretdb.file_name().is_some_and(|name| name == "mongod");
+        let mut command = if ferretdb.exists() && !is_mongod {
             let mut c = Command::new(ferretdb);
             c.arg("--handler=sqlite")
                 .arg(format!("--sqlite-url=file:{}/", self.dir.display()))
@@ -63,7 +70,11 @@ impl PrivateDb {
             c
         } else {
             // scripts/db prefers a mongod on PATH; this test does too.
-            let mut c = Command::new("mongod");
+            let mut c = Command::new(if is_mongod {
+                ferretdb.as_os_str()
+            } else {
+                "mongod".as_ref()
+            });
             c.arg("--dbpath")
                 .arg(&self.dir)
                 .args(["--bind_ip", "127.0.0.1", "--port"])
@@ -71,7 +82,7 @@ impl PrivateDb {
             c
         };
         let child = command.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().expect(
-            "this test runs its own database process: run scripts/db first (it builds .tools/bin/ferretdb) or put mongod on PATH",
+            "this test runs its own database process: set CONFAB_TEST_DB_BINARY=\"$(scripts/db binary)\" (scripts/test does) or put mongod on PATH",
         );
         self.child = Some(child);
         let client = mongodb::Client::with_uri_str(self.uri())
