@@ -69,6 +69,10 @@ pub struct Config {
     pub join_rate: Rate,
     /// WebSocket tickets minted per user.
     pub ws_ticket_rate: Rate,
+    /// Group creations, joins and leaves and DM opens per user.
+    pub membership_rate: Rate,
+    /// REST history and presence reads per user.
+    pub history_rate: Rate,
     /// Live WebSocket connections one user may hold at once.
     pub ws_max_connections_per_user: u32,
     /// Request bodies larger than this get 413.
@@ -221,6 +225,8 @@ impl Config {
             typing_rate: rate(&get, ("TYPING_MAX_PER_SEC", "TYPING_BURST"), 5, 20)?,
             join_rate: rate(&get, ("JOIN_MAX_PER_SEC", "JOIN_BURST"), 20, 100)?,
             ws_ticket_rate: rate(&get, ("WS_TICKET_MAX_PER_SEC", "WS_TICKET_BURST"), 1, 10)?,
+            membership_rate: rate(&get, ("MEMBERSHIP_MAX_PER_SEC", "MEMBERSHIP_BURST"), 1, 30)?,
+            history_rate: rate(&get, ("HISTORY_MAX_PER_SEC", "HISTORY_BURST"), 20, 100)?,
             ws_max_connections_per_user: number(&get, "WS_MAX_CONNECTIONS_PER_USER", 16)?,
             request_timeout: secs(number(&get, "REQUEST_TIMEOUT_SECS", 30)?),
             max_body_bytes: number(&get, "MAX_BODY_BYTES", crate::limits::MAX_BODY_BYTES as u32)?
@@ -402,6 +408,19 @@ mod tests {
         assert_eq!(c.register_max_per_ip, 20);
         assert_eq!((c.ws_max_msgs_per_sec, c.ws_burst), (20, 40));
         assert_eq!(c.ws_max_connections_per_user, 16);
+        assert_eq!(
+            (c.membership_rate, c.history_rate),
+            (
+                Rate {
+                    per_sec: 1,
+                    burst: 30
+                },
+                Rate {
+                    per_sec: 20,
+                    burst: 100
+                }
+            )
+        );
         assert_eq!(
             (c.read_rate, c.typing_rate, c.join_rate, c.ws_ticket_rate),
             (

@@ -36,6 +36,11 @@ pub enum Action {
     Join,
     /// Minting a WebSocket ticket (`POST /auth/ws-ticket`).
     Ticket,
+    /// Joining the set of conversations: creating, joining or leaving a group,
+    /// opening a DM.
+    Membership,
+    /// Reading history or presence over REST (`listMessages`, `getPresence`).
+    History,
 }
 
 impl Action {
@@ -50,6 +55,8 @@ impl Action {
             Action::Typing => "typing",
             Action::Join => "join",
             Action::Ticket => "ws_ticket",
+            Action::Membership => "membership",
+            Action::History => "history",
         }
     }
 }
@@ -101,7 +108,7 @@ struct Shared {
 
 impl RateLimits {
     /// The quota of each action, from the configuration, in `Action` order.
-    pub fn rates(config: &Config) -> [(Action, Rate); 5] {
+    pub fn rates(config: &Config) -> [(Action, Rate); 7] {
         [
             (
                 Action::Send,
@@ -114,6 +121,8 @@ impl RateLimits {
             (Action::Typing, config.typing_rate),
             (Action::Join, config.join_rate),
             (Action::Ticket, config.ws_ticket_rate),
+            (Action::Membership, config.membership_rate),
+            (Action::History, config.history_rate),
         ]
     }
 

@@ -1,6 +1,6 @@
 //! `/api/v1/dms`: direct conversations.
 
-use super::errors::{Authed, Cursor, Errors, Invalid, JsonBody, Missing, Params};
+use super::errors::{Authed, Cursor, Errors, Invalid, JsonBody, Limited, Missing, Params};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -85,7 +85,7 @@ impl DmsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<OpenDm>,
-    ) -> Result<Opened, Errors<(Authed, JsonBody, Invalid, Missing)>> {
+    ) -> Result<Opened, Errors<(Authed, JsonBody, Invalid, Missing, Limited)>> {
         let peer = UserId::parse(&body.user_id).ok_or_else(|| ApiError::not_found("user"))?;
         let (doc, created) = dms::open(&state, &Caller::from(&auth.0), &peer).await?;
         let view = views(&state, &auth.0.id, std::slice::from_ref(&doc))

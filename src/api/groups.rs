@@ -1,6 +1,6 @@
 //! `/api/v1/groups`: groups, membership and roles.
 
-use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Missing, Params, Refused};
+use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Limited, Missing, Params, Refused};
 use crate::ids::{GroupId, UserId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -117,7 +117,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<GroupCreate>,
-    ) -> Result<GroupCreated, Errors<(Authed, JsonBody, Invalid)>> {
+    ) -> Result<GroupCreated, Errors<(Authed, JsonBody, Invalid, Limited)>> {
         let group = groups::create(
             &state,
             &Caller::from(&auth.0),
@@ -206,7 +206,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<GroupId>,
-    ) -> Result<Json<Group>, Errors<(Authed, Refused, Missing)>> {
+    ) -> Result<Json<Group>, Errors<(Authed, Refused, Missing, Limited)>> {
         Ok(Json(Group::from(
             &groups::join(&state, &Caller::from(&auth.0), &id.0).await?,
         )))
@@ -219,7 +219,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<GroupId>,
-    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash)>> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash, Limited)>> {
         groups::leave(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }

@@ -80,7 +80,7 @@ impl MessagesApi {
         after: Query<Option<i64>>,
         /// Page size, 1-100 (default 50).
         limit: Query<Option<u32>>,
-    ) -> Result<Json<History>, Errors<(Authed, Params, Invalid, Refused, Missing)>> {
+    ) -> Result<Json<History>, Errors<(Authed, Params, Invalid, Refused, Missing, Limited)>> {
         let window = match (before.0, after.0) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid_field(
@@ -171,7 +171,11 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<ConversationId>,
-    ) -> Result<Json<Presence>, Errors<(Authed, Refused, Missing)>> {
+    ) -> Result<Json<Presence>, Errors<(Authed, Refused, Missing, Limited)>> {
+        state
+            .rate_limits
+            .check(&auth.0.id, crate::rate_limits::Action::History)
+            .await?;
         let room = access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
         let mut online = Vec::new();
         for u in state.hub.room_online(&id.0) {
@@ -200,7 +204,8 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<MessageId>,
         body: Json<EditMessage>,
-    ) -> Result<Json<Message>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
+    ) -> Result<Json<Message>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash, Limited)>>
+    {
         Ok(Json(Message::from(
             &messages::edit(&state, &Caller::from(&auth.0), &id.0, &body.body).await?,
         )))
@@ -217,7 +222,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<MessageId>,
-    ) -> Result<Done, Errors<(Authed, Refused, Missing)>> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Limited)>> {
         messages::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }

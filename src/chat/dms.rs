@@ -3,6 +3,7 @@
 use super::Caller;
 use crate::error::ApiError;
 use crate::ids::{ConversationId, UserId};
+use crate::rate_limits::Action;
 use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind, ConversationStore, dm_key};
 use crate::store::is_duplicate_key;
@@ -25,6 +26,10 @@ pub async fn open(
     caller: &Caller,
     peer_id: &UserId,
 ) -> Result<(ConversationDoc, bool), ApiError> {
+    state
+        .rate_limits
+        .check(&caller.id, Action::Membership)
+        .await?;
     if *peer_id == caller.id {
         return Err(ApiError::invalid_field(
             "user_id",

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::ids::{GroupId, UserId};
 use crate::limits::{GROUP_DESCRIPTION_MAX_CHARS, GROUP_NAME_MAX_CHARS};
 use crate::permissions::{Actor, GroupAction, GroupRole, may};
+use crate::rate_limits::Action;
 use crate::realtime::hub::MembershipChange;
 use crate::state::AppState;
 use crate::store::conversations::{ConversationKind, ConversationStore};
@@ -105,6 +106,10 @@ pub async fn create(
     description: Option<&str>,
     visibility: Option<Visibility>,
 ) -> Result<GroupDoc, ApiError> {
+    state
+        .rate_limits
+        .check(&caller.id, Action::Membership)
+        .await?;
     let mut errors = FieldErrors::default();
     let name = errors.take("name", parse_name(name));
     let description = errors.take("description", parse_description(description.unwrap_or("")));
@@ -239,6 +244,10 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(
 }
 
 pub async fn join(state: &AppState, caller: &Caller, id: &GroupId) -> Result<GroupDoc, ApiError> {
+    state
+        .rate_limits
+        .check(&caller.id, Action::Membership)
+        .await?;
     let (group, actor) = seen(state, caller, id).await?;
     if actor.group.is_some() {
         return Ok(state.store.groups.with_member_count(group).await?);
@@ -271,6 +280,10 @@ pub async fn join(state: &AppState, caller: &Caller, id: &GroupId) -> Result<Gro
 }
 
 pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(), ApiError> {
+    state
+        .rate_limits
+        .check(&caller.id, Action::Membership)
+        .await?;
     let (group, actor) = seen(state, caller, id).await?;
     if actor.group.is_none() {
         return Err(ApiError::not_found("membership"));

@@ -116,6 +116,7 @@ pub async fn history(
     window: HistoryWindow,
     limit: u32,
 ) -> Result<(Vec<MessageDoc>, bool), ApiError> {
+    state.rate_limits.check(&caller.id, Action::History).await?;
     match window {
         HistoryWindow::Before(seq) => _ = check_seq("before", seq)?,
         HistoryWindow::After(seq) => _ = check_seq("after", seq)?,
@@ -211,6 +212,9 @@ pub async fn edit(
     body: &str,
 ) -> Result<MessageDoc, ApiError> {
     let body = parse_body(body)?;
+    // An edit costs what a send costs (a write, a publish, a frame to every
+    // member): it draws on the same bucket.
+    state.rate_limits.check(&caller.id, Action::Send).await?;
     let (_, room) = message_in_room(state, caller, message_id, false).await?;
     // Edits and deletes of a conversation are serialised (across nodes too), and
     // the message is read again under that lock: an edit cannot resurrect a
@@ -246,6 +250,7 @@ pub async fn delete(
     caller: &Caller,
     message_id: &MessageId,
 ) -> Result<MessageDoc, ApiError> {
+    state.rate_limits.check(&caller.id, Action::Send).await?;
     let (_, room) = message_in_room(state, caller, message_id, false).await?;
     let edits = edits_of(state, &room).await?;
     let (message, _) = message_in_room(state, caller, message_id, edits.shared()).await?;

@@ -64,3 +64,115 @@ async fn seqs_at_the_edges_of_i64_are_refused_clearly_and_the_socket_lives_on() 
     drop(ws);
     until_connections(&app, 0).await;
 }
+
+/// Fires `attempts` requests one after another and returns the statuses.
+async fn statuses<F, Fut>(attempts: usize, mut request: F) -> Vec<StatusCode>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let mut out = Vec::new();
+    for i in 0..attempts {
+        let resp = request(i).await;
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                resp.headers().contains_key("retry-after"),
+                "a 429 says when to retry"
+            );
+        }
+        out.push(resp.status());
+    }
+    out
+}
+
+fn limited(statuses: &[StatusCode], what: &str) {
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{what}: never limited: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.is_success() || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{what}: {statuses:?}"
+    );
+}
+
+/// Every write a client makes, and the REST reads, draw on a per-user budget: the
+/// finding was 120 edits of 4,000 characters in 0.6 s, all accepted. With a
+/// burst of 3 and a refill of 1/s, 20 requests in a row meet a 429 on any
+/// machine that runs them in under 17 s.
+#[tokio::test]
+async fn edits_deletes_group_changes_dm_opens_and_history_reads_are_rate_limited() {
+    let app = spawn_app_with(&[
+        ("WS_MAX_MSGS_PER_SEC", "1"),
+        ("WS_BURST", "3"),
+        ("MEMBERSHIP_MAX_PER_SEC", "1"),
+        ("MEMBERSHIP_BURST", "3"),
+        ("HISTORY_MAX_PER_SEC", "1"),
+        ("HISTORY_BURST", "3"),
+    ])
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let g = app.group(&alice, "Limits", "public").await;
+    let sent = app
+        .post(
+            &format!("/api/v1/conversations/{g}/messages"),
+            Some(&alice.access),
+            json!({ "body": "first" }),
+        )
+        .await;
+    let id = sent.json::<serde_json::Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let big = "e".repeat(4000);
+    let message = format!("/api/v1/messages/{id}");
+    let edits = statuses(20, |_| {
+        app.send(
+            reqwest::Method::PATCH,
+            &message,
+            Some(&alice.access),
+            Some(json!({ "body": big })),
+        )
+    })
+    .await;
+    limited(&edits, "edits");
+    let creates = statuses(20, |i| {
+        app.post(
+            "/api/v1/groups",
+            Some(&bob.access),
+            json!({ "name": format!("g{i}") }),
+        )
+    })
+    .await;
+    limited(&creates, "group creations");
+    let carol = app.user("carol").await;
+    let opens = statuses(20, |_| {
+        app.post(
+            "/api/v1/dms",
+            Some(&carol.access),
+            json!({ "user_id": alice.id }),
+        )
+    })
+    .await;
+    limited(&opens, "DM opens");
+    let dave = app.user("dave").await;
+    let (join, leave) = (
+        format!("/api/v1/groups/{g}/join"),
+        format!("/api/v1/groups/{g}/leave"),
+    );
+    let joins = statuses(20, |i| {
+        app.post(
+            if i % 2 == 0 { &join } else { &leave },
+            Some(&dave.access),
+            json!({}),
+        )
+    })
+    .await;
+    limited(&joins, "joins and leaves");
+    let history = format!("/api/v1/conversations/{g}/messages");
+    let reads = statuses(20, |_| app.get(&history, Some(&alice.access))).await;
+    limited(&reads, "history reads");
+}

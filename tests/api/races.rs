@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{expect_json, room};
+use crate::helpers::{UNLIMITED_SENDS, expect_json, room, room_with};
 
 const TRIALS: usize = 20;
 
@@ -43,7 +43,8 @@ async fn a_member_removed_while_joining_never_ends_up_subscribed() {
 
 #[tokio::test]
 async fn an_edit_racing_a_delete_never_resurrects_the_message() {
-    let (app, alice, bob, group) = room().await;
+    // Edits and deletes draw on the send budget; this test is about the race.
+    let (app, alice, bob, group) = room_with(UNLIMITED_SENDS).await;
     let mut bob_ws = app.ws(&bob.access).await;
     bob_ws.join(&group, None).await;
     for trial in 0..TRIALS {

@@ -1486,6 +1486,10 @@ export type CreateGroupErrors = {
      */
     422: ErrorBody;
     /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
@@ -1664,6 +1668,10 @@ export type JoinGroupErrors = {
      */
     404: ErrorBody;
     /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
@@ -1707,6 +1715,10 @@ export type LeaveGroupErrors = {
      * Conflicts with the current state. Codes: `conflict`.
      */
     409: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
     /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
@@ -2026,6 +2038,10 @@ export type OpenDmErrors = {
      */
     422: ErrorBody;
     /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
@@ -2087,6 +2103,10 @@ export type ListMessagesErrors = {
      * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
     /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
@@ -2258,6 +2278,10 @@ export type GetPresenceErrors = {
      */
     404: ErrorBody;
     /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;
@@ -2297,6 +2321,10 @@ export type DeleteMessageErrors = {
      * No such resource, or not visible to the caller. Codes: `not_found`.
      */
     404: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
     /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
@@ -2360,6 +2388,10 @@ export type EditMessageErrors = {
      * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
      */
     422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
     /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
