@@ -35,7 +35,17 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
     telemetry::init_metrics();
     let api = api::service();
     let docs_html = api::spec::swagger_html();
-    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
+    let docs_csp = api::spec::swagger_csp(&docs_html);
+    // Swagger UI shares the origin with the web client: it gets its own strict CSP
+    // and may not be framed (docs/security.md).
+    let docs = poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("text/html; charset=utf-8")
+            .header("content-security-policy", docs_csp.as_str())
+            .header("x-frame-options", "DENY")
+            .header("referrer-policy", "no-referrer")
+            .body(docs_html.clone())
+    });
     let spec = poem::endpoint::make_sync(|_| {
         Response::builder()
             .content_type("application/json")

@@ -32,6 +32,24 @@ async fn swagger_ui_is_served_at_docs() {
     let app = spawn_unready_app().await;
     let resp = app.get("/docs", None).await;
     assert_eq!(resp.status(), StatusCode::OK);
+    // Its own CSP: only its inline scripts run (by hash), no framing (issue 20).
+    let csp = resp
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let scripts = csp
+        .split(';')
+        .find(|d| d.trim_start().starts_with("script-src"))
+        .unwrap_or_default();
+    assert!(scripts.contains("'sha256-"), "{csp}");
+    assert!(!scripts.contains("unsafe"), "{csp}");
+    assert_eq!(
+        resp.headers().get("x-frame-options").map(|v| v.as_bytes()),
+        Some(&b"DENY"[..])
+    );
     assert!(
         resp.text()
             .await
