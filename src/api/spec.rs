@@ -61,7 +61,7 @@ pub fn swagger_csp(html: &str) -> String {
             break;
         };
         if !tag.contains("src=") {
-            let digest = sha2::Sha256::digest(body_and_more[..close].as_bytes());
+            let digest = sha2::Sha256::digest(&body_and_more.as_bytes()[..close]);
             let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
             hashes.push_str(&format!(" 'sha256-{b64}'"));
         }

@@ -14,9 +14,18 @@
 //! Acked means stored: nothing is reported or fanned out before `insert_many`
 //! returned. The conversation document (`last_seq`, `last_message`), the history
 //! blocks and read markers are written behind by a flusher (`FLUSH_INTERVAL`) and
-//! on shutdown. After a crash, `load` recovers `last_seq` exactly from the stored
-//! messages: their `_id`s are `<conversation>-<seq>`, so it probes forward from the
-//! (possibly stale) stored `last_seq`.
+//! on shutdown.
+//!
+//! Seqs after a crash: before a message is acked, its seq is covered by the
+//! conversation's durable reservation (`seq_reserved`, raised with `$max` by
+//! `SEQ_RESERVE` at a time, concurrently with the insert, so it costs one write
+//! per `SEQ_RESERVE` messages and no round trip of its own). `load` looks up every
+//! seq up to the reservation by `_id` (message `_id`s are `<conversation>-<seq>`),
+//! so it finds every acked message however many seqs before it were burned (a
+//! refused duplicate burns one), and starts after the last stored one. A seq
+//! handed out but never stored may be handed out again; one stored but never
+//! acked is found, or, if some writer stores it later, refused by the unique
+//! `_id` (`refused` then makes the reload start beyond it).
 //!
 //! Reads on the hot path are memory: access checks read the `Live`'s document, the
 //! latest page and `since` catch-up come from the window, older pages are one or
@@ -63,8 +72,13 @@ pub const MAX_IN_FLIGHT: usize = 100_000;
 pub const DEDUPE_KEYS: usize = 4096;
 /// A `Live` unused this long, with nothing to write, is dropped from memory.
 pub const IDLE_AFTER: Duration = Duration::from_secs(300);
-/// Consecutive missing seqs after which recovery stops probing.
+/// Consecutive missing seqs after which recovery stops probing beyond the
+/// reservation (documents from before `seq_reserved` existed).
 const PROBE_MISSES: i64 = 4;
+/// How far ahead of the seqs in use the durable reservation is raised: one `$max`
+/// write per this many messages of a conversation, and at most this many extra
+/// `_id` lookups when it is loaded.
+pub const SEQ_RESERVE: i64 = 32;
 
 /// Called once a message is stored, before it is fanned out (the gateway queues the
 /// sender's `ack` here, so the sender sees its ack before the echo).
@@ -184,6 +198,10 @@ pub struct Live {
 struct LiveState {
     doc: ConversationDoc,
     next_seq: i64,
+    /// The durable seq reservation as this copy knows it (`seq_reserved`): a
+    /// message with a higher seq is acked only once a raise of it has been
+    /// written. After a crash it is read from the document again (`load`).
+    reserved: i64,
     /// Committed messages with `seq >= covered_from`, ascending.
     window: VecDeque<MessageDoc>,
     covered_from: i64,
@@ -222,6 +240,7 @@ impl LiveState {
     fn new(doc: ConversationDoc, next_seq: i64, covered_from: i64) -> Self {
         let now = Instant::now();
         Self {
+            reserved: doc.seq_reserved,
             doc,
             next_seq,
             window: VecDeque::new(),
@@ -340,6 +359,10 @@ pub struct Writers {
     /// Cluster mode: other nodes' messages that arrived while their conversation
     /// was loading here, applied once it is loaded (`observe_remote`).
     arrived_while_loading: DashMap<ConversationId, Vec<MessageDoc>>,
+    /// Seqs the database refused as taken (a writer this node did not know of
+    /// stored there): the next load of the conversation starts beyond them. Kept
+    /// until that load; memory only (after a crash `load` finds the message).
+    taken: DashMap<ConversationId, i64>,
 }
 
 fn db_error(err: mongodb::error::Error) -> ApiError {
@@ -352,6 +375,7 @@ impl Writers {
         Arc::new(Self {
             live: DashMap::new(),
             arrived_while_loading: DashMap::new(),
+            taken: DashMap::new(),
             store,
             hub,
             tx,
@@ -625,12 +649,26 @@ impl Writers {
                 window.extend(messages.block(id, block).await?.iter().cloned());
             }
         }
-        // Probe forward: the stored last_seq may be behind what was stored.
+        // Every seq up to the reservation may have been acked: look each one up
+        // (by `_id`, in parallel), however many before it were burned.
         let mut seq = window
             .last()
             .map_or(stored_last, |m| m.seq.max(stored_last));
+        let taken = self.taken.remove(id).map_or(0, |(_, s)| s);
+        let reserved = doc.seq_reserved.max(taken);
+        if reserved > seq {
+            let found = futures_util::future::try_join_all(
+                (seq + 1..=reserved).map(|s| messages.by_seq(id, s)),
+            )
+            .await?;
+            for message in found.into_iter().flatten() {
+                seq = seq.max(message.seq);
+                window.push(message);
+            }
+        }
+        // Beyond it, probe: documents from before the reservation existed.
         let mut misses = 0;
-        let mut probe = seq + 1;
+        let mut probe = seq.max(reserved) + 1;
         while misses < PROBE_MISSES {
             match messages.by_seq(id, probe).await? {
                 Some(found) => {
@@ -670,6 +708,7 @@ impl Writers {
             doc.last_activity = newest.created_at;
         }
         doc.last_seq = seq;
+        doc.seq_reserved = reserved;
         let mut state = LiveState::new(doc, seq + 1, covered_from);
         state.dirty_doc = dirty_doc;
         state.dirty_blocks.extend(repaired_blocks);
@@ -823,8 +862,41 @@ impl Writers {
     async fn store_batch(&self, batch: &mut Vec<Pending>) {
         use std::sync::atomic::Ordering;
         let docs: Vec<MessageDoc> = batch.iter().map(|p| p.message.clone()).collect();
+        // Seqs beyond a conversation's durable reservation: raise it, at the same
+        // time as the insert. A message is acked only if both were written.
+        let mut raise: HashMap<ConversationId, (Arc<Live>, i64)> = HashMap::new();
+        for pending in batch.iter() {
+            let seq = pending.message.seq;
+            if seq > pending.live.lock().reserved {
+                let entry = raise
+                    .entry(pending.live.id.clone())
+                    .or_insert_with(|| (Arc::clone(&pending.live), seq));
+                entry.1 = entry.1.max(seq);
+            }
+        }
+        let reservations = futures_util::future::join_all(raise.values().map(|(live, seq)| {
+            let upto = seq.saturating_add(SEQ_RESERVE);
+            async move {
+                let written = self.store.conversations.reserve_seqs(&live.id, upto).await;
+                (Arc::clone(live), upto, written)
+            }
+        }));
         let started = Instant::now();
-        let outcome = self.store.messages.insert_many(&docs).await;
+        let (outcome, reservations) =
+            tokio::join!(self.store.messages.insert_many(&docs), reservations);
+        let mut unreserved: HashMap<ConversationId, ApiError> = HashMap::new();
+        for (live, upto, written) in reservations {
+            match written {
+                Ok(()) => {
+                    let mut st = live.lock();
+                    st.reserved = st.reserved.max(upto);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, conversation = %live.id, "raising the seq reservation failed; its messages are not acked");
+                    unreserved.insert(live.id.clone(), db_error(err));
+                }
+            }
+        }
         metrics::histogram!("confab_store_batch_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_store_batch_messages").record(docs.len() as f64);
         let (failed, whole): (HashMap<usize, bool>, Option<ApiError>) = match outcome {
@@ -841,7 +913,7 @@ impl Writers {
         // it in the same order as everyone else's.
         if whole.is_none() && self.hub.is_clustered() {
             for (i, pending) in batch.iter_mut().enumerate() {
-                if failed.contains_key(&i) {
+                if failed.contains_key(&i) || unreserved.contains_key(&pending.live.id) {
                     continue;
                 }
                 if let Some(answer) = pending.answer.take() {
@@ -865,7 +937,9 @@ impl Writers {
                 answer: _,
                 announced,
             } = pending;
-            if let Some(err) = &whole {
+            if let Some(err) = whole.as_ref().or_else(|| unreserved.get(&live.id)) {
+                // Not acked: stored or not, its seq may not be covered. The client
+                // resends with its `client_id`; the reload finds what was stored.
                 live.lock().fail(message.seq, err);
                 continue;
             }
@@ -942,6 +1016,11 @@ impl Writers {
             }
             None => {
                 tracing::warn!(conversation = %live.id, seq = message.seq, "message insert refused; reloading the conversation");
+                // Another writer stored this seq: the reload starts beyond it.
+                self.taken
+                    .entry(live.id.clone())
+                    .and_modify(|s| *s = (*s).max(message.seq))
+                    .or_insert(message.seq);
                 st.fail(
                     message.seq,
                     &ApiError::conflict("the message could not be stored; send it again"),

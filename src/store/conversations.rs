@@ -45,6 +45,14 @@ pub struct ConversationDoc {
     pub last_message: Option<LastMessage>,
     pub last_activity: DateTime,
     pub created_at: DateTime,
+    /// Every seq up to this one may have been handed out: the writer raises it
+    /// (`$max`, ahead by `chat::writer::SEQ_RESERVE`) before it acks a message
+    /// beyond it, so an acked seq is never above it. Recovery after a crash looks
+    /// up every seq up to it by `_id` instead of probing for holes, so it finds
+    /// every acked message and never hands an acked seq out again. (0 in
+    /// documents written before it existed.)
+    #[serde(default)]
+    pub seq_reserved: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,7 +125,21 @@ impl ConversationStore {
             last_message: None,
             last_activity: now,
             created_at: now,
+            seq_reserved: 0,
         }
+    }
+
+    /// Raises the durable seq reservation to `upto` (never lowers it: `$max`, so
+    /// two writers in a race leave the higher one).
+    #[tracing::instrument(name = "store.conversations.reserve_seqs", level = "debug", skip(self), fields(conversation = %id), err)]
+    pub async fn reserve_seqs(&self, id: &ConversationId, upto: i64) -> mongodb::error::Result<()> {
+        self.conversations
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$max": { "seq_reserved": upto } },
+            )
+            .await
+            .map(|_| ())
     }
 
     #[tracing::instrument(name = "store.conversations.insert", level = "info", skip_all, fields(conversation = %conversation.id), err)]

@@ -105,6 +105,22 @@ impl PrivateDb {
             let _ = child.kill().await;
         }
     }
+
+    /// Sends the database process a signal (`STOP` freezes it: connections stay
+    /// open and nothing is answered; `CONT` thaws it).
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("the database runs");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
 }
 
 impl Drop for PrivateDb {
@@ -203,7 +219,7 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    async fn start(port: u16, mongo_uri: &str) -> Self {
+    pub(crate) async fn start(port: u16, mongo_uri: &str) -> Self {
         Self::start_with(port, mongo_uri, &[]).await
     }
 
@@ -236,6 +252,24 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Self { child }
+    }
+}
+
+/// A `TestApp` for the confab process on `port` (its HTTP and WebSocket helpers),
+/// owning the database `db_name` (dropped at the end).
+pub(crate) async fn app_for_process(port: u16, mongo_uri: &str, db_name: &str) -> TestApp {
+    let (config, _) = test_config(&[("MONGO_URI", mongo_uri)]);
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client"),
+        state: confab::AppState::new(config).await.expect("state"),
+        db_name: db_name.to_owned(),
+        owns_db: true,
+        stop: None,
+        served: None,
     }
 }
 
@@ -317,21 +351,7 @@ async fn a_server_killed_with_sigkill_loses_no_acked_message_and_stores_none_twi
     let mongo_uri = format!("{}/{db_name}", mongo_base().trim_end_matches('/'));
     let port = free_port();
     let mut server = ServerProcess::start(port, &mongo_uri).await;
-    // A TestApp pointed at the child process, for its HTTP and WebSocket helpers.
-    let (config, _) = test_config(&[("MONGO_URI", mongo_uri.as_str())]);
-    let state = confab::AppState::new(config).await.expect("state");
-    let app = Arc::new(TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client"),
-        state,
-        db_name: db_name.clone(),
-        owns_db: true,
-        stop: None,
-        served: None,
-    });
+    let app = Arc::new(app_for_process(port, &mongo_uri, &db_name).await);
     let owner = app.user("owner").await;
     let g = app.group(&owner, "Durable", "public").await;
     let mut senders = Vec::new();

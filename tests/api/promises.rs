@@ -176,3 +176,111 @@ async fn edits_deletes_group_changes_dm_opens_and_history_reads_are_rate_limited
     let reads = statuses(20, |_| app.get(&history, Some(&alice.access))).await;
     limited(&reads, "history reads");
 }
+
+/// Finding 2 of issue 20: retried sends older than the writer remembers each burn
+/// a seq (the database refuses them as repeats); a new message after them is
+/// acked; the process dies (SIGKILL) before writing behind. Recovery used to probe
+/// 4 seqs past the stored `last_seq`, stop at the burned ones, lose the acked
+/// message and hand its seq range out again.
+#[tokio::test]
+async fn an_acked_message_after_burned_seqs_survives_a_crash_and_no_seq_is_reused() {
+    use crate::faults::{PrivateDb, ServerProcess, app_for_process, free_port};
+    let db = PrivateDb::start().await;
+    let db_name = "seqs";
+    let mongo_uri = format!("{}/{db_name}", db.uri());
+    let port = free_port();
+    let mut server = ServerProcess::start(port, &mongo_uri).await;
+    let app = app_for_process(port, &mongo_uri, db_name).await;
+    let owner = app.user("owner").await;
+    let g = app.group(&owner, "Durable seqs", "public").await;
+    let path = format!("/api/v1/conversations/{g}/messages");
+    let send = |client_id: String| {
+        app.post(
+            &path,
+            Some(&owner.access),
+            json!({ "body": format!("body {client_id}"), "client_id": client_id }),
+        )
+    };
+    // Three blocks of history, so a restarted writer remembers only the newest two.
+    for chunk in 0..15 {
+        let sends = (0..20).map(|i| send(format!("c{}", chunk * 20 + i)));
+        for resp in futures_util::future::join_all(sends).await {
+            assert_eq!(resp.status(), StatusCode::CREATED);
+        }
+    }
+    // A clean stop writes everything behind; the restarted writer remembers the
+    // `client_id`s of the newest two blocks only.
+    let pid = server.child.id().expect("pid");
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let _ = server.child.wait().await;
+    let mut server = ServerProcess::start(port, &mongo_uri).await;
+
+    // The oldest sends are retried, pipelined with a new one on one socket, as a
+    // client resending after a reconnect does: each retry is answered with its
+    // first message (and burns a seq), the new one is acked. The database is
+    // frozen meanwhile, so they are all handed seqs before any is stored.
+    let loaded = app.history(&owner, &g, "?limit=1").await;
+    assert_eq!(loaded.status(), StatusCode::OK);
+    let mut ws = app.ws(&owner.access).await;
+    db.signal("STOP");
+    for i in 0..8 {
+        ws.say(&g, &format!("body c{i}"), &format!("c{i}")).await;
+    }
+    ws.say(&g, "fresh", "fresh").await;
+    // Frames are handled in order: the pong means every send was handed a seq.
+    ws.send_json(json!({ "type": "ping" })).await;
+    let mut early = Vec::new();
+    loop {
+        let frame = ws.next_json().await;
+        if frame["type"] == "pong" {
+            break;
+        }
+        early.push(frame);
+    }
+    db.signal("CONT");
+    assert!(
+        early.is_empty(),
+        "answered with the database frozen: {early:?}"
+    );
+    let mut acked_seq = None;
+    let mut repeats = 0;
+    while acked_seq.is_none() || repeats < 8 {
+        let frame = ws.expect("ack").await;
+        if frame["client_id"] == "fresh" {
+            acked_seq = frame["seq"].as_i64();
+        } else {
+            repeats += 1;
+            assert!(
+                frame["seq"].as_i64().is_some_and(|s| s <= 300),
+                "a repeat: {frame}"
+            );
+        }
+    }
+    let acked_seq = acked_seq.expect("seq");
+    // Killed right after the ack, before the conversation is written behind.
+    server.child.start_kill().expect("SIGKILL");
+    let _ = server.child.wait().await;
+    let _server = ServerProcess::start(port, &mongo_uri).await;
+
+    let page = expect_json(app.history(&owner, &g, "?limit=5").await, StatusCode::OK).await;
+    let items = page["items"].as_array().expect("items");
+    assert!(
+        items
+            .iter()
+            .any(|m| m["client_id"] == "fresh" && m["seq"] == acked_seq),
+        "the acked message is not in history with its seq {acked_seq}; newest seqs: {:?}",
+        items.iter().map(|m| m["seq"].clone()).collect::<Vec<_>>()
+    );
+    let next = send("after-the-crash".to_owned()).await;
+    assert_eq!(next.status(), StatusCode::CREATED);
+    let next: serde_json::Value = next.json().await.expect("json");
+    let next_seq = next["seq"].as_i64().expect("seq");
+    assert!(
+        next_seq > acked_seq,
+        "seq {next_seq} handed out after the acked {acked_seq}"
+    );
+}
