@@ -51,6 +51,10 @@ pub struct Config {
     pub environment: Environment,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// A refresh token presented again this soon after its rotation is a retry
+    /// (a client whose answer was lost, or parallel refreshes), answered with a
+    /// pair of its own; later, it is a replay that revokes the family.
+    pub refresh_reuse_grace: Duration,
     pub allowed_origins: Vec<String>,
     pub login_max_failures_per_user: u32,
     pub login_max_failures_per_ip: u32,
@@ -206,6 +210,7 @@ impl Config {
             environment,
             access_token_ttl: secs(number(&get, "ACCESS_TOKEN_TTL_SECS", 900)?),
             refresh_token_ttl: secs(number(&get, "REFRESH_TOKEN_TTL_SECS", 2_592_000)?),
+            refresh_reuse_grace: secs(number(&get, "REFRESH_REUSE_GRACE_SECS", 10)?),
             allowed_origins: get("ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -401,6 +406,7 @@ mod tests {
         assert_eq!(c.database, "confab");
         assert_eq!(c.access_token_ttl, Duration::from_secs(900));
         assert_eq!(c.refresh_token_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(c.refresh_reuse_grace, Duration::from_secs(10));
         assert_eq!(
             (c.login_max_failures_per_user, c.login_max_failures_per_ip),
             (10, 100)

@@ -205,20 +205,31 @@ pub async fn login(
     }
     throttles.login_per_user.clear(&user_key).await;
     tracing::info!(event = "login", user_id = %user.id);
-    issue_pair(state, &AuthFacts::from(&user), new_id(), None).await
+    issue_pair(state, &AuthFacts::from(&user), new_id(), Parent::Login).await
 }
 
 /// Issues a pair; `parent` is the refresh token being rotated. A
 /// `refresh_token_reused` error means that token has been rotated already.
+/// What a new refresh token descends from.
+enum Parent<'a> {
+    /// A login: the first of a family.
+    Login,
+    /// The rotation of this token (claimed once, by the rotation document).
+    Rotation(&'a RefreshDoc),
+    /// A retry of this token's rotation within the grace: a sibling of the token
+    /// it was rotated into, in the same family.
+    Retry(&'a RefreshDoc),
+}
+
 async fn issue_pair(
     state: &AppState,
     user: &AuthFacts,
     family_id: String,
-    parent: Option<&RefreshDoc>,
+    parent: Parent<'_>,
 ) -> Result<IssuedPair, ApiError> {
     let (refresh_token, hash) = new_opaque();
     let tokens = &state.store.tokens;
-    if let Some(parent) = parent {
+    if let Parent::Rotation(parent) = parent {
         // The rotation document's `_id` (the parent's hash) decides: one child each.
         let rotation = RotationDoc {
             parent: parent.hash.clone(),
@@ -226,12 +237,18 @@ async fn issue_pair(
             family_id: family_id.clone(),
             user_id: user.id.clone(),
             expires_at: parent.expires_at,
+            rotated_at: Some(now()),
         };
         if !tokens.claim_rotation(&rotation).await? {
             return Err(ApiError::new(ErrorCode::RefreshTokenReused, REUSED));
         }
     }
-    let parent = parent.map_or_else(|| format!("root:{hash}"), |p| p.hash.clone());
+    // `parent` is unique: a retry names itself apart from the rotation's child.
+    let parent = match parent {
+        Parent::Login => format!("root:{hash}"),
+        Parent::Rotation(p) => p.hash.clone(),
+        Parent::Retry(p) => format!("retry:{}:{hash}", p.hash),
+    };
     let created_at = now();
     let ttl_ms = i64::try_from(state.config.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
     tokens
@@ -293,9 +310,13 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
         );
         Err::<IssuedPair, ApiError>(ApiError::new(ErrorCode::RefreshTokenReused, REUSED))
     };
-    if tokens.rotation_of(&hash).await?.is_some() {
-        return reused().await;
-    }
+    // Rotated already: within the grace a retry (a lost answer, or parallel
+    // refreshes of one token), after it a replay.
+    let retry = match tokens.rotation_of(&hash).await? {
+        Some(rotation) if within_grace(state, &rotation) => true,
+        Some(_) => return reused().await,
+        None => false,
+    };
     let users = &state.store.users;
     let revoked = || async {
         tokens.revoke_family(&current.family_id).await?;
@@ -309,9 +330,19 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
         Some(user) if !user.disabled && user.token_version == current.token_version => user,
         _ => return revoked().await,
     };
-    let pair = match issue_pair(state, &user, current.family_id.clone(), Some(&current)).await {
-        Err(err) if err.code == ErrorCode::RefreshTokenReused => return reused().await,
-        other => other?,
+    let family = current.family_id.clone();
+    let pair = if retry {
+        retried(&current);
+        issue_pair(state, &user, family, Parent::Retry(&current)).await?
+    } else {
+        match issue_pair(state, &user, family.clone(), Parent::Rotation(&current)).await {
+            // Another refresh of this token won the rotation just now: a retry.
+            Err(err) if err.code == ErrorCode::RefreshTokenReused => {
+                retried(&current);
+                issue_pair(state, &user, family, Parent::Retry(&current)).await?
+            }
+            other => other?,
+        }
     };
     // A revocation may have run while the child was minted; it may have missed
     // the child. Look again (both `_id` or memory reads): if the parent or the
@@ -329,6 +360,21 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
         return revoked().await;
     }
     Ok(pair)
+}
+
+/// Whether a rotated token presented again is still within the retry grace.
+fn within_grace(state: &AppState, rotation: &RotationDoc) -> bool {
+    let grace_ms = i64::try_from(state.config.refresh_reuse_grace.as_millis()).unwrap_or(i64::MAX);
+    rotation.rotated_at.is_some_and(|at| {
+        now().timestamp_millis() <= at.timestamp_millis().saturating_add(grace_ms)
+    })
+}
+
+fn retried(current: &RefreshDoc) {
+    tracing::info!(
+        event = "refresh_retried", user_id = %current.user_id, family_id = %current.family_id,
+        "a refresh token was presented again within the grace; answered with a pair of its own"
+    );
 }
 
 /// Revokes the family of `token` if it belongs to `user`; unknown tokens are ignored.

@@ -43,6 +43,11 @@ pub struct RotationDoc {
     pub user_id: UserId,
     /// The parent's expiry: after it the parent is refused anyway.
     pub expires_at: DateTime,
+    /// When the rotation happened: the parent presented again within
+    /// `REFRESH_REUSE_GRACE_SECS` of it is a retry, not a replay. (None in
+    /// documents written before it existed: no grace.)
+    #[serde(default)]
+    pub rotated_at: Option<DateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -23,7 +23,11 @@ fn nothing_logged_contains(secret: &str) {
 
 #[tokio::test]
 async fn security_events_are_logged_with_fields_and_without_secrets() {
-    let app = spawn_app_with(&[("LOGIN_MAX_FAILURES_PER_USER", "2")]).await;
+    let app = spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES_PER_USER", "2"),
+        ("REFRESH_REUSE_GRACE_SECS", "1"),
+    ])
+    .await;
     let victim = app.user("evt_victim").await;
     let stranger = app.user("evt_stranger").await;
     let wrong = "evt-wrong-password-8812";
@@ -51,8 +55,9 @@ async fn security_events_are_logged_with_fields_and_without_secrets() {
             .any(|e| e["username"] == "evt_victim" && e["limit"] == "login_per_user")
     );
 
-    // Token reuse.
+    // Token reuse (after the retry grace).
     let first = expect_json(app.refresh(&victim.refresh).await, StatusCode::OK).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     expect_error(app.refresh(&victim.refresh).await, StatusCode::UNAUTHORIZED).await;
     assert!(
         events("refresh_token_reused")
