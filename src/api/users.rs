@@ -68,8 +68,20 @@ pub async fn may_see_online(
     if viewer == target {
         return Ok(true);
     }
+    // A DM shows `online` only once the viewed user has written in it: opening a
+    // DM alone reveals nothing (issue 20). Memory first (the writer's copy is the
+    // freshest), else the stored document.
     let dm = crate::chat::dms::dm_id(viewer, target);
-    if state.store.conversations.by_id(&dm).await?.is_some() {
+    let doc = match state.writers.loaded(&dm) {
+        Some(live) => Some(live.doc()),
+        None => state.store.conversations.by_id(&dm).await?,
+    };
+    if doc.is_some_and(|d| {
+        d.posted.contains(target)
+            || d.last_message
+                .as_ref()
+                .is_some_and(|m| &m.sender_id == target)
+    }) {
         return Ok(true);
     }
     let groups = &state.store.groups;

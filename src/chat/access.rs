@@ -41,7 +41,11 @@ pub fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     ConversationId::parse(raw).ok_or_else(conversation_not_found)
 }
 
-/// Loads `conversation_id` and checks that `caller` may do `action` there.
+/// Checks that `caller` may do `action` in `conversation_id`, then gives its
+/// writer. Authorization comes first: a conversation not in memory is judged
+/// from its stored document (one `_id` lookup) and loaded only for a caller who
+/// may act there, so a stranger's request loads nothing and answers a DM that
+/// exists and one that does not alike (one lookup, 404).
 #[tracing::instrument(name = "chat.access.room", level = "debug", skip(state, caller), fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
 pub async fn room(
     state: &AppState,
@@ -49,8 +53,36 @@ pub async fn room(
     conversation_id: &ConversationId,
     action: GroupAction,
 ) -> Result<Room, ApiError> {
+    let loaded = state.writers.loaded(conversation_id);
+    let seen = match &loaded {
+        Some(live) => live.doc(),
+        None => state
+            .store
+            .conversations
+            .by_id(conversation_id)
+            .await?
+            .ok_or_else(conversation_not_found)?,
+    };
+    let (group, actor) = authorize(state, caller, &seen, action).await?;
+    // Loaded already, this is a map lookup (and the reload of a copy a store
+    // failure left unsure).
     let live = state.writers.get(conversation_id).await?;
-    let conversation = live.doc();
+    Ok(Room {
+        conversation: live.doc(),
+        live,
+        group,
+        actor,
+    })
+}
+
+/// Whether `caller` may do `action` in the conversation `conversation`: the
+/// group (for group rooms) and the caller's standing.
+async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    conversation: &ConversationDoc,
+    action: GroupAction,
+) -> Result<(Option<GroupDoc>, Actor), ApiError> {
     if conversation.kind == ConversationKind::Direct {
         // A DM is visible to its two participants and nobody else, admins included.
         if !conversation.participants.contains(&caller.id) {
@@ -63,17 +95,12 @@ pub async fn room(
         if !may(actor, action) {
             return Err(ApiError::forbidden("not allowed in a direct conversation"));
         }
-        return Ok(Room {
-            conversation,
-            live,
-            group: None,
-            actor,
-        });
+        return Ok((None, actor));
     }
     let group = state
         .store
         .groups
-        .by_id_uncounted(&conversation_id.as_group())
+        .by_id_uncounted(&conversation.id.as_group())
         .await?
         .ok_or_else(conversation_not_found)?;
     let (_, actor) = group_actor(state, caller, &group).await?;
@@ -93,12 +120,7 @@ pub async fn room(
             "your role in this group does not allow this"
         }));
     }
-    Ok(Room {
-        conversation,
-        live,
-        group: Some(group),
-        actor,
-    })
+    Ok((Some(group), actor))
 }
 
 /// The caller's membership role in `group` (if any) as an `Actor`.

@@ -141,6 +141,9 @@ pub async fn join<R>(
     if let Some(since) = since {
         check_seq("since", since)?;
     }
+    // Authorized before anything is loaded into memory (`access::room`); the loop
+    // below repeats the check around the registration.
+    room(state, caller, conversation_id, GroupAction::Send).await?;
     for attempt in 0..JOIN_ATTEMPTS {
         let epoch = state.writers.get(conversation_id).await?.membership_epoch();
         let room = room(state, caller, conversation_id, GroupAction::Send).await?;

@@ -973,6 +973,21 @@ impl Writers {
         st.dirty_doc = true;
         st.last_commit = Instant::now();
         st.dirty_blocks.insert(block_of(message.seq));
+        if st.doc.kind == crate::store::conversations::ConversationKind::Direct
+            && !st.doc.posted.contains(&message.sender_id)
+        {
+            // Once per participant: from now on they show `online` to the other.
+            // If this write is lost, the status stays hidden (the safe side) until
+            // their next message after a reload.
+            st.doc.posted.push(message.sender_id.clone());
+            let store = self.store.conversations.clone();
+            let (id, sender) = (live.id.clone(), message.sender_id.clone());
+            tokio::spawn(async move {
+                if let Err(err) = store.mark_posted(&id, &sender).await {
+                    tracing::warn!(error = %err, conversation = %id, "recording a DM's first message of a participant failed");
+                }
+            });
+        }
         // Your own messages never count as unread.
         st.marks.insert(message.sender_id.clone(), message.seq);
         st.dirty_marks.insert(message.sender_id.clone());

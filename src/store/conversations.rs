@@ -53,6 +53,11 @@ pub struct ConversationDoc {
     /// documents written before it existed.)
     #[serde(default)]
     pub seq_reserved: i64,
+    /// A DM's participants who have sent a message in it: only they show their
+    /// `online` status to the other through the DM (`api::users::may_see_online`).
+    /// Added once per participant, by the writer, with `$addToSet`.
+    #[serde(default)]
+    pub posted: Vec<UserId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,7 +131,21 @@ impl ConversationStore {
             last_activity: now,
             created_at: now,
             seq_reserved: 0,
+            posted: Vec::new(),
         }
+    }
+
+    /// Records that `user` has sent a message in the DM `id` (idempotent).
+    #[tracing::instrument(name = "store.conversations.mark_posted", level = "debug", skip(self), fields(conversation = %id), err)]
+    pub async fn mark_posted(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> mongodb::error::Result<()> {
+        self.conversations
+            .update_one(doc! { "_id": id }, doc! { "$addToSet": { "posted": user } })
+            .await
+            .map(|_| ())
     }
 
     /// Raises the durable seq reservation to `upto` (never lowers it: `$max`, so

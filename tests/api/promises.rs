@@ -284,3 +284,108 @@ async fn an_acked_message_after_burned_seqs_survives_a_crash_and_no_seq_is_reuse
         "seq {next_seq} handed out after the acked {acked_seq}"
     );
 }
+
+/// Finding 5 of issue 20: opening a DM with someone, alone, showed whether they
+/// were online. Now only a DM in which they have written does.
+#[tokio::test]
+async fn a_dm_shows_online_only_once_the_viewed_user_has_written_in_it() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let _bob_online = app.ws(&bob.access).await;
+    let dm = expect_json(
+        app.post(
+            "/api/v1/dms",
+            Some(&alice.access),
+            json!({ "user_id": bob.id }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let dm = dm["id"].as_str().expect("id").to_owned();
+    let profile = format!("/api/v1/users/{}", bob.id);
+    let seen = || app.get(&profile, Some(&alice.access));
+    let shown = expect_json(seen().await, StatusCode::OK).await;
+    assert!(shown.get("online").is_none(), "a DM opened alone: {shown}");
+    let path = format!("/api/v1/conversations/{dm}/messages");
+    let sent = app
+        .post(&path, Some(&alice.access), json!({ "body": "hello?" }))
+        .await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let shown = expect_json(seen().await, StatusCode::OK).await;
+    assert!(shown.get("online").is_none(), "only alice wrote: {shown}");
+    let sent = app
+        .post(&path, Some(&bob.access), json!({ "body": "hi" }))
+        .await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let shown = expect_json(seen().await, StatusCode::OK).await;
+    assert_eq!(shown["online"], true, "bob wrote in the DM: {shown}");
+}
+
+/// Finding 4 of issue 20: a DM's id is derivable from two user ids, and a
+/// stranger's request loaded that conversation into memory (for 300 s) before
+/// answering 404. Now a stranger's request is judged from the stored document and
+/// loads nothing; an existing DM and a made-up id answer alike.
+#[tokio::test]
+async fn a_strangers_request_loads_no_conversation_into_memory() {
+    use confab::ids::UserId;
+    use confab::store::conversations::{ConversationKind, ConversationStore, dm_key};
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mallory = app.user("mallory").await;
+    let (a, b) = (
+        UserId::from_trusted(alice.id.clone()),
+        UserId::from_trusted(bob.id.clone()),
+    );
+    let dm = confab::chat::dms::dm_id(&a, &b);
+    // Stored, not in memory: as after a restart, or after 300 s idle.
+    let doc = ConversationStore::new_doc(
+        dm.clone(),
+        ConversationKind::Direct,
+        dm_key(&a, &b),
+        vec![a.clone(), b.clone()],
+    );
+    app.state
+        .store
+        .conversations
+        .insert(&doc)
+        .await
+        .expect("insert");
+    assert!(!app.state.writers.has(&dm));
+    let made_up = confab::chat::dms::dm_id(&a, &UserId::from_trusted(mallory.id.clone()));
+    for id in [dm.to_string(), made_up.to_string()] {
+        for path in [
+            format!("/api/v1/conversations/{id}/messages"),
+            format!("/api/v1/conversations/{id}/presence"),
+        ] {
+            let resp = app.get(&path, Some(&mallory.access)).await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        let sent = app
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                Some(&mallory.access),
+                json!({ "body": "let me in" }),
+            )
+            .await;
+        assert_eq!(sent.status(), StatusCode::NOT_FOUND);
+    }
+    let mut ws = app.ws(&mallory.access).await;
+    ws.send_json(json!({ "type": "join", "conversation": dm.to_string() }))
+        .await;
+    assert_eq!(ws.expect("error").await["code"], "not_found");
+    assert!(
+        !app.state.writers.has(&dm),
+        "a stranger's requests loaded the DM into memory"
+    );
+    // Its participants still reach it.
+    let page = app
+        .get(
+            &format!("/api/v1/conversations/{dm}/messages"),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+}
