@@ -55,6 +55,8 @@ use crate::store::messages::MessageDoc;
 /// The channel every node publishes its events on and subscribes to, after the
 /// namespace (`REDIS_NAMESPACE`).
 const EVENTS: &str = "events";
+/// Events (and barriers) that may wait for Redis at once; see `Cluster::outbox`.
+const OUTBOX_CAPACITY: usize = 65_536;
 /// Waits between reconnection attempts (doubling up to the last).
 const RETRY: [Duration; 4] = [
     Duration::from_millis(100),
@@ -335,8 +337,12 @@ pub struct Cluster {
     /// `<namespace>:events`
     channel: String,
     client: redis::Client,
-    outbox: mpsc::UnboundedSender<Outgoing>,
-    outbox_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Outgoing>>>,
+    /// Events waiting for Redis, at most `OUTBOX_CAPACITY`: a slow but alive
+    /// Redis cannot grow it without limit. An event that does not fit is dropped
+    /// and counted; its number is spent, so the other nodes see a gap and resync
+    /// (forget their caches, reload, close sockets with 1012).
+    outbox: mpsc::Sender<Outgoing>,
+    outbox_rx: std::sync::Mutex<Option<mpsc::Receiver<Outgoing>>>,
     hub: OnceLock<std::sync::Weak<Hub>>,
     writers: OnceLock<std::sync::Weak<Writers>>,
     /// Which node writes which conversation.
@@ -369,7 +375,7 @@ impl Cluster {
     /// Parses the URL; nothing is dialled until `start`.
     pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(url.expose_secret())?;
-        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Arc::new(Self {
             ownership: Ownership::new(client.clone(), &node, namespace),
@@ -456,7 +462,7 @@ impl Cluster {
         self.ownership.release_all().await;
         self.send(Event::Leaving, "");
         let (done, published) = oneshot::channel();
-        if self.outbox.send(Outgoing::Barrier(done)).is_ok() {
+        if self.outbox.try_send(Outgoing::Barrier(done)).is_ok() {
             let _ = tokio::time::timeout(REDIS_TIMEOUT * 2, published).await;
         }
     }
@@ -506,7 +512,14 @@ impl Cluster {
             Ok(bytes) => {
                 *sent += 1;
                 // The receiver lives as long as the process (publish_forever).
-                let _ = self.outbox.send(Outgoing::Event(bytes));
+                if let Err(mpsc::error::TrySendError::Full(_)) =
+                    self.outbox.try_send(Outgoing::Event(bytes))
+                {
+                    metrics::counter!("confab_cluster_outbox_overflow_total").increment(1);
+                    tracing::warn!(
+                        "cluster outbox full: an event is dropped; the other nodes will see the gap and resync"
+                    );
+                }
             }
             Err(err) => tracing::error!(error = %err, "cluster event not encodable"),
         }
@@ -556,7 +569,7 @@ impl Cluster {
     /// Barriers (the owner's acks wait on them) resolve after the attempt of
     /// their batch, or at once when there is a backlog or a pause: a Redis outage
     /// delays an ack by at most `REDIS_TIMEOUT`.
-    async fn publish_forever(self: Arc<Self>, mut outbox: mpsc::UnboundedReceiver<Outgoing>) {
+    async fn publish_forever(self: Arc<Self>, mut outbox: mpsc::Receiver<Outgoing>) {
         let mut conn: Option<redis::aio::MultiplexedConnection> = None;
         let mut backlog: Vec<Vec<u8>> = Vec::new();
         let mut retried = 0;
@@ -1374,7 +1387,8 @@ impl Backplane for RedisBackplane {
 
     fn barrier(&self) -> Option<oneshot::Receiver<bool>> {
         let (done, wait) = oneshot::channel();
-        self.0.outbox.send(Outgoing::Barrier(done)).ok()?;
+        // A full outbox: the ack does not wait (as during a Redis outage).
+        self.0.outbox.try_send(Outgoing::Barrier(done)).ok()?;
         Some(wait)
     }
 
@@ -1407,6 +1421,25 @@ impl Backplane for RedisBackplane {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_is_bounded_and_an_overflow_spends_its_number() {
+        let url = SecretString::from("redis://127.0.0.1:1".to_owned());
+        let cluster = Cluster::new(&url, "bounded").expect("cluster");
+        // Not started: nothing drains the outbox, as with a Redis that never answers.
+        for _ in 0..OUTBOX_CAPACITY + 10 {
+            cluster.send(Event::Leaving, "");
+        }
+        assert_eq!(cluster.outbox.capacity(), 0, "full");
+        assert_eq!(cluster.outbox.max_capacity(), OUTBOX_CAPACITY);
+        // The dropped events' numbers are spent: the next one heard shows a gap.
+        let sent = *cluster.sent.lock().expect("sent");
+        assert_eq!(sent, (OUTBOX_CAPACITY + 10) as u64);
+        assert_eq!(
+            sequence(Some(OUTBOX_CAPACITY as u64), sent + 1),
+            Sequence::Gap
+        );
+    }
 
     #[test]
     fn event_numbers_tell_repeats_and_losses_apart() {

@@ -99,7 +99,11 @@ fn parse_hop(raw: &str) -> Option<IpAddr> {
 /// is the right-most hop that is not itself trusted. Hops are appended by each
 /// proxy, so anything left of that hop was written by the client and is ignored.
 /// A hop that does not parse ends the walk at the last trusted address.
-pub fn client_addr(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAddr {
+///
+/// The header is split hop by hop on its raw bytes: a byte that is not text in
+/// the client-written part (left of the hops the proxies appended) spoils only
+/// that hop, never the proxies' hops to its right.
+pub fn client_addr<V: AsRef<[u8]>>(peer: IpAddr, forwarded_for: &[V], trusted: &[Cidr]) -> IpAddr {
     let peer = canonical(peer);
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
@@ -109,9 +113,9 @@ pub fn client_addr(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> Ip
     for hop in forwarded_for
         .iter()
         .rev()
-        .flat_map(|value| value.rsplit(','))
+        .flat_map(|value| value.as_ref().rsplit(|b| *b == b','))
     {
-        let Some(ip) = parse_hop(hop) else {
+        let Some(ip) = std::str::from_utf8(hop).ok().and_then(parse_hop) else {
             return client;
         };
         client = ip;
@@ -223,7 +227,19 @@ mod tests {
             ip("10.0.0.9")
         );
         // No header, or garbage right of any client: the last trusted address.
-        assert_eq!(client_addr(ip("10.0.0.2"), &[], &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_addr::<&str>(ip("10.0.0.2"), &[], &trusted),
+            ip("10.0.0.2")
+        );
+        // One byte that is not text, left of the proxy's hop, spoils only its own hop.
+        assert_eq!(
+            client_addr(
+                ip("10.0.0.2"),
+                &[&b"1.1.1.\xff, 198.51.100.7"[..]],
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
         assert_eq!(
             client_addr(ip("10.0.0.2"), &["1.1.1.1, garbage"], &trusted),
             ip("10.0.0.2")

@@ -72,14 +72,14 @@ pub fn client_ip(req: &Request, trusted_proxies: &[crate::netaddr::Cidr]) -> Str
     let Some(peer) = req.remote_addr().as_socket_addr().map(|addr| addr.ip()) else {
         return "unknown".to_owned();
     };
-    let forwarded: Vec<&str> = if trusted_proxies.is_empty() {
+    let forwarded: Vec<&[u8]> = if trusted_proxies.is_empty() {
         Vec::new()
     } else {
+        // Raw bytes, split hop by hop (`netaddr::client_addr`).
         req.headers()
             .get_all("x-forwarded-for")
             .iter()
-            // A value that is not text is a hop that does not parse: the walk stops.
-            .map(|v| v.to_str().unwrap_or(""))
+            .map(|v| v.as_bytes())
             .collect()
     };
     crate::netaddr::throttle_key(crate::netaddr::client_addr(

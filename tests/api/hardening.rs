@@ -166,6 +166,39 @@ async fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
     );
 }
 
+/// Issue 20: one byte that is not text in the client-written part of
+/// `X-Forwarded-For` made the whole header unreadable, so the client was limited
+/// as the proxy (every client behind it shared one budget).
+#[tokio::test]
+async fn a_byte_that_is_not_text_in_forwarded_for_spoils_only_its_own_hop() {
+    let app = spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES_PER_IP", "3"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    let login = |forwarded: &'static [u8], username: &'static str| {
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .header(
+                "x-forwarded-for",
+                reqwest::header::HeaderValue::from_bytes(forwarded).expect("header"),
+            )
+            .json(&json!({ "username": username, "password": WRONG }))
+            .send()
+    };
+    for name in ["ghost1", "ghost2", "ghost3"] {
+        let resp = login(b"6.6.6.\xff\xfe, 198.51.100.7", name)
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The client's own budget is spent, not the proxy's.
+    let resp = login(b"198.51.100.7", "ghost4").await.expect("request");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let resp = login(b"198.51.100.8", "ghost5").await.expect("request");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn ipv6_clients_are_throttled_by_their_slash_64() {
     let app = spawn_app_with(&[
@@ -360,7 +393,9 @@ async fn online_status_is_shown_only_to_people_who_share_a_conversation() {
         )
         .await;
     assert_eq!(joined.status(), StatusCode::OK);
-    app.dm(&dm_peer, &bob).await;
+    let dm = app.dm(&dm_peer, &bob).await;
+    // A DM shows `online` once the viewed user has written in it (issue 20).
+    app.said(&bob, &dm, "hello").await;
 
     assert_eq!(profile(&app, &bob, &bob).await["online"], true);
     assert_eq!(profile(&app, &groupmate, &bob).await["online"], true);
