@@ -71,10 +71,12 @@ pub async fn may_see_online(
     // A DM shows `online` only once the viewed user has written in it: opening a
     // DM alone reveals nothing (issue 20). Memory first (the writer's copy is the
     // freshest), else the stored document.
-    let dm = crate::chat::dms::dm_id(viewer, target);
-    let doc = match state.writers.loaded(&dm) {
-        Some(live) => Some(live.doc()),
-        None => state.store.conversations.by_id(&dm).await?,
+    let doc = match crate::chat::dms::find(state, viewer, target).await? {
+        Some(stored) => match state.writers.loaded(&stored.id) {
+            Some(live) => Some(live.doc()),
+            None => Some(stored),
+        },
+        None => None,
     };
     if doc.is_some_and(|d| {
         d.posted.contains(target)

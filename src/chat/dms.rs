@@ -8,14 +8,40 @@ use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind, ConversationStore, dm_key};
 use crate::store::is_duplicate_key;
 
-/// A DM's conversation id, derived from the pair: the first 24 hex digits of
-/// SHA-256(`dm:<smaller id>:<larger id>`), so opening a DM is an `_id` lookup
-/// (ids stay 24-hex strings like every other id).
-pub fn dm_id(a: &UserId, b: &UserId) -> ConversationId {
+/// The id DMs had before ids were random: the first 24 hex digits of
+/// SHA-256(`dm:<smaller id>:<larger id>`). DMs opened then keep it; `find` still
+/// finds them by it.
+pub fn legacy_dm_id(a: &UserId, b: &UserId) -> ConversationId {
     use sha2::{Digest, Sha256};
     let mut id = hex::encode(Sha256::digest(dm_key(a, b).as_bytes()));
     id.truncate(crate::ids::OBJECT_ID_LEN);
     ConversationId::from_trusted(id)
+}
+
+/// A fresh DM id: 12 random bytes as 24 hex digits (like every other id, but not
+/// derivable from the two user ids, and not guessable like an ObjectId).
+fn random_dm_id() -> ConversationId {
+    use rand::RngCore;
+    let mut bytes = [0u8; crate::ids::OBJECT_ID_LEN / 2];
+    rand::rng().fill_bytes(&mut bytes);
+    ConversationId::from_trusted(hex::encode(bytes))
+}
+
+/// The DM of `a` and `b`, if it exists: the pair's record (an `_id` lookup), or
+/// for a DM opened before ids were random, its derived id (another `_id` lookup).
+pub async fn find(
+    state: &AppState,
+    a: &UserId,
+    b: &UserId,
+) -> Result<Option<ConversationDoc>, ApiError> {
+    let conversations = &state.store.conversations;
+    if let Some(id) = conversations.dm_pair(&dm_key(a, b)).await? {
+        return Ok(conversations.by_id(&id).await?);
+    }
+    Ok(conversations
+        .by_id(&legacy_dm_id(a, b))
+        .await?
+        .filter(|c| c.kind == ConversationKind::Direct))
 }
 
 /// Opens (idempotently, from either side) the DM between the caller and `peer_id`.
@@ -43,31 +69,34 @@ pub async fn open(
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let key = dm_key(&caller.id, &peer.id);
-    let id = dm_id(&caller.id, &peer.id);
-    let conversations = &state.store.conversations;
-    if let Some(existing) = conversations.by_id(&id).await? {
+    if let Some(existing) = find(state, &caller.id, &peer.id).await? {
         return Ok((existing, false));
+    }
+    let key = dm_key(&caller.id, &peer.id);
+    let conversations = &state.store.conversations;
+    // The pair's record decides which id the DM gets: the first claim wins, and
+    // whoever lost uses the winner's id.
+    let mut id = random_dm_id();
+    if !conversations.claim_dm_pair(&key, &id).await? {
+        id = conversations
+            .dm_pair(&key)
+            .await?
+            .ok_or_else(ApiError::database_unavailable)?;
     }
     let conversation = ConversationStore::new_doc(
         id.clone(),
         ConversationKind::Direct,
-        key.clone(),
+        key,
         vec![caller.id.clone(), peer.id.clone()],
     );
     match conversations.insert(&conversation).await {
         Ok(()) => Ok((conversation, true)),
-        // Both sides opened it at once and the other insert won; or (the unique
-        // `key` refused it) the DM predates derived ids: find it by its key then.
-        Err(err) if is_duplicate_key(&err) => {
-            let existing = match conversations.by_id(&id).await? {
-                Some(found) => Some(found),
-                None => conversations.by_key(&key).await?,
-            };
-            existing
-                .map(|c| (c, false))
-                .ok_or_else(|| ApiError::not_found("conversation"))
-        }
+        // Both sides opened it at once and the other insert won.
+        Err(err) if is_duplicate_key(&err) => conversations
+            .by_id(&id)
+            .await?
+            .map(|c| (c, false))
+            .ok_or_else(|| ApiError::not_found("conversation")),
         Err(err) => Err(err.into()),
     }
 }

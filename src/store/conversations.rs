@@ -86,6 +86,19 @@ fn marker_id(conversation_id: &ConversationId, user_id: &UserId) -> String {
 pub struct ConversationStore {
     conversations: Collection<ConversationDoc>,
     markers: Collection<ReadMarkerDoc>,
+    pairs: Collection<DmPairDoc>,
+}
+
+/// `dm_pairs`: which conversation is the DM of a pair of users, keyed by the pair
+/// (`dm_key`), so finding it is an `_id` lookup while the DM's own id is random
+/// (not derivable from the two user ids). The unique `_id` decides a race between
+/// two first openings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DmPairDoc {
+    /// `dm_key(a, b)`.
+    #[serde(rename = "_id")]
+    pub key: String,
+    pub conversation_id: ConversationId,
 }
 
 impl ConversationStore {
@@ -93,6 +106,40 @@ impl ConversationStore {
         Self {
             conversations: db.collection("conversations"),
             markers: db.collection("read_markers"),
+            pairs: db.collection("dm_pairs"),
+        }
+    }
+
+    /// The DM conversation of the pair `key`, if one was recorded.
+    #[tracing::instrument(name = "store.conversations.dm_pair", level = "info", skip(self), err)]
+    pub async fn dm_pair(&self, key: &str) -> mongodb::error::Result<Option<ConversationId>> {
+        Ok(self
+            .pairs
+            .find_one(doc! { "_id": key })
+            .await?
+            .map(|p| p.conversation_id))
+    }
+
+    /// Records the pair's DM; `false` when another one was recorded first.
+    #[tracing::instrument(
+        name = "store.conversations.claim_dm_pair",
+        level = "info",
+        skip(self),
+        err
+    )]
+    pub async fn claim_dm_pair(
+        &self,
+        key: &str,
+        conversation_id: &ConversationId,
+    ) -> mongodb::error::Result<bool> {
+        let pair = DmPairDoc {
+            key: key.to_owned(),
+            conversation_id: conversation_id.clone(),
+        };
+        match self.pairs.insert_one(&pair).await {
+            Ok(_) => Ok(true),
+            Err(err) if super::is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(err),
         }
     }
 

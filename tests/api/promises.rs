@@ -339,7 +339,7 @@ async fn a_strangers_request_loads_no_conversation_into_memory() {
         UserId::from_trusted(alice.id.clone()),
         UserId::from_trusted(bob.id.clone()),
     );
-    let dm = confab::chat::dms::dm_id(&a, &b);
+    let dm = confab::chat::dms::legacy_dm_id(&a, &b);
     // Stored, not in memory: as after a restart, or after 300 s idle.
     let doc = ConversationStore::new_doc(
         dm.clone(),
@@ -354,7 +354,7 @@ async fn a_strangers_request_loads_no_conversation_into_memory() {
         .await
         .expect("insert");
     assert!(!app.state.writers.has(&dm));
-    let made_up = confab::chat::dms::dm_id(&a, &UserId::from_trusted(mallory.id.clone()));
+    let made_up = confab::chat::dms::legacy_dm_id(&a, &UserId::from_trusted(mallory.id.clone()));
     for id in [dm.to_string(), made_up.to_string()] {
         for path in [
             format!("/api/v1/conversations/{id}/messages"),
@@ -388,4 +388,51 @@ async fn a_strangers_request_loads_no_conversation_into_memory() {
         )
         .await;
     assert_eq!(page.status(), StatusCode::OK);
+}
+
+/// Finding 4 of issue 20: a DM's id was derivable from the two user ids. Now it is
+/// random, the same from both sides and under concurrent first openings.
+#[tokio::test]
+async fn dm_ids_are_random_and_the_same_from_both_sides() {
+    use confab::ids::UserId;
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let (one, two) = tokio::join!(
+        app.post(
+            "/api/v1/dms",
+            Some(&alice.access),
+            json!({ "user_id": bob.id })
+        ),
+        app.post(
+            "/api/v1/dms",
+            Some(&bob.access),
+            json!({ "user_id": alice.id })
+        )
+    );
+    let mut ids = Vec::new();
+    for resp in [one, two] {
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let body: serde_json::Value = resp.json().await.expect("json");
+        ids.push(body["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(ids[0], ids[1], "one DM per pair");
+    let derived = confab::chat::dms::legacy_dm_id(
+        &UserId::from_trusted(alice.id.clone()),
+        &UserId::from_trusted(bob.id.clone()),
+    );
+    assert_ne!(
+        ids[0],
+        derived.to_string(),
+        "the id is not derived from the pair"
+    );
+    let again = app
+        .post(
+            "/api/v1/dms",
+            Some(&alice.access),
+            json!({ "user_id": bob.id }),
+        )
+        .await;
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(again["id"], ids[0].as_str());
 }
