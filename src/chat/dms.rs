@@ -152,7 +152,7 @@ pub fn peer_of<'a>(conversation: &'a ConversationDoc, me: &UserId) -> Option<&'a
 
 #[cfg(test)]
 mod tests {
-    use super::dm_id;
+    use super::{legacy_dm_id, random_dm_id};
     use crate::ids::{ConversationId, UserId};
 
     #[test]
@@ -176,16 +176,19 @@ mod tests {
     }
 
     #[test]
-    fn a_dm_id_is_a_conversation_id_and_the_same_from_either_side() {
+    fn legacy_dm_ids_are_the_same_from_either_side_and_new_ones_are_random() {
         let user = |raw: &str| UserId::from_trusted(raw);
         let (a, b, c) = (
             user("65a0000000000000000000a1"),
             user("65a0000000000000000000b2"),
             user("65a0000000000000000000c3"),
         );
-        let id = dm_id(&a, &b);
+        let id = legacy_dm_id(&a, &b);
         assert_eq!(ConversationId::parse(id.as_str()), Some(id.clone()));
-        assert_eq!(id, dm_id(&b, &a));
-        assert_ne!(id, dm_id(&a, &c));
+        assert_eq!(id, legacy_dm_id(&b, &a));
+        assert_ne!(id, legacy_dm_id(&a, &c));
+        let fresh = random_dm_id();
+        assert_eq!(ConversationId::parse(fresh.as_str()), Some(fresh.clone()));
+        assert_ne!(fresh, random_dm_id());
     }
 }
