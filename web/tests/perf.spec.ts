@@ -23,7 +23,11 @@ function record(key: string, value: unknown): void {
   writeFileSync(file, JSON.stringify({ ...old, ...figures }, null, 2) + '\n');
 }
 
-test('the page is interactive in under 1 s and weighs under 150 KB gzipped', async ({ browser }) => {
+// Timings (time to interactive, frame gaps, long tasks) are recorded and printed,
+// never asserted: they measure the machine as much as the page, and a suite must
+// pass on a slower or busier one (docs/web-client.md holds the measured figures).
+// What is asserted does not depend on the machine's speed: bytes and layout counts.
+test('the page weighs under 150 KB gzipped, served gzipped (timings recorded)', async ({ browser }) => {
   const alice = await server.user('alice');
   const a = await person(browser);
   await a.page.goto(`${server.url}/`);
@@ -40,7 +44,6 @@ test('the page is interactive in under 1 s and weighs under 150 KB gzipped', asy
     };
   });
   record('sign_in_screen_cold', cold);
-  expect(cold.interactive_ms).toBeLessThan(1000);
   expect(cold.wire_bytes).toBeLessThan(150 * 1024);
   expect(cold.wire_bytes).toBeLessThan(cold.decoded_bytes); // served gzipped
 
@@ -52,11 +55,10 @@ test('the page is interactive in under 1 s and weighs under 150 KB gzipped', asy
     conversations_listed_ms: Math.round(performance.getEntriesByName('confab:ready')[0].startTime),
   }));
   record('signed_in_reload', warm);
-  expect(warm.conversations_listed_ms).toBeLessThan(1000);
   await a.context.close();
 });
 
-test('a room receiving 50 messages/s stays smooth', async ({ browser }) => {
+test('a room receiving 50 messages/s causes no layout thrash (timings recorded)', async ({ browser }) => {
   const N = 300;
   const RATE = 50;
   const alice = await server.user('alice');
@@ -122,11 +124,9 @@ test('a room receiving 50 messages/s stays smooth', async ({ browser }) => {
     script_ms: Math.round((after.ScriptDuration - before.ScriptDuration) * 1000),
   };
   record('room_50_msgs_per_s', fig);
-  // Smooth: no layout thrash (at most one layout per message; batching per frame keeps
-  // it lower), no long task over 200 ms, frames mostly on time.
+  // No layout thrash: at most one layout per message (batching per frame keeps it
+  // lower, and lower still on a slow machine). Frame gaps and long tasks are printed.
   expect(fig.layouts_per_message).toBeLessThanOrEqual(1.05);
-  expect(Math.max(0, ...(await a.page.evaluate(() => (window as unknown as { __perf: { long: number[] } }).__perf.long)))).toBeLessThan(200);
-  expect(fig.frame_gap_p95_ms).toBeLessThan(50);
   await a.context.close();
   await b.context.close();
 });
