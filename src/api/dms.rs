@@ -68,7 +68,10 @@ async fn views(
         .map(|c| {
             let peer = dms::peer_of(c, me).and_then(|p| peers.iter().find(|u| &u.id == p));
             let mut view = Conversation::direct(c, peer, reads.get(&c.id).copied().unwrap_or(0));
-            if let (Some(view_peer), Some(p)) = (view.peer.as_mut(), peer) {
+            // The peer's status only once they have written here (issue 20).
+            if let (Some(view_peer), Some(p)) = (view.peer.as_mut(), peer)
+                && dms::has_written(c, &p.id)
+            {
                 view_peer.online = Some(state.hub.is_online(&p.id));
             }
             view

@@ -69,22 +69,16 @@ pub async fn may_see_online(
         return Ok(true);
     }
     // A DM shows `online` only once the viewed user has written in it: opening a
-    // DM alone reveals nothing (issue 20). Memory first (the writer's copy is the
-    // freshest), else the stored document.
-    let doc = match crate::chat::dms::find(state, viewer, target).await? {
-        Some(stored) => match state.writers.loaded(&stored.id) {
-            Some(live) => Some(live.doc()),
-            None => Some(stored),
-        },
-        None => None,
-    };
-    if doc.is_some_and(|d| {
-        d.posted.contains(target)
-            || d.last_message
-                .as_ref()
-                .is_some_and(|m| &m.sender_id == target)
-    }) {
-        return Ok(true);
+    // DM alone reveals nothing (issue 20). The stored document or this node's copy.
+    if let Some(stored) = crate::chat::dms::find(state, viewer, target).await? {
+        let written = crate::chat::dms::has_written(&stored, target)
+            || state
+                .writers
+                .loaded(&stored.id)
+                .is_some_and(|live| crate::chat::dms::has_written(&live.doc(), target));
+        if written {
+            return Ok(true);
+        }
     }
     let groups = &state.store.groups;
     let mut after: Option<String> = None;

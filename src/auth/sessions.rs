@@ -205,7 +205,7 @@ pub async fn login(
     }
     throttles.login_per_user.clear(&user_key).await;
     tracing::info!(event = "login", user_id = %user.id);
-    issue_pair(state, &AuthFacts::from(&user), new_id(), Parent::Login).await
+    minted(issue_pair(state, &AuthFacts::from(&user), new_id(), Parent::Login).await?)
 }
 
 /// Issues a pair; `parent` is the refresh token being rotated. A
@@ -226,7 +226,7 @@ async fn issue_pair(
     user: &AuthFacts,
     family_id: String,
     parent: Parent<'_>,
-) -> Result<IssuedPair, ApiError> {
+) -> Result<Option<IssuedPair>, ApiError> {
     let (refresh_token, hash) = new_opaque();
     let tokens = &state.store.tokens;
     if let Parent::Rotation(parent) = parent {
@@ -240,7 +240,8 @@ async fn issue_pair(
             rotated_at: Some(now()),
         };
         if !tokens.claim_rotation(&rotation).await? {
-            return Err(ApiError::new(ErrorCode::RefreshTokenReused, REUSED));
+            // Another refresh of the same token claimed its rotation first.
+            return Ok(None);
         }
     }
     // `parent` is unique: a retry names itself apart from the rotation's child.
@@ -271,13 +272,13 @@ async fn issue_pair(
                 err.into()
             }
         })?;
-    Ok(IssuedPair {
+    Ok(Some(IssuedPair {
         access_token: state
             .keys
             .issue_access(user.id.as_str(), user.role, user.token_version),
         refresh_token,
         expires_in: state.keys.access_ttl.as_secs(),
-    })
+    }))
 }
 
 fn invalid_refresh() -> ApiError {
@@ -333,15 +334,18 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
     let family = current.family_id.clone();
     let pair = if retry {
         retried(&current);
-        issue_pair(state, &user, family, Parent::Retry(&current)).await?
+        minted(issue_pair(state, &user, family, Parent::Retry(&current)).await?)?
     } else {
         match issue_pair(state, &user, family.clone(), Parent::Rotation(&current)).await {
+            Ok(Some(pair)) => pair,
             // Another refresh of this token won the rotation just now: a retry.
-            Err(err) if err.code == ErrorCode::RefreshTokenReused => {
+            Ok(None) => {
                 retried(&current);
-                issue_pair(state, &user, family, Parent::Retry(&current)).await?
+                minted(issue_pair(state, &user, family, Parent::Retry(&current)).await?)?
             }
-            other => other?,
+            // The token has a child already but no rotation record: a replay.
+            Err(err) if err.code == ErrorCode::RefreshTokenReused => return reused().await,
+            Err(err) => return Err(err),
         }
     };
     // A revocation may have run while the child was minted; it may have missed
@@ -360,6 +364,11 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
         return revoked().await;
     }
     Ok(pair)
+}
+
+/// A pair from `issue_pair` with a parent whose rotation cannot be lost.
+fn minted(pair: Option<IssuedPair>) -> Result<IssuedPair, ApiError> {
+    pair.ok_or_else(ApiError::internal)
 }
 
 /// Whether a rotated token presented again is still within the retry grace.

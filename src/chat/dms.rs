@@ -86,19 +86,37 @@ pub async fn open(
     let conversation = ConversationStore::new_doc(
         id.clone(),
         ConversationKind::Direct,
-        key,
+        key.clone(),
         vec![caller.id.clone(), peer.id.clone()],
     );
     match conversations.insert(&conversation).await {
         Ok(()) => Ok((conversation, true)),
-        // Both sides opened it at once and the other insert won.
-        Err(err) if is_duplicate_key(&err) => conversations
-            .by_id(&id)
-            .await?
-            .map(|c| (c, false))
-            .ok_or_else(|| ApiError::not_found("conversation")),
+        Err(err) if is_duplicate_key(&err) => {
+            // Both sides opened it at once and the other insert won; or the unique
+            // `key` refused it: a DM from before the pair records, found by its key
+            // (a scan, once per such pair) and recorded from now on.
+            if let Some(existing) = conversations.by_id(&id).await? {
+                return Ok((existing, false));
+            }
+            let existing = conversations
+                .by_key(&key)
+                .await?
+                .ok_or_else(|| ApiError::not_found("conversation"))?;
+            conversations.set_dm_pair(&key, &existing.id).await?;
+            Ok((existing, false))
+        }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Whether `user` has written in the DM `conversation` (then their `online`
+/// status and presence are visible to the other participant).
+pub fn has_written(conversation: &ConversationDoc, user: &UserId) -> bool {
+    conversation.posted.contains(user)
+        || conversation
+            .last_message
+            .as_ref()
+            .is_some_and(|m| &m.sender_id == user)
 }
 
 /// The shape of a DM list cursor, `<millis>:<conversation id>` (the spec

@@ -2,6 +2,7 @@
 
 use super::Caller;
 use super::access::{Room, room};
+use super::dms;
 use super::writer::{Draft, OnStored, Ticket};
 use crate::domain::clean_text;
 use crate::error::ApiError;
@@ -136,7 +137,7 @@ pub async fn join<R>(
     caller: &Caller,
     conversation_id: &ConversationId,
     since: Option<i64>,
-    mut register: impl FnMut() -> R,
+    mut register: impl FnMut(bool) -> R,
 ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
     if let Some(since) = since {
         check_seq("since", since)?;
@@ -159,9 +160,14 @@ pub async fn join<R>(
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
+        // In a DM, a participant is present to the other only once they have
+        // written there (as for `online`: opening a DM reveals nothing).
+        let visible = !room.is_direct() || dms::has_written(&room.conversation, &caller.id);
         if let Some(joined) = state
             .writers
-            .join(&room.live, epoch, since, JOIN_REPLAY_MAX, &mut register)
+            .join(&room.live, epoch, since, JOIN_REPLAY_MAX, || {
+                register(visible)
+            })
             .await?
         {
             return Ok(joined);

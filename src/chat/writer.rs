@@ -589,7 +589,13 @@ impl Writers {
         let mut st = live.lock();
         let heard =
             replayed && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
+        let first_in_dm = st.doc.kind == crate::store::conversations::ConversationKind::Direct
+            && !st.doc.posted.contains(&message.sender_id);
+        let sender = message.sender_id.clone();
         Self::apply_remote(&mut st, message);
+        if first_in_dm {
+            self.hub.reveal(&live.id, &sender);
+        }
         if !heard {
             deliver();
         }
@@ -616,6 +622,13 @@ impl Writers {
             st.doc.last_seq = message.seq;
             st.doc.last_message = Some(last_message(&message));
             st.doc.last_activity = message.created_at;
+        }
+        // The owner records a DM's first message of a participant; this copy
+        // follows it in memory.
+        if st.doc.kind == crate::store::conversations::ConversationKind::Direct
+            && !st.doc.posted.contains(&message.sender_id)
+        {
+            st.doc.posted.push(message.sender_id.clone());
         }
         if let Some(client_id) = &message.client_id {
             st.remember_key((message.sender_id.clone(), client_id.clone()), message.seq);
@@ -654,6 +667,9 @@ impl Writers {
         let mut seq = window
             .last()
             .map_or(stored_last, |m| m.seq.max(stored_last));
+        // A seq another writer was found to hold (`refused`) is looked up too, but
+        // it raises only the range searched, not the reservation: only a durable
+        // `$max` does that.
         let taken = self.taken.remove(id).map_or(0, |(_, s)| s);
         let reserved = doc.seq_reserved.max(taken);
         if reserved > seq {
@@ -708,7 +724,6 @@ impl Writers {
             doc.last_activity = newest.created_at;
         }
         doc.last_seq = seq;
-        doc.seq_reserved = reserved;
         let mut state = LiveState::new(doc, seq + 1, covered_from);
         state.dirty_doc = dirty_doc;
         state.dirty_blocks.extend(repaired_blocks);
@@ -980,6 +995,7 @@ impl Writers {
             // If this write is lost, the status stays hidden (the safe side) until
             // their next message after a reload.
             st.doc.posted.push(message.sender_id.clone());
+            self.hub.reveal(&live.id, &message.sender_id);
             let store = self.store.conversations.clone();
             let (id, sender) = (live.id.clone(), message.sender_id.clone());
             tokio::spawn(async move {
@@ -1010,6 +1026,9 @@ impl Writers {
     /// An insert the database refused: a repeated `client_id` the writer no longer
     /// remembered (answer the first message), or a seq taken elsewhere.
     async fn refused(&self, live: &Live, message: MessageDoc, duplicate: bool) {
+        // A duplicate key that is not a repeated `client_id` is this seq's `_id`:
+        // another writer stored there (a write error of another kind stored nothing).
+        let seq_taken = duplicate;
         let first = match (&message.client_id, duplicate) {
             (Some(cid), true) => self
                 .store
@@ -1031,11 +1050,13 @@ impl Writers {
             }
             None => {
                 tracing::warn!(conversation = %live.id, seq = message.seq, "message insert refused; reloading the conversation");
-                // Another writer stored this seq: the reload starts beyond it.
-                self.taken
-                    .entry(live.id.clone())
-                    .and_modify(|s| *s = (*s).max(message.seq))
-                    .or_insert(message.seq);
+                if seq_taken {
+                    // Another writer stored this seq: the reload looks up to it.
+                    self.taken
+                        .entry(live.id.clone())
+                        .and_modify(|s| *s = (*s).max(message.seq))
+                        .or_insert(message.seq);
+                }
                 st.fail(
                     message.seq,
                     &ApiError::conflict("the message could not be stored; send it again"),

@@ -167,6 +167,9 @@ struct RoomState {
     conns: HashMap<ConnId, ConnHandle>,
     /// Joined connections per user: a user is present while this is > 0.
     per_user: HashMap<UserId, (UserRef, usize)>,
+    /// Connections that receive the room but show no presence there (a DM
+    /// participant who has not written in it: `join_as`).
+    hidden: std::collections::HashSet<ConnId>,
 }
 
 /// A membership change to announce.
@@ -279,12 +282,27 @@ impl Hub {
     /// Adds a connection to a room; returns who is online there now. The user's
     /// first connection in the room announces them online to the others.
     pub fn join(&self, conversation: &ConversationId, conn: &ConnHandle) -> Vec<UserRef> {
+        self.join_as(conversation, conn, true)
+    }
+
+    /// `join`; with `visible` false the connection receives the room but is not
+    /// counted or announced as present in it (a DM participant who has not
+    /// written there yet: opening a DM must not reveal whether the other is
+    /// online, docs/security.md).
+    pub fn join_as(
+        &self,
+        conversation: &ConversationId,
+        conn: &ConnHandle,
+        visible: bool,
+    ) -> Vec<UserRef> {
         let mut merged = self.merged();
         let (online, announce) = {
             let mut room = self.rooms.entry(conversation.to_owned()).or_default();
             let already = room.conns.insert(conn.id, conn.clone()).is_some();
             let mut announce = false;
-            if !already {
+            if !already && !visible {
+                room.hidden.insert(conn.id);
+            } else if !already {
                 let entry = room
                     .per_user
                     .entry(conn.user.id.clone())
@@ -319,6 +337,32 @@ impl Hub {
     }
 
     /// Removes a connection from a room; the user's last one announces them offline.
+    /// `user` has written in the DM `conversation`: their connections that joined
+    /// it hidden (`join_as`) become present there, announced as usual. Called under
+    /// the conversation's lock, so no message of the room is fanned out meanwhile.
+    pub fn reveal(&self, conversation: &ConversationId, user: &UserId) {
+        let hidden: Vec<ConnHandle> = match self.rooms.get_mut(conversation) {
+            Some(mut room) => {
+                let ids: Vec<ConnId> = room
+                    .hidden
+                    .iter()
+                    .copied()
+                    .filter(|id| room.conns.get(id).is_some_and(|c| &c.user.id == user))
+                    .collect();
+                ids.into_iter()
+                    .filter_map(|id| {
+                        room.hidden.remove(&id);
+                        room.conns.remove(&id)
+                    })
+                    .collect()
+            }
+            None => return,
+        };
+        for conn in hidden {
+            self.join_as(conversation, &conn, true);
+        }
+    }
+
     pub fn leave(&self, conversation: &ConversationId, conn: &ConnHandle) {
         let mut merged = self.merged();
         self.leave_matching(merged.as_deref_mut(), conversation, |id, _| id == conn.id);
@@ -364,6 +408,9 @@ impl Hub {
                 .collect();
             for conn in removed {
                 room.conns.remove(&conn.id);
+                if room.hidden.remove(&conn.id) {
+                    continue;
+                }
                 if let Some(entry) = room.per_user.get_mut(&conn.user.id) {
                     entry.1 = entry.1.saturating_sub(1);
                     if entry.1 == 0 {

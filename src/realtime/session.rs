@@ -505,12 +505,17 @@ impl Session {
     /// The writer registers the connection under the conversation's lock, so the
     /// replay and the live stream neither overlap nor leave a gap.
     async fn join(&mut self, conversation: &ConversationId, since: Option<i64>) {
-        let joined = messages::join(&self.state, &self.caller, conversation, since, || {
-            self.state.hub.join(conversation, &self.conn)
+        let joined = messages::join(&self.state, &self.caller, conversation, since, |visible| {
+            self.state.hub.join_as(conversation, &self.conn, visible)
         })
         .await;
         match joined {
-            Ok((online, missed, last_seq, truncated)) => {
+            Ok((mut online, missed, last_seq, truncated)) => {
+                // `online` includes you, also where you are not shown to others
+                // (a DM you have not written in yet).
+                if !online.iter().any(|u| u.id == self.conn.user.id) {
+                    online.push(self.conn.user.clone());
+                }
                 self.joined.insert(conversation.clone());
                 for message in &missed {
                     self.reply(ServerFrame::Message(MessageFrame::from(message)));

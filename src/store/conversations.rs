@@ -120,6 +120,34 @@ impl ConversationStore {
             .map(|p| p.conversation_id))
     }
 
+    /// Points the pair's record at `conversation_id` (a DM from before the records
+    /// existed, found by its key).
+    #[tracing::instrument(
+        name = "store.conversations.set_dm_pair",
+        level = "info",
+        skip(self),
+        err
+    )]
+    pub async fn set_dm_pair(
+        &self,
+        key: &str,
+        conversation_id: &ConversationId,
+    ) -> mongodb::error::Result<()> {
+        let pair = DmPairDoc {
+            key: key.to_owned(),
+            conversation_id: conversation_id.clone(),
+        };
+        self.pairs
+            .replace_one(doc! { "_id": key }, pair)
+            .with_options(
+                mongodb::options::ReplaceOptions::builder()
+                    .upsert(true)
+                    .build(),
+            )
+            .await
+            .map(|_| ())
+    }
+
     /// Records the pair's DM; `false` when another one was recorded first.
     #[tracing::instrument(
         name = "store.conversations.claim_dm_pair",

@@ -138,6 +138,9 @@ pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
 struct BlockCache {
     map: HashMap<String, (Arc<Vec<MessageDoc>>, usize, std::time::Instant)>,
     bytes: usize,
+    /// Bumped by every forget: a block read from the database before a forget
+    /// is not put back after it (`fill`).
+    epoch: u64,
 }
 
 impl BlockCache {
@@ -158,9 +161,24 @@ impl BlockCache {
         }
     }
 
+    /// Forgets one block (rewritten here or on another node).
+    fn forget(&mut self, id: &str) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.remove(id);
+    }
+
     fn clear(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         self.map.clear();
         self.bytes = 0;
+    }
+
+    /// `put` for a block read from the database, unless a forget happened since
+    /// `epoch` (then it may be stale).
+    fn fill(&mut self, epoch: u64, id: String, messages: Arc<Vec<MessageDoc>>, bytes: usize) {
+        if self.epoch == epoch {
+            self.put(id, messages, bytes);
+        }
     }
 
     fn put(&mut self, id: String, messages: Arc<Vec<MessageDoc>>, bytes: usize) {
@@ -216,7 +234,7 @@ impl MessageStore {
 
     /// Another node rewrote a block: read it from the database next time.
     pub fn forget_block(&self, id: &str) {
-        self.cache().remove(id);
+        self.cache().forget(id);
     }
 
     /// Forgets every cached block (events may have been lost).
@@ -332,12 +350,13 @@ impl MessageStore {
         block: i64,
         id: String,
     ) -> mongodb::error::Result<Arc<Vec<MessageDoc>>> {
+        let epoch = self.cache().epoch;
         if let Some(found) = self.blocks.find_one(doc! { "_id": &id }).await? {
             let bytes = found.data.bytes.len();
             let messages = Arc::new(found.messages().map_err(|err| {
                 mongodb::error::Error::custom(format!("unreadable history block: {err}"))
             })?);
-            self.cache().put(id, Arc::clone(&messages), bytes);
+            self.cache().fill(epoch, id, Arc::clone(&messages), bytes);
             return Ok(messages);
         }
         let seqs = block_start(block)..block_start(block + 1);
@@ -361,14 +380,16 @@ impl MessageStore {
     ) -> mongodb::error::Result<()> {
         let doc = BlockDoc::new(conversation_id, block, messages)?;
         let id = doc.id.clone();
-        // Whatever was cached is older than this.
-        self.cache().remove(&id);
+        // Whatever was cached is older than this, and so is whatever a reader
+        // fetched before the write landed: forget before and after it.
+        self.cache().forget(&id);
         let written = self
             .blocks
             .replace_one(doc! { "_id": &id }, doc)
             .with_options(ReplaceOptions::builder().upsert(true).build())
             .await
             .map(|_| ());
+        self.cache().forget(&id);
         self.peers.tell(super::cache::Changed::Block(id));
         written
     }

@@ -303,7 +303,33 @@ async fn a_dm_shows_online_only_once_the_viewed_user_has_written_in_it() {
         StatusCode::CREATED,
     )
     .await;
+    assert!(
+        dm["peer"].get("online").is_none(),
+        "the DM's own answer: {dm}"
+    );
     let dm = dm["id"].as_str().expect("id").to_owned();
+    // Bob's client joins the DM's room (as the web client joins every DM); alice,
+    // joined too, sees only herself present.
+    let mut bob_ws = app.ws(&bob.access).await;
+    bob_ws.join(&dm, None).await;
+    let mut alice_ws = app.ws(&alice.access).await;
+    let joined = alice_ws.join(&dm, None).await;
+    let present: Vec<&str> = joined["online"]
+        .as_array()
+        .expect("online")
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    assert_eq!(present, [alice.id.as_str()], "{joined}");
+    let listed = expect_json(
+        app.get("/api/v1/dms", Some(&alice.access)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        listed["items"][0]["peer"].get("online").is_none(),
+        "{listed}"
+    );
     let profile = format!("/api/v1/users/{}", bob.id);
     let seen = || app.get(&profile, Some(&alice.access));
     let shown = expect_json(seen().await, StatusCode::OK).await;
@@ -321,6 +347,10 @@ async fn a_dm_shows_online_only_once_the_viewed_user_has_written_in_it() {
     assert_eq!(sent.status(), StatusCode::CREATED);
     let shown = expect_json(seen().await, StatusCode::OK).await;
     assert_eq!(shown["online"], true, "bob wrote in the DM: {shown}");
+    // And his socket, joined before he wrote, is announced present in the DM now.
+    let presence = alice_ws.expect("presence").await;
+    assert_eq!(presence["user"]["id"], bob.id.as_str(), "{presence}");
+    assert_eq!(presence["status"], "online", "{presence}");
 }
 
 /// Finding 4 of issue 20: a DM's id is derivable from two user ids, and a

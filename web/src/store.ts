@@ -376,9 +376,22 @@ async function catchUp(c: Conv): Promise<void> {
   if (catching.has(c.id)) return;
   catching.add(c.id);
   try {
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0, waits = 0; i < 50; i++) {
       const after = c.msgs[c.msgs.length - 1]?.seq ?? 0;
-      const h = await call<{ items: Message[]; has_more: boolean }>((client) => listMessages({ client, path: { id: c.id }, query: { after, limit: 100 } }));
+      let h: { items: Message[]; has_more: boolean };
+      try {
+        h = await call<{ items: Message[]; has_more: boolean }>((client) => listMessages({ client, path: { id: c.id }, query: { after, limit: 100 } }));
+      } catch (e) {
+        // Over the history budget (many rooms catching up at once): wait as told, a
+        // few times, instead of leaving a gap.
+        if (e instanceof ApiError && e.code === 'rate_limited' && waits < 10) {
+          waits++;
+          i--;
+          await new Promise((r) => setTimeout(r, 1000 * Math.max(1, e.details?.retry_after_secs ?? 1)));
+          continue;
+        }
+        throw e;
+      }
       merge(c, h.items.map(toMsg));
       changed();
       if (!h.has_more || h.items.length === 0) break;
