@@ -25,8 +25,8 @@ pub struct User {
     pub role: Role,
     pub created_at: Timestamp,
     /// Whether the user has a live connection. Present in `GET /users/{id}` and on
-    /// DM peers, and only to the user themself or someone who shares a
-    /// conversation with them (a group both belong to, or a DM between them).
+    /// DM peers, and only to the user themself or someone who shares a group with
+    /// them, or a DM in which they have written (opening a DM reveals nothing).
     #[oai(skip_serializing_if_is_none)]
     pub online: Option<bool>,
 }

@@ -54,7 +54,7 @@ fn authorize(auth: &BearerAuth, target: &UserId, action: UserAction) -> Result<(
 }
 
 /// Whether `viewer` may see `target`'s `online` status: they are the same user,
-/// or share a conversation (a DM between them, or a group both are members of).
+/// share a group, or have a DM in which `target` has written.
 /// The DM and each membership of `target` are `_id` lookups (or the membership
 /// cache), but listing the viewer's own groups is a query on `user_id`, which
 /// FerretDB answers by scanning `memberships`. Member lists and presence skip this

@@ -24,8 +24,8 @@ class User:
         role (Role): Global role of a user.
         created_at (datetime.datetime):
         online (bool | Unset): Whether the user has a live connection. Present in `GET /users/{id}` and on
-            DM peers, and only to the user themself or someone who shares a
-            conversation with them (a group both belong to, or a DM between them).
+            DM peers, and only to the user themself or someone who shares a group with
+            them, or a DM in which they have written (opening a DM reveals nothing).
     """
 
     id: str

@@ -735,8 +735,8 @@ export type User = {
     created_at: string;
     /**
      * Whether the user has a live connection. Present in `GET /users/{id}` and on
-     * DM peers, and only to the user themself or someone who shares a
-     * conversation with them (a group both belong to, or a DM between them).
+     * DM peers, and only to the user themself or someone who shares a group with
+     * them, or a DM in which they have written (opening a DM reveals nothing).
      */
     online?: boolean;
 };
