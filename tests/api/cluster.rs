@@ -213,19 +213,7 @@ pub async fn process_and_node(
     let port = crate::faults::free_port();
     let a_process = crate::faults::ServerProcess::start_with(port, &mongo_uri, &cluster).await;
     let b = spawn_app_with(&[("MONGO_URI", mongo_uri.as_str()), cluster[0], cluster[1]]).await;
-    let (config, _) = test_config(&[("MONGO_URI", mongo_uri.as_str())]);
-    let a = TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client"),
-        state: confab::AppState::new(config).await.expect("state"),
-        db_name,
-        owns_db: true,
-        stop: None,
-        served: None,
-    };
+    let a = crate::faults::app_for_process(port, &mongo_uri, &db_name).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     (a_process, a, b, namespace)
 }
