@@ -920,6 +920,15 @@ impl Cluster {
         let route = {
             let _taking = gate.lock().await;
             match self.ownership.owner(id).await {
+                Owner::Unknown if !self.ownership.last_held(id) => {
+                    // Redis cannot say who writes this conversation, and this
+                    // node was not its last owner: writing here could make two
+                    // writers. The client sends again (with its `client_id`).
+                    Err(ApiError::new(
+                        ErrorCode::ServerBusy,
+                        "the cluster cannot tell which node writes this conversation right now (Redis is unreachable); send it again shortly",
+                    ))
+                }
                 Owner::Here | Owner::Unknown => {
                     if live.needs_reload() {
                         writers.get(id).await.map(Route::Here)

@@ -23,8 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use redis::aio::ConnectionManager;
-use tokio::sync::OnceCell;
+use redis::aio::MultiplexedConnection;
 
 use crate::chat::writer::Writers;
 use crate::cluster::{REDIS_PAUSE, REDIS_TIMEOUT};
@@ -99,7 +98,12 @@ pub struct Ownership {
     /// `<namespace>:lock:`, for `lock`.
     locks: String,
     client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
+    /// The connection for leases and locks, dialled on first use and dropped on
+    /// any failure, so the next call dials afresh. (A `ConnectionManager` kept
+    /// across a Redis restart was seen, by `scripts/chaos`, to time out every call
+    /// for minutes while its reconnect backed off: leases went unrenewed and two
+    /// nodes wrote one conversation.)
+    conn: std::sync::Mutex<Option<MultiplexedConnection>>,
     /// Leases this node holds, with when they were last confirmed.
     held: DashMap<ConversationId, Instant>,
     /// Other nodes' leases, with when this node learned of them.
@@ -120,7 +124,7 @@ impl Ownership {
             prefix: format!("{namespace}:owner:"),
             locks: format!("{namespace}:lock:"),
             client,
-            conn: OnceCell::new(),
+            conn: std::sync::Mutex::new(None),
             held: DashMap::new(),
             others: DashMap::new(),
             acquire: redis::Script::new(ACQUIRE),
@@ -140,6 +144,11 @@ impl Ownership {
             .failed_at
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        // Whatever state the connection is in, the next call starts a new one.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
     }
 
     fn paused(&self) -> bool {
@@ -149,20 +158,43 @@ impl Ownership {
             .is_some_and(|at| at.elapsed() < REDIS_PAUSE)
     }
 
-    async fn conn(&self) -> Option<ConnectionManager> {
-        let conn = tokio::time::timeout(
+    async fn conn(&self) -> Option<MultiplexedConnection> {
+        let cached = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(conn) = cached {
+            return Some(conn);
+        }
+        let dialled = tokio::time::timeout(
             REDIS_TIMEOUT,
-            self.conn
-                .get_or_try_init(|| ConnectionManager::new(self.client.clone())),
+            self.client.get_multiplexed_async_connection(),
         )
         .await;
-        match conn {
-            Ok(Ok(conn)) => Some(conn.clone()),
+        match dialled {
+            Ok(Ok(conn)) => {
+                *self
+                    .conn
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(conn.clone());
+                Some(conn)
+            }
             _ => {
                 self.failed();
                 None
             }
         }
+    }
+
+    /// Whether this node was the conversation's last known owner: it held the
+    /// lease, and no renewal has reported it lost since, even if it could not be
+    /// renewed lately (Redis away). While Redis cannot say who owns a conversation,
+    /// only its last owner writes it: one writer, so readers on every node can
+    /// resume with `since` without a gap (`scripts/chaos` found two nodes writing
+    /// one conversation during a Redis outage, and readers missing messages).
+    pub fn last_held(&self, conversation: &ConversationId) -> bool {
+        self.held.contains_key(conversation)
     }
 
     /// Whether this node holds the conversation's lease (checked locally).
@@ -298,8 +330,14 @@ impl Ownership {
                         }
                     }
                 }
-                Ok(Err(err)) => tracing::warn!(error = %err, "owner leases not renewed"),
-                Err(_) => tracing::warn!("owner leases not renewed: Redis did not answer"),
+                Ok(Err(err)) => {
+                    self.failed();
+                    tracing::warn!(error = %err, "owner leases not renewed");
+                }
+                Err(_) => {
+                    self.failed();
+                    tracing::warn!("owner leases not renewed: Redis did not answer");
+                }
             }
         }
     }

@@ -84,6 +84,11 @@ error_set!(
     Hashing => [ServerBusy]
 );
 error_set!(
+    /// Cluster mode: waits for another node, a cluster-wide lock or Redis (503
+    /// `server_busy`: do it again shortly; a send with the same `client_id`).
+    Busy => [ServerBusy]
+);
+error_set!(
     /// Claims a username.
     Taken => [UsernameTaken]
 );
@@ -125,6 +130,7 @@ tuple_set!(A, B, C, D);
 tuple_set!(A, B, C, D, E);
 tuple_set!(A, B, C, D, E, F);
 tuple_set!(A, B, C, D, E, F, G);
+tuple_set!(A, B, C, D, E, F, G, H);
 
 /// An `ApiError` from an operation whose possible errors are `S` (plus `Always`).
 pub struct Errors<S>(pub ApiError, PhantomData<S>);

@@ -1,6 +1,8 @@
 //! `/api/v1/groups`: groups, membership and roles.
 
-use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Limited, Missing, Params, Refused};
+use super::errors::{
+    Authed, Busy, Clash, Errors, Invalid, JsonBody, Limited, Missing, Params, Refused,
+};
 use crate::ids::{GroupId, UserId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -236,7 +238,8 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
         body: Json<OwnershipTransfer>,
-    ) -> Result<Json<Group>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
+    ) -> Result<Json<Group>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash, Busy)>>
+    {
         let new_owner = UserId::parse(&body.user_id)
             .ok_or_else(|| ApiError::invalid_field("user_id", groups::NOT_A_MEMBER))?;
         Ok(Json(Group::from(
@@ -287,7 +290,8 @@ impl GroupsApi {
         id: Path<GroupId>,
         user_id: Path<UserId>,
         body: Json<MemberRole>,
-    ) -> Result<Json<Member>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash)>> {
+    ) -> Result<Json<Member>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash, Busy)>>
+    {
         let membership =
             groups::put_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0, body.role)
                 .await?;
@@ -310,7 +314,7 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
         user_id: Path<UserId>,
-    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash)>> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash, Busy)>> {
         groups::remove_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0).await?;
         Ok(Done::Done)
     }

@@ -1,7 +1,9 @@
 //! `/api/v1/conversations/{id}/...` and `/api/v1/messages/{id}`: history, sending,
 //! editing, deleting, read markers and presence.
 
-use super::errors::{Authed, Clash, Errors, Invalid, JsonBody, Limited, Missing, Params, Refused};
+use super::errors::{
+    Authed, Busy, Clash, Errors, Invalid, JsonBody, Limited, Missing, Params, Refused,
+};
 use crate::ids::{ConversationId, MessageId};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -122,7 +124,8 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<ConversationId>,
         body: Json<SendMessage>,
-    ) -> Result<SendResult, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited)>> {
+    ) -> Result<SendResult, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited, Busy)>>
+    {
         let sent = messages::send(
             &state,
             &Caller::from(&auth.0),
@@ -204,8 +207,19 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<MessageId>,
         body: Json<EditMessage>,
-    ) -> Result<Json<Message>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash, Limited)>>
-    {
+    ) -> Result<
+        Json<Message>,
+        Errors<(
+            Authed,
+            JsonBody,
+            Invalid,
+            Refused,
+            Missing,
+            Clash,
+            Limited,
+            Busy,
+        )>,
+    > {
         Ok(Json(Message::from(
             &messages::edit(&state, &Caller::from(&auth.0), &id.0, &body.body).await?,
         )))
@@ -222,7 +236,7 @@ impl MessagesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<MessageId>,
-    ) -> Result<Done, Errors<(Authed, Refused, Missing, Limited)>> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Limited, Busy)>> {
         messages::delete(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }

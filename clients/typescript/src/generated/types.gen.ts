@@ -1787,7 +1787,7 @@ export type TransferGroupOwnershipErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -1885,7 +1885,7 @@ export type RemoveGroupMemberErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -1949,7 +1949,7 @@ export type PutGroupMemberErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -2172,7 +2172,7 @@ export type SendMessageErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -2330,7 +2330,7 @@ export type DeleteMessageErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
@@ -2397,7 +2397,7 @@ export type EditMessageErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
