@@ -53,19 +53,28 @@ pub async fn room(
     conversation_id: &ConversationId,
     action: GroupAction,
 ) -> Result<Room, ApiError> {
-    let loaded = state.writers.loaded(conversation_id);
-    let seen = match &loaded {
-        Some(live) => live.doc(),
-        None => state
-            .store
-            .conversations
-            .by_id(conversation_id)
-            .await?
-            .ok_or_else(conversation_not_found)?,
-    };
+    // The hot path: in memory and sure of itself. One copy of the document, as
+    // before authorization came first.
+    if let Some(live) = state.writers.loaded(conversation_id)
+        && !live.needs_reload()
+    {
+        let conversation = live.doc();
+        let (group, actor) = authorize(state, caller, &conversation, action).await?;
+        return Ok(Room {
+            conversation,
+            live,
+            group,
+            actor,
+        });
+    }
+    let seen = state
+        .store
+        .conversations
+        .by_id(conversation_id)
+        .await?
+        .ok_or_else(conversation_not_found)?;
     let (group, actor) = authorize(state, caller, &seen, action).await?;
-    // Loaded already, this is a map lookup (and the reload of a copy a store
-    // failure left unsure).
+    // Loads it (or reloads a copy a store failure left unsure).
     let live = state.writers.get(conversation_id).await?;
     Ok(Room {
         conversation: live.doc(),
