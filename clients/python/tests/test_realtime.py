@@ -45,16 +45,19 @@ async def test_dm_over_websocket(base_url: str, new_user) -> None:
         assert joined_a["conversation"] == dm.id and joined_a["last_seq"] == 0
         assert isinstance(parse_frame(joined_a), ServerFrameJoinedFrame)
         await b.join(dm.id, since=0)
-        presence = await a.next_frame("presence", where=lambda f: f["user"]["id"] == bob.user.id)
-        assert presence["status"] == "online"
-        typed_presence = parse_frame(presence)  # the generated model, with its enum
-        assert isinstance(typed_presence, ServerFramePresenceFrame) and typed_presence.status == PresenceStatus.ONLINE
-        online = await get_presence.asyncio(dm.id, client=alice.client)
-        assert isinstance(online, Presence) and {u.id for u in online.online} == {alice.user.id, bob.user.id}
 
         ack = await a.send(dm.id, "hello over the socket", client_id="cid-1")
         assert ack["client_id"] == "cid-1" and ack["seq"] == 1
         assert isinstance(parse_frame(ack), ServerFrameAckFrame)
+        # In a DM, a participant is present to the other once they have written
+        # there: alice's first message announces her to bob (bob, silent, is not
+        # shown to alice).
+        presence = await b.next_frame("presence", where=lambda f: f["user"]["id"] == alice.user.id)
+        assert presence["status"] == "online"
+        typed_presence = parse_frame(presence)  # the generated model, with its enum
+        assert isinstance(typed_presence, ServerFramePresenceFrame) and typed_presence.status == PresenceStatus.ONLINE
+        online = await get_presence.asyncio(dm.id, client=alice.client)
+        assert isinstance(online, Presence) and {u.id for u in online.online} == {alice.user.id}
         got = await b.next_frame("message")
         assert got["body"] == "hello over the socket" and got["seq"] == 1 and got["sender"]["id"] == alice.user.id
         typed = parse_frame(got)

@@ -96,14 +96,16 @@ test('realtime: DM over the socket, ack, presence, read, reconnect and catch-up,
   try {
     assert.equal((await a.join(dm.id, 0)).last_seq, 0);
     await b.join(dm.id, 0);
-    const presence = await a.next('presence', (f) => f.user.id === bob.user.id);
-    assert.equal(presence.status, 'online');
-    const online = (await getPresence({ client: alice.client, path: { id: dm.id }, throwOnError: true })).data;
-    assert.deepEqual(new Set(online.online.map((u) => u.id)), new Set([alice.user.id, bob.user.id]));
 
     const ack = await a.send(dm.id, 'hello over the socket', 'cid-1');
     assert.equal(ack.client_id, 'cid-1');
     assert.equal(ack.seq, 1);
+    // In a DM, a participant is present to the other once they have written there:
+    // alice's first message announces her to bob (bob has not written: not to alice).
+    const presence = await b.next('presence', (f) => f.user.id === alice.user.id);
+    assert.equal(presence.status, 'online');
+    const online = (await getPresence({ client: alice.client, path: { id: dm.id }, throwOnError: true })).data;
+    assert.deepEqual(new Set(online.online.map((u) => u.id)), new Set([alice.user.id]));
     const got = await b.next('message');
     assert.equal(got.body, 'hello over the socket');
     assert.equal(got.sender.id, alice.user.id);
