@@ -1019,7 +1019,18 @@ impl Writers {
         for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
             let _ = reply.send(Ok(message.clone()));
         }
-        st.window.push_back(message);
+        // In seq order even if another writer's higher seq reached this copy first
+        // (two writers for a moment after a Redis restart lost the lease keys):
+        // a window out of order would replay out of order (found by scripts/chaos).
+        match st.window.back() {
+            Some(last) if last.seq > message.seq => {
+                match st.window.binary_search_by_key(&message.seq, |m| m.seq) {
+                    Ok(i) => st.window[i] = message,
+                    Err(i) => st.window.insert(i, message),
+                }
+            }
+            _ => st.window.push_back(message),
+        }
         st.trim();
     }
 
