@@ -1061,23 +1061,6 @@ impl Cluster {
             self.answer(&from, call, Outcome::NotOwner);
             return;
         }
-        // The forwarding node checked access; the owner checks again what it knows
-        // without waiting (its memory): a sender it knows to be no member is
-        // refused, whatever the forwarding node's caches said.
-        if let Some(store) = self.store.get()
-            && writers.loaded(&conversation).is_some_and(|live| {
-                live.doc().kind == crate::store::conversations::ConversationKind::Group
-            })
-            && store
-                .groups
-                .cached_membership(&conversation.as_group(), &draft.sender_id)
-                .is_some_and(|m| m.is_none())
-        {
-            tracing::warn!(conversation = %conversation, user_id = %draft.sender_id, "a forwarded send from a non-member refused by the owner");
-            let refused = ApiError::not_found("conversation");
-            self.answer(&from, call, Outcome::refused(&refused));
-            return;
-        }
         let answered = {
             let cluster = Arc::clone(self);
             let to = from.clone();

@@ -298,6 +298,32 @@ impl LiveState {
         }
     }
 
+    /// Puts a committed message into the window in seq order (at the back, unless
+    /// another writer's higher seq reached this copy first: two writers for a
+    /// moment after a Redis restart lost the lease keys; a window out of order
+    /// would replay out of order, found by `scripts/chaos`).
+    fn insert_ordered(&mut self, message: MessageDoc) {
+        if self.window.back().is_none_or(|last| last.seq < message.seq) {
+            self.window.push_back(message);
+            return;
+        }
+        match self.window.binary_search_by_key(&message.seq, |m| m.seq) {
+            Ok(i) => self.window[i] = message,
+            Err(i) => self.window.insert(i, message),
+        }
+    }
+
+    /// Records that `sender` has written in this DM; `true` the first time (from
+    /// then on they show `online` and presence to the other participant).
+    fn first_post_in_dm(&mut self, sender: &UserId) -> bool {
+        let first = self.doc.kind == crate::store::conversations::ConversationKind::Direct
+            && !self.doc.posted.contains(sender);
+        if first {
+            self.doc.posted.push(sender.clone());
+        }
+        first
+    }
+
     fn fail(&mut self, seq: i64, err: &ApiError) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.keys.retain(|_, s| *s != seq);
@@ -589,11 +615,8 @@ impl Writers {
         let mut st = live.lock();
         let heard =
             replayed && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
-        let first_in_dm = st.doc.kind == crate::store::conversations::ConversationKind::Direct
-            && !st.doc.posted.contains(&message.sender_id);
         let sender = message.sender_id.clone();
-        Self::apply_remote(&mut st, message);
-        if first_in_dm {
+        if Self::apply_remote(&mut st, message) {
             self.hub.reveal(&live.id, &sender);
         }
         if !heard {
@@ -606,14 +629,19 @@ impl Writers {
         if let Some((_, arrived)) = self.arrived_while_loading.remove(&live.id) {
             let mut st = live.lock();
             for message in arrived {
-                Self::apply_remote(&mut st, message);
+                let sender = message.sender_id.clone();
+                if Self::apply_remote(&mut st, message) {
+                    self.hub.reveal(&live.id, &sender);
+                }
             }
         }
     }
 
-    fn apply_remote(st: &mut LiveState, message: MessageDoc) {
+    /// Another node's message into this copy; `true` when it is the sender's
+    /// first in this DM (the owner records that; this copy follows in memory).
+    fn apply_remote(st: &mut LiveState, message: MessageDoc) -> bool {
         if st.deleted {
-            return;
+            return false;
         }
         if message.seq >= st.next_seq {
             st.next_seq = message.seq + 1;
@@ -623,23 +651,15 @@ impl Writers {
             st.doc.last_message = Some(last_message(&message));
             st.doc.last_activity = message.created_at;
         }
-        // The owner records a DM's first message of a participant; this copy
-        // follows it in memory.
-        if st.doc.kind == crate::store::conversations::ConversationKind::Direct
-            && !st.doc.posted.contains(&message.sender_id)
-        {
-            st.doc.posted.push(message.sender_id.clone());
-        }
+        let first = st.first_post_in_dm(&message.sender_id);
         if let Some(client_id) = &message.client_id {
             st.remember_key((message.sender_id.clone(), client_id.clone()), message.seq);
         }
         if message.seq >= st.covered_from {
-            match st.window.binary_search_by_key(&message.seq, |m| m.seq) {
-                Ok(i) => st.window[i] = message,
-                Err(i) => st.window.insert(i, message),
-            }
+            st.insert_ordered(message);
         }
         st.trim();
+        first
     }
 
     async fn load(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
@@ -879,16 +899,16 @@ impl Writers {
         let docs: Vec<MessageDoc> = batch.iter().map(|p| p.message.clone()).collect();
         // Seqs beyond a conversation's durable reservation: raise it, at the same
         // time as the insert. A message is acked only if both were written.
+        // Each conversation's highest seq here, then one look at its reservation.
         let mut raise: HashMap<ConversationId, (Arc<Live>, i64)> = HashMap::new();
         for pending in batch.iter() {
             let seq = pending.message.seq;
-            if seq > pending.live.lock().reserved {
-                let entry = raise
-                    .entry(pending.live.id.clone())
-                    .or_insert_with(|| (Arc::clone(&pending.live), seq));
-                entry.1 = entry.1.max(seq);
-            }
+            let entry = raise
+                .entry(pending.live.id.clone())
+                .or_insert_with(|| (Arc::clone(&pending.live), seq));
+            entry.1 = entry.1.max(seq);
         }
+        raise.retain(|_, (live, seq)| *seq > live.lock().reserved);
         let reservations = futures_util::future::join_all(raise.values().map(|(live, seq)| {
             let upto = seq.saturating_add(SEQ_RESERVE);
             async move {
@@ -988,13 +1008,10 @@ impl Writers {
         st.dirty_doc = true;
         st.last_commit = Instant::now();
         st.dirty_blocks.insert(block_of(message.seq));
-        if st.doc.kind == crate::store::conversations::ConversationKind::Direct
-            && !st.doc.posted.contains(&message.sender_id)
-        {
+        if st.first_post_in_dm(&message.sender_id) {
             // Once per participant: from now on they show `online` to the other.
             // If this write is lost, the status stays hidden (the safe side) until
             // their next message after a reload.
-            st.doc.posted.push(message.sender_id.clone());
             self.hub.reveal(&live.id, &message.sender_id);
             let store = self.store.conversations.clone();
             let (id, sender) = (live.id.clone(), message.sender_id.clone());
@@ -1019,27 +1036,13 @@ impl Writers {
         for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
             let _ = reply.send(Ok(message.clone()));
         }
-        // In seq order even if another writer's higher seq reached this copy first
-        // (two writers for a moment after a Redis restart lost the lease keys):
-        // a window out of order would replay out of order (found by scripts/chaos).
-        match st.window.back() {
-            Some(last) if last.seq > message.seq => {
-                match st.window.binary_search_by_key(&message.seq, |m| m.seq) {
-                    Ok(i) => st.window[i] = message,
-                    Err(i) => st.window.insert(i, message),
-                }
-            }
-            _ => st.window.push_back(message),
-        }
+        st.insert_ordered(message);
         st.trim();
     }
 
     /// An insert the database refused: a repeated `client_id` the writer no longer
     /// remembered (answer the first message), or a seq taken elsewhere.
     async fn refused(&self, live: &Live, message: MessageDoc, duplicate: bool) {
-        // A duplicate key that is not a repeated `client_id` is this seq's `_id`:
-        // another writer stored there (a write error of another kind stored nothing).
-        let seq_taken = duplicate;
         let first = match (&message.client_id, duplicate) {
             (Some(cid), true) => self
                 .store
@@ -1061,8 +1064,10 @@ impl Writers {
             }
             None => {
                 tracing::warn!(conversation = %live.id, seq = message.seq, "message insert refused; reloading the conversation");
-                if seq_taken {
-                    // Another writer stored this seq: the reload looks up to it.
+                if duplicate {
+                    // A duplicate key that is not a repeated `client_id` is this
+                    // seq's `_id`: another writer stored there (a write error of
+                    // another kind stored nothing). The reload looks up to it.
                     self.taken
                         .entry(live.id.clone())
                         .and_modify(|s| *s = (*s).max(message.seq))

@@ -336,7 +336,6 @@ impl Hub {
         merged.room_online(conversation)
     }
 
-    /// Removes a connection from a room; the user's last one announces them offline.
     /// `user` has written in the DM `conversation`: their connections that joined
     /// it hidden (`join_as`) become present there, announced as usual. Called under
     /// the conversation's lock, so no message of the room is fanned out meanwhile.
@@ -363,6 +362,7 @@ impl Hub {
         }
     }
 
+    /// Removes a connection from a room; the user's last one announces them offline.
     pub fn leave(&self, conversation: &ConversationId, conn: &ConnHandle) {
         let mut merged = self.merged();
         self.leave_matching(merged.as_deref_mut(), conversation, |id, _| id == conn.id);

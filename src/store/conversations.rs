@@ -101,6 +101,15 @@ pub struct DmPairDoc {
     pub conversation_id: ConversationId,
 }
 
+impl DmPairDoc {
+    fn new(key: &str, conversation_id: &ConversationId) -> Self {
+        Self {
+            key: key.to_owned(),
+            conversation_id: conversation_id.clone(),
+        }
+    }
+}
+
 impl ConversationStore {
     pub fn new(db: &Database) -> Self {
         Self {
@@ -133,12 +142,8 @@ impl ConversationStore {
         key: &str,
         conversation_id: &ConversationId,
     ) -> mongodb::error::Result<()> {
-        let pair = DmPairDoc {
-            key: key.to_owned(),
-            conversation_id: conversation_id.clone(),
-        };
         self.pairs
-            .replace_one(doc! { "_id": key }, pair)
+            .replace_one(doc! { "_id": key }, DmPairDoc::new(key, conversation_id))
             .with_options(
                 mongodb::options::ReplaceOptions::builder()
                     .upsert(true)
@@ -160,11 +165,11 @@ impl ConversationStore {
         key: &str,
         conversation_id: &ConversationId,
     ) -> mongodb::error::Result<bool> {
-        let pair = DmPairDoc {
-            key: key.to_owned(),
-            conversation_id: conversation_id.clone(),
-        };
-        match self.pairs.insert_one(&pair).await {
+        match self
+            .pairs
+            .insert_one(DmPairDoc::new(key, conversation_id))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(err) if super::is_duplicate_key(&err) => Ok(false),
             Err(err) => Err(err),

@@ -334,16 +334,6 @@ impl GroupStore {
         Ok(found)
     }
 
-    /// What this node's memory says of the membership, without a database call:
-    /// `Some(None)` is a known non-member, `None` unknown.
-    pub fn cached_membership(
-        &self,
-        group_id: &GroupId,
-        user_id: &UserId,
-    ) -> Option<Option<MembershipDoc>> {
-        self.membership_cache.get(&membership_id(group_id, user_id))
-    }
-
     /// The database read behind `membership` (cache hits create no span).
     #[tracing::instrument(name = "store.groups.membership", level = "info", skip(self), err)]
     async fn find_membership(&self, id: &str) -> mongodb::error::Result<Option<MembershipDoc>> {
