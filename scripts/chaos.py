@@ -245,27 +245,34 @@ async def catch_up(ctx, readers):
                        connected={r.name: r.connected for r in readers})]
 
 
-async def converge_presence(ctx, readers):
-    owner = ctx.users["owner"]["access"]
+async def presence_on(ctx, node, g):
+    st, data = await call(ctx, node, "GET", f"/api/v1/conversations/{g}/presence", ctx.users["owner"]["access"])
+    return sorted(u["id"] for u in data["online"]) if st == 200 else st
+
+
+async def converge(ctx, what, expected_of, answer_on):
+    """Polls until every node answers `answer_on(ctx, node, group)` equal to
+    `expected_of(group)` for every group, or CONVERGE_SECS pass (a violation)."""
     end = time.monotonic() + CONVERGE_SECS
     obs = None
     while time.monotonic() < end:
-        ok = True
         obs = {}
         for g in ctx.groups:
-            expected = sorted(r.user["id"] for r in readers if r.connected and g in r.joined)
-            answers = {}
-            for n in range(ctx.cluster.n):
-                st, data = await call(ctx, n, "GET", f"/api/v1/conversations/{g}/presence", owner)
-                answers[f"node{n}"] = sorted(u["id"] for u in data["online"]) if st == 200 else st
-                if answers[f"node{n}"] != expected:
-                    ok = False
+            expected = expected_of(g)
+            answers = {f"node{n}": await answer_on(ctx, n, g) for n in range(ctx.cluster.n)}
             obs[g] = {"expected": expected, "answers": answers}
-        if ok:
+        if all(a == o["expected"] for o in obs.values() for a in o["answers"].values()):
             return []
         await asyncio.sleep(0.5)
-    return [checker._v("4", f"presence did not converge within {CONVERGE_SECS:g} s: the nodes answer "
-                            f"different online sets (or not the connected readers)", observed=obs)]
+    return [checker._v("4", f"{what} did not converge within {CONVERGE_SECS:g} s", observed=obs)]
+
+
+async def converge_presence(ctx, readers):
+    """Every node answers the connected readers as present (the same set)."""
+    return await converge(
+        ctx, "presence (the online sets the nodes answer, against the connected readers)",
+        lambda g: sorted(r.user["id"] for r in readers if r.connected and g in r.joined),
+        presence_on)
 
 
 async def members_on(ctx, node, g):
@@ -284,21 +291,8 @@ async def members_on(ctx, node, g):
 
 
 async def converge_members(ctx, members):
-    end = time.monotonic() + CONVERGE_SECS
-    obs = None
-    while time.monotonic() < end:
-        ok = True
-        obs = {}
-        for g in ctx.groups:
-            expected = sorted(members[g])
-            answers = {f"node{n}": await members_on(ctx, n, g) for n in range(ctx.cluster.n)}
-            obs[g] = {"expected": expected, "answers": answers}
-            if any(a != expected for a in answers.values()):
-                ok = False
-        if ok:
-            return []
-        await asyncio.sleep(0.5)
-    return [checker._v("4", f"membership did not converge within {CONVERGE_SECS:g} s", observed=obs)]
+    """Every node lists the same members."""
+    return await converge(ctx, "membership", lambda g: sorted(members[g]), members_on)
 
 
 async def converge_owners(ctx):
