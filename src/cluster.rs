@@ -78,7 +78,7 @@ const FORWARD_ATTEMPTS: u32 = 3;
 /// as failed.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a failed attempt, Redis is not tried again for this long (events are
-/// dropped, owners unknown: nodes write locally).
+/// dropped; owners unknown: only a node whose own lease is still trusted writes).
 pub const REDIS_PAUSE: Duration = Duration::from_secs(1);
 /// `<namespace>:presence:<node>`: a node's presence counts, expiring with
 /// `PRESENCE_TTL`.
@@ -422,6 +422,7 @@ impl Cluster {
         let _ = self.writers.set(Arc::downgrade(writers));
         // Cache changes go to the other nodes, which forget those facts.
         let _ = self.store.set(store.clone());
+        self.ownership.attach(store.db.clone());
         let cluster = Arc::downgrade(self);
         store.peers.connect(move |changed| {
             if let Some(cluster) = cluster.upgrade() {
@@ -920,16 +921,18 @@ impl Cluster {
         let route = {
             let _taking = gate.lock().await;
             match self.ownership.owner(id).await {
-                Owner::Unknown if !self.ownership.last_held(id) => {
-                    // Redis cannot say who writes this conversation, and this
-                    // node was not its last owner: writing here could make two
-                    // writers. The client sends again (with its `client_id`).
+                Owner::Unknown => {
+                    // Redis cannot say who writes this conversation (unreachable,
+                    // or it just lost its leases and waits for the old ones to
+                    // end), and this node's own lease is not trusted any more:
+                    // writing here could make two writers. The client sends again
+                    // (with its `client_id`).
                     Err(ApiError::new(
                         ErrorCode::ServerBusy,
-                        "the cluster cannot tell which node writes this conversation right now (Redis is unreachable); send it again shortly",
+                        "the cluster cannot tell which node writes this conversation right now (Redis is unreachable or restarting); send it again shortly",
                     ))
                 }
-                Owner::Here | Owner::Unknown => {
+                Owner::Here => {
                     if live.needs_reload() {
                         writers.get(id).await.map(Route::Here)
                     } else {

@@ -8,16 +8,25 @@
 //! every message of a conversation is stored, and its event published, by one node
 //! in seq order: every node hears a conversation's messages in seq order.
 //!
-//! The lease is an optimisation for order and contention, not the arbiter of
-//! correctness: the unique message `_id` (`<conversation>-<seq>`) still refuses a
-//! seq stored twice. So when Redis does not answer, a node writes locally (as a
-//! single node does), and a node that lost its lease without noticing (paused
-//! longer than `LEASE`) gets its insert refused and reloads.
+//! **One writer** (docs/architecture.md §11). A node trusts its own lease only
+//! until `LEASE - MARGIN` after the last renewal Redis confirmed (`holds`); past
+//! that it asks Redis again, and when Redis does not answer, nobody writes the
+//! conversation (503 `server_busy`): a node cannot tell a Redis outage from a
+//! partition in which the other nodes still reach Redis and take the lease once
+//! it expires. The lease is taken only when free, and a free lease means every
+//! earlier holder's trust has ended, with one exception: a Redis that restarts
+//! empty (or is flushed) loses leases that are still trusted. So leases belong
+//! to a *generation* of Redis (`<namespace>:generation`): the first node to find
+//! Redis without one starts it, and when the database says the namespace had
+//! one before (`store::cluster`), it starts with a quiet period (`QUIET`) in
+//! which no free lease is taken; a node that finds a generation other than the
+//! one it knew drops every lease it held (they were confirmed by a Redis that is
+//! gone). The unique message `_id` (`<conversation>-<seq>`) still refuses a seq
+//! stored twice, should a node paused between its check and its insert write
+//! after all.
 //!
-//! A node trusts its own lease only until `LEASE - MARGIN` after the last renewal
-//! Redis confirmed; past that it asks Redis again. A lease is released when the
-//! conversation leaves memory, and lost leases make the conversation reload
-//! before this node writes it again.
+//! A lease is released when the conversation leaves memory, and lost leases make
+//! the conversation reload before this node writes it again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +37,7 @@ use redis::aio::MultiplexedConnection;
 use crate::chat::writer::Writers;
 use crate::cluster::{REDIS_PAUSE, REDIS_TIMEOUT};
 use crate::ids::ConversationId;
+use crate::store;
 
 /// How long a lease lives without renewal: a dead owner's conversations move to
 /// another node within this time.
@@ -39,30 +49,78 @@ const MARGIN: Duration = Duration::from_millis(1500);
 /// How long another node's ownership is believed without asking Redis again.
 const OTHER_TTL: Duration = Duration::from_secs(2);
 
-/// Takes the lease when free, renews it when already ours; returns the holder.
-const ACQUIRE: &str = r"
-local holder = redis.call('GET', KEYS[1])
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return ARGV[1]
-end
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return holder
-";
+/// How long, after Redis was found empty in a namespace that had leases before, no
+/// free lease is taken: longer than any lease confirmed by the lost Redis is
+/// trusted (`LEASE - MARGIN` after its confirmation, which came before the loss).
+pub const QUIET: Duration = LEASE;
 
-/// Renews every lease still ours; returns the 1-based indexes of those lost.
-const RENEW: &str = r"
-local lost = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
-    redis.call('PEXPIRE', key, ARGV[2])
+/// Every lease script begins here: `KEYS[1]` is the generation, `ARGV[1]` the one
+/// this node knows. On a mismatch nothing is done and the current one (or `''`)
+/// is returned, for the node to adopt (`Ownership::adopt`).
+macro_rules! generation_check {
+    () => {
+        r"
+local generation = redis.call('HGET', KEYS[1], 'id')
+if generation ~= ARGV[1] then
+  return {'generation', generation or ''}
+end
+"
+    };
+}
+
+/// Takes the lease (`KEYS[2]`) when free and the generation is not quiet, renews
+/// it when already ours; returns `{'holder', holder}` or `{'quiet', ''}`.
+const ACQUIRE: &str = concat!(
+    generation_check!(),
+    r"
+local holder = redis.call('GET', KEYS[2])
+if not holder then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now < tonumber(redis.call('HGET', KEYS[1], 'quiet_until') or '0') then
+    return {'quiet', ''}
+  end
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return {'holder', ARGV[2]}
+end
+if holder == ARGV[2] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return {'holder', holder}
+"
+);
+
+/// Renews every lease (`KEYS[2..]`) still ours; returns `{'lost', i, …}` with the
+/// 1-based indexes (among the leases) of those lost.
+const RENEW: &str = concat!(
+    generation_check!(),
+    r"
+local lost = {'lost'}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[3])
   else
-    lost[#lost + 1] = i
+    lost[#lost + 1] = tostring(i - 1)
   end
 end
 return lost
+"
+);
+
+/// Starts a generation (`ARGV[1]`) unless one exists, quiet for `ARGV[2]` ms
+/// (0: not quiet); returns the generation now in place.
+const ESTABLISH: &str = r"
+local current = redis.call('HGET', KEYS[1], 'id')
+if current then
+  return current
+end
+local quiet_until = 0
+if tonumber(ARGV[2]) > 0 then
+  local t = redis.call('TIME')
+  quiet_until = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'quiet_until', tostring(quiet_until))
+return ARGV[1]
 ";
 
 /// Deletes each lease that is still ours; returns how many.
@@ -88,7 +146,8 @@ pub enum Owner {
     Taken(Instant),
     /// Another node, by id.
     There(String),
-    /// Redis did not answer: write locally (the unique `_id` keeps seqs unique).
+    /// Nobody may write it now: Redis did not answer, or the lease is free but its
+    /// generation is still quiet. The send is refused (503) and sent again.
     Unknown,
 }
 
@@ -112,6 +171,17 @@ pub struct Ownership {
     renew: redis::Script,
     release: redis::Script,
     lock: redis::Script,
+    establish: redis::Script,
+    /// `<namespace>:generation`.
+    generation_key: String,
+    namespace: String,
+    /// The Redis generation this node's leases belong to (`""` until known). Lost
+    /// with a crash: a restarted node holds no lease and adopts the current one.
+    generation: std::sync::Mutex<String>,
+    /// The database, for whether the namespace had a generation before
+    /// (`store::cluster`); set by `attach`. Without it a new generation is
+    /// always quiet.
+    db: std::sync::OnceLock<mongodb::Database>,
     /// When a Redis call last failed: for `REDIS_PAUSE` after it, owners are
     /// `Unknown` without asking (a send never waits on a Redis that is away).
     failed_at: std::sync::Mutex<Option<Instant>>,
@@ -131,8 +201,94 @@ impl Ownership {
             renew: redis::Script::new(RENEW),
             release: redis::Script::new(RELEASE),
             lock: redis::Script::new(LOCK),
+            establish: redis::Script::new(ESTABLISH),
+            generation_key: format!("{namespace}:generation"),
+            namespace: namespace.to_owned(),
+            generation: std::sync::Mutex::new(String::new()),
+            db: std::sync::OnceLock::new(),
             failed_at: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Gives the ownership the database (for `store::cluster`).
+    pub fn attach(&self, db: mongodb::Database) {
+        let _ = self.db.set(db);
+    }
+
+    fn known_generation(&self) -> String {
+        self.generation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Redis has a generation other than the one this node knew (`found`, or
+    /// none: `""`). With none, this node starts one (`ESTABLISH`), quiet when the
+    /// database says the namespace had one before. Every lease this node held was
+    /// confirmed by a Redis that is gone: they are dropped (their conversations
+    /// are taken anew, and so reloaded, before this node writes them again).
+    /// Returns whether the generation is known now.
+    async fn adopt(&self, conn: &mut MultiplexedConnection, found: &str) -> bool {
+        let current = if found.is_empty() {
+            let had = match self.db.get() {
+                // Unsure (the database did not answer): quiet is the safe answer.
+                Some(db) => store::cluster::had_generation(db, &self.namespace)
+                    .await
+                    .unwrap_or(true),
+                None => true,
+            };
+            if !had && let Some(db) = self.db.get() {
+                // Recorded before Redis has it, so that whoever finds Redis empty
+                // next knows the namespace had a generation.
+                if let Err(err) = store::cluster::record_generation(db, &self.namespace).await {
+                    tracing::warn!(error = %err, "Redis generation not recorded; the next one will be quiet anyway");
+                }
+            }
+            let quiet = if had { QUIET.as_millis() as u64 } else { 0 };
+            let started = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                self.establish
+                    .key(&self.generation_key)
+                    .arg(uuid::Uuid::new_v4().simple().to_string())
+                    .arg(quiet)
+                    .invoke_async::<String>(conn),
+            )
+            .await;
+            match started {
+                Ok(Ok(current)) => {
+                    if had {
+                        tracing::warn!(
+                            quiet_ms = quiet,
+                            "Redis has no lease generation (restarted empty or flushed): a new one begins, and no free lease is taken while leases of the old one may still be trusted"
+                        );
+                    }
+                    current
+                }
+                _ => {
+                    self.failed();
+                    return false;
+                }
+            }
+        } else {
+            found.to_owned()
+        };
+        let mut known = self
+            .generation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *known != current {
+            if !known.is_empty() {
+                metrics::counter!("confab_cluster_redis_generations_total").increment(1);
+                tracing::warn!(
+                    leases = self.held.len(),
+                    "Redis lost its leases (a new generation): this node's leases are dropped and its conversations reload before it writes them again"
+                );
+            }
+            self.held.clear();
+            self.others.clear();
+            *known = current;
+        }
+        true
     }
 
     fn key(&self, conversation: &ConversationId) -> String {
@@ -187,17 +343,33 @@ impl Ownership {
         }
     }
 
-    /// Whether this node was the conversation's last known owner: it held the
-    /// lease, and no renewal has reported it lost since, even if it could not be
-    /// renewed lately (Redis away). While Redis cannot say who owns a conversation,
-    /// only its last owner writes it: one writer, so readers on every node can
-    /// resume with `since` without a gap (`scripts/chaos` found two nodes writing
-    /// one conversation during a Redis outage, and readers missing messages).
-    pub fn last_held(&self, conversation: &ConversationId) -> bool {
-        self.held.contains_key(conversation)
+    /// Learns Redis' lease generation now, starting one if Redis has none.
+    async fn learn_generation(&self) {
+        let Some(mut conn) = self.conn().await else {
+            return;
+        };
+        let found = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            redis::cmd("HGET")
+                .arg(&self.generation_key)
+                .arg("id")
+                .query_async::<Option<String>>(&mut conn),
+        )
+        .await;
+        match found {
+            Ok(Ok(found)) => {
+                self.adopt(&mut conn, found.as_deref().unwrap_or_default())
+                    .await;
+            }
+            _ => self.failed(),
+        }
     }
 
-    /// Whether this node holds the conversation's lease (checked locally).
+    /// Whether this node holds the conversation's lease (checked locally): it was
+    /// confirmed less than `LEASE - MARGIN` ago. Past that, even with Redis away,
+    /// this node does not write the conversation (another node may have taken the
+    /// expired lease); `scripts/chaos` found two writers, and readers missing
+    /// messages, while the last owner went on writing through a Redis outage.
     pub fn holds(&self, conversation: &ConversationId) -> bool {
         self.held
             .get(conversation)
@@ -221,42 +393,66 @@ impl Ownership {
         let Some(mut conn) = self.conn().await else {
             return Owner::Unknown;
         };
-        let asked = Instant::now();
-        let answer = tokio::time::timeout(
-            REDIS_TIMEOUT,
-            self.acquire
-                .key(self.key(conversation))
-                .arg(&self.node)
-                .arg(LEASE.as_millis() as u64)
-                .invoke_async::<String>(&mut conn),
-        )
-        .await;
-        match answer {
-            Ok(Ok(holder)) if holder == self.node => {
-                // Not held here, or held but not confirmed lately (Redis was
-                // away: others may have written meanwhile): taken anew, so the
-                // copy is brought up to date before this node writes.
-                self.others.remove(conversation);
-                self.held.remove(conversation);
-                Owner::Taken(asked)
-            }
-            Ok(Ok(holder)) => {
-                self.held.remove(conversation);
-                self.others
-                    .insert(conversation.clone(), (holder.clone(), Instant::now()));
-                Owner::There(holder)
-            }
-            Ok(Err(err)) => {
-                self.failed();
-                tracing::warn!(error = %err, "owner lease: Redis refused; writing locally");
-                Owner::Unknown
-            }
-            Err(_) => {
-                self.failed();
-                tracing::warn!("owner lease: Redis did not answer; writing locally");
-                Owner::Unknown
+        // Twice at most: once more after adopting a new generation.
+        for _ in 0..2 {
+            let asked = Instant::now();
+            let answer = tokio::time::timeout(
+                REDIS_TIMEOUT,
+                self.acquire
+                    .key(&self.generation_key)
+                    .key(self.key(conversation))
+                    .arg(self.known_generation())
+                    .arg(&self.node)
+                    .arg(LEASE.as_millis() as u64)
+                    .invoke_async::<Vec<String>>(&mut conn),
+            )
+            .await;
+            let reply = match answer {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(err)) => {
+                    self.failed();
+                    tracing::warn!(error = %err, "owner lease: Redis refused; the conversation is not written meanwhile");
+                    return Owner::Unknown;
+                }
+                Err(_) => {
+                    self.failed();
+                    tracing::warn!(
+                        "owner lease: Redis did not answer; the conversation is not written meanwhile"
+                    );
+                    return Owner::Unknown;
+                }
+            };
+            match reply.as_slice() {
+                [tag, holder] if tag == "holder" && *holder == self.node => {
+                    // Not held here, or held but not confirmed lately (Redis was
+                    // away: others may have written meanwhile): taken anew, so the
+                    // copy is brought up to date before this node writes.
+                    self.others.remove(conversation);
+                    self.held.remove(conversation);
+                    return Owner::Taken(asked);
+                }
+                [tag, holder] if tag == "holder" => {
+                    self.held.remove(conversation);
+                    self.others
+                        .insert(conversation.clone(), (holder.clone(), Instant::now()));
+                    return Owner::There(holder.clone());
+                }
+                [tag, _] if tag == "quiet" => {
+                    metrics::counter!("confab_cluster_quiet_refusals_total").increment(1);
+                    return Owner::Unknown;
+                }
+                [tag, found] if tag == "generation" => {
+                    if !self.adopt(&mut conn, found).await {
+                        return Owner::Unknown;
+                    }
+                }
+                other => {
+                    tracing::warn!(reply = ?other, "owner lease: unexpected answer from Redis");
+                    return Owner::Unknown;
+                }
             }
         }
+        Owner::Unknown
     }
 
     /// The lease taken at `asked` is in use: this node's copy is up to date.
@@ -275,6 +471,9 @@ impl Ownership {
     /// by another node after it expired) or whose conversation left memory is
     /// dropped; a lost one marks the conversation for reloading.
     pub async fn renew_forever(self: Arc<Self>, writers: std::sync::Weak<Writers>) {
+        // The generation first, before this node takes any lease: a node that
+        // starts while the cluster does begins it without a quiet period.
+        self.learn_generation().await;
         let mut tick = tokio::time::interval(RENEW_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -303,33 +502,53 @@ impl Ownership {
             };
             let asked = Instant::now();
             let mut invocation = self.renew.prepare_invoke();
+            invocation.key(&self.generation_key);
             for id in &keep {
                 invocation.key(self.key(id));
             }
-            invocation.arg(&self.node).arg(LEASE.as_millis() as u64);
+            invocation
+                .arg(self.known_generation())
+                .arg(&self.node)
+                .arg(LEASE.as_millis() as u64);
             let answer = tokio::time::timeout(
                 REDIS_TIMEOUT,
-                invocation.invoke_async::<Vec<usize>>(&mut conn),
+                invocation.invoke_async::<Vec<String>>(&mut conn),
             )
             .await;
             match answer {
-                Ok(Ok(lost)) => {
-                    for i in &lost {
-                        if let Some(id) = i.checked_sub(1).and_then(|i| keep.get(i)) {
-                            tracing::warn!(conversation = %id, "owner lease lost; the conversation reloads before this node writes it again");
-                            metrics::counter!("confab_cluster_leases_lost_total").increment(1);
-                            self.held.remove(id);
+                Ok(Ok(reply)) => match reply.split_first() {
+                    Some((tag, lost)) if tag == "lost" => {
+                        let lost: Vec<usize> = lost.iter().filter_map(|i| i.parse().ok()).collect();
+                        for i in &lost {
+                            if let Some(id) = i.checked_sub(1).and_then(|i| keep.get(i)) {
+                                tracing::warn!(conversation = %id, "owner lease lost; the conversation reloads before this node writes it again");
+                                metrics::counter!("confab_cluster_leases_lost_total").increment(1);
+                                self.held.remove(id);
+                                writers.resync(id);
+                            }
+                        }
+                        for (i, id) in keep.iter().enumerate() {
+                            if !lost.contains(&(i + 1))
+                                && let Some(mut confirmed) = self.held.get_mut(id)
+                            {
+                                *confirmed = asked;
+                            }
+                        }
+                    }
+                    Some((tag, found)) if tag == "generation" => {
+                        // Every lease was lost with the old generation.
+                        let found = found.first().map(String::as_str).unwrap_or_default();
+                        self.adopt(&mut conn, found).await;
+                        metrics::counter!("confab_cluster_leases_lost_total")
+                            .increment(keep.len() as u64);
+                        for id in &keep {
                             writers.resync(id);
                         }
                     }
-                    for (i, id) in keep.iter().enumerate() {
-                        if !lost.contains(&(i + 1))
-                            && let Some(mut confirmed) = self.held.get_mut(id)
-                        {
-                            *confirmed = asked;
-                        }
+                    other => {
+                        tracing::warn!(reply = ?other, "owner leases: unexpected answer from Redis");
                     }
-                }
+                },
                 Ok(Err(err)) => {
                     self.failed();
                     tracing::warn!(error = %err, "owner leases not renewed");

@@ -123,8 +123,21 @@ pub async fn history(
         HistoryWindow::After(seq) => _ = check_seq("after", seq)?,
         HistoryWindow::Latest => {}
     }
-    let room = room(state, caller, conversation_id, GroupAction::Read).await?;
-    state.writers.history(&room.live, window, limit).await
+    for _ in 0..JOIN_ATTEMPTS {
+        // `room` reloads a copy that is unsure (`Live::reloads`).
+        let room = room(state, caller, conversation_id, GroupAction::Read).await?;
+        let page = state.writers.history(&room.live, window, limit).await?;
+        if !room.live.reloads() {
+            return Ok(page);
+        }
+        // The copy became unsure while it was read (events from other nodes may
+        // have been missed): a page with a hole would move the client's cursor
+        // past messages it never got. Read again from a reloaded copy.
+    }
+    Err(ApiError::new(
+        ErrorCode::ServerBusy,
+        "the conversation is reloading; read it again shortly",
+    ))
 }
 
 /// Subscribes a connection to a room (`register`, under the writer's lock) and
@@ -174,11 +187,12 @@ pub async fn join<R>(
         }
     }
     Err(ApiError::conflict(
-        "membership changed while joining; join again",
+        "the membership or this node's copy of the conversation changed while joining; join again",
     ))
 }
 
-/// A join retried this often while memberships keep changing gives up (409).
+/// A join retried this often while memberships keep changing, or its copy keeps
+/// being found unsure, gives up (409); a history read likewise (503).
 const JOIN_ATTEMPTS: usize = 4;
 /// Cluster mode: how long a `join` waits for this node's copy to reach `since`.
 const CLUSTER_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);

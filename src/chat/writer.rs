@@ -215,8 +215,18 @@ struct LiveState {
     dirty_marks: HashSet<UserId>,
     dirty_doc: bool,
     dirty_blocks: BTreeSet<i64>,
-    /// A store failure left this state unsure: reload before the next send.
+    /// This copy may be behind storage (a store failure, a refused insert, missed
+    /// events, a lost lease): reload before the next send. Becomes true again by
+    /// `Writers::get` replacing it with a copy loaded from the database.
     broken: bool,
+    /// A batch failed without a definite answer (a timeout, the database paused
+    /// with the insert in hand, a reservation not written): its messages may yet
+    /// be stored, late. Until the reload, no new seq is handed out or stored
+    /// (`submit_with`, `store_batch`), so nothing later is stored before them and
+    /// readers' cursors cannot pass them; the reload finds them (and
+    /// `announce_found` tells everyone), or hands their seqs out again, and then
+    /// the unique `_id` refuses whichever insert comes second.
+    unsure: bool,
     deleted: bool,
     /// Bumped (under this lock) whenever a member leaves or is removed, so that a
     /// `join` authorized before the removal does not subscribe after it.
@@ -254,6 +264,7 @@ impl LiveState {
             dirty_doc: false,
             dirty_blocks: BTreeSet::new(),
             broken: false,
+            unsure: false,
             deleted: false,
             membership_epoch: 0,
             last_used: now,
@@ -324,6 +335,11 @@ impl LiveState {
         first
     }
 
+    /// See `Live::reloads`.
+    fn reloads(&self) -> bool {
+        self.broken && self.in_flight == 0
+    }
+
     fn fail(&mut self, seq: i64, err: &ApiError) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.keys.retain(|_, s| *s != seq);
@@ -331,6 +347,7 @@ impl LiveState {
             let _ = reply.send(Err(err.clone()));
         }
         self.broken = true;
+        self.unsure = true;
     }
 }
 
@@ -358,6 +375,17 @@ impl Live {
     /// its next write.
     pub fn needs_reload(&self) -> bool {
         self.lock().broken
+    }
+
+    /// Whether this copy is unsure and the next `Writers::get` replaces it with one
+    /// reloaded from the database. Reads do not serve from it: after events from
+    /// other nodes were missed, its window may hold a later seq without the ones
+    /// before it, and a replay or page from it would move the client's cursor
+    /// past messages it never got (`scripts/chaos` seed 24). (With sends of its
+    /// own in flight, this node writes the conversation: its window holds what it
+    /// committed, and it reloads once they are done.)
+    pub fn reloads(&self) -> bool {
+        self.lock().reloads()
     }
 
     /// See `LiveState::membership_epoch`.
@@ -389,6 +417,15 @@ pub struct Writers {
     /// stored there): the next load of the conversation starts beyond them. Kept
     /// until that load; memory only (after a crash `load` finds the message).
     taken: DashMap<ConversationId, i64>,
+}
+
+/// A send refused because its conversation's copy is unsure and reloads first
+/// (`Live::reloads`): nothing was stored; the client sends it again.
+fn reloading() -> ApiError {
+    ApiError::new(
+        crate::error::ErrorCode::ServerBusy,
+        "the conversation is recovering from a failure; send it again shortly",
+    )
 }
 
 fn db_error(err: mongodb::error::Error) -> ApiError {
@@ -452,12 +489,17 @@ impl Writers {
 
     /// The conversation's `Live`, loading it on first use; 404 if it does not exist.
     pub async fn get(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
+        // The unsure copy this call replaced, if any.
+        let mut replaced: Option<Arc<Live>> = None;
         loop {
             let cell = self.live.entry(id.clone()).or_default().clone();
             let loaded = cell.get_or_try_init(|| self.load(id)).await;
             let live = match loaded {
                 Ok(live) => {
                     self.apply_arrived(live);
+                    if let Some(before) = replaced.take() {
+                        self.announce_found(&before, live);
+                    }
                     Arc::clone(live)
                 }
                 Err(err) => {
@@ -474,7 +516,7 @@ impl Writers {
                 if st.deleted {
                     return Err(ApiError::not_found("conversation"));
                 }
-                st.broken && st.in_flight == 0
+                st.reloads()
             };
             if !reload {
                 return Ok(live);
@@ -483,6 +525,28 @@ impl Writers {
             // reload from storage (which is the authority for seqs).
             self.flush(&live, Flush::All).await?;
             self.live.remove_if(id, |_, c| Arc::ptr_eq(c, &cell));
+            replaced = Some(live);
+        }
+    }
+
+    /// After `current` replaced the unsure copy `before`: what the reload found
+    /// that `before` had not committed is announced now, to this node's
+    /// connections and the other nodes (which skip what they hold already). A
+    /// previous owner may have stored it without announcing it (it died), or a
+    /// batch reported failed was stored after all (the database was paused with
+    /// the insert in hand, `scripts/chaos` seed 25): nobody was told of it, and
+    /// since nothing after it was stored meanwhile (`store_batch` stores nothing
+    /// for an unsure copy), it comes in seq order.
+    fn announce_found(&self, before: &Live, current: &Live) {
+        let before = before.lock();
+        let st = current.lock();
+        for message in st
+            .window
+            .iter()
+            .filter(|m| m.seq >= before.covered_from && before.committed(m.seq).is_none())
+        {
+            tracing::info!(conversation = %current.id, seq = message.seq, "announcing a message found on reload");
+            self.hub.message_replayed(&st.doc, message);
         }
     }
 
@@ -562,20 +626,9 @@ impl Writers {
     /// beyond the copy is announced to every node now (nodes that heard it
     /// already skip it: `observe_remote`).
     pub async fn take_over(&self, live: &Arc<Live>) -> Result<Arc<Live>, ApiError> {
-        let before = {
-            let mut st = live.lock();
-            st.broken = true;
-            st.doc.last_seq
-        };
-        let current = self.get(&live.id).await?;
-        if !Arc::ptr_eq(&current, live) {
-            let st = current.lock();
-            for message in st.window.iter().filter(|m| m.seq > before) {
-                tracing::info!(conversation = %live.id, seq = message.seq, "announcing a message the previous owner stored");
-                self.hub.message_replayed(&st.doc, message);
-            }
-        }
-        Ok(current)
+        live.lock().broken = true;
+        // `get` reloads it and announces what the reload found.
+        self.get(&live.id).await
     }
 
     /// Cluster mode: another node stored, edited or deleted `message`. If this
@@ -830,6 +883,12 @@ impl Writers {
                 if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
                     return Err(ApiError::database_unavailable());
                 }
+                if st.unsure {
+                    // A batch failed and may yet be stored late: no new seq until
+                    // the copy has reloaded, or a message could be stored after
+                    // one that turns up later.
+                    return Err(reloading());
+                }
                 let seq = st.next_seq;
                 st.next_seq += 1;
                 let id = MessageId::new(&live.id, seq);
@@ -896,6 +955,24 @@ impl Writers {
 
     async fn store_batch(&self, batch: &mut Vec<Pending>) {
         use std::sync::atomic::Ordering;
+        // A conversation whose copy became unsure after these were queued (an
+        // earlier batch failed: it may still be stored late, when the database
+        // runs a request it was holding; `LiveState::unsure`) stores nothing more
+        // until it has reloaded: a later seq stored now would be delivered before the earlier
+        // one turned up, and readers' cursors would pass it (`scripts/chaos`
+        // seed 25). These fail unsent (503): the clients send them again.
+        batch.retain(|pending| {
+            let mut st = pending.live.lock();
+            if !st.unsure {
+                return true;
+            }
+            st.fail(pending.message.seq, &reloading());
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            false
+        });
+        if batch.is_empty() {
+            return;
+        }
         let docs: Vec<MessageDoc> = batch.iter().map(|p| p.message.clone()).collect();
         // Seqs beyond a conversation's durable reservation: raise it, at the same
         // time as the insert. A message is acked only if both were written.
@@ -1058,6 +1135,17 @@ impl Writers {
             Some(first) => {
                 st.in_flight = st.in_flight.saturating_sub(1);
                 st.broken = true; // this seq was not used: reload to close the gap
+                if first.seq >= st.covered_from && st.committed(first.seq).is_none() && !st.deleted
+                {
+                    // Never heard of here: stored late, after its batch was
+                    // reported failed (`LiveState::unsure`) and after the reload
+                    // looked for it. Nothing after it was stored meanwhile (the
+                    // reload handed its seq out again), so it is announced now, in
+                    // seq order, as a commit is.
+                    tracing::info!(conversation = %live.id, seq = first.seq, "announcing a message stored late");
+                    self.hub.message_replayed(&st.doc, &first);
+                    st.insert_ordered(first.clone());
+                }
                 for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
                     let _ = reply.send(Ok(first.clone()));
                 }
@@ -1149,7 +1237,9 @@ impl Writers {
     ///
     /// `epoch` is the `Live`'s membership epoch read before the caller's access was
     /// checked: if a member left or was removed since, nothing is registered and
-    /// `None` asks the caller to check access again.
+    /// `None` asks the caller to check access again. `None` too when this copy
+    /// is to be reloaded (`Live::reloads`): the caller joins again from the
+    /// reloaded copy.
     pub async fn join<R>(
         &self,
         live: &Live,
@@ -1173,7 +1263,7 @@ impl Writers {
         if st.deleted {
             return Err(ApiError::not_found("conversation"));
         }
-        if st.membership_epoch != epoch {
+        if st.membership_epoch != epoch || st.reloads() {
             return Ok(None);
         }
         let registered = register();

@@ -4,6 +4,7 @@
 //! transactions, change streams, `$lookup`, TTL or partial indexes.
 
 pub mod cache;
+pub mod cluster;
 pub mod conversations;
 pub mod groups;
 pub mod locks;

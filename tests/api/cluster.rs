@@ -474,10 +474,22 @@ async fn nodes_recover_from_a_redis_restart_and_clients_catch_up_with_since() {
     expect_json(post("before").await, StatusCode::CREATED).await;
     assert_eq!(bob_ws.expect("message").await["body"], "before");
 
-    // Redis goes away: sends are still stored and acked (the database decides).
+    // Redis goes away: the owner goes on storing and acking while its lease is
+    // still trusted (`LEASE - MARGIN` after its last renewal), then answers 503
+    // `server_busy` (nothing stored) until Redis is back.
     redis.kill().await;
-    expect_json(post("during 1").await, StatusCode::CREATED).await;
-    expect_json(post("during 2").await, StatusCode::CREATED).await;
+    let mut during = Vec::new();
+    for body in ["during 1", "during 2"] {
+        let sent = post(body).await;
+        if sent.status() == StatusCode::CREATED {
+            during.push(body);
+        } else {
+            assert_eq!(
+                expect_error(sent, StatusCode::SERVICE_UNAVAILABLE).await,
+                "server_busy"
+            );
+        }
+    }
     redis.restart().await;
 
     // When B's subscription is back, B closes its sockets with 1012 (service
@@ -497,11 +509,21 @@ async fn nodes_recover_from_a_redis_restart_and_clients_catch_up_with_since() {
             bodies.push(f["body"].as_str().unwrap_or_default().to_owned());
         }
     }
-    assert_eq!(bodies, ["during 1", "during 2"], "nothing acked is missed");
-    // And events flow again between the nodes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    assert_eq!(
+        bodies, during,
+        "nothing acked is missed, nothing refused stored"
+    );
+    // And events flow again between the nodes (sends may be refused with 503
+    // for `ownership::QUIET` first: Redis lost the leases).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        expect_json(post("after").await, StatusCode::CREATED).await;
+        let sent = post("after").await;
+        if sent.status() != StatusCode::CREATED {
+            assert_eq!(
+                expect_error(sent, StatusCode::SERVICE_UNAVAILABLE).await,
+                "server_busy"
+            );
+        }
         let frames = again.drain(Duration::from_millis(500)).await;
         if frames.iter().any(|f| f["body"] == "after") {
             break;
