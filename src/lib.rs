@@ -63,6 +63,8 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         .around(web::client)
         .around(middleware::limit_body)
         .with_if(!origins.is_empty(), cors)
+        // Parses the `Cookie` header for the web session's cookie parameter.
+        .with(poem::middleware::CookieJarManager::new())
         .around(middleware::time_limit)
         .data(state)
         .catch_all_error(error::render_error)

@@ -1,10 +1,11 @@
 //! `/api/v1/auth`: register, login, refresh, logout, tickets, password change.
 
 use super::errors::{
-    Authed, Credentials, Errors, Hashing, Invalid, JsonBody, Limited, RefreshToken, Taken,
+    Authed, Credentials, Errors, Hashing, Invalid, JsonBody, Limited, Params, RefreshToken, Taken,
 };
 use poem::Request;
 use poem::web::Data;
+use poem_openapi::param::{Cookie, Header};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -72,6 +73,83 @@ impl From<IssuedPair> for TokenPair {
             expires_in: pair.expires_in,
         }
     }
+}
+
+/// The web client's session: the access token only. The refresh token travels in
+/// the `confab_refresh` cookie (`HttpOnly`, `Secure`, `SameSite=Strict`, path
+/// `/api/v1/auth/web`), where no script on the origin can read it.
+#[derive(Object)]
+pub struct WebSession {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// The web session cookie: its name, and where the browser sends it.
+pub const WEB_COOKIE: &str = "confab_refresh";
+const WEB_COOKIE_PATH: &str = "/api/v1/auth/web";
+/// The header every web-session call carries (the web client sends it): a
+/// cross-origin page cannot add it without a CORS preflight, which confab never
+/// grants with credentials, on top of `SameSite=Strict`.
+pub const WEB_HEADER: &str = "X-Confab-Web";
+
+/// `Set-Cookie` for the refresh token (or, with `None`, one that clears it).
+fn web_cookie(token: Option<&str>, max_age: std::time::Duration) -> String {
+    let (value, max_age) = match token {
+        Some(token) => (token, max_age.as_secs()),
+        None => ("", 0),
+    };
+    format!(
+        "{WEB_COOKIE}={value}; Path={WEB_COOKIE_PATH}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
+    )
+}
+
+fn web_issued(pair: IssuedPair, ttl: std::time::Duration) -> WebIssued {
+    WebIssued::Issued(
+        Json(WebSession {
+            access_token: pair.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: pair.expires_in,
+        }),
+        web_cookie(Some(&pair.refresh_token), ttl),
+    )
+}
+
+/// Refuses a web-session call without `X-Confab-Web`.
+fn web_marker(marker: Option<&String>) -> Result<(), crate::error::ApiError> {
+    if marker.is_some_and(|v| v == "1") {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::new(
+            crate::error::ErrorCode::BadRequest,
+            format!("web-session calls carry the header {WEB_HEADER}: 1 (the web client sends it)"),
+        ))
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum WebIssued {
+    /// Signed in: the access token here, the refresh token in the cookie.
+    #[oai(status = 200)]
+    Issued(
+        Json<WebSession>,
+        /// `confab_refresh=<token>; Path=/api/v1/auth/web; HttpOnly; Secure; SameSite=Strict`
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum WebEnded {
+    /// Logged out; the cookie is cleared.
+    #[oai(status = 204)]
+    Done(
+        /// Clears `confab_refresh`.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
 }
 
 /// A single-use ticket for `GET /api/v1/ws?ticket=...` (for browsers, which cannot
@@ -209,5 +287,68 @@ impl AuthApi {
         sessions::change_password(&state, &auth.0, &body.current_password, &body.new_password)
             .await?;
         Ok(NoContent::Done)
+    }
+}
+
+/// The web client's sessions: the refresh token never reaches a script.
+pub struct WebAuthApi;
+
+#[OpenApi(prefix_path = "/api/v1/auth/web", tag = "ApiTags::Auth")]
+impl WebAuthApi {
+    /// Log in (web client): the refresh token goes into an HttpOnly cookie
+    ///
+    /// As `login`, but the answer holds only the access token; the refresh token
+    /// is set as the `confab_refresh` cookie, which scripts cannot read. Needs the
+    /// header `X-Confab-Web: 1`.
+    #[oai(path = "/login", method = "post", operation_id = "webLogin")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        #[oai(name = "X-Confab-Web")] marker: Header<Option<String>>,
+        body: Json<LoginRequest>,
+    ) -> Result<WebIssued, Errors<(Params, JsonBody, Invalid, Credentials, Limited, Hashing)>> {
+        web_marker(marker.0.as_ref())?;
+        let pair = sessions::login(
+            &state,
+            &client_ip(req, &state.config.trusted_proxies),
+            &body.username,
+            &body.password,
+        )
+        .await?;
+        Ok(web_issued(pair, state.config.refresh_token_ttl))
+    }
+
+    /// Refresh (web client): rotates the cookie, returns a new access token
+    ///
+    /// The refresh token comes from the `confab_refresh` cookie and is rotated as
+    /// in `refresh` (a reused one revokes the login). Needs `X-Confab-Web: 1`.
+    #[oai(path = "/refresh", method = "post", operation_id = "webRefresh")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Confab-Web")] marker: Header<Option<String>>,
+        #[oai(name = "confab_refresh")] cookie: Cookie<Option<String>>,
+    ) -> Result<WebIssued, Errors<(Params, RefreshToken)>> {
+        web_marker(marker.0.as_ref())?;
+        let token = cookie.0.as_deref().unwrap_or_default();
+        let pair = sessions::refresh(&state, token).await?;
+        Ok(web_issued(pair, state.config.refresh_token_ttl))
+    }
+
+    /// Log out (web client): revokes the cookie's session and clears it
+    #[oai(path = "/logout", method = "post", operation_id = "webLogout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "X-Confab-Web")] marker: Header<Option<String>>,
+        #[oai(name = "confab_refresh")] cookie: Cookie<Option<String>>,
+    ) -> Result<WebEnded, Errors<(Authed, Params)>> {
+        web_marker(marker.0.as_ref())?;
+        if let Some(token) = cookie.0.as_deref() {
+            sessions::logout(&state, &auth.0, token).await?;
+        }
+        Ok(WebEnded::Done(web_cookie(None, std::time::Duration::ZERO)))
     }
 }

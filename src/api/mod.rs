@@ -36,6 +36,7 @@ pub enum ApiTags {
 /// The API description; the committed `openapi/openapi.json` is its output.
 pub type Apis = (
     auth::AuthApi,
+    auth::WebAuthApi,
     users::UsersApi,
     groups::GroupsApi,
     dms::DmsApi,
@@ -48,6 +49,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            auth::WebAuthApi,
             users::UsersApi,
             groups::GroupsApi,
             dms::DmsApi,

@@ -123,16 +123,18 @@ pub async fn history(
         HistoryWindow::After(seq) => _ = check_seq("after", seq)?,
         HistoryWindow::Latest => {}
     }
-    for _ in 0..JOIN_ATTEMPTS {
-        // `room` reloads a copy that is unsure (`Live::reloads`).
+    for attempt in 0..JOIN_ATTEMPTS {
+        // `room` reloads a copy that is stale (`Live::stale`) once nothing of its
+        // own is in flight.
         let room = room(state, caller, conversation_id, GroupAction::Read).await?;
         let page = state.writers.history(&room.live, window, limit).await?;
-        if !room.live.reloads() {
+        if !room.live.stale() {
             return Ok(page);
         }
-        // The copy became unsure while it was read (events from other nodes may
-        // have been missed): a page with a hole would move the client's cursor
-        // past messages it never got. Read again from a reloaded copy.
+        // The copy is stale (events from other nodes may have been missed): a
+        // page with a hole would move the client's cursor past messages it never
+        // got. Read again from the reloaded copy.
+        settle(attempt).await;
     }
     Err(ApiError::new(
         ErrorCode::ServerBusy,
@@ -185,15 +187,22 @@ pub async fn join<R>(
         {
             return Ok(joined);
         }
+        settle(attempt).await;
     }
     Err(ApiError::conflict(
         "the membership or this node's copy of the conversation changed while joining; join again",
     ))
 }
 
-/// A join retried this often while memberships keep changing, or its copy keeps
-/// being found unsure, gives up (409); a history read likewise (503).
-const JOIN_ATTEMPTS: usize = 4;
+/// A join retried this often while memberships keep changing, or its copy stays
+/// stale, gives up (409); a history read likewise (503).
+const JOIN_ATTEMPTS: u32 = 8;
+
+/// Between attempts: 5 ms, doubling (about 1.3 s over all of them), for a stale
+/// copy's own sends to finish so that it can reload.
+async fn settle(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(7))).await;
+}
 /// Cluster mode: how long a `join` waits for this node's copy to reach `since`.
 const CLUSTER_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 

@@ -335,7 +335,7 @@ impl LiveState {
         first
     }
 
-    /// See `Live::reloads`.
+    /// Broken, and nothing of its own in flight: `Writers::get` reloads it now.
     fn reloads(&self) -> bool {
         self.broken && self.in_flight == 0
     }
@@ -377,15 +377,14 @@ impl Live {
         self.lock().broken
     }
 
-    /// Whether this copy is unsure and the next `Writers::get` replaces it with one
-    /// reloaded from the database. Reads do not serve from it: after events from
-    /// other nodes were missed, its window may hold a later seq without the ones
-    /// before it, and a replay or page from it would move the client's cursor
-    /// past messages it never got (`scripts/chaos` seed 24). (With sends of its
-    /// own in flight, this node writes the conversation: its window holds what it
-    /// committed, and it reloads once they are done.)
-    pub fn reloads(&self) -> bool {
-        self.lock().reloads()
+    /// Whether this copy is to be replaced by one reloaded from the database
+    /// (`LiveState::broken`; `Writers::get` does it once no send of its own is in
+    /// flight). Reads do not serve from it: after events from other nodes were
+    /// missed, its window may hold a later seq without the ones before it, and a
+    /// replay or page from it would move the client's cursor past messages it
+    /// never got (`scripts/chaos` seeds 24 and 7); they wait for the reload.
+    pub fn stale(&self) -> bool {
+        self.lock().broken
     }
 
     /// See `LiveState::membership_epoch`.
@@ -883,10 +882,12 @@ impl Writers {
                 if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
                     return Err(ApiError::database_unavailable());
                 }
-                if st.unsure {
-                    // A batch failed and may yet be stored late: no new seq until
-                    // the copy has reloaded, or a message could be stored after
-                    // one that turns up later.
+                if st.broken {
+                    // Behind storage, its own sends still in flight (or it would
+                    // have been reloaded): no new seq until it has reloaded. A
+                    // batch that failed may yet be stored late, and a message
+                    // stored after it would pass readers' cursors; a copy that
+                    // missed events would hand out seqs another node used.
                     return Err(reloading());
                 }
                 let seq = st.next_seq;
@@ -1238,7 +1239,7 @@ impl Writers {
     /// `epoch` is the `Live`'s membership epoch read before the caller's access was
     /// checked: if a member left or was removed since, nothing is registered and
     /// `None` asks the caller to check access again. `None` too when this copy
-    /// is to be reloaded (`Live::reloads`): the caller joins again from the
+    /// is to be reloaded (`Live::stale`): the caller joins again from the
     /// reloaded copy.
     pub async fn join<R>(
         &self,
@@ -1263,7 +1264,7 @@ impl Writers {
         if st.deleted {
             return Err(ApiError::not_found("conversation"));
         }
-        if st.membership_epoch != epoch || st.reloads() {
+        if st.membership_epoch != epoch || st.broken {
             return Ok(None);
         }
         let registered = register();

@@ -434,3 +434,120 @@ async fn parallel_retries_of_one_refresh_all_get_working_pairs() {
         expect_json(app.refresh(refresh).await, StatusCode::OK).await;
     }
 }
+
+/// The value of the `confab_refresh` cookie a response sets, with its attributes.
+fn set_web_cookie(resp: &reqwest::Response) -> (String, String) {
+    let header = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("confab_refresh="))
+        .unwrap_or_else(|| panic!("no confab_refresh cookie: {:?}", resp.headers()))
+        .to_owned();
+    let value = header
+        .trim_start_matches("confab_refresh=")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    (value, header)
+}
+
+/// Issue 20: the web client's refresh token lives where no script on the origin
+/// can read it. The web-session calls put it in an `HttpOnly`, `Secure`,
+/// `SameSite=Strict` cookie scoped to `/api/v1/auth/web`, answer with the access
+/// token only, rotate the cookie on refresh and clear it on logout; each needs the
+/// `X-Confab-Web` header, which a cross-origin page cannot add without a
+/// preflight.
+#[tokio::test]
+async fn the_web_session_keeps_its_refresh_token_in_an_httponly_cookie() {
+    let app = spawn_app().await;
+    expect_json(app.register("webby").await, StatusCode::CREATED).await;
+    let credentials = json!({ "username": "webby", "password": PASSWORD });
+    let login = |marker: bool| {
+        let mut req = app
+            .http
+            .post(app.url("/api/v1/auth/web/login"))
+            .json(&credentials);
+        if marker {
+            req = req.header("X-Confab-Web", "1");
+        }
+        req.send()
+    };
+    let code = expect_error(login(false).await.expect("login"), StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "bad_request", "without the header");
+
+    let resp = login(true).await.expect("login");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (first, header) = set_web_cookie(&resp);
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/api/v1/auth/web",
+    ] {
+        assert!(header.contains(attribute), "{attribute} in {header}");
+    }
+    let body = expect_json(resp, StatusCode::OK).await;
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no refresh token in the body: {body}"
+    );
+    let access = body["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(
+        expect_json(
+            app.get("/api/v1/users/me", Some(&access)).await,
+            StatusCode::OK
+        )
+        .await["username"],
+        "webby"
+    );
+
+    let refresh = |cookie: Option<&str>| {
+        let mut req = app
+            .http
+            .post(app.url("/api/v1/auth/web/refresh"))
+            .header("X-Confab-Web", "1");
+        if let Some(cookie) = cookie {
+            req = req.header("Cookie", format!("confab_refresh={cookie}"));
+        }
+        req.send()
+    };
+    let code = expect_error(
+        refresh(None).await.expect("refresh"),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(code, "invalid_token", "no cookie");
+    let resp = refresh(Some(&first)).await.expect("refresh");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (second, _) = set_web_cookie(&resp);
+    assert_ne!(second, first, "rotated");
+    let access = expect_json(resp, StatusCode::OK).await["access_token"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+
+    let resp = app
+        .http
+        .post(app.url("/api/v1/auth/web/logout"))
+        .bearer_auth(&access)
+        .header("X-Confab-Web", "1")
+        .header("Cookie", format!("confab_refresh={second}"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (cleared, header) = set_web_cookie(&resp);
+    assert!(
+        cleared.is_empty() && header.contains("Max-Age=0"),
+        "{header}"
+    );
+    let code = expect_error(
+        refresh(Some(&second)).await.expect("refresh"),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(code, "invalid_token", "the session is revoked");
+}

@@ -6,8 +6,16 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const PUBLIC: [&str; 7] = [
-    "register", "login", "refresh", "healthz", "readyz", "metrics", "openapi",
+const PUBLIC: [&str; 9] = [
+    "register",
+    "login",
+    "refresh",
+    "webLogin",
+    "webRefresh",
+    "healthz",
+    "readyz",
+    "metrics",
+    "openapi",
 ];
 
 fn committed() -> Value {

@@ -93,6 +93,7 @@ from .user_page import UserPage
 from .user_ref import UserRef
 from .user_summary import UserSummary
 from .visibility import Visibility
+from .web_session import WebSession
 from .ws_ticket import WsTicket
 
 __all__ = (
@@ -189,5 +190,6 @@ __all__ = (
     "UserRef",
     "UserSummary",
     "Visibility",
+    "WebSession",
     "WsTicket",
 )

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses } from './types.gen.js';
+import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, WebLoginData, WebLoginErrors, WebLoginResponses, WebLogoutData, WebLogoutErrors, WebLogoutResponses, WebRefreshData, WebRefreshErrors, WebRefreshResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -104,6 +104,39 @@ export const changePassword = <ThrowOnError extends boolean = false>(options: Op
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Log in (web client): the refresh token goes into an HttpOnly cookie
+ *
+ * As `login`, but the answer holds only the access token; the refresh token
+ * is set as the `confab_refresh` cookie, which scripts cannot read. Needs the
+ * header `X-Confab-Web: 1`.
+ */
+export const webLogin = <ThrowOnError extends boolean = false>(options: Options<WebLoginData, ThrowOnError>) => (options.client ?? client).post<WebLoginResponses, WebLoginErrors, ThrowOnError>({
+    url: '/api/v1/auth/web/login',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Refresh (web client): rotates the cookie, returns a new access token
+ *
+ * The refresh token comes from the `confab_refresh` cookie and is rotated as
+ * in `refresh` (a reused one revokes the login). Needs `X-Confab-Web: 1`.
+ */
+export const webRefresh = <ThrowOnError extends boolean = false>(options?: Options<WebRefreshData, ThrowOnError>) => (options?.client ?? client).post<WebRefreshResponses, WebRefreshErrors, ThrowOnError>({ url: '/api/v1/auth/web/refresh', ...options });
+
+/**
+ * Log out (web client): revokes the cookie's session and clears it
+ */
+export const webLogout = <ThrowOnError extends boolean = false>(options?: Options<WebLogoutData, ThrowOnError>) => (options?.client ?? client).post<WebLogoutResponses, WebLogoutErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/web/logout',
+    ...options
 });
 
 /**

@@ -448,7 +448,24 @@ export type WsTicket = {
     expires_in: number;
 };
 
-export type Visibility = 'public' | 'private';
+/**
+ * WebSession
+ *
+ * The web client's session: the access token only. The refresh token travels in
+ * the `confab_refresh` cookie (`HttpOnly`, `Secure`, `SameSite=Strict`, path
+ * `/api/v1/auth/web`), where no script on the origin can read it.
+ */
+export type WebSession = {
+    access_token: string;
+    /**
+     * Always `Bearer`.
+     */
+    token_type: string;
+    /**
+     * Seconds until the access token expires.
+     */
+    expires_in: number;
+};
 
 /**
  * Presence
@@ -773,6 +790,8 @@ export type UserSummary = {
     id: string;
     username: string;
 };
+
+export type Visibility = 'public' | 'private';
 
 /**
  * LoginRequest
@@ -1113,6 +1132,146 @@ export type ChangePasswordResponses = {
 };
 
 export type ChangePasswordResponse = ChangePasswordResponses[keyof ChangePasswordResponses];
+
+export type WebLoginData = {
+    body: LoginRequestWritable;
+    headers?: {
+        'X-Confab-Web'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/web/login';
+};
+
+export type WebLoginErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `invalid_credentials`.
+     */
+    401: ErrorBody;
+    /**
+     * Authenticated, but not allowed. Codes: `account_disabled`.
+     */
+    403: ErrorBody;
+    /**
+     * Request body too large. Codes: `payload_too_large`.
+     */
+    413: ErrorBody;
+    /**
+     * Request body is not `application/json`. Codes: `unsupported_media_type`.
+     */
+    415: ErrorBody;
+    /**
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
+     */
+    422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
+     */
+    503: ErrorBody;
+};
+
+export type WebLoginError = WebLoginErrors[keyof WebLoginErrors];
+
+export type WebLoginResponses = {
+    /**
+     * Signed in: the access token here, the refresh token in the cookie.
+     */
+    200: WebSession;
+};
+
+export type WebLoginResponse = WebLoginResponses[keyof WebLoginResponses];
+
+export type WebRefreshData = {
+    body?: never;
+    headers?: {
+        'X-Confab-Web'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/web/refresh';
+};
+
+export type WebRefreshErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `invalid_token`, `refresh_token_reused`.
+     */
+    401: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     */
+    503: ErrorBody;
+};
+
+export type WebRefreshError = WebRefreshErrors[keyof WebRefreshErrors];
+
+export type WebRefreshResponses = {
+    /**
+     * Signed in: the access token here, the refresh token in the cookie.
+     */
+    200: WebSession;
+};
+
+export type WebRefreshResponse = WebRefreshResponses[keyof WebRefreshResponses];
+
+export type WebLogoutData = {
+    body?: never;
+    headers?: {
+        'X-Confab-Web'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/web/logout';
+};
+
+export type WebLogoutErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
+     */
+    401: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     */
+    503: ErrorBody;
+};
+
+export type WebLogoutError = WebLogoutErrors[keyof WebLogoutErrors];
+
+export type WebLogoutResponses = {
+    /**
+     * Logged out; the cookie is cleared.
+     */
+    204: void;
+};
+
+export type WebLogoutResponse = WebLogoutResponses[keyof WebLogoutResponses];
 
 export type GetMeData = {
     body?: never;
