@@ -337,17 +337,19 @@ impl WebAuthApi {
     }
 
     /// Log out (web client): revokes the cookie's session and clears it
+    ///
+    /// The cookie is the proof, so no access token is needed (after `logoutAll`
+    /// there is none left). Needs `X-Confab-Web: 1`.
     #[oai(path = "/logout", method = "post", operation_id = "webLogout")]
     async fn logout(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
         #[oai(name = "X-Confab-Web")] marker: Header<Option<String>>,
         #[oai(name = "confab_refresh")] cookie: Cookie<Option<String>>,
-    ) -> Result<WebEnded, Errors<(Authed, Params)>> {
+    ) -> Result<WebEnded, Errors<Params>> {
         web_marker(marker.0.as_ref())?;
         if let Some(token) = cookie.0.as_deref() {
-            sessions::logout(&state, &auth.0, token).await?;
+            sessions::logout_token(&state, token).await?;
         }
         Ok(WebEnded::Done(web_cookie(None, std::time::Duration::ZERO)))
     }

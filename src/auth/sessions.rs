@@ -401,6 +401,23 @@ pub async fn logout(state: &AppState, user: &CurrentUser, token: &str) -> Result
     Ok(())
 }
 
+/// Revokes the family of `token`, whoever it belongs to: holding the token is the
+/// proof (the web session's logout, from its cookie). Unknown tokens are ignored.
+#[tracing::instrument(
+    name = "auth.logout_token",
+    level = "debug",
+    skip_all,
+    err(level = "debug")
+)]
+pub async fn logout_token(state: &AppState, token: &str) -> Result<(), ApiError> {
+    let tokens = &state.store.tokens;
+    if let Some(doc) = tokens.refresh_by_hash(&hash_opaque(token)).await? {
+        tokens.revoke_family(&doc.family_id).await?;
+        tracing::info!(event = "logout", user_id = %doc.user_id);
+    }
+    Ok(())
+}
+
 /// Revokes every access and refresh token of the user.
 #[tracing::instrument(name = "auth.revoke_everything", level = "debug", skip_all, fields(user = %user_id), err(level = "debug"))]
 pub async fn revoke_everything(state: &AppState, user_id: &UserId) -> Result<(), ApiError> {

@@ -528,11 +528,15 @@ async fn the_web_session_keeps_its_refresh_token_in_an_httponly_cookie() {
         .as_str()
         .expect("access")
         .to_owned();
+    assert_eq!(
+        app.get("/api/v1/users/me", Some(&access)).await.status(),
+        StatusCode::OK
+    );
 
+    // Logging out needs the cookie only (after logout-all no access token is left).
     let resp = app
         .http
         .post(app.url("/api/v1/auth/web/logout"))
-        .bearer_auth(&access)
         .header("X-Confab-Web", "1")
         .header("Cookie", format!("confab_refresh={second}"))
         .send()

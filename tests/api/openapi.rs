@@ -6,12 +6,13 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const PUBLIC: [&str; 9] = [
+const PUBLIC: [&str; 10] = [
     "register",
     "login",
     "refresh",
     "webLogin",
     "webRefresh",
+    "webLogout",
     "healthz",
     "readyz",
     "metrics",

@@ -1,17 +1,21 @@
 // REST access for the web client: the generated SDK (clients/typescript) with a session
 // that keeps its tokens fresh.
 //
-// - Tokens live in localStorage (`confab.session`), so a reload or a new tab stays
-//   signed in. The access token is refreshed a minute before it expires, and at once
-//   when a request answers 401 `invalid_token`/`token_expired` (then the request is
-//   retried once).
-// - Refresh tokens rotate on every use, and replaying a spent one revokes the whole
-//   login. Tabs therefore refresh under a Web Lock and re-read storage inside it: a
-//   tab that finds a token newer than its own adopts it instead of spending its own.
+// - The refresh token never reaches a script: the web-session calls
+//   (`/api/v1/auth/web/*`) keep it in an HttpOnly, Secure, SameSite=Strict cookie
+//   scoped to that path, and answer with the access token only, which lives in
+//   memory. localStorage (`confab.session`) holds only the signed-in user's profile,
+//   as a hint that a cookie may exist: a reload or a new tab resumes by refreshing
+//   (docs/security.md explains the choice).
+// - The access token is refreshed a minute before it expires, and at once when a
+//   request answers 401 `invalid_token`/`token_expired` (then the request is retried
+//   once). Refresh tokens rotate on every use and replaying a spent one revokes the
+//   whole login, so tabs refresh one at a time under a Web Lock; each request carries
+//   the cookie as it is after the previous rotation.
 // - Every failure becomes an ApiError carrying the API's `code`, and errorText() turns
 //   it into a sentence for people.
-import { createClient, login, logout, logoutAll, refresh, register, getMe } from '@confab/client';
-import type { TokenPair, User } from '@confab/client';
+import { createClient, webLogin, webLogout, logoutAll, webRefresh, register, getMe } from '@confab/client';
+import type { WebSession, User } from '@confab/client';
 
 export type Client = ReturnType<typeof createClient>;
 
@@ -65,20 +69,33 @@ export async function unwrap<T>(p: Promise<Result<T>>): Promise<T> {
   throw new ApiError(r.response.status, err?.code ?? `http_${r.response.status}`, err?.message ?? r.response.statusText, err?.details);
 }
 
-interface Stored { user: User; access: string; refresh: string; expiresAt: number }
+/** The header every web-session call carries (the server refuses the call without it). */
+const WEB = { 'X-Confab-Web': '1' };
 
-function load(): Stored | undefined {
+interface Current { user: User; access: string; expiresAt: number }
+
+/** The profile stored as a hint that a session cookie may exist (never a token). */
+function hint(): User | undefined {
   try {
-    const v = JSON.parse(localStorage.getItem(KEY) ?? 'null') as Stored | null;
-    return v && v.refresh && v.user ? v : undefined;
+    const v = JSON.parse(localStorage.getItem(KEY) ?? 'null') as { user?: User } | null;
+    return v?.user?.id ? v.user : undefined;
   } catch {
     return undefined;
   }
 }
 
+function remember(user: User): void {
+  localStorage.setItem(KEY, JSON.stringify({ user }));
+}
+
 function withLock<T>(fn: () => Promise<T>): Promise<T> {
   const locks = (navigator as Navigator & { locks?: LockManager }).locks;
   return locks ? (locks.request('confab-refresh', fn) as Promise<T>) : fn();
+}
+
+/** Rotates the cookie (one tab at a time) and returns the new access token. */
+function rotate(): Promise<WebSession> {
+  return withLock(() => unwrap(webRefresh({ client: anon, headers: WEB })));
 }
 
 export class Session {
@@ -90,8 +107,11 @@ export class Session {
   /** Called once when the session cannot continue (refresh refused). */
   onEnded: (why: string) => void = () => {};
   ended = false;
+  /** Set while signing out: whatever ends the session then (our own socket closed by
+   *  logout-all, a refresh refused) ends it with this message. */
+  private leaving: string | undefined;
 
-  private constructor(private s: Stored) {
+  private constructor(private s: Current) {
     this.client = createClient({ baseUrl, auth: () => this.s.access });
     this.schedule();
   }
@@ -99,14 +119,20 @@ export class Session {
   get user(): User { return this.s.user; }
   get access(): string { return this.s.access; }
 
-  static resume(): Session | undefined {
-    const s = load();
-    return s ? new Session(s) : undefined;
+  /** The session of an earlier page load, if its cookie is still good. */
+  static async resume(): Promise<Session | undefined> {
+    if (!hint()) return undefined;
+    try {
+      return await Session.start(await rotate());
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) localStorage.removeItem(KEY);
+      return undefined;
+    }
   }
 
   static async login(username: string, password: string): Promise<Session> {
-    const tokens = await unwrap(login({ client: anon, body: { username, password } }));
-    return Session.start(tokens);
+    const t = await unwrap(webLogin({ client: anon, headers: WEB, body: { username, password } }));
+    return Session.start(t);
   }
 
   static async register(username: string, password: string, display_name?: string): Promise<Session> {
@@ -114,12 +140,11 @@ export class Session {
     return Session.login(username, password);
   }
 
-  private static async start(t: TokenPair): Promise<Session> {
+  private static async start(t: WebSession): Promise<Session> {
     const c = createClient({ baseUrl, auth: t.access_token });
     const user = await unwrap(getMe({ client: c }));
-    const s: Stored = { user, access: t.access_token, refresh: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
-    localStorage.setItem(KEY, JSON.stringify(s));
-    return new Session(s);
+    remember(user);
+    return new Session({ user, access: t.access_token, expiresAt: Date.now() + t.expires_in * 1000 });
   }
 
   private schedule(): void {
@@ -130,24 +155,18 @@ export class Session {
 
   /** Rotates the tokens (one refresh at a time, across tabs). */
   refresh(): Promise<void> {
-    this.refreshing ??= withLock(async () => {
-      const stored = load();
-      if (stored && stored.refresh !== this.s.refresh && stored.user.id === this.s.user.id) {
-        this.s = stored; // another tab rotated already
-      } else {
-        let t: TokenPair;
-        try {
-          t = await unwrap(refresh({ client: anon, body: { refresh_token: this.s.refresh } }));
-        } catch (e) {
-          if (e instanceof ApiError && e.status === 401) this.end('Your session ended. Please sign in again.');
-          throw e;
-        }
-        this.s = { ...this.s, access: t.access_token, refresh: t.refresh_token, expiresAt: Date.now() + t.expires_in * 1000 };
-        localStorage.setItem(KEY, JSON.stringify(this.s));
+    this.refreshing ??= (async () => {
+      let t: WebSession;
+      try {
+        t = await rotate();
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) this.end('Your session ended. Please sign in again.');
+        throw e;
       }
+      this.s = { ...this.s, access: t.access_token, expiresAt: Date.now() + t.expires_in * 1000 };
       this.schedule();
       this.onToken(this.s.access);
-    }).finally(() => { this.refreshing = undefined; });
+    })().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
   }
 
@@ -164,14 +183,15 @@ export class Session {
 
   setUser(user: User): void {
     this.s = { ...this.s, user };
-    localStorage.setItem(KEY, JSON.stringify(this.s));
+    remember(user);
   }
 
   private end(why: string): void {
     if (this.ended) return;
+    why = this.leaving ?? why;
     this.ended = true;
     clearTimeout(this.timer);
-    if (load()?.refresh === this.s.refresh) localStorage.removeItem(KEY);
+    if (hint()?.id === this.s.user.id) localStorage.removeItem(KEY);
     this.onEnded(why);
   }
 
@@ -179,9 +199,16 @@ export class Session {
   forget(why: string): void { this.end(why); }
 
   async logout(everywhere: boolean): Promise<void> {
-    if (everywhere) await this.call((client) => logoutAll({ client }));
-    else await this.call((client) => logout({ client, body: { refresh_token: this.s.refresh } }));
+    this.leaving = everywhere ? 'Signed out on every device.' : 'Signed out.';
+    try {
+      if (everywhere) await this.call((client) => logoutAll({ client }));
+      // Revokes this login (the cookie is the proof) and clears the cookie.
+      await unwrap(webLogout({ client: anon, headers: WEB }));
+    } catch (e) {
+      if (!this.ended) this.leaving = undefined; // still signed in: say so later
+      throw e;
+    }
     localStorage.removeItem(KEY);
-    this.end(everywhere ? 'Signed out on every device.' : 'Signed out.');
+    this.end(this.leaving ?? 'Signed out.');
   }
 }

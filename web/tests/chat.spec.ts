@@ -265,3 +265,36 @@ test('sign out everywhere closes the socket of the other device', async ({ brows
   await laptop.context.close();
   await phone.context.close();
 });
+
+test('a reload stays signed in, and no script on the page can read the refresh token', async ({ browser }) => {
+  const alice = await server.user('alice');
+  const a = await person(browser);
+  await signIn(a.page, server, alice);
+  // The refresh token is in an HttpOnly cookie scoped to the web-session calls:
+  // neither document.cookie nor storage holds a token.
+  const cookies = await a.context.cookies();
+  const session = cookies.find((c) => c.name === 'confab_refresh');
+  expect(session, 'the session cookie').toBeTruthy();
+  expect(session!.httpOnly).toBe(true);
+  expect(session!.sameSite).toBe('Strict');
+  expect(session!.path).toBe('/api/v1/auth/web');
+  const visible = await a.page.evaluate(() => ({
+    cookie: document.cookie,
+    storage: JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+  }));
+  expect(visible.cookie).not.toContain('confab_refresh');
+  expect(visible.storage).not.toContain(session!.value);
+  expect(visible.storage).not.toMatch(/eyJ[\w-]+\.[\w-]+\./); // no JWT either
+  // A reload resumes from the cookie (rotating it) without the sign-in form.
+  await a.page.reload();
+  await expect(a.page.getByRole('status').filter({ hasText: 'Connected' })).toBeVisible();
+  const rotated = (await a.context.cookies()).find((c) => c.name === 'confab_refresh');
+  expect(rotated?.value).not.toBe(session!.value);
+  // Signing out clears it: a reload shows the sign-in form.
+  await a.page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect(a.page.getByRole('form', { name: 'Sign in' })).toBeVisible();
+  expect((await a.context.cookies()).find((c) => c.name === 'confab_refresh')).toBeUndefined();
+  await a.page.reload();
+  await expect(a.page.getByRole('form', { name: 'Sign in' })).toBeVisible();
+  await a.context.close();
+});

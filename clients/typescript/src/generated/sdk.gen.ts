@@ -132,12 +132,11 @@ export const webRefresh = <ThrowOnError extends boolean = false>(options?: Optio
 
 /**
  * Log out (web client): revokes the cookie's session and clears it
+ *
+ * The cookie is the proof, so no access token is needed (after `logoutAll`
+ * there is none left). Needs `X-Confab-Web: 1`.
  */
-export const webLogout = <ThrowOnError extends boolean = false>(options?: Options<WebLogoutData, ThrowOnError>) => (options?.client ?? client).post<WebLogoutResponses, WebLogoutErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/web/logout',
-    ...options
-});
+export const webLogout = <ThrowOnError extends boolean = false>(options?: Options<WebLogoutData, ThrowOnError>) => (options?.client ?? client).post<WebLogoutResponses, WebLogoutErrors, ThrowOnError>({ url: '/api/v1/auth/web/logout', ...options });
 
 /**
  * Get my profile

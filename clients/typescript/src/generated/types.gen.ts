@@ -1249,10 +1249,6 @@ export type WebLogoutErrors = {
      */
     400: ErrorBody;
     /**
-     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
-     */
-    401: ErrorBody;
-    /**
      * Unexpected server error (logged). Codes: `internal_error`.
      */
     500: ErrorBody;

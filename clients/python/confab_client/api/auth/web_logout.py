@@ -44,11 +44,6 @@ def _parse_response(
 
         return response_400
 
-    if response.status_code == 401:
-        response_401 = ErrorBody.from_dict(response.json())
-
-        return response_401
-
     if response.status_code == 500:
         response_500 = ErrorBody.from_dict(response.json())
 
@@ -78,11 +73,14 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     x_confab_web: str | Unset = UNSET,
     confab_refresh: str | Unset = UNSET,
 ) -> Response[Any | ErrorBody]:
     """Log out (web client): revokes the cookie's session and clears it
+
+     The cookie is the proof, so no access token is needed (after `logoutAll`
+    there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
         x_confab_web (str | Unset):
@@ -110,11 +108,14 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     x_confab_web: str | Unset = UNSET,
     confab_refresh: str | Unset = UNSET,
 ) -> Any | ErrorBody | None:
     """Log out (web client): revokes the cookie's session and clears it
+
+     The cookie is the proof, so no access token is needed (after `logoutAll`
+    there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
         x_confab_web (str | Unset):
@@ -137,11 +138,14 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     x_confab_web: str | Unset = UNSET,
     confab_refresh: str | Unset = UNSET,
 ) -> Response[Any | ErrorBody]:
     """Log out (web client): revokes the cookie's session and clears it
+
+     The cookie is the proof, so no access token is needed (after `logoutAll`
+    there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
         x_confab_web (str | Unset):
@@ -167,11 +171,14 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     x_confab_web: str | Unset = UNSET,
     confab_refresh: str | Unset = UNSET,
 ) -> Any | ErrorBody | None:
     """Log out (web client): revokes the cookie's session and clears it
+
+     The cookie is the proof, so no access token is needed (after `logoutAll`
+    there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
         x_confab_web (str | Unset):
