@@ -142,8 +142,9 @@ pub async fn history(
     ))
 }
 
-/// Subscribes a connection to a room (`register`, under the writer's lock) and
-/// returns the replay after `since`, the last seq and whether the replay was cut.
+/// Subscribes a connection to a room (`register`, under the writer's lock, with
+/// the replay to queue before any live message) and returns the replay after
+/// `since`, the last seq and whether the replay was cut.
 /// A member removed while this runs does not end up subscribed: the access check
 /// is repeated if a removal happened between it and the registration.
 #[tracing::instrument(name = "chat.messages.join", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?since), err(level = "debug"))]
@@ -152,7 +153,7 @@ pub async fn join<R>(
     caller: &Caller,
     conversation_id: &ConversationId,
     since: Option<i64>,
-    mut register: impl FnMut(bool) -> R,
+    mut register: impl FnMut(bool, &[MessageDoc]) -> R,
 ) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
     if let Some(since) = since {
         check_seq("since", since)?;
@@ -180,8 +181,8 @@ pub async fn join<R>(
         let visible = !room.is_direct() || dms::has_written(&room.conversation, &caller.id);
         if let Some(joined) = state
             .writers
-            .join(&room.live, epoch, since, JOIN_REPLAY_MAX, || {
-                register(visible)
+            .join(&room.live, epoch, since, JOIN_REPLAY_MAX, |replay| {
+                register(visible, replay)
             })
             .await?
         {

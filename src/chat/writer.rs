@@ -1019,6 +1019,45 @@ impl Writers {
                 (HashMap::new(), Some(db_error(err)))
             }
         };
+        // A seq refused because another message holds it (not a repeated
+        // `client_id`): that message was stored late (a batch reported failed) or
+        // by another writer, and nobody heard of it. This conversation's later
+        // messages in the batch are stored (the insert is unordered) but held
+        // back: not announced, not acked (`fail`: their senders resend and are
+        // answered by `client_id`), and the reload announces everything it finds
+        // in seq order (`announce_found`). Announcing them now would deliver them
+        // before the one below them (`scripts/chaos` seed 38).
+        let mut firsts: HashMap<usize, Option<MessageDoc>> = HashMap::new();
+        let mut held_from: HashMap<ConversationId, i64> = HashMap::new();
+        if whole.is_none() {
+            // (What is needed, taken out first: a `Pending` is not `Sync`.)
+            let refusals: Vec<(usize, bool, MessageDoc)> = failed
+                .iter()
+                .filter_map(|(&i, &duplicate)| {
+                    batch.get(i).map(|p| (i, duplicate, p.message.clone()))
+                })
+                .collect();
+            for (i, duplicate, message) in refusals {
+                let first = match (&message.client_id, duplicate) {
+                    (Some(cid), true) => self
+                        .store
+                        .messages
+                        .by_client_id(&message.conversation_id, &message.sender_id, cid)
+                        .await
+                        .ok()
+                        .flatten(),
+                    _ => None,
+                };
+                if first.is_none() {
+                    let from = held_from
+                        .entry(message.conversation_id.clone())
+                        .or_insert(message.seq);
+                    *from = (*from).min(message.seq);
+                }
+                firsts.insert(i, first);
+            }
+        }
+        let held = |live: &Live, seq: i64| held_from.get(&live.id).is_some_and(|&from| seq > from);
         // Cluster mode: the other nodes hear of every stored message (and a node
         // that forwarded a send gets its answer first) before anything is reported
         // or delivered here, and only once Redis has taken the events. So an ack
@@ -1026,7 +1065,10 @@ impl Writers {
         // it in the same order as everyone else's.
         if whole.is_none() && self.hub.is_clustered() {
             for (i, pending) in batch.iter_mut().enumerate() {
-                if failed.contains_key(&i) || unreserved.contains_key(&pending.live.id) {
+                if failed.contains_key(&i)
+                    || unreserved.contains_key(&pending.live.id)
+                    || held(&pending.live, pending.message.seq)
+                {
                     continue;
                 }
                 if let Some(answer) = pending.answer.take() {
@@ -1056,9 +1098,16 @@ impl Writers {
                 live.lock().fail(message.seq, err);
                 continue;
             }
+            if held(&live, message.seq) {
+                live.lock().fail(message.seq, &reloading());
+                continue;
+            }
             match failed.get(&i) {
                 None => self.commit(&live, message, on_stored, announced.as_ref()),
-                Some(&duplicate) => self.refused(&live, message, duplicate).await,
+                Some(&duplicate) => {
+                    let first = firsts.remove(&i).flatten();
+                    self.refused(&live, message, duplicate, first);
+                }
             }
         }
         if whole.is_none() {
@@ -1120,17 +1169,14 @@ impl Writers {
 
     /// An insert the database refused: a repeated `client_id` the writer no longer
     /// remembered (answer the first message), or a seq taken elsewhere.
-    async fn refused(&self, live: &Live, message: MessageDoc, duplicate: bool) {
-        let first = match (&message.client_id, duplicate) {
-            (Some(cid), true) => self
-                .store
-                .messages
-                .by_client_id(&live.id, &message.sender_id, cid)
-                .await
-                .ok()
-                .flatten(),
-            _ => None,
-        };
+    /// `first`: the message that holds the `client_id` already, if that was why.
+    fn refused(
+        &self,
+        live: &Live,
+        message: MessageDoc,
+        duplicate: bool,
+        first: Option<MessageDoc>,
+    ) {
         let mut st = live.lock();
         match first {
             Some(first) => {
@@ -1232,9 +1278,13 @@ impl Writers {
     }
 
     /// Subscribes through `register` and returns the replay after `since` (at most
-    /// `max`, oldest first; `true` when there was more) and the last seq. Under the
-    /// conversation's lock, so the replay and the live stream neither overlap nor
-    /// leave a gap.
+    /// `max`, oldest first; `true` when there was more) and the last seq.
+    /// `register` gets the replay and runs under the conversation's lock, so it
+    /// queues the replay to the connection before any later commit can queue a
+    /// live message there: the replay and the live stream neither overlap, nor
+    /// leave a gap, nor interleave (`scripts/chaos` seed 32 saw seq 199 arrive
+    /// live between replayed 188 and 189 when the replay was queued after the
+    /// lock was released).
     ///
     /// `epoch` is the `Live`'s membership epoch read before the caller's access was
     /// checked: if a member left or was removed since, nothing is registered and
@@ -1247,7 +1297,7 @@ impl Writers {
         epoch: u64,
         since: Option<i64>,
         max: u32,
-        register: impl FnOnce() -> R,
+        register: impl FnOnce(&[MessageDoc]) -> R,
     ) -> Result<Option<(R, Vec<MessageDoc>, i64, bool)>, ApiError> {
         let max = i64::from(max);
         // Older messages are read first, outside the lock; whatever was committed
@@ -1267,7 +1317,6 @@ impl Writers {
         if st.membership_epoch != epoch || st.broken {
             return Ok(None);
         }
-        let registered = register();
         let last = st.doc.last_seq;
         let mut truncated = false;
         if let Some(since) = since {
@@ -1286,6 +1335,7 @@ impl Writers {
                 truncated = true;
             }
         }
+        let registered = register(&replay);
         st.last_used = Instant::now();
         Ok(Some((registered, replay, last, truncated)))
     }
@@ -1620,14 +1670,14 @@ mod tests {
         assert!(unsubscribed);
         let mut registered = false;
         let joined = writers
-            .join(&live, epoch, None, 100, || registered = true)
+            .join(&live, epoch, None, 100, |_| registered = true)
             .await
             .expect("join");
         assert!(joined.is_none(), "the caller must check access again");
         assert!(!registered);
         // With the current epoch it registers.
         let joined = writers
-            .join(&live, live.membership_epoch(), None, 100, || {
+            .join(&live, live.membership_epoch(), None, 100, |_| {
                 registered = true
             })
             .await
@@ -1680,7 +1730,7 @@ mod tests {
         let (writers, live) = writers_with(state(0)).await;
         let epoch = live.membership_epoch();
         writers.forget(&"c".into());
-        let joined = writers.join(&live, epoch, None, 100, || ()).await;
+        let joined = writers.join(&live, epoch, None, 100, |_| ()).await;
         assert!(joined.is_err());
     }
 

@@ -505,21 +505,30 @@ impl Session {
     /// The writer registers the connection under the conversation's lock, so the
     /// replay and the live stream neither overlap nor leave a gap.
     async fn join(&mut self, conversation: &ConversationId, since: Option<i64>) {
-        let joined = messages::join(&self.state, &self.caller, conversation, since, |visible| {
-            self.state.hub.join_as(conversation, &self.conn, visible)
-        })
+        let joined = messages::join(
+            &self.state,
+            &self.caller,
+            conversation,
+            since,
+            |visible, replay| {
+                let online = self.state.hub.join_as(conversation, &self.conn, visible);
+                // Queued before the lock is released: no live message can come
+                // between (or before) them.
+                for message in replay {
+                    self.reply(ServerFrame::Message(MessageFrame::from(message)));
+                }
+                online
+            },
+        )
         .await;
         match joined {
-            Ok((mut online, missed, last_seq, truncated)) => {
+            Ok((mut online, _replayed, last_seq, truncated)) => {
                 // `online` includes you, also where you are not shown to others
                 // (a DM you have not written in yet).
                 if !online.iter().any(|u| u.id == self.conn.user.id) {
                     online.push(self.conn.user.clone());
                 }
                 self.joined.insert(conversation.clone());
-                for message in &missed {
-                    self.reply(ServerFrame::Message(MessageFrame::from(message)));
-                }
                 self.reply(ServerFrame::Joined(JoinedFrame {
                     conversation: conversation.clone(),
                     last_seq,

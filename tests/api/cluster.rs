@@ -28,6 +28,47 @@ pub async fn joined(node: &TestApp, who: &Session, g: &str) {
     .await;
 }
 
+pub(crate) async fn redis_command(url: &str, args: &[&str]) -> redis::Value {
+    let client = redis::Client::open(url).expect("redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(&mut conn).await.expect("redis command")
+}
+
+/// How many connections are subscribed to `channel`.
+async fn subscribers(url: &str, channel: &str) -> i64 {
+    match redis_command(url, &["PUBSUB", "NUMSUB", channel]).await {
+        redis::Value::Array(items) => match items.get(1) {
+            Some(redis::Value::Int(n)) => *n,
+            other => panic!("PUBSUB NUMSUB answered {other:?}"),
+        },
+        other => panic!("PUBSUB NUMSUB answered {other:?}"),
+    }
+}
+
+pub(crate) async fn until_subscribers(url: &str, channel: &str, want: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while subscribers(url, channel).await != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{channel} never had {want} subscribers"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `nodes` nodes of `namespace` are subscribed to its events (a
+/// deadline, not a sleep).
+pub(crate) async fn until_subscribed(url: &str, namespace: &str, nodes: i64) {
+    until_subscribers(url, &format!("{namespace}:events"), nodes).await;
+}
+
 /// Two nodes on one database and one Redis namespace.
 pub async fn two_nodes() -> (TestApp, TestApp) {
     two_nodes_with(&[]).await
@@ -45,7 +86,7 @@ pub async fn two_nodes_with(overrides: &[(&str, &str)]) -> (TestApp, TestApp) {
     let a = spawn_app_with(&cluster).await;
     let b = a.another_node_with(&cluster).await;
     // Both subscriptions are up before anything is published.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_subscribed(&url, &namespace, 2).await;
     (a, b)
 }
 
@@ -214,7 +255,7 @@ pub async fn process_and_node(
     let a_process = crate::faults::ServerProcess::start_with(port, &mongo_uri, &cluster).await;
     let b = spawn_app_with(&[("MONGO_URI", mongo_uri.as_str()), cluster[0], cluster[1]]).await;
     let a = crate::faults::app_for_process(port, &mongo_uri, &db_name).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_subscribed(&url, &namespace, 2).await;
     (a_process, a, b, namespace)
 }
 
@@ -462,7 +503,7 @@ async fn nodes_recover_from_a_redis_restart_and_clients_catch_up_with_since() {
     let cluster = [("REDIS_URL", url.as_str()), ("REDIS_NAMESPACE", "restart")];
     let a = spawn_app_with(&cluster).await;
     let b = a.another_node_with(&cluster).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_subscribed(&url, "restart", 2).await;
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let g = a.group(&alice, "Weather", "public").await;
@@ -673,7 +714,7 @@ async fn a_database_outage_in_cluster_mode_gives_no_acks_on_either_node_then_bot
     ];
     let a = spawn_app_with(&config).await;
     let b = a.another_node_with(&config).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_subscribed(&url, &namespace, 2).await;
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let g = a.group(&alice, "Ops", "public").await;

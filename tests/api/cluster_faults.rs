@@ -7,43 +7,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::cluster::PrivateRedis;
+use crate::cluster::{PrivateRedis, redis_command, until_subscribers};
 use crate::helpers::*;
-
-async fn redis_command(url: &str, args: &[&str]) -> redis::Value {
-    let client = redis::Client::open(url).expect("redis URL");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection");
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query_async(&mut conn).await.expect("redis command")
-}
-
-/// How many connections are subscribed to `channel`.
-async fn subscribers(url: &str, channel: &str) -> i64 {
-    match redis_command(url, &["PUBSUB", "NUMSUB", channel]).await {
-        redis::Value::Array(items) => match items.get(1) {
-            Some(redis::Value::Int(n)) => *n,
-            other => panic!("PUBSUB NUMSUB answered {other:?}"),
-        },
-        other => panic!("PUBSUB NUMSUB answered {other:?}"),
-    }
-}
-
-async fn until_subscribers(url: &str, channel: &str, want: i64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while subscribers(url, channel).await != want {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{channel} never had {want} subscribers"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Node B misses every event of a removal, a demotion and a logout-all (its
 /// subscription is cut and it may not subscribe again meanwhile). Once it is back,

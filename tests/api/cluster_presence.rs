@@ -319,7 +319,7 @@ async fn a_node_started_later_sees_who_is_already_present_and_announces_nothing_
         ("REDIS_NAMESPACE", namespace.as_str()),
     ];
     let a = spawn_app_with(&cluster).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::cluster::until_subscribed(&url, &namespace, 1).await;
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let carol = a.user("carol").await;
@@ -364,7 +364,7 @@ async fn a_redis_outage_longer_than_the_ttl_announces_no_one_offline_and_presenc
     let cluster = [("REDIS_URL", url.as_str()), ("REDIS_NAMESPACE", "outage")];
     let a = spawn_app_with(&cluster).await;
     let b = a.another_node_with(&cluster).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::cluster::until_subscribed(&url, "outage", 2).await;
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let carol = a.user("carol").await;
