@@ -124,11 +124,11 @@ pub async fn history(
         HistoryWindow::Latest => {}
     }
     for attempt in 0..JOIN_ATTEMPTS {
-        // `room` reloads a copy that is stale (`Live::stale`) once nothing of its
-        // own is in flight.
+        // `room` reloads a copy that needs it (`Live::needs_reload`) once nothing
+        // of its own is in flight.
         let room = room(state, caller, conversation_id, GroupAction::Read).await?;
         let page = state.writers.history(&room.live, window, limit).await?;
-        if !room.live.stale() {
+        if !room.live.needs_reload() {
             return Ok(page);
         }
         // The copy is stale (events from other nodes may have been missed): a

@@ -221,9 +221,10 @@ struct LiveState {
     broken: bool,
     /// A batch failed without a definite answer (a timeout, the database paused
     /// with the insert in hand, a reservation not written): its messages may yet
-    /// be stored, late. Until the reload, no new seq is handed out or stored
-    /// (`submit_with`, `store_batch`), so nothing later is stored before them and
-    /// readers' cursors cannot pass them; the reload finds them (and
+    /// be stored, late. Until the reload, the batcher stores nothing more of this
+    /// conversation (`store_batch`; and, being `broken`, it is handed no new send),
+    /// so nothing later is stored before them and readers' cursors cannot pass
+    /// them; the reload finds them (and
     /// `announce_found` tells everyone), or hands their seqs out again, and then
     /// the unique `_id` refuses whichever insert comes second.
     unsure: bool,
@@ -371,19 +372,14 @@ impl Live {
         self.lock().doc.last_seq
     }
 
-    /// A store failure or a lost lease left this copy unsure: it reloads before
-    /// its next write.
-    pub fn needs_reload(&self) -> bool {
-        self.lock().broken
-    }
-
     /// Whether this copy is to be replaced by one reloaded from the database
-    /// (`LiveState::broken`; `Writers::get` does it once no send of its own is in
-    /// flight). Reads do not serve from it: after events from other nodes were
-    /// missed, its window may hold a later seq without the ones before it, and a
-    /// replay or page from it would move the client's cursor past messages it
-    /// never got (`scripts/chaos` seeds 24 and 7); they wait for the reload.
-    pub fn stale(&self) -> bool {
+    /// (`LiveState::broken`: a store failure, missed events, a lost lease;
+    /// `Writers::get` replaces it once no send of its own is in flight). It takes
+    /// no new send meanwhile, and reads do not serve from it: after events from
+    /// other nodes were missed, its window may hold a later seq without the ones
+    /// before it, and a replay or page from it would move the client's cursor
+    /// past messages it never got (`scripts/chaos` seeds 24 and 7).
+    pub fn needs_reload(&self) -> bool {
         self.lock().broken
     }
 
@@ -418,8 +414,8 @@ pub struct Writers {
     taken: DashMap<ConversationId, i64>,
 }
 
-/// A send refused because its conversation's copy is unsure and reloads first
-/// (`Live::reloads`): nothing was stored; the client sends it again.
+/// A send refused because its conversation's copy reloads first
+/// (`Live::needs_reload`): nothing was stored; the client sends it again.
 fn reloading() -> ApiError {
     ApiError::new(
         crate::error::ErrorCode::ServerBusy,
@@ -1289,7 +1285,7 @@ impl Writers {
     /// `epoch` is the `Live`'s membership epoch read before the caller's access was
     /// checked: if a member left or was removed since, nothing is registered and
     /// `None` asks the caller to check access again. `None` too when this copy
-    /// is to be reloaded (`Live::stale`): the caller joins again from the
+    /// is to be reloaded (`Live::needs_reload`): the caller joins again from the
     /// reloaded copy.
     pub async fn join<R>(
         &self,
