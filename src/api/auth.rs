@@ -90,10 +90,15 @@ pub struct WebSession {
 /// The web session cookie: its name, and where the browser sends it.
 pub const WEB_COOKIE: &str = "confab_refresh";
 const WEB_COOKIE_PATH: &str = "/api/v1/auth/web";
-/// The header every web-session call carries (the web client sends it): a
+/// The value of `X-Confab-Web`, which every web-session call carries (the web
+/// client sends it; without it, or with another value, 400 `bad_request`): a
 /// cross-origin page cannot add it without a CORS preflight, which confab never
 /// grants with credentials, on top of `SameSite=Strict`.
-pub const WEB_HEADER: &str = "X-Confab-Web";
+#[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebMarker {
+    #[oai(rename = "1")]
+    One,
+}
 
 /// `Set-Cookie` for the refresh token (or, with `None`, one that clears it).
 fn web_cookie(token: Option<&str>, max_age: std::time::Duration) -> String {
@@ -115,18 +120,6 @@ fn web_issued(pair: IssuedPair, ttl: std::time::Duration) -> WebIssued {
         }),
         web_cookie(Some(&pair.refresh_token), ttl),
     )
-}
-
-/// Refuses a web-session call without `X-Confab-Web`.
-fn web_marker(marker: Option<&String>) -> Result<(), crate::error::ApiError> {
-    if marker.is_some_and(|v| v == "1") {
-        Ok(())
-    } else {
-        Err(crate::error::ApiError::new(
-            crate::error::ErrorCode::BadRequest,
-            format!("web-session calls carry the header {WEB_HEADER}: 1 (the web client sends it)"),
-        ))
-    }
 }
 
 #[derive(ApiResponse)]
@@ -305,10 +298,9 @@ impl WebAuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        #[oai(name = "X-Confab-Web")] marker: Header<Option<String>>,
+        #[oai(name = "X-Confab-Web")] _marker: Header<WebMarker>,
         body: Json<LoginRequest>,
     ) -> Result<WebIssued, Errors<(Params, JsonBody, Invalid, Credentials, Limited, Hashing)>> {
-        web_marker(marker.0.as_ref())?;
         let pair = sessions::login(
             &state,
             &client_ip(req, &state.config.trusted_proxies),
@@ -327,10 +319,9 @@ impl WebAuthApi {
     async fn refresh(
         &self,
         state: Data<&AppState>,
-        #[oai(name = "X-Confab-Web")] marker: Header<Option<String>>,
+        #[oai(name = "X-Confab-Web")] _marker: Header<WebMarker>,
         #[oai(name = "confab_refresh")] cookie: Cookie<Option<String>>,
     ) -> Result<WebIssued, Errors<(Params, RefreshToken)>> {
-        web_marker(marker.0.as_ref())?;
         let token = cookie.0.as_deref().unwrap_or_default();
         let pair = sessions::refresh(&state, token).await?;
         Ok(web_issued(pair, state.config.refresh_token_ttl))
@@ -344,10 +335,9 @@ impl WebAuthApi {
     async fn logout(
         &self,
         state: Data<&AppState>,
-        #[oai(name = "X-Confab-Web")] marker: Header<Option<String>>,
+        #[oai(name = "X-Confab-Web")] _marker: Header<WebMarker>,
         #[oai(name = "confab_refresh")] cookie: Cookie<Option<String>>,
     ) -> Result<WebEnded, Errors<Params>> {
-        web_marker(marker.0.as_ref())?;
         if let Some(token) = cookie.0.as_deref() {
             sessions::logout_token(&state, token).await?;
         }

@@ -70,7 +70,7 @@ export async function unwrap<T>(p: Promise<Result<T>>): Promise<T> {
 }
 
 /** The header every web-session call carries (the server refuses the call without it). */
-const WEB = { 'X-Confab-Web': '1' };
+const WEB = { 'X-Confab-Web': '1' } as const;
 
 interface Current { user: User; access: string; expiresAt: number }
 

@@ -93,6 +93,7 @@ from .user_page import UserPage
 from .user_ref import UserRef
 from .user_summary import UserSummary
 from .visibility import Visibility
+from .web_marker import WebMarker
 from .web_session import WebSession
 from .ws_ticket import WsTicket
 
@@ -190,6 +191,7 @@ __all__ = (
     "UserRef",
     "UserSummary",
     "Visibility",
+    "WebMarker",
     "WebSession",
     "WsTicket",
 )

@@ -128,7 +128,7 @@ export const webLogin = <ThrowOnError extends boolean = false>(options: Options<
  * The refresh token comes from the `confab_refresh` cookie and is rotated as
  * in `refresh` (a reused one revokes the login). Needs `X-Confab-Web: 1`.
  */
-export const webRefresh = <ThrowOnError extends boolean = false>(options?: Options<WebRefreshData, ThrowOnError>) => (options?.client ?? client).post<WebRefreshResponses, WebRefreshErrors, ThrowOnError>({ url: '/api/v1/auth/web/refresh', ...options });
+export const webRefresh = <ThrowOnError extends boolean = false>(options: Options<WebRefreshData, ThrowOnError>) => (options.client ?? client).post<WebRefreshResponses, WebRefreshErrors, ThrowOnError>({ url: '/api/v1/auth/web/refresh', ...options });
 
 /**
  * Log out (web client): revokes the cookie's session and clears it
@@ -136,7 +136,7 @@ export const webRefresh = <ThrowOnError extends boolean = false>(options?: Optio
  * The cookie is the proof, so no access token is needed (after `logoutAll`
  * there is none left). Needs `X-Confab-Web: 1`.
  */
-export const webLogout = <ThrowOnError extends boolean = false>(options?: Options<WebLogoutData, ThrowOnError>) => (options?.client ?? client).post<WebLogoutResponses, WebLogoutErrors, ThrowOnError>({ url: '/api/v1/auth/web/logout', ...options });
+export const webLogout = <ThrowOnError extends boolean = false>(options: Options<WebLogoutData, ThrowOnError>) => (options.client ?? client).post<WebLogoutResponses, WebLogoutErrors, ThrowOnError>({ url: '/api/v1/auth/web/logout', ...options });
 
 /**
  * Get my profile

@@ -794,6 +794,14 @@ export type UserSummary = {
 export type Visibility = 'public' | 'private';
 
 /**
+ * The value of `X-Confab-Web`, which every web-session call carries (the web
+ * client sends it; without it, or with another value, 400 `bad_request`): a
+ * cross-origin page cannot add it without a CORS preflight, which confab never
+ * grants with credentials, on top of `SameSite=Strict`.
+ */
+export type WebMarker = '1';
+
+/**
  * LoginRequest
  */
 export type LoginRequestWritable = {
@@ -1135,8 +1143,8 @@ export type ChangePasswordResponse = ChangePasswordResponses[keyof ChangePasswor
 
 export type WebLoginData = {
     body: LoginRequestWritable;
-    headers?: {
-        'X-Confab-Web'?: string;
+    headers: {
+        'X-Confab-Web': WebMarker;
     };
     path?: never;
     query?: never;
@@ -1195,8 +1203,8 @@ export type WebLoginResponse = WebLoginResponses[keyof WebLoginResponses];
 
 export type WebRefreshData = {
     body?: never;
-    headers?: {
-        'X-Confab-Web'?: string;
+    headers: {
+        'X-Confab-Web': WebMarker;
     };
     path?: never;
     query?: never;
@@ -1235,8 +1243,8 @@ export type WebRefreshResponse = WebRefreshResponses[keyof WebRefreshResponses];
 
 export type WebLogoutData = {
     body?: never;
-    headers?: {
-        'X-Confab-Web'?: string;
+    headers: {
+        'X-Confab-Web': WebMarker;
     };
     path?: never;
     query?: never;

@@ -7,18 +7,18 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
 from ...models.login_request import LoginRequest
+from ...models.web_marker import WebMarker
 from ...models.web_session import WebSession
-from ...types import UNSET, Response, Unset
+from ...types import Response
 
 
 def _get_kwargs(
     *,
     body: LoginRequest,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    if not isinstance(x_confab_web, Unset):
-        headers["X-Confab-Web"] = x_confab_web
+    headers["X-Confab-Web"] = str(x_confab_web)
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -107,7 +107,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
 ) -> Response[ErrorBody | WebSession]:
     """Log in (web client): the refresh token goes into an HttpOnly cookie
 
@@ -116,7 +116,11 @@ def sync_detailed(
     header `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         body (LoginRequest):
 
     Raises:
@@ -143,7 +147,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
 ) -> ErrorBody | WebSession | None:
     """Log in (web client): the refresh token goes into an HttpOnly cookie
 
@@ -152,7 +156,11 @@ def sync(
     header `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         body (LoginRequest):
 
     Raises:
@@ -174,7 +182,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
 ) -> Response[ErrorBody | WebSession]:
     """Log in (web client): the refresh token goes into an HttpOnly cookie
 
@@ -183,7 +191,11 @@ async def asyncio_detailed(
     header `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         body (LoginRequest):
 
     Raises:
@@ -208,7 +220,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: LoginRequest,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
 ) -> ErrorBody | WebSession | None:
     """Log in (web client): the refresh token goes into an HttpOnly cookie
 
@@ -217,7 +229,11 @@ async def asyncio(
     header `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         body (LoginRequest):
 
     Raises:

@@ -6,17 +6,17 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
+from ...models.web_marker import WebMarker
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    if not isinstance(x_confab_web, Unset):
-        headers["X-Confab-Web"] = x_confab_web
+    headers["X-Confab-Web"] = str(x_confab_web)
 
     cookies = {}
     if confab_refresh is not UNSET:
@@ -74,7 +74,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> Response[Any | ErrorBody]:
     """Log out (web client): revokes the cookie's session and clears it
@@ -83,7 +83,11 @@ def sync_detailed(
     there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:
@@ -109,7 +113,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> Any | ErrorBody | None:
     """Log out (web client): revokes the cookie's session and clears it
@@ -118,7 +122,11 @@ def sync(
     there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:
@@ -139,7 +147,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> Response[Any | ErrorBody]:
     """Log out (web client): revokes the cookie's session and clears it
@@ -148,7 +156,11 @@ async def asyncio_detailed(
     there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:
@@ -172,7 +184,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> Any | ErrorBody | None:
     """Log out (web client): revokes the cookie's session and clears it
@@ -181,7 +193,11 @@ async def asyncio(
     there is none left). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:

@@ -6,18 +6,18 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
+from ...models.web_marker import WebMarker
 from ...models.web_session import WebSession
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    if not isinstance(x_confab_web, Unset):
-        headers["X-Confab-Web"] = x_confab_web
+    headers["X-Confab-Web"] = str(x_confab_web)
 
     cookies = {}
     if confab_refresh is not UNSET:
@@ -81,7 +81,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> Response[ErrorBody | WebSession]:
     """Refresh (web client): rotates the cookie, returns a new access token
@@ -90,7 +90,11 @@ def sync_detailed(
     in `refresh` (a reused one revokes the login). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:
@@ -116,7 +120,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> ErrorBody | WebSession | None:
     """Refresh (web client): rotates the cookie, returns a new access token
@@ -125,7 +129,11 @@ def sync(
     in `refresh` (a reused one revokes the login). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:
@@ -146,7 +154,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> Response[ErrorBody | WebSession]:
     """Refresh (web client): rotates the cookie, returns a new access token
@@ -155,7 +163,11 @@ async def asyncio_detailed(
     in `refresh` (a reused one revokes the login). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:
@@ -179,7 +191,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient | Client,
-    x_confab_web: str | Unset = UNSET,
+    x_confab_web: WebMarker,
     confab_refresh: str | Unset = UNSET,
 ) -> ErrorBody | WebSession | None:
     """Refresh (web client): rotates the cookie, returns a new access token
@@ -188,7 +200,11 @@ async def asyncio(
     in `refresh` (a reused one revokes the login). Needs `X-Confab-Web: 1`.
 
     Args:
-        x_confab_web (str | Unset):
+        x_confab_web (WebMarker): The value of `X-Confab-Web`, which every web-session call
+            carries (the web
+            client sends it; without it, or with another value, 400 `bad_request`): a
+            cross-origin page cannot add it without a CORS preflight, which confab never
+            grants with credentials, on top of `SameSite=Strict`.
         confab_refresh (str | Unset):
 
     Raises:
