@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::cluster::{PrivateRedis, redis_command, until_subscribers};
+use crate::cluster::{PrivateRedis, redis_command, stored_or_busy, until_subscribers};
 use crate::helpers::*;
 
 /// Node B misses every event of a removal, a demotion and a logout-all (its
@@ -159,24 +159,13 @@ async fn two_nodes_on(redis: &PrivateRedis) -> (TestApp, TestApp) {
 }
 
 /// Sends through `node` until one is stored (a 503 `server_busy` is "not now":
-/// nothing was stored), within `within`; returns the stored message.
-async fn send_until_stored(
-    node: &TestApp,
-    who: &Session,
-    g: &str,
-    body: &str,
-    within: Duration,
-) -> serde_json::Value {
+/// nothing was stored), within `within`.
+async fn send_until_stored(node: &TestApp, who: &Session, g: &str, body: &str, within: Duration) {
     let deadline = std::time::Instant::now() + within;
     loop {
-        let sent = node.say(who, g, body).await;
-        if sent.status() == StatusCode::CREATED {
-            return expect_json(sent, StatusCode::CREATED).await;
+        if stored_or_busy(node.say(who, g, body).await).await {
+            return;
         }
-        assert_eq!(
-            expect_error(sent, StatusCode::SERVICE_UNAVAILABLE).await,
-            "server_busy"
-        );
         assert!(
             std::time::Instant::now() < deadline,
             "{body:?} was never stored"
@@ -273,16 +262,10 @@ async fn with_redis_away_longer_than_a_lease_the_owner_stops_writing_and_resumes
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     for i in 0.. {
         let body = format!("during {i}");
-        let sent = a.say(&alice, &g, &body).await;
-        if sent.status() == StatusCode::CREATED {
-            stored.push(body);
-        } else {
-            assert_eq!(
-                expect_error(sent, StatusCode::SERVICE_UNAVAILABLE).await,
-                "server_busy"
-            );
+        if !stored_or_busy(a.say(&alice, &g, &body).await).await {
             break;
         }
+        stored.push(body);
         assert!(
             std::time::Instant::now() < deadline,
             "the owner went on writing without Redis: {} stored",
