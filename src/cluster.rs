@@ -994,10 +994,12 @@ impl Cluster {
             .taking
             .get(&conversation)
             .map(|gate| Arc::clone(gate.value()));
+        // Ready: in memory, sound, and the sender's membership known here (else
+        // fetched first, in the queue below, which keeps the order).
         let ready = self.writers().is_some_and(|writers| {
-            writers
-                .loaded(&conversation)
-                .is_some_and(|live| !live.needs_reload())
+            writers.loaded(&conversation).is_some_and(|live| {
+                !live.needs_reload() && writers.sender_may_send(&live, &draft.sender_id).is_some()
+            })
         });
         if gate.is_none() && ready && !self.deferred.contains_key(&conversation) {
             return self.serve_submit_now(from, call, conversation, draft);
@@ -1037,10 +1039,13 @@ impl Cluster {
                         continue;
                     }
                     // Loaded (or reloaded) first, so the queue keeps its order.
-                    if let Some(writers) = cluster.writers()
-                        && let Err(err) = writers.get(&conversation).await
-                    {
-                        tracing::debug!(error = %err.message, "forwarded sends: the conversation did not load");
+                    if let Some(writers) = cluster.writers() {
+                        if let Err(err) = writers.get(&conversation).await {
+                            tracing::debug!(error = %err.message, "forwarded sends: the conversation did not load");
+                        }
+                        for (_, _, draft) in &queued {
+                            writers.learn_sender(&conversation, &draft.sender_id).await;
+                        }
                     }
                     for (from, call, draft) in queued {
                         cluster.serve_submit_now(from, call, conversation.clone(), draft);
@@ -1080,6 +1085,13 @@ impl Cluster {
             .filter(|live| !live.needs_reload());
         let cluster = Arc::clone(self);
         match ready {
+            // The owner's own view of the sender: a member removed on another
+            // node is refused here too, even if the forwarding node had not heard.
+            Some(live) if writers.sender_may_send(&live, &draft.sender_id) == Some(false) => {
+                metrics::counter!("confab_cluster_forwarded_refused_total").increment(1);
+                let err = ApiError::forbidden(crate::chat::access::JOIN_FIRST);
+                self.answer(&from, call, Outcome::refused(&err));
+            }
             Some(live) => match writers.submit_forwarded(&live, draft, Box::new(answered)) {
                 Ok(Ticket::Ready(message)) => {
                     let outcome = Outcome::Stored {
@@ -1099,7 +1111,13 @@ impl Cluster {
             // lease for a write of its own, so the conversation is loaded.
             None => {
                 tokio::spawn(async move {
+                    writers.learn_sender(&conversation, &draft.sender_id).await;
                     let submitted = match writers.get(&conversation).await {
+                        Ok(live)
+                            if writers.sender_may_send(&live, &draft.sender_id) == Some(false) =>
+                        {
+                            Err(ApiError::forbidden(crate::chat::access::JOIN_FIRST))
+                        }
                         Ok(live) => writers.submit_forwarded(&live, draft, Box::new(answered)),
                         Err(err) => Err(err),
                     };

@@ -613,17 +613,47 @@ const LOCK_TTL: Duration = Duration::from_secs(5);
 /// How long a caller waits for a cluster-wide lock before giving up (503).
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 
-/// Takes a lock if free: `SET NX PX`, as a script so that taking and the
-/// holder's token go together.
-const LOCK: &str = r"
-return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
-";
+/// Takes a lock (`KEYS[2]`) if free and the generation is not quiet: `SET NX
+/// PX`, as a script so that the generation check, taking and the holder's token
+/// go together. Returns `{'locked', ''}`, `{'held', ''}` or `{'quiet', ''}` (or
+/// the generation check's answer).
+const LOCK: &str = concat!(
+    generation_check!(),
+    r"
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {'held', ''}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now < tonumber(redis.call('HGET', KEYS[1], 'quiet_until') or '0') then
+  return {'quiet', ''}
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return {'locked', ''}
+"
+);
 
 /// A cluster-wide lock held by this node; released when dropped.
+///
+/// **Bounded trust**, as for leases: the lock is trusted only until
+/// `LOCK_TTL - MARGIN` after the request that took it was sent (`trusted`).
+/// Each write it guards checks that first, so a node that stalled (SIGSTOP, a
+/// hung database, a long pause) past the lock's expiry, when another node may
+/// hold it, writes nothing. What is left is a stall of more than `MARGIN`
+/// between that check and the write reaching the database
+/// (docs/architecture.md §11 says what it can and cannot break).
 pub struct ClusterLock {
     ownership: Arc<Ownership>,
     key: String,
     token: String,
+    asked: Instant,
+}
+
+impl ClusterLock {
+    /// Whether this node may still act on the lock (see the type's doc).
+    pub fn trusted(&self) -> bool {
+        self.asked.elapsed() < LOCK_TTL - MARGIN
+    }
 }
 
 impl Drop for ClusterLock {
@@ -653,7 +683,8 @@ impl Drop for ClusterLock {
 /// Why a cluster-wide lock was not taken.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NotLocked {
-    /// Redis did not answer: the caller goes on with its node's lock only.
+    /// Redis did not answer: nobody can tell whether another node holds it, so
+    /// the change is refused (503) until Redis is back.
     Unreachable,
     /// Another node held it for `LOCK_WAIT`.
     Busy,
@@ -674,26 +705,46 @@ impl Ownership {
             let Some(mut conn) = self.conn().await else {
                 return Err(NotLocked::Unreachable);
             };
+            let asked = Instant::now();
             let taken = tokio::time::timeout(
                 REDIS_TIMEOUT,
                 self.lock
+                    .key(&self.generation_key)
                     .key(&key)
+                    .arg(self.known_generation())
                     .arg(&token)
                     .arg(LOCK_TTL.as_millis() as u64)
-                    .invoke_async::<i64>(&mut conn),
+                    .invoke_async::<Vec<String>>(&mut conn),
             )
             .await;
-            match taken {
-                Ok(Ok(1)) => {
+            let reply = match taken {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(_)) | Err(_) => {
+                    self.failed();
+                    return Err(NotLocked::Unreachable);
+                }
+            };
+            match reply.first().map(String::as_str) {
+                Some("locked") => {
                     return Ok(ClusterLock {
                         ownership: Arc::clone(self),
                         key,
                         token,
+                        asked,
                     });
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => {
-                    self.failed();
+                Some("held") => {}
+                Some("quiet") => {
+                    metrics::counter!("confab_cluster_quiet_refusals_total").increment(1);
+                }
+                Some("generation") => {
+                    let found = reply.get(1).map(String::as_str).unwrap_or_default();
+                    if !self.adopt(&mut conn, found).await {
+                        return Err(NotLocked::Unreachable);
+                    }
+                }
+                _ => {
+                    tracing::warn!(reply = ?reply, "cluster lock: unexpected answer from Redis");
                     return Err(NotLocked::Unreachable);
                 }
             }

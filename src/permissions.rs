@@ -126,6 +126,27 @@ pub fn may(actor: Actor, action: GroupAction) -> bool {
     }
 }
 
+/// The role a stored membership (`stored`, or none) gives `user` in a group
+/// whose owner is `owner_id`. The group's `owner_id` is the one truth of
+/// ownership: the owner is the owner whatever their membership says, and a
+/// membership that says `owner` for anyone else counts as `admin` (a transfer
+/// that stopped half-way, or a late write from a node that stalled past its
+/// cluster lock). So a group has exactly one owner by construction, whatever
+/// order its documents were written in.
+pub fn effective_role(
+    stored: Option<GroupRole>,
+    user: &UserId,
+    owner_id: &UserId,
+) -> Option<GroupRole> {
+    if user == owner_id {
+        return Some(GroupRole::Owner);
+    }
+    stored.map(|role| match role {
+        GroupRole::Owner => GroupRole::Admin,
+        other => other,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +233,28 @@ mod tests {
                 assert_eq!(may(actor, *action), want, "{actor:?} {action:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_group_owner_id_alone_makes_an_owner() {
+        let owner = UserId::from("owner");
+        let other = UserId::from("other");
+        // The owner, whatever their membership says (even none).
+        for stored in [None, Some(GroupRole::Admin), Some(GroupRole::Member)] {
+            assert_eq!(
+                effective_role(stored, &owner, &owner),
+                Some(GroupRole::Owner)
+            );
+        }
+        // Anyone else's `owner` membership is an admin's; the rest stand.
+        assert_eq!(
+            effective_role(Some(GroupRole::Owner), &other, &owner),
+            Some(GroupRole::Admin)
+        );
+        assert_eq!(
+            effective_role(Some(GroupRole::Member), &other, &owner),
+            Some(GroupRole::Member)
+        );
+        assert_eq!(effective_role(None, &other, &owner), None);
     }
 }

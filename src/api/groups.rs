@@ -221,7 +221,7 @@ impl GroupsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<GroupId>,
-    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash, Limited)>> {
+    ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash, Limited, Busy)>> {
         groups::leave(&state, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }

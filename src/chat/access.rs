@@ -8,7 +8,7 @@ use super::Caller;
 use super::writer::Live;
 use crate::error::ApiError;
 use crate::ids::ConversationId;
-use crate::permissions::{Actor, GroupAction, GroupRole, may};
+use crate::permissions::{Actor, GroupAction, GroupRole, effective_role, may};
 use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind};
 use crate::store::groups::{GroupDoc, Visibility};
@@ -124,7 +124,7 @@ async fn authorize(
     if !may(actor, action) {
         tracing::warn!(event = "forbidden", user_id = %caller.id, conversation = %conversation.id, ?action, "refused in group");
         return Err(ApiError::forbidden(if actor.group.is_none() {
-            "join the group first"
+            JOIN_FIRST
         } else {
             "your role in this group does not allow this"
         }));
@@ -132,7 +132,11 @@ async fn authorize(
     Ok((Some(group), actor))
 }
 
-/// The caller's membership role in `group` (if any) as an `Actor`.
+/// The refusal of a group action to someone who is not a member.
+pub const JOIN_FIRST: &str = "join the group first";
+
+/// The caller's role in `group` (if any) as an `Actor`: their membership's, as
+/// the group's `owner_id` makes it (`effective_role`: exactly one owner).
 pub async fn group_actor(
     state: &AppState,
     caller: &Caller,
@@ -144,6 +148,7 @@ pub async fn group_actor(
         .membership(&group.id, &caller.id)
         .await?
         .map(|m| m.role);
+    let role = effective_role(role, &caller.id, &group.owner_id);
     Ok((
         role,
         Actor {

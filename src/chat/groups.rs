@@ -6,7 +6,7 @@ use crate::domain::{FieldErrors, clean_text};
 use crate::error::ApiError;
 use crate::ids::{GroupId, UserId};
 use crate::limits::{GROUP_DESCRIPTION_MAX_CHARS, GROUP_NAME_MAX_CHARS};
-use crate::permissions::{Actor, GroupAction, GroupRole, may};
+use crate::permissions::{Actor, GroupAction, GroupRole, effective_role, may};
 use crate::rate_limits::Action;
 use crate::realtime::hub::MembershipChange;
 use crate::state::AppState;
@@ -80,9 +80,17 @@ async fn readable(
         GroupAction::Read,
         caller,
         &group,
-        "join the group first",
+        super::access::JOIN_FIRST,
     )?;
     Ok((group, actor))
+}
+
+/// A stored membership with the role it gives (`effective_role`): the one
+/// owner is the group's `owner_id`.
+fn as_owned_by(group: &GroupDoc, mut membership: MembershipDoc) -> MembershipDoc {
+    membership.role = effective_role(Some(membership.role), &membership.user_id, &group.owner_id)
+        .unwrap_or(membership.role);
+    membership
 }
 
 fn require(
@@ -284,6 +292,18 @@ pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<()
         .rate_limits
         .check(&caller.id, Action::Membership)
         .await?;
+    let (_, actor) = seen(state, caller, id).await?;
+    if actor.group.is_none() {
+        return Err(ApiError::not_found("membership"));
+    }
+    // Under the group's membership lock, like every other membership change: a
+    // transfer to the caller cannot pass between the check and the removal
+    // (which would leave an owner who is not a member).
+    let live = state.writers.get(&id.conversation()).await?;
+    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    if members.shared() {
+        state.store.groups.reread(id);
+    }
     let (group, actor) = seen(state, caller, id).await?;
     if actor.group.is_none() {
         return Err(ApiError::not_found("membership"));
@@ -300,6 +320,7 @@ pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<()
         &group,
         "you cannot leave this group",
     )?;
+    members.still_held()?;
     if state.store.groups.remove_member(id, &caller.id).await? {
         unsubscribe(state, id, &caller.id);
     }
@@ -314,12 +335,15 @@ pub async fn members(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<MembershipDoc>, Option<String>), ApiError> {
-    readable(state, caller, id).await?;
+    let (group, _) = readable(state, caller, id).await?;
     let page = state.store.groups.members_page(id, cursor, limit).await?;
     let next = (page.len() == limit as usize)
         .then(|| page.last().map(|m| m.joined_key.clone()))
         .flatten();
-    Ok((page, next))
+    Ok((
+        page.into_iter().map(|m| as_owned_by(&group, m)).collect(),
+        next,
+    ))
 }
 
 /// Adds `user_id` with `role`, or changes their role.
@@ -350,7 +374,8 @@ pub async fn put_member(
             "ownership changes only by transfer (POST /groups/{id}/transfer)",
         ));
     }
-    match state.store.groups.membership(id, &target.id).await? {
+    let existing = state.store.groups.membership(id, &target.id).await?;
+    match existing.map(|m| as_owned_by(&group, m)) {
         Some(existing) => {
             if existing.role == GroupRole::Owner {
                 return Err(ApiError::conflict(
@@ -367,6 +392,7 @@ pub async fn put_member(
                 &group,
                 "only the owner grants or takes the admin role",
             )?;
+            members.still_held()?;
             let updated = state
                 .store
                 .groups
@@ -374,7 +400,7 @@ pub async fn put_member(
                 .await?
                 .ok_or_else(|| ApiError::not_found("membership"))?;
             tracing::info!(event = "member_role_changed", group_id = %id, target = %target.id, ?role, actor = %caller.id);
-            Ok(updated)
+            Ok(as_owned_by(&group, updated))
         }
         None => {
             require(
@@ -384,6 +410,7 @@ pub async fn put_member(
                 &group,
                 "your role does not allow adding members with that role",
             )?;
+            members.still_held()?;
             if state.store.groups.add_member(id, &target.id, role).await? {
                 state
                     .hub
@@ -394,6 +421,7 @@ pub async fn put_member(
                 .groups
                 .membership(id, &target.id)
                 .await?
+                .map(|m| as_owned_by(&group, m))
                 .ok_or_else(|| ApiError::not_found("membership"))
         }
     }
@@ -417,6 +445,7 @@ pub async fn remove_member(
         .groups
         .membership(id, user_id)
         .await?
+        .map(|m| as_owned_by(&group, m))
         .ok_or_else(|| ApiError::not_found("membership"))?;
     if target.role == GroupRole::Owner {
         return Err(ApiError::conflict(
@@ -434,6 +463,7 @@ pub async fn remove_member(
         &group,
         "your role does not allow removing this member",
     )?;
+    members.still_held()?;
     if state.store.groups.remove_member(id, user_id).await? {
         unsubscribe(state, id, user_id);
         tracing::info!(event = "member_removed", group_id = %id, target = %user_id, actor = %caller.id);
@@ -475,17 +505,24 @@ pub async fn transfer(
     let changed = |updated: Option<MembershipDoc>| {
         updated.ok_or_else(|| ApiError::conflict("the membership changed meanwhile; try again"))
     };
+    // The group's `owner_id` is the one truth of ownership (`effective_role`), so
+    // it is written first: should the transfer stop after it, the memberships
+    // still give exactly one owner, and the next transfer or role change
+    // tidies them.
+    members.still_held()?;
+    groups.set_owner(id, new_owner).await?;
+    members.still_held()?;
     changed(
         groups
             .set_member_role(id, new_owner, GroupRole::Owner)
             .await?,
     )?;
+    members.still_held()?;
     changed(
         groups
             .set_member_role(id, &group.owner_id, GroupRole::Admin)
             .await?,
     )?;
-    groups.set_owner(id, new_owner).await?;
     tracing::info!(event = "ownership_transferred", group_id = %id, from = %group.owner_id, to = %new_owner, actor = %caller.id);
     groups.by_id(id).await?.ok_or_else(group_not_found)
 }

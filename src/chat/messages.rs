@@ -268,6 +268,7 @@ pub async fn edit(
     let mut edited = message;
     edited.body = body;
     edited.edited_at = Some(now());
+    edits.still_held()?;
     state
         .writers
         .update_message(&room.live, &edited, |doc| {
@@ -304,6 +305,7 @@ pub async fn delete(
     let mut deleted = message;
     deleted.body = String::new();
     deleted.deleted = true;
+    edits.still_held()?;
     state
         .writers
         .update_message(&room.live, &deleted, |doc| {

@@ -30,11 +30,30 @@ impl Exclusive<'_> {
     pub fn shared(&self) -> bool {
         self.cluster.is_some()
     }
+
+    /// Called right before each write the lock guards: refuses (503) once the
+    /// cluster-wide lock is no longer trusted (`ClusterLock::trusted`), so a node
+    /// that stalled past the lock's expiry, when another node may hold it, writes
+    /// nothing more.
+    pub fn still_held(&self) -> Result<(), ApiError> {
+        match &self.cluster {
+            Some(lock) if !lock.trusted() => {
+                metrics::counter!("confab_cluster_locks_expired_total").increment(1);
+                tracing::warn!("a cluster lock expired before its write; the change stops here");
+                Err(ApiError::new(
+                    ErrorCode::ServerBusy,
+                    "this change took too long and may race another; try again",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Takes `local`, then (cluster mode) the cluster-wide lock `name`. Redis not
-/// answering leaves the node's lock alone (logged); another node holding it
-/// for seconds is 503 `server_busy`.
+/// answering, or another node holding it for seconds, is 503 `server_busy`:
+/// with Redis away nobody can tell whether another node is inside the same
+/// change.
 pub async fn exclusive<'a>(
     state: &AppState,
     local: &'a tokio::sync::Mutex<()>,
@@ -46,8 +65,11 @@ pub async fn exclusive<'a>(
         Some(cluster) => match cluster.lock(name).await {
             Ok(held) => Some(held),
             Err(NotLocked::Unreachable) => {
-                tracing::warn!(lock = name, "Redis unreachable: this node's lock only");
-                None
+                tracing::warn!(lock = name, "Redis unreachable: the change is refused");
+                return Err(ApiError::new(
+                    ErrorCode::ServerBusy,
+                    "the cluster cannot coordinate this change now (Redis unreachable); try again",
+                ));
             }
             Err(NotLocked::Busy) => {
                 return Err(ApiError::new(

@@ -581,6 +581,34 @@ impl Writers {
         self.live.contains_key(id)
     }
 
+    /// Cluster mode, on the owner: whether `sender` may still send in `live`, by
+    /// this node's own caches: a second view next to the forwarding node's check,
+    /// so a send is stored only when both nodes believe the sender is a member.
+    /// `None`: not in memory (`learn_sender` fetches it). A DM's participants
+    /// never change; the forwarding node checked them.
+    pub fn sender_may_send(&self, live: &Live, sender: &UserId) -> Option<bool> {
+        if live.lock().doc.kind != crate::store::conversations::ConversationKind::Group {
+            return Some(true);
+        }
+        self.store
+            .groups
+            .cached_membership(&live.id.as_group(), sender)
+            .map(|membership| membership.is_some())
+    }
+
+    /// Brings `sender`'s membership of the conversation's group into memory (for
+    /// `sender_may_send`). A database error leaves it unknown.
+    pub async fn learn_sender(&self, conversation: &ConversationId, sender: &UserId) {
+        if let Err(err) = self
+            .store
+            .groups
+            .membership(&conversation.as_group(), sender)
+            .await
+        {
+            tracing::debug!(error = %err, "forwarded send: the sender's membership was not read");
+        }
+    }
+
     /// The `Live` if it is in memory (no loading).
     pub fn loaded(&self, id: &ConversationId) -> Option<Arc<Live>> {
         self.live.get(id).and_then(|c| c.get().cloned())

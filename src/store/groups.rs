@@ -317,6 +317,16 @@ impl GroupStore {
         group.map(|_| ())
     }
 
+    /// What memory says of the user's membership of the group, without asking
+    /// the database: `None` when not cached.
+    pub fn cached_membership(
+        &self,
+        group_id: &GroupId,
+        user_id: &UserId,
+    ) -> Option<Option<MembershipDoc>> {
+        self.membership_cache.get(&membership_id(group_id, user_id))
+    }
+
     /// The user's membership of the group: an `_id` lookup, or memory (absent
     /// memberships are remembered too).
     pub async fn membership(

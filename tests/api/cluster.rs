@@ -1371,7 +1371,8 @@ async fn with_redis_unreachable_a_node_that_never_owned_a_conversation_refuses_i
     // up. Without Redis nobody can tell which node writes a conversation, and this
     // node never owned it: a send is refused (503, send again) rather than risk a
     // second writer (issue 20: readers missed messages written by two nodes).
-    // Membership changes still go through (the database's unique indexes decide).
+    // Membership changes are refused too: nobody can tell whether another node
+    // is inside the same change (they need the cluster-wide lock).
     let app = spawn_app_with(&[
         ("REDIS_URL", "redis://127.0.0.1:1"),
         ("REDIS_NAMESPACE", "alone"),
@@ -1381,8 +1382,12 @@ async fn with_redis_unreachable_a_node_that_never_owned_a_conversation_refuses_i
     let bob = app.user("bob").await;
     let g = app.group(&alice, "Alone", "public").await;
     assert_eq!(
-        app.set_member(&alice, &g, &bob, "admin").await.status(),
-        StatusCode::OK
+        expect_error(
+            app.set_member(&alice, &g, &bob, "admin").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        )
+        .await,
+        "server_busy"
     );
     let started = std::time::Instant::now();
     let code = expect_error(
@@ -1408,12 +1413,15 @@ async fn with_redis_unreachable_a_node_that_never_owned_a_conversation_refuses_i
             json!({ "user_id": bob.id }),
         )
         .await;
-    assert_eq!(moved.status(), StatusCode::OK);
+    assert_eq!(
+        expect_error(moved, StatusCode::SERVICE_UNAVAILABLE).await,
+        "server_busy"
+    );
     let group = expect_json(
-        app.get(&format!("/api/v1/groups/{g}"), Some(&bob.access))
+        app.get(&format!("/api/v1/groups/{g}"), Some(&alice.access))
             .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(group["owner_id"], bob.id.as_str());
+    assert_eq!(group["owner_id"], alice.id.as_str(), "nothing changed");
 }

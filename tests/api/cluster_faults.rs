@@ -279,3 +279,95 @@ async fn with_redis_away_longer_than_a_lease_the_owner_stops_writing_and_resumes
     stored.push("after".to_owned());
     assert_eq!(bodies_in_history(&a, &alice, &g).await, stored);
 }
+
+/// A membership change needs the cluster-wide lock; with Redis away nobody can
+/// tell whether another node is inside the same change, so it is refused (503
+/// `server_busy`) and nothing changes. Before, the node went on under its own
+/// lock only (two nodes could interleave two changes of one group).
+#[tokio::test]
+async fn with_redis_away_a_membership_change_is_refused_and_changes_nothing() {
+    let mut redis = PrivateRedis::start().await;
+    let (a, _b) = two_nodes_on(&redis).await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let g = a.group(&alice, "Locked", "public").await;
+    expect_json(
+        a.set_member(&alice, &g, &bob, "member").await,
+        StatusCode::OK,
+    )
+    .await;
+
+    redis.kill().await;
+    let removal = a
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/groups/{g}/members/{}", bob.id),
+            Some(&alice.access),
+            None,
+        )
+        .await;
+    assert_eq!(
+        expect_error(removal, StatusCode::SERVICE_UNAVAILABLE).await,
+        "server_busy"
+    );
+    let promotion = a.set_member(&alice, &g, &bob, "admin").await;
+    assert_eq!(
+        expect_error(promotion, StatusCode::SERVICE_UNAVAILABLE).await,
+        "server_busy"
+    );
+
+    redis.restart().await;
+    let members = expect_json(
+        a.get(&format!("/api/v1/groups/{g}/members"), Some(&alice.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let bob_role = members["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["user"]["id"] == bob.id.as_str())
+        .map(|m| m["role"].clone());
+    assert_eq!(
+        bob_role,
+        Some(json!("member")),
+        "nothing changed: {members}"
+    );
+}
+
+/// The owner node checks a forwarded send's sender against its own view too. B
+/// never hears that bob's membership went (the document is removed behind the
+/// nodes' backs, as when B misses the event); A, the conversation's owner, reads
+/// it afresh and refuses. Before, A stored whatever B forwarded.
+#[tokio::test]
+async fn the_owner_refuses_a_forwarded_send_from_someone_it_knows_is_not_a_member() {
+    let redis = PrivateRedis::start().await;
+    let (a, b) = two_nodes_on(&redis).await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let g = a.group(&alice, "Second view", "public").await;
+    crate::cluster::joined(&b, &bob, &g).await;
+    // A owns the conversation (first send); bob's send through B is forwarded.
+    expect_json(a.say(&alice, &g, "mine").await, StatusCode::CREATED).await;
+    expect_json(b.say(&bob, &g, "forwarded").await, StatusCode::CREATED).await;
+
+    a.state
+        .store
+        .db
+        .collection::<mongodb::bson::Document>("memberships")
+        .delete_one(mongodb::bson::doc! { "_id": format!("{g}:{}", bob.id) })
+        .await
+        .expect("membership removed");
+    a.state.store.groups.forget_all();
+
+    let refused = b.say(&bob, &g, "after removal").await;
+    assert_eq!(
+        expect_error(refused, StatusCode::FORBIDDEN).await,
+        "forbidden"
+    );
+    assert_eq!(
+        bodies_in_history(&a, &alice, &g).await,
+        ["mine", "forwarded"]
+    );
+}

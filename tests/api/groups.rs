@@ -563,3 +563,66 @@ async fn malformed_and_unknown_ids_are_404_never_500() {
         assert_eq!(expect_error(resp, StatusCode::NOT_FOUND).await, "not_found");
     }
 }
+
+/// A group has exactly one owner, whatever order its documents were written in:
+/// the group's `owner_id` decides. A second `owner` membership (what a node
+/// stalled past its cluster lock in a transfer could still write) counts as an
+/// admin: it is listed as one and cannot act as the owner.
+#[tokio::test]
+async fn a_late_owner_membership_does_not_make_a_second_owner() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let g = app.group(&alice, "One owner", "public").await;
+    expect_json(
+        app.set_member(&alice, &g, &bob, "member").await,
+        StatusCode::OK,
+    )
+    .await;
+    app.state
+        .store
+        .db
+        .collection::<mongodb::bson::Document>("memberships")
+        .update_one(
+            mongodb::bson::doc! { "_id": format!("{g}:{}", bob.id) },
+            mongodb::bson::doc! { "$set": { "role": "owner" } },
+        )
+        .await
+        .expect("late write");
+    app.state.store.groups.forget_all();
+
+    let members = expect_json(
+        app.get(&format!("/api/v1/groups/{g}/members"), Some(&alice.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let owners: Vec<&str> = members["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "owner")
+        .filter_map(|m| m["user"]["username"].as_str())
+        .collect();
+    assert_eq!(owners, ["alice"], "{members}");
+    // Bob acts as an admin, not as an owner: deleting the group is the owner's.
+    let delete = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/groups/{g}"),
+            Some(&bob.access),
+            None,
+        )
+        .await;
+    expect_error(delete, StatusCode::FORBIDDEN).await;
+    // The real owner still transfers; the stale membership is tidied on the way.
+    let transferred = app
+        .post(
+            &format!("/api/v1/groups/{g}/transfer"),
+            Some(&alice.access),
+            json!({ "user_id": bob.id }),
+        )
+        .await;
+    let group = expect_json(transferred, StatusCode::OK).await;
+    assert_eq!(group["owner_id"], bob.id.as_str());
+}

@@ -1887,7 +1887,7 @@ export type LeaveGroupErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
