@@ -69,6 +69,7 @@ class Ctx:
         self.rec = workload.Recorder()
         self.users = {}
         self.groups = []
+        self.crown = None       # the group whose ownership passes around (workload.crown)
         self.sending = True
         self.stop_readers = asyncio.Event()
         self.stop_attacks = asyncio.Event()
@@ -115,7 +116,8 @@ async def must(ctx, method, path, token, body, want, what):
 
 async def setup(ctx, plan):
     names = (["owner"] + [f"ws{i}" for i in range(WS_SENDERS)] + [f"rs{i}" for i in range(REST_SENDERS)]
-             + [f"rd{i}" for i in range(READERS)] + [r["victim"] for r in plan["revocations"]])
+             + [f"rd{i}" for i in range(READERS)] + [r["victim"] for r in plan["revocations"]]
+             + [f"crown{i}" for i in range(workload.CROWN_HOLDERS)])
     sem = asyncio.Semaphore(3)
 
     async def one(name):
@@ -136,6 +138,14 @@ async def setup(ctx, plan):
     for n, g in joins:
         await must(ctx, "POST", f"/api/v1/groups/{g}/join", ctx.users[n]["access"], {}, (200,), f"{n} joins {g}")
         members[g].add(ctx.users[n]["id"])
+    # The crown group: its ownership passes between its three members all run long.
+    first = ctx.users["crown0"]["access"]
+    data = await must(ctx, "POST", "/api/v1/groups", first, {"name": "chaos crown", "visibility": "public"},
+                      (201,), "create the crown group")
+    ctx.crown = data["id"]
+    for i in range(1, workload.CROWN_HOLDERS):
+        await must(ctx, "POST", f"/api/v1/groups/{ctx.crown}/join", ctx.users[f"crown{i}"]["access"], {},
+                   (200,), f"crown{i} joins the crown group")
     return members
 
 
@@ -319,6 +329,39 @@ async def converge_owners(ctx):
                        observed=obs)], obs
 
 
+async def owners_on(ctx, node):
+    """What `node` says of the crown group: its `owner_id`, and every member listed
+    with the role `owner` (by user id)."""
+    token = ctx.users["crown0"]["access"]
+    st, group = await call(ctx, node, "GET", f"/api/v1/groups/{ctx.crown}", token)
+    if st != 200:
+        return {"status": st}
+    st, members = await call(ctx, node, "GET", f"/api/v1/groups/{ctx.crown}/members?limit=100", token)
+    if st != 200:
+        return {"status": st}
+    listed = sorted(m["user"]["id"] for m in members["items"] if m["role"] == "owner")
+    return {"owner_id": group["owner_id"], "listed_owners": listed}
+
+
+async def converge_crown(ctx):
+    """After the transfers raced through faults: every node names the same one
+    owner of the crown group, and lists exactly that member as `owner`."""
+    end = time.monotonic() + CONVERGE_SECS
+    obs = None
+    while time.monotonic() < end:
+        obs = {f"node{n}": await owners_on(ctx, n) for n in range(ctx.cluster.n)}
+        answers = list(obs.values())
+        if all("owner_id" in a for a in answers) and all(a == answers[0] for a in answers) \
+                and answers[0]["listed_owners"] == [answers[0]["owner_id"]]:
+            return []
+        await asyncio.sleep(0.5)
+    done = [t for t in ctx.rec.transfers if t["status"] == 200]
+    return [checker._v("4", f"one owner per group: the crown group did not converge to exactly one owner "
+                            f"within {CONVERGE_SECS:g} s ({len(done)} transfers done, "
+                            f"{len(ctx.rec.transfers)} tried)", observed=obs,
+                       last_transfers=ctx.rec.transfers[-10:])]
+
+
 async def histories(ctx):
     owner = ctx.users["owner"]["access"]
     out = {}
@@ -400,8 +443,9 @@ async def run_seed(seed, args, bins):
         victim_tasks = [asyncio.create_task(v.run()) for v in victims.values()]
         revoke_tasks = [asyncio.create_task(workload.revoke(ctx, r, victims[r["victim"]]))
                         for r in plan["revocations"]]
+        crown_task = asyncio.create_task(workload.crown(ctx))
         nemesis_task = asyncio.create_task(nemesis(ctx, plan))
-        all_tasks = reader_tasks + sender_tasks + victim_tasks + revoke_tasks + [nemesis_task]
+        all_tasks = reader_tasks + sender_tasks + victim_tasks + revoke_tasks + [crown_task, nemesis_task]
 
         await asyncio.sleep(args.duration)
         ctx.sending = False
@@ -416,6 +460,7 @@ async def run_seed(seed, args, bins):
             live_v.append(checker._v("liveness", f"node{i} was not ready (GET /readyz) within 90 s of healing",
                                      log=cluster.nodes[i].log_path))
         await finish(sender_tasks, max(5.0, ctx.hard_deadline - rec.now()))
+        await finish([crown_task], 15)
         await finish(revoke_tasks, 30)
         for removal in [r for r in rec.revocations if r["kind"] == "remove" and r.get("t_return")]:
             members[removal["group"]].discard(removal["user_id"])
@@ -438,6 +483,7 @@ async def run_seed(seed, args, bins):
         live_v += await converge_members(ctx, members)
         owner_v, extra["ownership"] = await converge_owners(ctx)
         live_v += owner_v
+        live_v += await converge_crown(ctx)
         ctx.stop_readers.set()
         await finish(reader_tasks, 15)
         end = time.monotonic() + 20
@@ -461,6 +507,7 @@ async def run_seed(seed, args, bins):
         "groups": ctx.groups, "users": {n: {"id": u["id"], "username": u["username"]} for n, u in ctx.users.items()},
         "faults": rec.faults, "revocations": rec.revocations, "acks": rec.acks, "sent": rec.sent,
         "sessions": rec.sessions, "attempts": rec.attempts, "edits": rec.edits, "notes": rec.notes,
+        "transfers": rec.transfers,
         "histories": hist, "live_violations": live_v, **extra,
     }
     violations, info = checker.check(report)
@@ -485,6 +532,12 @@ def print_seed(report, violations, info, outdir):
     say(f"  {sessions} reader sessions over {reconnects} connections, {info['tolerated_reader_gaps']} tolerated "
         f"reader gaps, {len(report['attempts'])} revoked-user attempts, {len(report['edits'])} edits/deletes, "
         f"{unacked} sends unacked, wall {report['wall_secs']} s")
+    transfers = report.get("transfers", [])
+    by_status = {}
+    for t in transfers:
+        by_status[t["status"]] = by_status.get(t["status"], 0) + 1
+    say(f"  crown group: {len(transfers)} ownership transfers tried ("
+        + ", ".join(f"{st} x{n}" for st, n in sorted(by_status.items(), key=lambda kv: str(kv[0]))) + ")")
     errors = {}
     for sent in report["sent"].values():
         for _, what in sent.get("errors", []):

@@ -28,6 +28,7 @@ class Recorder:
         self.edits = []         # edits and deletes of acked messages
         self.notes = []         # anything odd, with times (not violations)
         self.observed = {}      # per revoked user: counts before the revocation
+        self.transfers = []     # ownership transfers of the crown group (`crown`)
 
     def now(self):
         return round(time.monotonic() - self.t0, 3)
@@ -628,3 +629,39 @@ class Victim:
                 self.attempt(kind, cnode, start, "ack" if ok else f.get("code"), ok, client_id=cid)
             except (Closed, asyncio.TimeoutError) as e:
                 self.attempt(kind, cnode, start, type(e).__name__, False, client_id=cid)
+
+
+CROWN_HOLDERS = 3
+
+
+async def crown(ctx, rng_name="crown"):
+    """Ownership passes around one extra group (the "crown" group) all run long:
+    the holder who owns it transfers it to both others at once, each through a
+    random node, concurrently with the faults (and a holder who still believes
+    they own it may try too), so transfers race across nodes. Records each transfer's outcome; the check at the
+    end is that every node names exactly one owner, the group's `owner_id`."""
+    rng = random.Random(f"{ctx.seed}:{rng_name}")
+    g = ctx.crown
+    holders = [f"crown{i}" for i in range(CROWN_HOLDERS)]
+
+    async def holder(name):
+        me = ctx.users[name]
+        while ctx.sending:
+            node = await pick_node(ctx, rng)
+            st, group = await call(ctx, node, "GET", f"/api/v1/groups/{g}", me["access"])
+            if st == 200 and group.get("owner_id") == me["id"]:
+                # Two transfers at once, to each of the others, through random
+                # nodes: at most one may win, and never two owners.
+                async def transfer(to_name):
+                    to = ctx.users[to_name]
+                    node = await pick_node(ctx, rng)
+                    t = ctx.rec.now()
+                    st, _ = await call(ctx, node, "POST", f"/api/v1/groups/{g}/transfer", me["access"],
+                                       {"user_id": to["id"]})
+                    ctx.rec.transfers.append({"from": name, "to": to_name, "node": node, "start": t,
+                                              "end": ctx.rec.now(), "status": st})
+
+                await asyncio.gather(*(transfer(h) for h in holders if h != name))
+            await asyncio.sleep(rng.uniform(0.05, 0.3))
+
+    await asyncio.gather(*(holder(h) for h in holders))
