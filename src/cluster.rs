@@ -42,9 +42,10 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::writer::{Draft, Forwarded, Live, OnStored, Ticket, Writers};
+use crate::chat::{HeldLock, Locks, NotLocked};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{ConversationId, UserId};
-use crate::ownership::{ClusterLock, NotLocked, Owner, Ownership};
+use crate::ownership::{Owner, Ownership};
 use crate::realtime::hub::{Audience, Backplane, Hub};
 use crate::realtime::presence::{Change, Snapshot};
 use crate::realtime::protocol::UserRef;
@@ -343,6 +344,8 @@ pub struct Cluster {
     /// (forget their caches, reload, close sockets with 1012).
     outbox: mpsc::Sender<Outgoing>,
     outbox_rx: std::sync::Mutex<Option<mpsc::Receiver<Outgoing>>>,
+    /// The publisher, subscriber, lease renewer and heartbeat, for `supervise`.
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     hub: OnceLock<std::sync::Weak<Hub>>,
     writers: OnceLock<std::sync::Weak<Writers>>,
     /// Which node writes which conversation.
@@ -384,6 +387,7 @@ impl Cluster {
             client,
             outbox,
             outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
+            tasks: std::sync::Mutex::new(Vec::new()),
             hub: OnceLock::new(),
             writers: OnceLock::new(),
             calls: std::sync::Mutex::new(HashMap::new()),
@@ -434,18 +438,39 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
+        let mut tasks = vec![
+            tokio::spawn(Arc::clone(self).subscribe_forever()),
+            tokio::spawn(Arc::clone(&self.ownership).renew_forever(Arc::downgrade(writers))),
+            tokio::spawn(Arc::clone(self).heartbeat_forever()),
+        ];
         if let Some(outbox) = outbox {
-            tokio::spawn(Arc::clone(self).publish_forever(outbox));
+            tasks.push(tokio::spawn(Arc::clone(self).publish_forever(outbox)));
         }
-        tokio::spawn(Arc::clone(self).subscribe_forever());
-        tokio::spawn(Arc::clone(&self.ownership).renew_forever(Arc::downgrade(writers)));
-        tokio::spawn(Arc::clone(self).heartbeat_forever());
+        *self
+            .tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
         tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
     }
 
-    /// The cluster-wide lock `name` (see `Ownership::lock`).
-    pub async fn lock(&self, name: &str) -> Result<ClusterLock, NotLocked> {
-        self.ownership.lock(name).await
+    /// Resolves when one of the cluster's tasks ends (they never should: a node
+    /// whose subscriber panicked would serve on, deaf to the other nodes), so
+    /// `main` can stop the process.
+    pub async fn supervise(self: Arc<Self>) {
+        let tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if tasks.is_empty() {
+            return std::future::pending().await;
+        }
+        let (ended, _, _) = futures_util::future::select_all(tasks).await;
+        match ended {
+            Err(err) if err.is_panic() => tracing::error!("a cluster task panicked"),
+            _ => tracing::error!("a cluster task ended"),
+        }
     }
 
     /// At shutdown, after the writers flushed: this node's leases go back, and
@@ -1428,6 +1453,21 @@ impl Backplane for RedisBackplane {
     fn presence(&self, change: &Change) {
         self.0
             .send(Event::Presence(PresenceEvent::from(change)), "");
+    }
+}
+
+/// The core's lock port (`chat::Locks`): Redis locks (`Ownership::lock`).
+impl Locks for Cluster {
+    fn lock<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Box<dyn HeldLock>, NotLocked>> {
+        Box::pin(async move {
+            self.ownership
+                .lock(name)
+                .await
+                .map(|held| Box::new(held) as Box<dyn HeldLock>)
+        })
     }
 }
 

@@ -197,6 +197,14 @@ pub fn page_limit(requested: Option<u32>) -> u32 {
     requested.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX)
 }
 
+/// A moment on the wire (RFC 3339 in JSON, REST and WebSocket alike).
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// A stored moment (BSON) as it goes on the wire.
+pub fn timestamp(dt: mongodb::bson::DateTime) -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(dt.timestamp_millis()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

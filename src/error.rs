@@ -340,19 +340,6 @@ pub async fn render_error(err: poem::Error) -> Response {
     from_poem_error(&err).into_response()
 }
 
-/// Database failures: outages become 503, everything else is logged and hidden.
-impl From<mongodb::error::Error> for ApiError {
-    fn from(err: mongodb::error::Error) -> Self {
-        if crate::store::is_unavailable(&err) {
-            tracing::warn!(error = %err, "database unavailable");
-            Self::database_unavailable()
-        } else {
-            tracing::error!(error = %err, "database error");
-            Self::internal()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,17 +203,22 @@ string_id!(
     "A message's id: `<conversation>-<seq>`."
 );
 
+/// A new document id: an ObjectId's hex, so ids sort by creation time.
+pub fn new_id() -> String {
+    mongodb::bson::oid::ObjectId::new().to_hex()
+}
+
 impl UserId {
     /// A fresh id, sorting by creation time.
     pub fn generate() -> Self {
-        Self(crate::store::new_id())
+        Self(new_id())
     }
 }
 
 impl GroupId {
     /// A fresh id, sorting by creation time.
     pub fn generate() -> Self {
-        Self(crate::store::new_id())
+        Self(new_id())
     }
     /// The group's room.
     pub fn conversation(&self) -> ConversationId {
@@ -244,7 +249,7 @@ mod tests {
 
     #[test]
     fn object_ids_are_24_lowercase_hex_digits() {
-        let fresh = crate::store::new_id();
+        let fresh = new_id();
         for good in ["0123456789abcdef01234567", fresh.as_str()] {
             assert!(UserId::parse(good).is_some(), "{good}");
             assert!(GroupId::parse(good).is_some(), "{good}");

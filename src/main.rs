@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
     let state = match AppState::new(config).await {
         Ok(state) => state,
         Err(err) => {
-            eprintln!("confab: cannot use MONGO_URI: {err}");
+            eprintln!("confab: {err}");
             return ExitCode::from(2);
         }
     };
@@ -44,6 +44,9 @@ async fn main() -> ExitCode {
     let mut background = tokio::task::JoinSet::new();
     background.spawn(sweep_forever(state.clone()));
     background.spawn(state.writers.clone().supervise());
+    if let Some(cluster) = &state.cluster {
+        background.spawn(std::sync::Arc::clone(cluster).supervise());
+    }
     tokio::spawn(init_until_ready(state.clone()));
 
     let acceptor = match TcpListener::bind(bind.clone()).into_acceptor().await {

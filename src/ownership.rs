@@ -35,6 +35,7 @@ use dashmap::DashMap;
 use redis::aio::MultiplexedConnection;
 
 use crate::chat::writer::Writers;
+use crate::chat::{HeldLock, NotLocked};
 use crate::cluster::{REDIS_PAUSE, REDIS_TIMEOUT};
 use crate::ids::ConversationId;
 use crate::store;
@@ -649,9 +650,9 @@ pub struct ClusterLock {
     asked: Instant,
 }
 
-impl ClusterLock {
+impl HeldLock for ClusterLock {
     /// Whether this node may still act on the lock (see the type's doc).
-    pub fn trusted(&self) -> bool {
+    fn trusted(&self) -> bool {
         self.asked.elapsed() < LOCK_TTL - MARGIN
     }
 }
@@ -678,16 +679,6 @@ impl Drop for ClusterLock {
             }
         });
     }
-}
-
-/// Why a cluster-wide lock was not taken.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NotLocked {
-    /// Redis did not answer: nobody can tell whether another node holds it, so
-    /// the change is refused (503) until Redis is back.
-    Unreachable,
-    /// Another node held it for `LOCK_WAIT`.
-    Busy,
 }
 
 impl Ownership {

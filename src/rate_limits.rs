@@ -5,7 +5,8 @@
 //! A user's sends over REST and over any number of sockets draw on the same
 //! bucket, so no transport bypasses another's limit.
 //!
-//! Cluster mode: the same buckets are kept in Redis too (`cluster::limits`), so
+//! Cluster mode: the same buckets are kept in a `SharedCounter` too (Redis:
+//! `cluster::limits`, given by the composition root), so
 //! the quota holds across nodes. The node's own bucket is checked first: the
 //! cluster-wide count is at least this node's, so a local refusal needs no round
 //! trip. If Redis is unreachable, the node's bucket alone decides.
@@ -19,9 +20,65 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::cluster::limits::{SharedLimits, Verdict, interval_micros};
+use futures_util::future::BoxFuture;
+
 use crate::config::{Config, Rate};
 use crate::error::ApiError;
+
+/// A shared counter's answer to one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Over the limit: the wait until the next unit, by the counter's clock.
+    Refused(Duration),
+}
+
+/// The emission interval of a rate of `per_sec` units a second, in µs (at least 1).
+pub fn interval_micros(per_sec: u32) -> u64 {
+    (1_000_000 / u64::from(per_sec.max(1))).max(1)
+}
+
+/// Counts kept for the whole deployment, so that a limit holds across nodes: the
+/// port the rate limits and the login and sign-up throttles are given (cluster
+/// mode: Redis, `cluster::limits::SharedLimits`; one node: none). Every answer
+/// is `None` when the counter cannot be reached: the node's own count decides.
+pub trait SharedCounter: Send + Sync {
+    /// Takes one unit from the token bucket `limit` of `key` (GCRA: one unit
+    /// every `interval_micros`, `burst` at once).
+    fn take<'a>(
+        &'a self,
+        limit: &'a str,
+        key: &'a str,
+        interval_micros: u64,
+        burst: u32,
+    ) -> BoxFuture<'a, Option<Verdict>>;
+
+    /// Charges one event to the window `limit` of `key` unless it holds `max`
+    /// already. Allowed: the event's member, to refund it with `refund`;
+    /// refused: the wait until the oldest event leaves the window.
+    fn charge<'a>(
+        &'a self,
+        limit: &'a str,
+        key: &'a str,
+        max: u32,
+        window: Duration,
+    ) -> BoxFuture<'a, Option<Result<String, Duration>>>;
+
+    /// Records one event in the window `limit` of `key`, over `max` or not.
+    fn record<'a>(
+        &'a self,
+        limit: &'a str,
+        key: &'a str,
+        max: u32,
+        window: Duration,
+    ) -> BoxFuture<'a, ()>;
+
+    /// Takes back a charged event.
+    fn refund<'a>(&'a self, limit: &'a str, key: &'a str, member: &'a str) -> BoxFuture<'a, ()>;
+
+    /// Forgets every event of `key` in the window `limit`.
+    fn clear<'a>(&'a self, limit: &'a str, key: &'a str) -> BoxFuture<'a, ()>;
+}
 
 /// What a user is doing, for rate limiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,7 +159,7 @@ pub struct RateLimits {
 /// The cluster-wide buckets, with each action's (interval in µs, burst) for
 /// them, in `Action` order, from the same quotas as the node's limiters.
 struct Shared {
-    limits: Arc<SharedLimits>,
+    limits: Arc<dyn SharedCounter>,
     rates: Vec<(u64, u32)>,
 }
 
@@ -144,7 +201,7 @@ impl RateLimits {
     }
 
     /// The same limits, counted across the cluster in `shared` as well.
-    pub fn shared(mut self, config: &Config, shared: Arc<SharedLimits>) -> Self {
+    pub fn shared(mut self, config: &Config, shared: Arc<dyn SharedCounter>) -> Self {
         let rates = Self::rates(config)
             .iter()
             .map(|(_, rate)| {
@@ -211,6 +268,7 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::limits::SharedLimits;
     use crate::error::ErrorCode;
 
     fn limits_config(vars: &[(&str, &str)]) -> Config {
@@ -271,5 +329,13 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn intervals_are_whole_microseconds_and_never_zero() {
+        assert_eq!(interval_micros(20), 50_000);
+        assert_eq!(interval_micros(3), 333_333);
+        assert_eq!(interval_micros(0), 1_000_000, "as governor: at least 1/s");
+        assert_eq!(interval_micros(u32::MAX), 1);
     }
 }

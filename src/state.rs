@@ -38,24 +38,35 @@ pub struct AppState {
     pub writers: Arc<crate::chat::writer::Writers>,
     /// Cluster mode (`REDIS_URL`): the link to the other nodes.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Cluster-wide locks for the core (`chat::exclusive`): the cluster's, or
+    /// none on one node.
+    pub locks: Option<Arc<dyn crate::chat::Locks>>,
+    /// Where revocations close connections (the hub).
+    pub revoker: Arc<dyn crate::auth::Revoker>,
+}
+
+/// Why the state could not be built (a setting that cannot be used).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use MONGO_URI: {0}")]
+    Database(#[from] mongodb::error::Error),
+    #[error("cannot use REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 impl AppState {
     /// Builds the state; the database is dialled lazily on first use.
-    pub async fn new(config: Config) -> mongodb::error::Result<Self> {
+    pub async fn new(config: Config) -> Result<Self, StartError> {
         let cluster = match &config.redis_url {
-            Some(url) => Some(
-                crate::cluster::Cluster::new(url, &config.redis_namespace)
-                    .map_err(|err| mongodb::error::Error::custom(format!("REDIS_URL: {err}")))?,
-            ),
+            Some(url) => Some(crate::cluster::Cluster::new(url, &config.redis_namespace)?),
             None => None,
         };
         // Cluster mode: limits are counted in the same Redis, under the namespace.
-        let shared = match &config.redis_url {
-            Some(url) => Some(Arc::new(
-                crate::cluster::limits::SharedLimits::new(url, &config.redis_namespace)
-                    .map_err(|err| mongodb::error::Error::custom(format!("REDIS_URL: {err}")))?,
-            )),
+        let shared: Option<Arc<dyn crate::rate_limits::SharedCounter>> = match &config.redis_url {
+            Some(url) => Some(Arc::new(crate::cluster::limits::SharedLimits::new(
+                url,
+                &config.redis_namespace,
+            )?)),
             None => None,
         };
         let mut store = Store::connect(
@@ -105,7 +116,10 @@ impl AppState {
             Some(cluster) => cluster.new_hub(),
             None => Hub::default(),
         });
-        let writers = crate::chat::writer::Writers::new(store.clone(), Arc::clone(&hub));
+        let writers = crate::chat::writer::Writers::new(
+            store.clone(),
+            Arc::clone(&hub) as Arc<dyn crate::chat::fanout::Fanout>,
+        );
         writers.start();
         if let Some(cluster) = &cluster {
             cluster.start(&hub, &writers, &store);
@@ -113,10 +127,14 @@ impl AppState {
         Ok(Self {
             hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             keys: Arc::new(keys),
+            revoker: Arc::clone(&hub) as Arc<dyn crate::auth::Revoker>,
             throttles: Arc::new(throttles),
             rate_limits: Arc::new(rate_limits),
             hub,
             writers,
+            locks: cluster
+                .as_ref()
+                .map(|cluster| Arc::clone(cluster) as Arc<dyn crate::chat::Locks>),
             cluster,
             store,
             config: Arc::new(config),

@@ -10,11 +10,7 @@ use crate::store::groups::{GroupDoc, Visibility};
 use crate::store::messages::MessageDoc;
 use crate::store::users::UserDoc;
 
-pub type Timestamp = chrono::DateTime<chrono::Utc>;
-
-pub fn timestamp(dt: mongodb::bson::DateTime) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(dt.timestamp_millis()).unwrap_or_default()
-}
+pub use crate::domain::{Timestamp, timestamp};
 
 /// A user's public profile.
 #[derive(Debug, Clone, Object)]

@@ -7,3 +7,10 @@ pub mod throttle;
 pub mod tokens;
 
 pub use guard::{BearerAuth, CurrentUser};
+
+/// The port through which a revocation (logout-all, a password or role change,
+/// a disable) reaches open connections, given by the composition root: the hub
+/// closes every connection of the user, on every node.
+pub trait Revoker: Send + Sync {
+    fn revoked(&self, user: &crate::ids::UserId);
+}

@@ -10,12 +10,12 @@ use super::throttle::retry_after_secs;
 use super::tokens::{TokenError, hash_opaque, new_opaque};
 use crate::domain::{DisplayName, FieldErrors, Password, Role, Username};
 use crate::error::{ApiError, ErrorCode};
+use crate::ids::new_id;
 use crate::limits::WS_TICKET_TTL_SECS;
-use crate::realtime::hub::close_code;
 use crate::state::AppState;
 use crate::store::tokens::{RefreshDoc, RotationDoc, TicketDoc};
 use crate::store::users::{AuthFacts, UserDoc};
-use crate::store::{is_duplicate_key, new_id, now};
+use crate::store::{is_duplicate_key, now};
 
 /// A freshly issued access/refresh pair.
 pub struct IssuedPair {
@@ -423,7 +423,7 @@ pub async fn logout_token(state: &AppState, token: &str) -> Result<(), ApiError>
 pub async fn revoke_everything(state: &AppState, user_id: &UserId) -> Result<(), ApiError> {
     state.store.users.bump_token_version(user_id).await?;
     state.store.tokens.revoke_user(user_id).await?;
-    state.hub.close_user(user_id, close_code::UNAUTHORIZED);
+    state.revoker.revoked(user_id);
     Ok(())
 }
 
@@ -468,7 +468,7 @@ pub async fn change_password(
     let hash = state.hasher.hash(&new).await?;
     state.store.users.set_password(&user.id, &hash).await?;
     state.store.tokens.revoke_user(&user.id).await?;
-    state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
+    state.revoker.revoked(&user.id);
     tracing::info!(event = "password_changed", user_id = %user.id, "every session revoked");
     Ok(())
 }

@@ -6,15 +6,15 @@
 //! instants of recent events per key; memory is bounded by pruning.
 //!
 //! A `Throttle` is what the handlers use: a named window on this node and, in
-//! cluster mode, the same window in Redis (`cluster::limits`), so the limit holds
-//! across nodes. The node's window is charged first (a refusal there needs no
-//! round trip); if Redis is unreachable, it alone decides.
+//! cluster mode, the same window in a `SharedCounter` (Redis: `cluster::limits`),
+//! so the limit holds across nodes. The node's window is charged first (a refusal
+//! there needs no round trip); if the counter is unreachable, it alone decides.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cluster::limits::SharedLimits;
+use crate::rate_limits::SharedCounter;
 
 /// Prune empty keys once the map grows past this.
 const PRUNE_AT: usize = 10_000;
@@ -190,7 +190,7 @@ pub struct Throttle {
     max: u32,
     window: Duration,
     local: SlidingWindow,
-    shared: Option<Arc<SharedLimits>>,
+    shared: Option<Arc<dyn SharedCounter>>,
 }
 
 impl Throttle {
@@ -200,7 +200,7 @@ impl Throttle {
         name: &'static str,
         max: u32,
         window: Duration,
-        shared: Option<Arc<SharedLimits>>,
+        shared: Option<Arc<dyn SharedCounter>>,
     ) -> Self {
         Self {
             name,
@@ -282,7 +282,7 @@ impl Attempt<'_> {
 /// The Redis half of an `Attempt`; its refund runs in the background (`Drop`
 /// cannot wait), bounded by the Redis timeout.
 struct RemoteCharge {
-    shared: Arc<SharedLimits>,
+    shared: Arc<dyn SharedCounter>,
     limit: &'static str,
     key: String,
     member: String,
@@ -315,6 +315,7 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::limits::SharedLimits;
 
     #[test]
     fn allows_max_events_then_refuses_until_the_oldest_leaves_the_window() {
@@ -395,7 +396,7 @@ mod tests {
             "login_per_user",
             2,
             Duration::from_secs(60),
-            Some(Arc::new(shared)),
+            Some(Arc::new(shared) as Arc<dyn SharedCounter>),
         );
         t.charge("u").await.unwrap().keep();
         drop(t.charge("u").await.unwrap());

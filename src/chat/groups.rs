@@ -2,13 +2,13 @@
 
 use super::Caller;
 use super::access::group_actor;
+use super::fanout::MembershipChange;
 use crate::domain::{FieldErrors, clean_text};
 use crate::error::ApiError;
 use crate::ids::{GroupId, UserId};
 use crate::limits::{GROUP_DESCRIPTION_MAX_CHARS, GROUP_NAME_MAX_CHARS};
 use crate::permissions::{Actor, GroupAction, GroupRole, effective_role, may};
 use crate::rate_limits::Action;
-use crate::realtime::hub::MembershipChange;
 use crate::state::AppState;
 use crate::store::conversations::{ConversationKind, ConversationStore};
 use crate::store::groups::{GroupDoc, MembershipDoc, Visibility};

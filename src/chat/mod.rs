@@ -5,14 +5,41 @@
 
 pub mod access;
 pub mod dms;
+pub mod fanout;
 pub mod groups;
 pub mod messages;
 pub mod writer;
 
+use futures_util::future::BoxFuture;
+
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorCode};
-use crate::ownership::NotLocked;
 use crate::state::AppState;
+
+/// Why a cluster-wide lock was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotLocked {
+    /// The lock service did not answer: nobody can tell whether another node
+    /// holds it, so the change is refused (503) until it is back.
+    Unreachable,
+    /// Another node held it for as long as a caller waits.
+    Busy,
+}
+
+/// A cluster-wide lock this node holds; released when dropped.
+pub trait HeldLock: Send + Sync {
+    /// Whether this node may still act on it: past this, another node may hold
+    /// it (bounded trust: `ownership::ClusterLock`).
+    fn trusted(&self) -> bool;
+}
+
+/// The core's port for cluster-wide locks, given by the composition root
+/// (cluster mode: Redis, `ownership::Ownership`; one node: none, and the node's
+/// own lock is enough).
+pub trait Locks: Send + Sync {
+    /// Takes the lock `name`, waiting a little while another node holds it.
+    fn lock<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Box<dyn HeldLock>, NotLocked>>;
+}
 
 /// Held while changing a group's memberships or a conversation's messages
 /// (edits, deletes): this node's lock and, in cluster mode, the cluster-wide
@@ -20,7 +47,7 @@ use crate::state::AppState;
 /// resurrecting a delete).
 pub struct Exclusive<'a> {
     _local: tokio::sync::MutexGuard<'a, ()>,
-    cluster: Option<crate::ownership::ClusterLock>,
+    cluster: Option<Box<dyn HeldLock>>,
 }
 
 impl Exclusive<'_> {
@@ -32,7 +59,7 @@ impl Exclusive<'_> {
     }
 
     /// Called right before each write the lock guards: refuses (503) once the
-    /// cluster-wide lock is no longer trusted (`ClusterLock::trusted`), so a node
+    /// cluster-wide lock is no longer trusted (`HeldLock::trusted`), so a node
     /// that stalled past the lock's expiry, when another node may hold it, writes
     /// nothing more.
     pub fn still_held(&self) -> Result<(), ApiError> {
@@ -60,9 +87,9 @@ pub async fn exclusive<'a>(
     name: &str,
 ) -> Result<Exclusive<'a>, ApiError> {
     let local = local.lock().await;
-    let cluster = match &state.cluster {
+    let cluster = match &state.locks {
         None => None,
-        Some(cluster) => match cluster.lock(name).await {
+        Some(locks) => match locks.lock(name).await {
             Ok(held) => Some(held),
             Err(NotLocked::Unreachable) => {
                 tracing::warn!(lock = name, "Redis unreachable: the change is refused");

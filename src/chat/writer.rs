@@ -46,9 +46,9 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
+use crate::chat::fanout::Fanout;
 use crate::error::ApiError;
 use crate::ids::{ConversationId, MessageId, UserId};
-use crate::realtime::hub::Hub;
 use crate::store::Store;
 use crate::store::conversations::{ConversationDoc, LastMessage};
 use crate::store::messages::{HistoryWindow, MessageDoc, block_of, block_start};
@@ -399,7 +399,7 @@ impl Live {
 pub struct Writers {
     live: DashMap<ConversationId, Arc<OnceCell<Arc<Live>>>>,
     store: Store,
-    hub: Arc<Hub>,
+    fanout: Arc<dyn Fanout>,
     tx: mpsc::UnboundedSender<Pending>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
     /// The batcher and the flusher, for `supervise`.
@@ -428,14 +428,14 @@ fn db_error(err: mongodb::error::Error) -> ApiError {
 }
 
 impl Writers {
-    pub fn new(store: Store, hub: Arc<Hub>) -> Arc<Self> {
+    pub fn new(store: Store, fanout: Arc<dyn Fanout>) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(Self {
             live: DashMap::new(),
             arrived_while_loading: DashMap::new(),
             taken: DashMap::new(),
             store,
-            hub,
+            fanout,
             tx,
             rx: Mutex::new(Some(rx)),
             tasks: Mutex::new(Vec::new()),
@@ -541,7 +541,7 @@ impl Writers {
             .filter(|m| m.seq >= before.covered_from && before.committed(m.seq).is_none())
         {
             tracing::info!(conversation = %current.id, seq = message.seq, "announcing a message found on reload");
-            self.hub.message_replayed(&st.doc, message);
+            self.fanout.replayed(&st.doc, message);
         }
     }
 
@@ -693,7 +693,7 @@ impl Writers {
             replayed && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
         let sender = message.sender_id.clone();
         if Self::apply_remote(&mut st, message) {
-            self.hub.reveal(&live.id, &sender);
+            self.fanout.revealed(&live.id, &sender);
         }
         if !heard {
             deliver();
@@ -707,7 +707,7 @@ impl Writers {
             for message in arrived {
                 let sender = message.sender_id.clone();
                 if Self::apply_remote(&mut st, message) {
-                    self.hub.reveal(&live.id, &sender);
+                    self.fanout.revealed(&live.id, &sender);
                 }
             }
         }
@@ -1087,7 +1087,7 @@ impl Writers {
         // or delivered here, and only once Redis has taken the events. So an ack
         // means every node hears the message, and the owner's own connections hear
         // it in the same order as everyone else's.
-        if whole.is_none() && self.hub.is_clustered() {
+        if whole.is_none() {
             for (i, pending) in batch.iter_mut().enumerate() {
                 if failed.contains_key(&i)
                     || unreserved.contains_key(&pending.live.id)
@@ -1100,12 +1100,10 @@ impl Writers {
                 }
                 let st = pending.live.lock();
                 if !st.deleted {
-                    let frame = self.hub.message_created_remote(&st.doc, &pending.message);
-                    drop(st);
-                    pending.announced = Some(frame);
+                    pending.announced = self.fanout.announce(&st.doc, &pending.message);
                 }
             }
-            self.hub.barrier().await;
+            self.fanout.announced().await;
         }
         for (i, pending) in batch.drain(..).enumerate() {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -1163,7 +1161,7 @@ impl Writers {
             // Once per participant: from now on they show `online` to the other.
             // If this write is lost, the status stays hidden (the safe side) until
             // their next message after a reload.
-            self.hub.reveal(&live.id, &message.sender_id);
+            self.fanout.revealed(&live.id, &message.sender_id);
             let store = self.store.conversations.clone();
             let (id, sender) = (live.id.clone(), message.sender_id.clone());
             tokio::spawn(async move {
@@ -1179,10 +1177,7 @@ impl Writers {
             report(&message);
         }
         if !st.deleted {
-            match announced {
-                Some(frame) => self.hub.message_created_local(&st.doc, frame),
-                None => self.hub.message_created(&st.doc, &message),
-            }
+            self.fanout.deliver(&st.doc, &message, announced);
         }
         for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
             let _ = reply.send(Ok(message.clone()));
@@ -1214,7 +1209,7 @@ impl Writers {
                     // reload handed its seq out again), so it is announced now, in
                     // seq order, as a commit is.
                     tracing::info!(conversation = %live.id, seq = first.seq, "announcing a message stored late");
-                    self.hub.message_replayed(&st.doc, &first);
+                    self.fanout.replayed(&st.doc, &first);
                     st.insert_ordered(first.clone());
                 }
                 for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
@@ -1369,11 +1364,8 @@ impl Writers {
         if let Some(found) = live.lock().committed(seq).cloned() {
             return Ok(Some(found));
         }
-        // Beyond this copy: none on one node; in cluster mode this copy may be a
-        // Redis hop behind the owner, so the database (an `_id` lookup) decides.
-        if seq > live.last_seq() && !self.hub.is_clustered() {
-            return Ok(None);
-        }
+        // Beyond or before this copy's window: the database (an `_id` lookup)
+        // decides (in cluster mode this copy may be a Redis hop behind the owner).
         Ok(self.store.messages.by_seq(&live.id, seq).await?)
     }
 
@@ -1671,7 +1663,7 @@ mod tests {
         let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:1")
             .await
             .expect("client");
-        let writers = Writers::new(Store::new(client.database("unused")), Arc::default());
+        let writers = Writers::new(Store::new(client.database("unused")), Arc::new(crate::realtime::hub::Hub::default()));
         let live = Arc::new(Live {
             id: "c".into(),
             state: Mutex::new(live),

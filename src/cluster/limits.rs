@@ -16,8 +16,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use redis::aio::MultiplexedConnection;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::rate_limits::{SharedCounter, Verdict};
 
 /// Longest a check waits for Redis before counting per node.
 pub const TIMEOUT: Duration = Duration::from_millis(250);
@@ -70,26 +73,12 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
 return 0
 ";
 
-/// Redis's answer to one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Allowed,
-    /// Over the limit: the wait until the next unit, by Redis's clock.
-    Refused(Duration),
-}
-
-impl Verdict {
-    fn from_wait_micros(wait: i64) -> Self {
-        match u64::try_from(wait) {
-            Ok(0) | Err(_) => Verdict::Allowed,
-            Ok(us) => Verdict::Refused(Duration::from_micros(us)),
-        }
+/// Redis's answer (µs to wait; 0 or less: allowed) as a verdict.
+fn verdict(wait: i64) -> Verdict {
+    match u64::try_from(wait) {
+        Ok(0) | Err(_) => Verdict::Allowed,
+        Ok(us) => Verdict::Refused(Duration::from_micros(us)),
     }
-}
-
-/// The emission interval of a rate of `per_sec` units a second, in µs (at least 1).
-pub fn interval_micros(per_sec: u32) -> u64 {
-    (1_000_000 / u64::from(per_sec.max(1))).max(1)
 }
 
 /// The shared counters of one deployment (one Redis, one namespace).
@@ -114,6 +103,47 @@ pub struct SharedLimits {
 enum Link {
     Up(MultiplexedConnection),
     Down { redial_at: Instant },
+}
+
+/// The core's port for cluster-wide counts (`rate_limits::SharedCounter`).
+impl SharedCounter for SharedLimits {
+    fn take<'a>(
+        &'a self,
+        limit: &'a str,
+        key: &'a str,
+        interval_micros: u64,
+        burst: u32,
+    ) -> BoxFuture<'a, Option<Verdict>> {
+        Box::pin(SharedLimits::take(self, limit, key, interval_micros, burst))
+    }
+
+    fn charge<'a>(
+        &'a self,
+        limit: &'a str,
+        key: &'a str,
+        max: u32,
+        window: Duration,
+    ) -> BoxFuture<'a, Option<Result<String, Duration>>> {
+        Box::pin(SharedLimits::charge(self, limit, key, max, window))
+    }
+
+    fn record<'a>(
+        &'a self,
+        limit: &'a str,
+        key: &'a str,
+        max: u32,
+        window: Duration,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(SharedLimits::record(self, limit, key, max, window))
+    }
+
+    fn refund<'a>(&'a self, limit: &'a str, key: &'a str, member: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(SharedLimits::refund(self, limit, key, member))
+    }
+
+    fn clear<'a>(&'a self, limit: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(SharedLimits::clear(self, limit, key))
+    }
 }
 
 impl SharedLimits {
@@ -156,7 +186,7 @@ impl SharedLimits {
         let wait = self
             .answer(invocation.invoke_async::<i64>(&mut conn))
             .await?;
-        Some(Verdict::from_wait_micros(wait))
+        Some(verdict(wait))
     }
 
     /// Charges one event to the window `limit` of `key` unless it holds `max`
@@ -172,7 +202,7 @@ impl SharedLimits {
         let wait = self
             .window_event(limit, key, max, window, &member, "charge")
             .await?;
-        match Verdict::from_wait_micros(wait) {
+        match verdict(wait) {
             Verdict::Allowed => Some(Ok(member)),
             Verdict::Refused(wait) => Some(Err(wait)),
         }
@@ -340,20 +370,12 @@ mod tests {
 
     #[test]
     fn a_wait_of_zero_or_less_is_allowed() {
-        assert_eq!(Verdict::from_wait_micros(0), Verdict::Allowed);
-        assert_eq!(Verdict::from_wait_micros(-5), Verdict::Allowed);
+        assert_eq!(verdict(0), Verdict::Allowed);
+        assert_eq!(verdict(-5), Verdict::Allowed);
         assert_eq!(
-            Verdict::from_wait_micros(1_500_000),
+            verdict(1_500_000),
             Verdict::Refused(Duration::from_millis(1500))
         );
-    }
-
-    #[test]
-    fn intervals_are_whole_microseconds_and_never_zero() {
-        assert_eq!(interval_micros(20), 50_000);
-        assert_eq!(interval_micros(3), 333_333);
-        assert_eq!(interval_micros(0), 1_000_000, "as governor: at least 1/s");
-        assert_eq!(interval_micros(u32::MAX), 1);
     }
 
     #[test]

@@ -28,9 +28,10 @@ use super::protocol::{
     MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, MessageUpdatedFrame,
     PresenceFrame, PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
 };
+use crate::auth::Revoker;
 use crate::chat::Caller;
+use crate::chat::fanout::{Fanout, MembershipChange};
 use crate::limits::OUTBOUND_QUEUE;
-use crate::permissions::GroupRole;
 use crate::store::conversations::{ConversationDoc, ConversationKind};
 use crate::store::messages::MessageDoc;
 
@@ -172,13 +173,6 @@ struct RoomState {
     hidden: std::collections::HashSet<ConnId>,
 }
 
-/// A membership change to announce.
-#[derive(Debug, Clone, Copy)]
-pub enum MembershipChange {
-    Added(GroupRole),
-    Removed,
-}
-
 pub struct Hub {
     users: DashMap<UserId, HashMap<ConnId, ConnHandle>>,
     rooms: DashMap<ConversationId, RoomState>,
@@ -192,6 +186,48 @@ pub struct Hub {
 impl Default for Hub {
     fn default() -> Self {
         Self::new(Box::new(LocalOnly))
+    }
+}
+
+/// The chat core's fan-out port (`chat::fanout`): this node's connections and,
+/// through the backplane, the other nodes'.
+impl Fanout for Hub {
+    fn announce(&self, conversation: &ConversationDoc, message: &MessageDoc) -> Option<Arc<str>> {
+        self.backplane
+            .clustered()
+            .then(|| self.message_created_remote(conversation, message))
+    }
+
+    fn announced(&self) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(self.barrier())
+    }
+
+    fn deliver(
+        &self,
+        conversation: &ConversationDoc,
+        message: &MessageDoc,
+        announced: Option<&Arc<str>>,
+    ) {
+        match announced {
+            Some(frame) => self.message_created_local(conversation, frame),
+            None => self.message_created(conversation, message),
+        }
+    }
+
+    fn replayed(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        self.message_replayed(conversation, message);
+    }
+
+    fn revealed(&self, conversation: &ConversationId, user: &UserId) {
+        self.reveal(conversation, user);
+    }
+}
+
+/// The auth core's revocation port: every connection of the user, on every
+/// node, is closed with 4001.
+impl Revoker for Hub {
+    fn revoked(&self, user: &UserId) {
+        self.close_user(user, close_code::UNAUTHORIZED);
     }
 }
 
@@ -633,11 +669,6 @@ impl Hub {
     /// This node's half of `message_created`: the frame already encoded.
     pub fn message_created_local(&self, conversation: &ConversationDoc, frame: &Arc<str>) {
         self.deliver_local(&Self::audience_of(conversation), frame, None);
-    }
-
-    /// Whether events also go to other nodes.
-    pub fn is_clustered(&self) -> bool {
-        self.backplane.clustered()
     }
 
     /// Waits until what was forwarded so far has left this node (cluster mode).

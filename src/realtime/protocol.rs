@@ -159,8 +159,8 @@ impl From<&MessageDoc> for MessageFrame {
                 username: m.sender_username.clone(),
             },
             body: m.body.clone(),
-            created_at: crate::api::models::timestamp(m.created_at),
-            edited_at: m.edited_at.map(crate::api::models::timestamp),
+            created_at: crate::domain::timestamp(m.created_at),
+            edited_at: m.edited_at.map(crate::domain::timestamp),
             deleted: m.deleted,
         }
     }

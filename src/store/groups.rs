@@ -360,7 +360,7 @@ impl GroupStore {
     ) -> mongodb::error::Result<bool> {
         let membership = MembershipDoc {
             id: membership_id(group_id, user_id),
-            joined_key: super::new_id(),
+            joined_key: crate::ids::new_id(),
             group_id: group_id.clone(),
             user_id: user_id.clone(),
             role,

@@ -158,13 +158,21 @@ where
         .await
 }
 
-/// A new document id: an ObjectId's hex, so ids sort by creation time.
-pub fn new_id() -> String {
-    mongodb::bson::oid::ObjectId::new().to_hex()
-}
-
 pub fn now() -> mongodb::bson::DateTime {
     mongodb::bson::DateTime::now()
+}
+
+/// Database failures: outages become 503, everything else is logged and hidden.
+impl From<mongodb::error::Error> for crate::error::ApiError {
+    fn from(err: mongodb::error::Error) -> Self {
+        if is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            Self::database_unavailable()
+        } else {
+            tracing::error!(error = %err, "database error");
+            Self::internal()
+        }
+    }
 }
 
 /// Whether an error means "the database is not reachable" (503) rather than a bug.

@@ -8,7 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use confab::cluster::limits::{SharedLimits, Verdict};
+use confab::cluster::limits::SharedLimits;
+use confab::rate_limits::Verdict;
 use futures_util::future::join_all;
 use reqwest::{Response, StatusCode};
 use serde_json::json;
