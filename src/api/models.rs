@@ -143,7 +143,7 @@ impl From<&MessageDoc> for Message {
                 id: m.sender_id.clone(),
                 username: m.sender_username.clone(),
             },
-            body: m.body.clone(),
+            body: m.visible_body().to_owned(),
             client_id: m.client_id.clone(),
             created_at: timestamp(m.created_at),
             edited_at: m.edited_at.map(timestamp),

@@ -271,8 +271,8 @@ pub async fn edit(
     edits.still_held()?;
     state
         .writers
-        .update_message(&room.live, &edited, |doc| {
-            state.hub.message_updated(doc, &edited);
+        .update_message(&room.live, &edited, |doc, now| {
+            state.hub.message_updated(doc, now);
         })
         .await?;
     Ok(edited)
@@ -308,8 +308,8 @@ pub async fn delete(
     edits.still_held()?;
     state
         .writers
-        .update_message(&room.live, &deleted, |doc| {
-            state.hub.message_deleted(doc, &deleted);
+        .update_message(&room.live, &deleted, |doc, now| {
+            state.hub.message_deleted(doc, now);
         })
         .await?;
     Ok(deleted)

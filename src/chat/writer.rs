@@ -320,7 +320,7 @@ impl LiveState {
             return;
         }
         match self.window.binary_search_by_key(&message.seq, |m| m.seq) {
-            Ok(i) => self.window[i] = message,
+            Ok(i) => self.window[i] = self.window[i].merged(message),
             Err(i) => self.window.insert(i, message),
         }
     }
@@ -1370,24 +1370,50 @@ impl Writers {
     }
 
     /// Stores an edited or deleted message and then, under the conversation's lock,
-    /// updates memory and calls `notify` (the fan-out). Hold `live.edits`.
+    /// updates memory and calls `notify` (the fan-out) with the message as it now
+    /// is. Hold `live.edits`.
+    ///
+    /// A deletion is final wherever a copy is kept (`MessageDoc::merged`): an edit
+    /// of a message this node knows deleted is refused (409) before anything is
+    /// written, and one that lands after a delete anyway (this node stalled past
+    /// its lock, or had not heard of the delete yet) changes the text in the
+    /// message's document only, which is never shown once deleted.
     pub async fn update_message(
         &self,
         live: &Live,
         updated: &MessageDoc,
-        notify: impl FnOnce(&ConversationDoc),
+        notify: impl FnOnce(&ConversationDoc, &MessageDoc),
     ) -> Result<(), ApiError> {
-        self.store.messages.replace(updated).await?;
+        let deleted_already = || ApiError::conflict("a deleted message cannot be edited");
+        if !updated.deleted
+            && live
+                .lock()
+                .committed(updated.seq)
+                .is_some_and(|m| m.deleted)
+        {
+            return Err(deleted_already());
+        }
+        if updated.deleted {
+            self.store.messages.replace(updated).await?;
+        } else {
+            self.store.messages.write_edit(updated).await?;
+        }
         let in_window = live.lock().committed(updated.seq).is_some();
         if !in_window {
             // An old block: rewrite it here (the flusher writes only the window's).
             let block = block_of(updated.seq);
             let mut messages: Vec<MessageDoc> =
                 self.store.messages.block(&live.id, block).await?.to_vec();
+            let mut changed = false;
             for m in &mut messages {
                 if m.seq == updated.seq {
-                    *m = updated.clone();
+                    let merged = m.merged(updated.clone());
+                    changed = merged.deleted == updated.deleted;
+                    *m = merged;
                 }
+            }
+            if !changed {
+                return Err(deleted_already());
             }
             self.store
                 .messages
@@ -1395,20 +1421,23 @@ impl Writers {
                 .await?;
         }
         let mut st = live.lock();
-        if let Ok(i) = st.window.binary_search_by_key(&updated.seq, |m| m.seq) {
-            st.window[i] = updated.clone();
-            st.dirty_blocks.insert(block_of(updated.seq));
-        }
-        if st
-            .doc
-            .last_message
-            .as_ref()
-            .is_some_and(|m| m.id == updated.id)
-        {
-            st.doc.last_message = Some(last_message(updated));
+        let now = match st.window.binary_search_by_key(&updated.seq, |m| m.seq) {
+            Ok(i) => {
+                let merged = st.window[i].merged(updated.clone());
+                if merged.deleted != updated.deleted {
+                    return Err(deleted_already());
+                }
+                st.window[i] = merged.clone();
+                st.dirty_blocks.insert(block_of(updated.seq));
+                merged
+            }
+            Err(_) => updated.clone(),
+        };
+        if st.doc.last_message.as_ref().is_some_and(|m| m.id == now.id) {
+            st.doc.last_message = Some(last_message(&now));
             st.dirty_doc = true;
         }
-        notify(&st.doc);
+        notify(&st.doc, &now);
         Ok(())
     }
 
@@ -1599,7 +1628,7 @@ fn last_message(message: &MessageDoc) -> LastMessage {
         seq: message.seq,
         sender_id: message.sender_id.clone(),
         sender_username: message.sender_username.clone(),
-        body: message.body.clone(),
+        body: message.visible_body().to_owned(),
         created_at: message.created_at,
     }
 }
@@ -1663,7 +1692,10 @@ mod tests {
         let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:1")
             .await
             .expect("client");
-        let writers = Writers::new(Store::new(client.database("unused")), Arc::new(crate::realtime::hub::Hub::default()));
+        let writers = Writers::new(
+            Store::new(client.database("unused")),
+            Arc::new(crate::realtime::hub::Hub::default()),
+        );
         let live = Arc::new(Live {
             id: "c".into(),
             state: Mutex::new(live),

@@ -158,7 +158,7 @@ impl From<&MessageDoc> for MessageFrame {
                 id: m.sender_id.clone(),
                 username: m.sender_username.clone(),
             },
-            body: m.body.clone(),
+            body: m.visible_body().to_owned(),
             created_at: crate::domain::timestamp(m.created_at),
             edited_at: m.edited_at.map(crate::domain::timestamp),
             deleted: m.deleted,

@@ -51,6 +51,27 @@ pub struct MessageDoc {
     pub deleted: bool,
 }
 
+impl MessageDoc {
+    /// The text readers see: none once deleted. (A late edit, written by a node
+    /// that stalled past its lock after the delete, leaves `deleted` set and its
+    /// text in the document; it is never shown.)
+    pub fn visible_body(&self) -> &str {
+        if self.deleted { "" } else { &self.body }
+    }
+
+    /// This copy with `incoming` applied, where a deletion is final: a version
+    /// that is not deleted does not replace one that is, whatever order the two
+    /// arrive in (a late edit, an event from another node). Every place that
+    /// keeps a copy of a message applies changes through this.
+    pub fn merged(&self, incoming: MessageDoc) -> MessageDoc {
+        if self.deleted && !incoming.deleted {
+            self.clone()
+        } else {
+            incoming
+        }
+    }
+}
+
 /// A block of consecutive seqs of one conversation (gaps allowed).
 ///
 /// The messages are stored as one binary value (the BSON of `BlockBody`), not as an
@@ -319,6 +340,22 @@ impl MessageStore {
     pub async fn replace(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
         self.coll
             .replace_one(doc! { "_id": &message.id }, message)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes an edit: the text and `edited_at` only, never `deleted`, so an edit
+    /// that lands after a delete (a node stalled past its lock) cannot bring the
+    /// message back (`MessageDoc::visible_body`).
+    pub async fn write_edit(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
+        self.coll
+            .update_one(
+                doc! { "_id": &message.id },
+                doc! { "$set": {
+                    "body": &message.body,
+                    "edited_at": message.edited_at,
+                } },
+            )
             .await
             .map(|_| ())
     }

@@ -561,3 +561,76 @@ async fn a_send_stored_late_after_its_batch_failed_is_heard_in_seq_order_and_not
         "the reader heard every stored message, in seq order"
     );
 }
+
+/// A deletion is final, whatever order the writes land in. A node that stalled
+/// past its cluster lock, or had not heard of the delete yet, may still write an
+/// edit after it: where the node knows, the edit is refused (409) before it
+/// writes; where it lands anyway (the document's text, an event from another
+/// node carrying the old version), nobody sees the message back or its text.
+#[tokio::test]
+async fn a_late_edit_never_brings_a_deleted_message_back() {
+    let (app, alice, _bob, g) = room().await;
+    let sent = app.said(&alice, &g, "secret").await;
+    let id = sent["id"].as_str().unwrap_or_default().to_owned();
+    let seq = sent["seq"].as_i64().unwrap_or_default();
+    let deleted = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/messages/{id}"),
+            Some(&alice.access),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    // The edit as a stalled node holds it: the message as it was, new text.
+    let conversation = confab::ids::ConversationId::parse(&g).expect("an id");
+    let mut late = app
+        .state
+        .store
+        .messages
+        .by_seq(&conversation, seq)
+        .await
+        .expect("readable")
+        .expect("stored");
+    late.deleted = false;
+    late.body = "late edit".to_owned();
+    late.edited_at = Some(mongodb::bson::DateTime::now());
+    let live = app.state.writers.get(&conversation).await.expect("loaded");
+    let refused = app
+        .state
+        .writers
+        .update_message(&live, &late, |_, _| {
+            panic!("a refused edit announces nothing")
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code, confab::error::ErrorCode::Conflict);
+    // Landing anyway: in the document, and as another node's event.
+    app.state
+        .store
+        .messages
+        .write_edit(&late)
+        .await
+        .expect("written");
+    app.state.writers.observe_remote(late.clone(), false, || ());
+
+    let page = expect_json(app.history(&alice, &g, "").await, StatusCode::OK).await;
+    let item = page["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|m| m["id"] == id.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(item["deleted"], true, "{page}");
+    assert_eq!(item["body"], "", "{page}");
+    let stored = app
+        .state
+        .store
+        .messages
+        .by_seq(&conversation, seq)
+        .await
+        .expect("readable")
+        .expect("stored");
+    assert!(stored.deleted, "the document stays deleted");
+    assert_eq!(stored.visible_body(), "");
+}
