@@ -1456,6 +1456,25 @@ impl Backplane for RedisBackplane {
     }
 }
 
+/// The core's send router in cluster mode: the conversation's owner node stores
+/// each send (forwarded when that is another node).
+pub struct ClusterRouter(pub Arc<Cluster>);
+
+impl crate::chat::Router for ClusterRouter {
+    fn submit<'a>(
+        &'a self,
+        live: &'a Arc<Live>,
+        draft: Draft,
+        on_stored: Option<OnStored>,
+    ) -> futures_util::future::BoxFuture<'a, Result<Ticket, ApiError>> {
+        Box::pin(self.0.submit(live, draft, on_stored))
+    }
+
+    fn copies_trail(&self) -> bool {
+        true
+    }
+}
+
 /// The core's lock port (`chat::Locks`): Redis locks (`Ownership::lock`).
 impl Locks for Cluster {
     fn lock<'a>(

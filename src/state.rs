@@ -41,6 +41,9 @@ pub struct AppState {
     /// Cluster-wide locks for the core (`chat::exclusive`): the cluster's, or
     /// none on one node.
     pub locks: Option<Arc<dyn crate::chat::Locks>>,
+    /// Where sends are stored (`chat::Router`): this node's writers, or the
+    /// owner node of each conversation.
+    pub router: Arc<dyn crate::chat::Router>,
     /// Where revocations close connections (the hub).
     pub revoker: Arc<dyn crate::auth::Revoker>,
 }
@@ -124,6 +127,10 @@ impl AppState {
         if let Some(cluster) = &cluster {
             cluster.start(&hub, &writers, &store);
         }
+        let router: Arc<dyn crate::chat::Router> = match &cluster {
+            Some(cluster) => Arc::new(crate::cluster::ClusterRouter(Arc::clone(cluster))),
+            None => Arc::clone(&writers) as Arc<dyn crate::chat::Router>,
+        };
         Ok(Self {
             hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             keys: Arc::new(keys),
@@ -132,6 +139,7 @@ impl AppState {
             rate_limits: Arc::new(rate_limits),
             hub,
             writers,
+            router,
             locks: cluster
                 .as_ref()
                 .map(|cluster| Arc::clone(cluster) as Arc<dyn crate::chat::Locks>),

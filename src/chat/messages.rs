@@ -87,12 +87,9 @@ pub async fn submit(
         body,
         client_id,
     };
-    match &state.cluster {
-        // The conversation's owner node hands out its seqs (forwarded if that is
-        // another node).
-        Some(cluster) => cluster.submit(&room.live, draft, on_stored).await,
-        None => state.writers.submit(&room.live, draft, on_stored),
-    }
+    // Here, or on the conversation's owner node (cluster mode), which hands out
+    // its seqs.
+    state.router.submit(&room.live, draft, on_stored).await
 }
 
 /// A seq a client names (`since`, `before`, `after`, a read marker): 0 to
@@ -165,7 +162,7 @@ pub async fn join<R>(
         let epoch = state.writers.get(conversation_id).await?.membership_epoch();
         let room = room(state, caller, conversation_id, GroupAction::Send).await?;
         if attempt == 0
-            && state.cluster.is_some()
+            && state.router.copies_trail()
             && let Some(since) = since
         {
             // The client saw `since` on another node; this node's copy follows

@@ -8,6 +8,7 @@ pub mod dms;
 pub mod fanout;
 pub mod groups;
 pub mod messages;
+pub mod router;
 pub mod writer;
 
 use futures_util::future::BoxFuture;
@@ -15,6 +16,8 @@ use futures_util::future::BoxFuture;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+
+pub use router::Router;
 
 /// Why a cluster-wide lock was not taken.
 #[derive(Debug, PartialEq, Eq)]
