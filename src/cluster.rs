@@ -463,14 +463,7 @@ impl Cluster {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
-        if tasks.is_empty() {
-            return std::future::pending().await;
-        }
-        let (ended, _, _) = futures_util::future::select_all(tasks).await;
-        match ended {
-            Err(err) if err.is_panic() => tracing::error!("a cluster task panicked"),
-            _ => tracing::error!("a cluster task ended"),
-        }
+        crate::telemetry::first_to_end(tasks, "cluster").await;
     }
 
     /// At shutdown, after the writers flushed: this node's leases go back, and

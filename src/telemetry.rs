@@ -17,6 +17,21 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// Resolves when the first of `tasks` ends (long-lived tasks never should: a
+/// panic in one would leave the process serving without it), logging which
+/// `kind` of task ended and how; never resolves when there are none. `main`
+/// stops the process when it resolves.
+pub async fn first_to_end(tasks: Vec<tokio::task::JoinHandle<()>>, kind: &str) {
+    if tasks.is_empty() {
+        return std::future::pending().await;
+    }
+    let (ended, _, _) = futures_util::future::select_all(tasks).await;
+    match ended {
+        Err(err) if err.is_panic() => tracing::error!(kind, "a background task panicked"),
+        _ => tracing::error!(kind, "a background task ended"),
+    }
+}
+
 /// Installs the process-wide metrics recorder (once; later calls are no-ops).
 pub fn init_metrics() {
     METRICS.get_or_init(|| match PrometheusBuilder::new().install_recorder() {

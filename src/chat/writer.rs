@@ -471,15 +471,8 @@ impl Writers {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
-        if tasks.is_empty() {
-            // Not started (or already supervised elsewhere): nothing to watch.
-            return std::future::pending().await;
-        }
-        let (ended, _, _) = futures_util::future::select_all(tasks).await;
-        match ended {
-            Err(err) if err.is_panic() => tracing::error!("a conversation writer task panicked"),
-            _ => tracing::error!("a conversation writer task ended"),
-        }
+        // Not started (or already supervised elsewhere): nothing to watch.
+        crate::telemetry::first_to_end(tasks, "conversation writer").await;
     }
 
     /// The conversation's `Live`, loading it on first use; 404 if it does not exist.
