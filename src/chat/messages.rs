@@ -168,10 +168,9 @@ pub async fn join<R>(
             // The client saw `since` on another node; this node's copy follows
             // that node's writes one Redis hop behind. Wait (briefly) until it has
             // caught up, or `since`'s own messages would come again as live events.
-            let deadline = tokio::time::Instant::now() + CLUSTER_CATCH_UP;
-            while room.live.last_seq() < since && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
+            room.live
+                .caught_up(since, tokio::time::Instant::now() + CLUSTER_CATCH_UP)
+                .await;
         }
         // In a DM, a participant is present to the other only once they have
         // written there (as for `online`: opening a DM reveals nothing).

@@ -193,6 +193,10 @@ pub struct Live {
     pub members: tokio::sync::Mutex<()>,
     /// Held while writing behind, so that "flush now" waits for a flush in progress.
     flushing: tokio::sync::Mutex<()>,
+    /// Notified whenever another node's message reaches this copy (cluster
+    /// mode), for `caught_up`. Memory only: a waiter that misses a notification
+    /// looks at `last_seq` again when its deadline passes.
+    advanced: tokio::sync::Notify,
 }
 
 struct LiveState {
@@ -370,6 +374,24 @@ impl Live {
 
     pub fn last_seq(&self) -> i64 {
         self.lock().doc.last_seq
+    }
+
+    /// Waits until this copy holds `since` (it follows another node's writes one
+    /// Redis hop behind), at most until `deadline`; woken by each message that
+    /// reaches it, not by polling.
+    pub async fn caught_up(&self, since: i64, deadline: tokio::time::Instant) {
+        loop {
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            // Registered before the check: a message that lands in between wakes it.
+            advanced.as_mut().enable();
+            if self.last_seq() >= since {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, advanced).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Whether this copy is to be replaced by one reloaded from the database
@@ -691,6 +713,8 @@ impl Writers {
         if !heard {
             deliver();
         }
+        drop(st);
+        live.advanced.notify_waiters();
     }
 
     /// Applies the messages that arrived while `live` was loading.
@@ -703,6 +727,8 @@ impl Writers {
                     self.fanout.revealed(&live.id, &sender);
                 }
             }
+            drop(st);
+            live.advanced.notify_waiters();
         }
     }
 
@@ -832,6 +858,7 @@ impl Writers {
             edits: tokio::sync::Mutex::new(()),
             members: tokio::sync::Mutex::new(()),
             flushing: tokio::sync::Mutex::new(()),
+            advanced: tokio::sync::Notify::new(),
         }))
     }
 
@@ -1695,6 +1722,7 @@ mod tests {
             edits: tokio::sync::Mutex::new(()),
             members: tokio::sync::Mutex::new(()),
             flushing: tokio::sync::Mutex::new(()),
+            advanced: tokio::sync::Notify::new(),
         });
         let cell = OnceCell::new_with(Some(Arc::clone(&live)));
         writers.live.insert("c".into(), Arc::new(cell));
