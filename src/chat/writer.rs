@@ -1424,16 +1424,13 @@ impl Writers {
             let block = block_of(updated.seq);
             let mut messages: Vec<MessageDoc> =
                 self.store.messages.block(&live.id, block).await?.to_vec();
-            let mut changed = false;
-            for m in &mut messages {
-                if m.seq == updated.seq {
-                    let merged = m.merged(updated.clone());
-                    changed = merged.deleted == updated.deleted;
-                    *m = merged;
+            // A message missing from its block (a hole) is left to the block's
+            // next rebuild, as before; one found deleted there stays deleted.
+            if let Some(m) = messages.iter_mut().find(|m| m.seq == updated.seq) {
+                if m.deleted && !updated.deleted {
+                    return Err(deleted_already());
                 }
-            }
-            if !changed {
-                return Err(deleted_already());
+                *m = updated.clone();
             }
             self.store
                 .messages
