@@ -21,6 +21,12 @@ fn group_not_found() -> ApiError {
     ApiError::not_found("group")
 }
 
+/// A membership write whose compare-and-set found the stored state changed since
+/// it was checked (the node lost its lock while stalled, and another change landed).
+fn changed_meanwhile() -> ApiError {
+    ApiError::conflict("the membership changed meanwhile; try again")
+}
+
 fn parse_name(raw: &str) -> Result<String, String> {
     clean_text(raw, GROUP_NAME_MAX_CHARS, &[])
 }
@@ -320,10 +326,22 @@ pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<()
         &group,
         "you cannot leave this group",
     )?;
+    let stored = state
+        .store
+        .groups
+        .membership(id, &caller.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("membership"))?;
     members.still_held()?;
-    if state.store.groups.remove_member(id, &caller.id).await? {
-        unsubscribe(state, id, &caller.id);
+    if !state
+        .store
+        .groups
+        .remove_member(id, &caller.id, stored.role)
+        .await?
+    {
+        return Err(changed_meanwhile());
     }
+    unsubscribe(state, id, &caller.id);
     Ok(())
 }
 
@@ -374,9 +392,9 @@ pub async fn put_member(
             "ownership changes only by transfer (POST /groups/{id}/transfer)",
         ));
     }
-    let existing = state.store.groups.membership(id, &target.id).await?;
-    match existing.map(|m| as_owned_by(&group, m)) {
-        Some(existing) => {
+    let stored = state.store.groups.membership(id, &target.id).await?;
+    match stored.map(|m| (m.role, as_owned_by(&group, m))) {
+        Some((stored_role, existing)) => {
             if existing.role == GroupRole::Owner {
                 return Err(ApiError::conflict(
                     "the owner's role changes only by transferring ownership",
@@ -396,9 +414,9 @@ pub async fn put_member(
             let updated = state
                 .store
                 .groups
-                .set_member_role(id, &target.id, role)
+                .set_member_role(id, &target.id, stored_role, role)
                 .await?
-                .ok_or_else(|| ApiError::not_found("membership"))?;
+                .ok_or_else(changed_meanwhile)?;
             tracing::info!(event = "member_role_changed", group_id = %id, target = %target.id, ?role, actor = %caller.id);
             Ok(as_owned_by(&group, updated))
         }
@@ -440,13 +458,14 @@ pub async fn remove_member(
         state.store.groups.reread(id);
     }
     let (group, actor) = readable(state, caller, id).await?;
-    let target = state
+    let stored = state
         .store
         .groups
         .membership(id, user_id)
         .await?
-        .map(|m| as_owned_by(&group, m))
         .ok_or_else(|| ApiError::not_found("membership"))?;
+    let stored_role = stored.role;
+    let target = as_owned_by(&group, stored);
     if target.role == GroupRole::Owner {
         return Err(ApiError::conflict(
             "the owner cannot be removed; transfer ownership first",
@@ -464,10 +483,16 @@ pub async fn remove_member(
         "your role does not allow removing this member",
     )?;
     members.still_held()?;
-    if state.store.groups.remove_member(id, user_id).await? {
-        unsubscribe(state, id, user_id);
-        tracing::info!(event = "member_removed", group_id = %id, target = %user_id, actor = %caller.id);
+    if !state
+        .store
+        .groups
+        .remove_member(id, user_id, stored_role)
+        .await?
+    {
+        return Err(changed_meanwhile());
     }
+    unsubscribe(state, id, user_id);
+    tracing::info!(event = "member_removed", group_id = %id, target = %user_id, actor = %caller.id);
     Ok(())
 }
 
@@ -498,29 +523,37 @@ pub async fn transfer(
         return Ok(state.store.groups.with_member_count(group).await?);
     }
     let groups = &state.store.groups;
-    groups
+    let heir = groups
         .membership(id, new_owner)
         .await?
         .ok_or_else(|| ApiError::invalid_field("user_id", NOT_A_MEMBER))?;
-    let changed = |updated: Option<MembershipDoc>| {
-        updated.ok_or_else(|| ApiError::conflict("the membership changed meanwhile; try again"))
-    };
+    let former = groups
+        .membership(id, &group.owner_id)
+        .await?
+        .ok_or_else(changed_meanwhile)?;
+    let changed = |updated: Option<MembershipDoc>| updated.ok_or_else(changed_meanwhile);
     // The group's `owner_id` is the one truth of ownership (`effective_role`), so
     // it is written first: should the transfer stop after it, the memberships
     // still give exactly one owner, and the next transfer or role change
     // tidies them.
+    // Each write is a compare-and-set on what was checked above, so a node that
+    // stalled past its lock cannot undo a transfer that landed meanwhile.
     members.still_held()?;
-    groups.set_owner(id, new_owner).await?;
+    if !groups.set_owner(id, &group.owner_id, new_owner).await? {
+        return Err(ApiError::conflict(
+            "the ownership changed meanwhile; try again",
+        ));
+    }
     members.still_held()?;
     changed(
         groups
-            .set_member_role(id, new_owner, GroupRole::Owner)
+            .set_member_role(id, new_owner, heir.role, GroupRole::Owner)
             .await?,
     )?;
     members.still_held()?;
     changed(
         groups
-            .set_member_role(id, &group.owner_id, GroupRole::Admin)
+            .set_member_role(id, &group.owner_id, former.role, GroupRole::Admin)
             .await?,
     )?;
     tracing::info!(event = "ownership_transferred", group_id = %id, from = %group.owner_id, to = %new_owner, actor = %caller.id);

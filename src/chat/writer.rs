@@ -72,6 +72,9 @@ pub const MAX_IN_FLIGHT: usize = 100_000;
 pub const DEDUPE_KEYS: usize = 4096;
 /// A `Live` unused this long, with nothing to write, is dropped from memory.
 pub const IDLE_AFTER: Duration = Duration::from_secs(300);
+/// Compare-and-set rounds of an old block's rewrite before the edit gives up
+/// (503): each failed round means another rewrite of that block just landed.
+const BLOCK_REWRITE_ATTEMPTS: usize = 5;
 /// Consecutive missing seqs after which recovery stops probing beyond the
 /// reservation (documents from before `seq_reserved` existed).
 const PROBE_MISSES: i64 = 4;
@@ -1420,22 +1423,42 @@ impl Writers {
         }
         let in_window = live.lock().committed(updated.seq).is_some();
         if !in_window {
-            // An old block: rewrite it here (the flusher writes only the window's).
+            // An old block: rewrite it here (the flusher writes only the window's),
+            // as a compare-and-set on the version read, so that a rewrite that
+            // landed in between (another node's edit or delete of a message in the
+            // same block, while this one stalled) is read again, never undone.
             let block = block_of(updated.seq);
-            let mut messages: Vec<MessageDoc> =
-                self.store.messages.block(&live.id, block).await?.to_vec();
-            // A message missing from its block (a hole) is left to the block's
-            // next rebuild, as before; one found deleted there stays deleted.
-            if let Some(m) = messages.iter_mut().find(|m| m.seq == updated.seq) {
-                if m.deleted && !updated.deleted {
-                    return Err(deleted_already());
+            let mut rewritten = false;
+            for _ in 0..BLOCK_REWRITE_ATTEMPTS {
+                let (mut messages, version) = self
+                    .store
+                    .messages
+                    .block_for_rewrite(&live.id, block)
+                    .await?;
+                // A message missing from its block (a hole) is left to the block's
+                // next rebuild, as before; one found deleted there stays deleted.
+                if let Some(m) = messages.iter_mut().find(|m| m.seq == updated.seq) {
+                    if m.deleted && !updated.deleted {
+                        return Err(deleted_already());
+                    }
+                    *m = updated.clone();
                 }
-                *m = updated.clone();
+                if self
+                    .store
+                    .messages
+                    .write_block_if(&live.id, block, &messages, &version)
+                    .await?
+                {
+                    rewritten = true;
+                    break;
+                }
             }
-            self.store
-                .messages
-                .write_block(&live.id, block, &messages)
-                .await?;
+            if !rewritten {
+                return Err(ApiError::new(
+                    crate::error::ErrorCode::ServerBusy,
+                    "the message's history block keeps changing; try again",
+                ));
+            }
         }
         let mut st = live.lock();
         let now = match st.window.binary_search_by_key(&updated.seq, |m| m.seq) {

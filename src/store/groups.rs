@@ -290,18 +290,27 @@ impl GroupStore {
         self.by_id(id).await
     }
 
-    #[tracing::instrument(name = "store.groups.set_owner", level = "info", skip(self), fields(group = %id, owner = %owner_id), err)]
-    pub async fn set_owner(&self, id: &GroupId, owner_id: &UserId) -> mongodb::error::Result<()> {
+    /// Moves the ownership from `from` to `to`, only if `from` still owns the group
+    /// (a compare-and-set on `owner_id`): `false` when it did not, and nothing is
+    /// written. This fences a transfer decided under a lock its node has lost
+    /// (stalled past the lock's trust): a transfer that landed meanwhile wins.
+    #[tracing::instrument(name = "store.groups.set_owner", level = "info", skip(self), fields(group = %id, from = %from, to = %to), err)]
+    pub async fn set_owner(
+        &self,
+        id: &GroupId,
+        from: &UserId,
+        to: &UserId,
+    ) -> mongodb::error::Result<bool> {
         let result = self
             .groups
             .update_one(
-                doc! { "_id": id },
-                doc! { "$set": { "owner_id": owner_id } },
+                doc! { "_id": id, "owner_id": from },
+                doc! { "$set": { "owner_id": to } },
             )
             .await;
         self.group_cache.invalidate(id);
         self.peers.tell(Changed::Group(id.clone()));
-        result.map(|_| ())
+        Ok(result?.matched_count > 0)
     }
 
     #[tracing::instrument(name = "store.groups.delete", level = "info", skip(self), fields(group = %id), err)]
@@ -385,43 +394,53 @@ impl GroupStore {
         }
     }
 
+    /// Changes a member's role, only if the stored membership still has the role
+    /// `expected` (a compare-and-set: `None`, nothing written, when it had changed or
+    /// is gone). This fences a change decided under a lock its node has lost.
     #[tracing::instrument(name = "store.groups.set_member_role", level = "info", skip(self), fields(group = %group_id, user = %user_id), err)]
     pub async fn set_member_role(
         &self,
         group_id: &GroupId,
         user_id: &UserId,
+        expected: GroupRole,
         role: GroupRole,
     ) -> mongodb::error::Result<Option<MembershipDoc>> {
         let id = membership_id(group_id, user_id);
         let result = self
             .members
             .find_one_and_update(
-                doc! { "_id": &id },
+                doc! { "_id": &id, "role": role_bson(expected) },
                 doc! { "$set": { "role": role_bson(role) } },
             )
             .return_document(ReturnDocument::After)
             .await;
         self.peers.tell(Changed::Membership(id.clone()));
         match &result {
-            Ok(updated) => self.membership_cache.set(id, updated.clone()),
-            Err(_) => self.membership_cache.invalidate(&id),
+            Ok(Some(updated)) => self.membership_cache.set(id, Some(updated.clone())),
+            _ => self.membership_cache.invalidate(&id),
         }
         result
     }
 
-    /// Removes a member; `false` when they were not one.
+    /// Removes a member, only if the stored membership still has the role
+    /// `expected` (a compare-and-set, as `set_member_role`): `false` when nothing
+    /// was removed.
     #[tracing::instrument(name = "store.groups.remove_member", level = "info", skip(self), fields(group = %group_id, user = %user_id), err)]
     pub async fn remove_member(
         &self,
         group_id: &GroupId,
         user_id: &UserId,
+        expected: GroupRole,
     ) -> mongodb::error::Result<bool> {
         let id = membership_id(group_id, user_id);
-        let result = self.members.delete_one(doc! { "_id": &id }).await;
+        let result = self
+            .members
+            .delete_one(doc! { "_id": &id, "role": role_bson(expected) })
+            .await;
         self.peers.tell(Changed::Membership(id.clone()));
         match &result {
-            Ok(_) => self.membership_cache.set(id, None),
-            Err(_) => self.membership_cache.invalidate(&id),
+            Ok(done) if done.deleted_count > 0 => self.membership_cache.set(id, None),
+            _ => self.membership_cache.invalidate(&id),
         }
         Ok(result?.deleted_count > 0)
     }

@@ -89,6 +89,20 @@ pub struct BlockDoc {
     pub block: i64,
     pub count: i64,
     pub data: Binary,
+    /// A fresh id at every write: what a compare-and-set rewrite
+    /// (`write_block_if`) expects to find. Absent on blocks written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// What a compare-and-set rewrite of a block expects to find stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockVersion {
+    /// No block stored (it is rebuilt from `messages`).
+    Absent,
+    /// A block written before blocks carried a version.
+    Unversioned,
+    Is(String),
 }
 
 /// What a block's `data` holds, in ascending `seq`.
@@ -115,6 +129,7 @@ impl BlockDoc {
                 subtype: BinarySubtype::Generic,
                 bytes: mongodb::bson::to_vec(&body)?,
             },
+            version: Some(crate::ids::new_id()),
         })
     }
 
@@ -426,6 +441,71 @@ impl MessageStore {
             .with_options(ReplaceOptions::builder().upsert(true).build())
             .await
             .map(|_| ());
+        self.cache().forget(&id);
+        self.peers.tell(super::cache::Changed::Block(id));
+        written
+    }
+
+    /// One block's messages read from the database (never the cache) with the
+    /// version a compare-and-set rewrite (`write_block_if`) expects: the read half
+    /// of an old block's read-modify-write.
+    #[tracing::instrument(name = "store.messages.block_for_rewrite", level = "info", skip(self), fields(conversation = %conversation_id), err)]
+    pub async fn block_for_rewrite(
+        &self,
+        conversation_id: &ConversationId,
+        block: i64,
+    ) -> mongodb::error::Result<(Vec<MessageDoc>, BlockVersion)> {
+        let id = block_id(conversation_id, block);
+        if let Some(found) = self.blocks.find_one(doc! { "_id": &id }).await? {
+            let version = found
+                .version
+                .clone()
+                .map_or(BlockVersion::Unversioned, BlockVersion::Is);
+            let messages = found.messages().map_err(|err| {
+                mongodb::error::Error::custom(format!("unreadable history block: {err}"))
+            })?;
+            return Ok((messages, version));
+        }
+        let seqs = block_start(block)..block_start(block + 1);
+        let found =
+            futures_util::future::try_join_all(seqs.map(|seq| self.by_seq(conversation_id, seq)))
+                .await?;
+        Ok((found.into_iter().flatten().collect(), BlockVersion::Absent))
+    }
+
+    /// Rewrites one block only if it is still the version `expected` (a
+    /// compare-and-set): `false`, nothing written, when another write landed since
+    /// it was read. This fences an old block's rewrite by a node that stalled
+    /// between its read and its write (it would undo a deletion or an edit that
+    /// landed meanwhile); the caller reads again and retries.
+    #[tracing::instrument(name = "store.messages.write_block_if", level = "info", skip(self, messages, expected), fields(conversation = %conversation_id), err)]
+    pub async fn write_block_if(
+        &self,
+        conversation_id: &ConversationId,
+        block: i64,
+        messages: &[MessageDoc],
+        expected: &BlockVersion,
+    ) -> mongodb::error::Result<bool> {
+        let doc = BlockDoc::new(conversation_id, block, messages)?;
+        let id = doc.id.clone();
+        self.cache().forget(&id);
+        let written = match expected {
+            BlockVersion::Absent => match self.blocks.insert_one(doc).await {
+                Ok(_) => Ok(true),
+                Err(err) if super::is_duplicate_key(&err) => Ok(false),
+                Err(err) => Err(err),
+            },
+            BlockVersion::Unversioned => self
+                .blocks
+                .replace_one(doc! { "_id": &id, "version": { "$exists": false } }, doc)
+                .await
+                .map(|done| done.matched_count > 0),
+            BlockVersion::Is(version) => self
+                .blocks
+                .replace_one(doc! { "_id": &id, "version": version }, doc)
+                .await
+                .map(|done| done.matched_count > 0),
+        };
         self.cache().forget(&id);
         self.peers.tell(super::cache::Changed::Block(id));
         written

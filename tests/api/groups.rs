@@ -626,3 +626,105 @@ async fn a_late_owner_membership_does_not_make_a_second_owner() {
     let group = expect_json(transferred, StatusCode::OK).await;
     assert_eq!(group["owner_id"], bob.id.as_str());
 }
+
+/// The fence under every membership write: a change decided on a state that
+/// changed meanwhile (what a node that stalled past its lock would write when it
+/// wakes) is a compare-and-set that finds the state changed, and writes nothing.
+/// The decisions are replayed through the store as the stalled node made them.
+#[tokio::test]
+async fn a_membership_change_decided_on_a_stale_state_writes_nothing() {
+    use confab::ids::{GroupId, UserId};
+    use confab::permissions::GroupRole;
+
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let g = app.group(&alice, "Fenced", "public").await;
+    for who in [&bob, &carol] {
+        expect_json(
+            app.set_member(&alice, &g, who, "member").await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let group = GroupId::from_trusted(g.clone());
+    let (bob_id, carol_id) = (
+        UserId::from_trusted(bob.id.clone()),
+        UserId::from_trusted(carol.id.clone()),
+    );
+    let store = &app.state.store.groups;
+
+    // The stalled node saw bob as a member; meanwhile he became an admin.
+    expect_json(
+        app.set_member(&alice, &g, &bob, "admin").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        !store
+            .remove_member(&group, &bob_id, GroupRole::Member)
+            .await
+            .expect("write"),
+        "a removal decided on 'member' must not remove an admin"
+    );
+    assert!(
+        store
+            .set_member_role(&group, &bob_id, GroupRole::Member, GroupRole::Member)
+            .await
+            .expect("write")
+            .is_none(),
+        "a role change decided on 'member' must not demote an admin"
+    );
+    // The stalled node saw bob as the owner (a transfer to carol it decided for
+    // him); alice still owns the group.
+    assert!(
+        !store
+            .set_owner(&group, &bob_id, &carol_id)
+            .await
+            .expect("write"),
+        "a transfer decided for a former owner must not move the ownership"
+    );
+
+    let members = expect_json(
+        app.get(&format!("/api/v1/groups/{g}/members"), Some(&alice.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let roles: Vec<(String, String)> = members["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m["user"]["username"].as_str().unwrap_or("?").to_owned(),
+                m["role"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("alice".to_owned(), "owner".to_owned()),
+            ("bob".to_owned(), "admin".to_owned()),
+            ("carol".to_owned(), "member".to_owned()),
+        ],
+        "{members}"
+    );
+    let found = expect_json(
+        app.get(&format!("/api/v1/groups/{g}"), Some(&alice.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found["owner_id"], alice.id.as_str());
+
+    // A decision on the current state still writes.
+    assert!(
+        store
+            .remove_member(&group, &carol_id, GroupRole::Member)
+            .await
+            .expect("write")
+    );
+}

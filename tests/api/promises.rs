@@ -634,3 +634,85 @@ async fn a_late_edit_never_brings_a_deleted_message_back() {
     assert!(stored.deleted, "the document stays deleted");
     assert_eq!(stored.visible_body(), "");
 }
+
+/// An old history block is rewritten (an edit or delete of a message that left
+/// the writer's window) as a read-modify-write of the whole block. A node that
+/// stalls between the read and the write must not undo what landed meanwhile
+/// (another node deleting a message of the same block): the write is a
+/// compare-and-set on the block's version, which fails, and a fresh read sees the
+/// deletion. Replayed through the store as the stalled node would write.
+#[tokio::test]
+async fn an_old_block_rewrite_decided_on_a_stale_block_writes_nothing() {
+    use confab::ids::ConversationId;
+    use confab::store::messages::block_of;
+
+    let (app, alice, _bob, g) = room().await;
+    let conversation = ConversationId::parse(&g).expect("an id");
+    let mut messages = Vec::new();
+    for body in ["first", "second"] {
+        let sent = app.said(&alice, &g, body).await;
+        let seq = sent["seq"].as_i64().unwrap_or_default();
+        messages.push(
+            app.state
+                .store
+                .messages
+                .by_seq(&conversation, seq)
+                .await
+                .expect("readable")
+                .expect("acked means stored"),
+        );
+    }
+    assert_eq!(block_of(messages[0].seq), block_of(messages[1].seq));
+    // A block of its own, which no writer's flusher touches while the test runs.
+    let scratch = ConversationId::parse(&confab::ids::new_id()).expect("an id");
+    let block = block_of(messages[0].seq);
+    let store = &app.state.store.messages;
+    store
+        .write_block(&scratch, block, &messages)
+        .await
+        .expect("written");
+
+    // The stalled node read the block, then edits "second".
+    let (mut stale, version) = store
+        .block_for_rewrite(&scratch, block)
+        .await
+        .expect("read");
+    assert_eq!(stale.len(), 2);
+    stale[1].body = "late edit".to_owned();
+    // Meanwhile another node deletes "first".
+    let (mut fresh, _) = store
+        .block_for_rewrite(&scratch, block)
+        .await
+        .expect("read");
+    fresh[0].deleted = true;
+    store
+        .write_block(&scratch, block, &fresh)
+        .await
+        .expect("written");
+
+    assert!(
+        !store
+            .write_block_if(&scratch, block, &stale, &version)
+            .await
+            .expect("write"),
+        "a rewrite of a stale block must write nothing"
+    );
+    let (now, version) = store
+        .block_for_rewrite(&scratch, block)
+        .await
+        .expect("read");
+    assert!(now[0].deleted, "the deletion stays");
+    assert_eq!(now[1].body, "second");
+    // Read again and applied to what is there, the edit lands.
+    let mut retried = now.clone();
+    retried[1].body = "late edit".to_owned();
+    assert!(
+        store
+            .write_block_if(&scratch, block, &retried, &version)
+            .await
+            .expect("write")
+    );
+    let cached = store.block(&scratch, block).await.expect("read");
+    assert!(cached[0].deleted);
+    assert_eq!(cached[1].body, "late edit");
+}
