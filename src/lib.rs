@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod ids;
 pub mod limits;
 pub mod middleware;
@@ -66,6 +67,8 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         // Parses the `Cookie` header for the web session's cookie parameter.
         .with(poem::middleware::CookieJarManager::new())
         .around(middleware::time_limit)
+        // The bearer guard reads identity's context (`auth::guard`).
+        .data(state.auth.clone())
         .data(state)
         .catch_all_error(error::render_error)
         .around(middleware::allow_header)

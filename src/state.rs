@@ -1,51 +1,35 @@
-//! What every handler and connection shares: config, database, keys, limits.
+//! The composition root: builds every part once, bottom-up, and chooses the
+//! mode (one node, or cluster mode with `REDIS_URL`) by choosing each port's
+//! implementation. The core gets its context (`chat::Chat`, `auth::Auth`); the
+//! edges (REST, the WebSocket gateway) get `AppState`.
 
 use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
 use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{Throttle, Throttles};
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::rate_limits::RateLimits;
 use crate::realtime::hub::Hub;
 use crate::store::Store;
 
-/// Brute-force limits, keyed by username or client address (cluster mode:
-/// counted across nodes).
-pub struct Throttles {
-    pub login_per_user: Throttle,
-    pub login_per_ip: Throttle,
-    /// Wrong current passwords at `PUT /auth/password`, by user id: its own
-    /// counter, so a login lockout someone else caused never stops the owner of
-    /// a session from changing their password.
-    pub password_change_per_user: Throttle,
-    pub register_per_ip: Throttle,
-}
-
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
-    pub keys: Arc<TokenKeys>,
-    pub hasher: PasswordHasher,
-    pub throttles: Arc<Throttles>,
     pub hub: Arc<Hub>,
-    /// Per-user limits of sends, reads, typing, joins and tickets (REST and WS).
-    pub rate_limits: Arc<RateLimits>,
     /// One writer per conversation in use, and the batcher that stores messages.
     pub writers: Arc<crate::chat::writer::Writers>,
     /// Cluster mode (`REDIS_URL`): the link to the other nodes.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
-    /// Cluster-wide locks for the core (`chat::exclusive`): the cluster's, or
-    /// none on one node.
-    pub locks: Option<Arc<dyn crate::chat::Locks>>,
-    /// Where sends are stored (`chat::Router`): this node's writers, or the
-    /// owner node of each conversation.
-    pub router: Arc<dyn crate::chat::Router>,
-    /// Where revocations close connections (the hub).
-    pub revoker: Arc<dyn crate::auth::Revoker>,
+    /// The chat core's context: the store, the writers, the rate limits and the
+    /// ports the mode chose (router, locks, changes); the same handles as above.
+    pub chat: crate::chat::Chat,
+    /// Identity's context: the store, keys, hasher, throttles and the revoker
+    /// the mode chose.
+    pub auth: crate::auth::Auth,
 }
 
 /// Why the state could not be built (a setting that cannot be used).
@@ -131,27 +115,40 @@ impl AppState {
             Some(cluster) => Arc::new(crate::cluster::ClusterRouter(Arc::clone(cluster))),
             None => Arc::clone(&writers) as Arc<dyn crate::chat::Router>,
         };
-        Ok(Self {
-            hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
+        let config = Arc::new(config);
+        let auth = crate::auth::Auth {
+            config: Arc::clone(&config),
+            store: store.clone(),
             keys: Arc::new(keys),
-            revoker: Arc::clone(&hub) as Arc<dyn crate::auth::Revoker>,
+            hasher: PasswordHasher::new(config.hash_concurrency, config.hash_queue),
             throttles: Arc::new(throttles),
+            revoker: Arc::clone(&hub) as Arc<dyn crate::auth::Revoker>,
+        };
+        let chat = crate::chat::Chat {
+            config: Arc::clone(&config),
+            store: store.clone(),
+            writers: Arc::clone(&writers),
             rate_limits: Arc::new(rate_limits),
-            hub,
-            writers,
+            changes: Arc::clone(&hub) as Arc<dyn crate::chat::fanout::Changes>,
             router,
             locks: cluster
                 .as_ref()
                 .map(|cluster| Arc::clone(cluster) as Arc<dyn crate::chat::Locks>),
+        };
+        Ok(Self {
+            chat,
+            auth,
+            hub,
+            writers,
             cluster,
             store,
-            config: Arc::new(config),
+            config,
         })
     }
 
     /// Creates indexes and the bootstrap admin. Both are idempotent.
     pub async fn init(&self) -> Result<(), crate::error::ApiError> {
         self.store.ensure_indexes().await?;
-        crate::auth::sessions::bootstrap_admin(self).await
+        crate::auth::sessions::bootstrap_admin(&self.auth).await
     }
 }

@@ -184,7 +184,7 @@ impl AuthApi {
             display_name: body.display_name.as_deref(),
         };
         let user = sessions::register(
-            &state,
+            &state.auth,
             &client_ip(req, &state.config.trusted_proxies),
             input,
         )
@@ -204,7 +204,7 @@ impl AuthApi {
         body: Json<LoginRequest>,
     ) -> Result<Json<TokenPair>, Errors<(JsonBody, Invalid, Credentials, Limited, Hashing)>> {
         let pair = sessions::login(
-            &state,
+            &state.auth,
             &client_ip(req, &state.config.trusted_proxies),
             &body.username,
             &body.password,
@@ -224,7 +224,9 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<Json<TokenPair>, Errors<(JsonBody, RefreshToken)>> {
         Ok(Json(
-            sessions::refresh(&state, &body.refresh_token).await?.into(),
+            sessions::refresh(&state.auth, &body.refresh_token)
+                .await?
+                .into(),
         ))
     }
 
@@ -236,7 +238,7 @@ impl AuthApi {
         auth: BearerAuth,
         body: Json<RefreshRequest>,
     ) -> Result<NoContent, Errors<(Authed, JsonBody)>> {
-        sessions::logout(&state, &auth.0, &body.refresh_token).await?;
+        sessions::logout(&state.auth, &auth.0, &body.refresh_token).await?;
         Ok(NoContent::Done)
     }
 
@@ -247,7 +249,7 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<NoContent, Errors<Authed>> {
-        sessions::revoke_everything(&state, &auth.0.id).await?;
+        sessions::revoke_everything(&state.auth, &auth.0.id).await?;
         tracing::info!(event = "logout_all", user_id = %auth.0.id);
         Ok(NoContent::Done)
     }
@@ -262,10 +264,11 @@ impl AuthApi {
         auth: BearerAuth,
     ) -> Result<Json<WsTicket>, Errors<(Authed, Limited)>> {
         state
+            .chat
             .rate_limits
             .check(&auth.0.id, crate::rate_limits::Action::Ticket)
             .await?;
-        let (ticket, expires_in) = sessions::issue_ticket(&state, &auth.0).await?;
+        let (ticket, expires_in) = sessions::issue_ticket(&state.auth, &auth.0).await?;
         Ok(Json(WsTicket { ticket, expires_in }))
     }
 
@@ -277,8 +280,13 @@ impl AuthApi {
         auth: BearerAuth,
         body: Json<PasswordChange>,
     ) -> Result<NoContent, Errors<(Authed, JsonBody, Invalid, Limited, Hashing)>> {
-        sessions::change_password(&state, &auth.0, &body.current_password, &body.new_password)
-            .await?;
+        sessions::change_password(
+            &state.auth,
+            &auth.0,
+            &body.current_password,
+            &body.new_password,
+        )
+        .await?;
         Ok(NoContent::Done)
     }
 }
@@ -302,7 +310,7 @@ impl WebAuthApi {
         body: Json<LoginRequest>,
     ) -> Result<WebIssued, Errors<(Params, JsonBody, Invalid, Credentials, Limited, Hashing)>> {
         let pair = sessions::login(
-            &state,
+            &state.auth,
             &client_ip(req, &state.config.trusted_proxies),
             &body.username,
             &body.password,
@@ -323,7 +331,7 @@ impl WebAuthApi {
         #[oai(name = "confab_refresh")] cookie: Cookie<Option<String>>,
     ) -> Result<WebIssued, Errors<(Params, RefreshToken)>> {
         let token = cookie.0.as_deref().unwrap_or_default();
-        let pair = sessions::refresh(&state, token).await?;
+        let pair = sessions::refresh(&state.auth, token).await?;
         Ok(web_issued(pair, state.config.refresh_token_ttl))
     }
 
@@ -339,7 +347,7 @@ impl WebAuthApi {
         #[oai(name = "confab_refresh")] cookie: Cookie<Option<String>>,
     ) -> Result<WebEnded, Errors<Params>> {
         if let Some(token) = cookie.0.as_deref() {
-            sessions::logout_token(&state, token).await?;
+            sessions::logout_token(&state.auth, token).await?;
         }
         Ok(WebEnded::Done(web_cookie(None, std::time::Duration::ZERO)))
     }

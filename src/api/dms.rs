@@ -90,7 +90,7 @@ impl DmsApi {
         body: Json<OpenDm>,
     ) -> Result<Opened, Errors<(Authed, JsonBody, Invalid, Missing, Limited)>> {
         let peer = UserId::parse(&body.user_id).ok_or_else(|| ApiError::not_found("user"))?;
-        let (doc, created) = dms::open(&state, &Caller::from(&auth.0), &peer).await?;
+        let (doc, created) = dms::open(&state.chat, &Caller::from(&auth.0), &peer).await?;
         let view = views(&state, &auth.0.id, std::slice::from_ref(&doc))
             .await?
             .pop()
@@ -115,7 +115,7 @@ impl DmsApi {
     ) -> Result<Json<ConversationPage>, Errors<(Authed, Params, Cursor)>> {
         state.writers.flush_direct_of(&auth.0.id).await?;
         let (docs, next_cursor) = dms::list(
-            &state,
+            &state.chat,
             &Caller::from(&auth.0),
             cursor.0.as_deref(),
             page_limit(limit.0),

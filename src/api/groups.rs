@@ -121,7 +121,7 @@ impl GroupsApi {
         body: Json<GroupCreate>,
     ) -> Result<GroupCreated, Errors<(Authed, JsonBody, Invalid, Limited)>> {
         let group = groups::create(
-            &state,
+            &state.chat,
             &Caller::from(&auth.0),
             &body.name,
             body.description.as_deref(),
@@ -146,9 +146,15 @@ impl GroupsApi {
     ) -> Result<Json<GroupPage>, Errors<(Authed, Params)>> {
         let limit = page_limit(limit.0);
         let (docs, next_cursor) = if discover.0.unwrap_or(false) {
-            groups::discover(&state, cursor.0.as_deref(), limit).await?
+            groups::discover(&state.chat, cursor.0.as_deref(), limit).await?
         } else {
-            groups::mine(&state, &Caller::from(&auth.0), cursor.0.as_deref(), limit).await?
+            groups::mine(
+                &state.chat,
+                &Caller::from(&auth.0),
+                cursor.0.as_deref(),
+                limit,
+            )
+            .await?
         };
         Ok(Json(GroupPage {
             items: docs.iter().map(Group::from).collect(),
@@ -164,7 +170,7 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
     ) -> Result<Json<Group>, Errors<(Authed, Missing)>> {
-        let (group, _) = groups::visible(&state, &Caller::from(&auth.0), &id.0).await?;
+        let (group, _) = groups::visible(&state.chat, &Caller::from(&auth.0), &id.0).await?;
         Ok(Json(Group::from(&group)))
     }
 
@@ -178,7 +184,7 @@ impl GroupsApi {
         body: Json<GroupPatch>,
     ) -> Result<Json<Group>, Errors<(Authed, JsonBody, Invalid, Refused, Missing)>> {
         let group = groups::update(
-            &state,
+            &state.chat,
             &Caller::from(&auth.0),
             &id.0,
             body.name.as_deref(),
@@ -197,7 +203,7 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
     ) -> Result<Done, Errors<(Authed, Refused, Missing)>> {
-        groups::delete(&state, &Caller::from(&auth.0), &id.0).await?;
+        groups::delete(&state.chat, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }
 
@@ -210,7 +216,7 @@ impl GroupsApi {
         id: Path<GroupId>,
     ) -> Result<Json<Group>, Errors<(Authed, Refused, Missing, Limited)>> {
         Ok(Json(Group::from(
-            &groups::join(&state, &Caller::from(&auth.0), &id.0).await?,
+            &groups::join(&state.chat, &Caller::from(&auth.0), &id.0).await?,
         )))
     }
 
@@ -222,7 +228,7 @@ impl GroupsApi {
         auth: BearerAuth,
         id: Path<GroupId>,
     ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash, Limited, Busy)>> {
-        groups::leave(&state, &Caller::from(&auth.0), &id.0).await?;
+        groups::leave(&state.chat, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }
 
@@ -243,7 +249,7 @@ impl GroupsApi {
         let new_owner = UserId::parse(&body.user_id)
             .ok_or_else(|| ApiError::invalid_field("user_id", groups::NOT_A_MEMBER))?;
         Ok(Json(Group::from(
-            &groups::transfer(&state, &Caller::from(&auth.0), &id.0, &new_owner).await?,
+            &groups::transfer(&state.chat, &Caller::from(&auth.0), &id.0, &new_owner).await?,
         )))
     }
 
@@ -264,7 +270,7 @@ impl GroupsApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<MemberPage>, Errors<(Authed, Params, Refused, Missing)>> {
         let (page, next_cursor) = groups::members(
-            &state,
+            &state.chat,
             &Caller::from(&auth.0),
             &id.0,
             cursor.0.as_deref(),
@@ -292,9 +298,14 @@ impl GroupsApi {
         body: Json<MemberRole>,
     ) -> Result<Json<Member>, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Clash, Busy)>>
     {
-        let membership =
-            groups::put_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0, body.role)
-                .await?;
+        let membership = groups::put_member(
+            &state.chat,
+            &Caller::from(&auth.0),
+            &id.0,
+            &user_id.0,
+            body.role,
+        )
+        .await?;
         member_views(&state, &auth.0.id, &id.0, vec![membership])
             .await?
             .pop()
@@ -315,7 +326,7 @@ impl GroupsApi {
         id: Path<GroupId>,
         user_id: Path<UserId>,
     ) -> Result<Done, Errors<(Authed, Refused, Missing, Clash, Busy)>> {
-        groups::remove_member(&state, &Caller::from(&auth.0), &id.0, &user_id.0).await?;
+        groups::remove_member(&state.chat, &Caller::from(&auth.0), &id.0, &user_id.0).await?;
         Ok(Done::Done)
     }
 }

@@ -96,7 +96,7 @@ impl MessagesApi {
             (None, None) => HistoryWindow::Latest,
         };
         let (docs, has_more) = messages::history(
-            &state,
+            &state.chat,
             &Caller::from(&auth.0),
             &id.0,
             window,
@@ -127,7 +127,7 @@ impl MessagesApi {
     ) -> Result<SendResult, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited, Busy)>>
     {
         let sent = messages::send(
-            &state,
+            &state.chat,
             &Caller::from(&auth.0),
             &id.0,
             &body.body,
@@ -159,7 +159,7 @@ impl MessagesApi {
         id: Path<ConversationId>,
         body: Json<ReadMarker>,
     ) -> Result<Done, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited)>> {
-        messages::mark_read(&state, &Caller::from(&auth.0), &id.0, body.seq).await?;
+        messages::mark_read(&state.chat, &Caller::from(&auth.0), &id.0, body.seq).await?;
         Ok(Done::Done)
     }
 
@@ -176,16 +176,23 @@ impl MessagesApi {
         id: Path<ConversationId>,
     ) -> Result<Json<Presence>, Errors<(Authed, Refused, Missing, Limited)>> {
         state
+            .chat
             .rate_limits
             .check(&auth.0.id, crate::rate_limits::Action::History)
             .await?;
-        let room = access::room(&state, &Caller::from(&auth.0), &id.0, GroupAction::Read).await?;
+        let room = access::room(
+            &state.chat,
+            &Caller::from(&auth.0),
+            &id.0,
+            GroupAction::Read,
+        )
+        .await?;
         let mut online = Vec::new();
         for u in state.hub.room_online(&id.0) {
             // A member shares the room with everyone in it; a global admin who is
             // not a member sees only those they share another conversation with.
             if room.actor.group.is_some()
-                || super::users::may_see_online(&state, &auth.0.id, &u.id).await?
+                || crate::chat::people::may_see_online(&state.chat, &auth.0.id, &u.id).await?
             {
                 online.push(UserSummary {
                     id: u.id,
@@ -221,7 +228,7 @@ impl MessagesApi {
         )>,
     > {
         Ok(Json(Message::from(
-            &messages::edit(&state, &Caller::from(&auth.0), &id.0, &body.body).await?,
+            &messages::edit(&state.chat, &Caller::from(&auth.0), &id.0, &body.body).await?,
         )))
     }
 
@@ -237,7 +244,7 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<MessageId>,
     ) -> Result<Done, Errors<(Authed, Refused, Missing, Limited, Busy)>> {
-        messages::delete(&state, &Caller::from(&auth.0), &id.0).await?;
+        messages::delete(&state.chat, &Caller::from(&auth.0), &id.0).await?;
         Ok(Done::Done)
     }
 }

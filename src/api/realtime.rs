@@ -7,7 +7,7 @@ use poem_openapi::param::Query;
 
 use super::ApiTags;
 use super::errors::{Authed, Errors, Limited, Params, Refused};
-use crate::realtime::gateway::{self, Upgrade};
+use crate::gateway::{self, Upgrade};
 use crate::state::AppState;
 
 pub struct RealtimeApi;

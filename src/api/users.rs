@@ -13,8 +13,6 @@ use super::text::Text;
 use crate::auth::BearerAuth;
 use crate::domain::{DisplayName, Role, page_limit};
 use crate::error::ApiError;
-use crate::permissions::{UserAction, may_moderate_user};
-use crate::realtime::hub::close_code;
 use crate::state::AppState;
 use crate::store::users::UserDoc;
 
@@ -42,95 +40,18 @@ async fn load(state: &AppState, id: &UserId) -> Result<UserDoc, ApiError> {
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
-fn authorize(auth: &BearerAuth, target: &UserId, action: UserAction) -> Result<(), ApiError> {
-    if may_moderate_user(auth.0.role, &auth.0.id, target, action) {
-        Ok(())
-    } else {
-        tracing::warn!(event = "forbidden", user_id = %auth.0.id, %target, ?action, "user moderation refused");
-        Err(ApiError::forbidden(
-            "only an administrator may do this, and not to their own account",
-        ))
-    }
-}
-
-/// Whether `viewer` may see `target`'s `online` status: they are the same user,
-/// share a group, or have a DM in which `target` has written.
-/// The DM and each membership of `target` are `_id` lookups (or the membership
-/// cache), but listing the viewer's own groups is a query on `user_id`, which
-/// FerretDB answers by scanning `memberships`. Member lists and presence skip this
-/// for members of the room (they share it with everyone in it); it remains for
-/// `GET /users/{id}` and for global admins outside the group.
-pub async fn may_see_online(
-    state: &AppState,
-    viewer: &UserId,
-    target: &UserId,
-) -> Result<bool, ApiError> {
-    if viewer == target {
-        return Ok(true);
-    }
-    // A DM shows `online` only once the viewed user has written in it: opening a
-    // DM alone reveals nothing (issue 20). The stored document or this node's copy.
-    if let Some(stored) = crate::chat::dms::find(state, viewer, target).await? {
-        let written = crate::chat::dms::has_written(&stored, target)
-            || state
-                .writers
-                .loaded(&stored.id)
-                .is_some_and(|live| crate::chat::dms::has_written(&live.doc(), target));
-        if written {
-            return Ok(true);
-        }
-    }
-    let groups = &state.store.groups;
-    let mut after: Option<String> = None;
-    loop {
-        let page = groups
-            .memberships_of(viewer, after.as_deref(), crate::limits::PAGE_MAX)
-            .await?;
-        for mine in &page {
-            if groups.membership(&mine.group_id, target).await?.is_some() {
-                return Ok(true);
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == crate::limits::PAGE_MAX as usize => {
-                after = Some(last.group_id.to_string());
-            }
-            _ => return Ok(false),
-        }
-    }
-}
-
-/// `target`'s `online` status if `viewer` may see it (`may_see_online`).
+/// `target`'s `online` status if `viewer` may see it
+/// (`chat::people::may_see_online`).
 pub async fn online_for(
     state: &AppState,
     viewer: &UserId,
     target: &UserId,
 ) -> Result<Option<bool>, ApiError> {
-    Ok(may_see_online(state, viewer, target)
-        .await?
-        .then(|| state.hub.is_online(target)))
-}
-
-/// Disables (revoking every token and closing every socket) or re-enables a user.
-async fn set_disabled(
-    state: &AppState,
-    auth: &BearerAuth,
-    id: &UserId,
-    disabled: bool,
-) -> Result<Json<User>, ApiError> {
-    authorize(auth, id, UserAction::Disable)?;
-    let user = state
-        .store
-        .users
-        .set_disabled(id, disabled)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    if disabled {
-        state.store.tokens.revoke_user(&user.id).await?;
-        state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
-    }
-    tracing::info!(event = if disabled { "user_disabled" } else { "user_enabled" }, actor = %auth.0.id, target = %user.id);
-    Ok(Json(User::from(&user)))
+    Ok(
+        crate::chat::people::may_see_online(&state.chat, viewer, target)
+            .await?
+            .then(|| state.hub.is_online(target)),
+    )
 }
 
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
@@ -231,15 +152,8 @@ impl UsersApi {
         id: Path<UserId>,
         body: Json<RoleChange>,
     ) -> Result<Json<User>, Errors<(Authed, JsonBody, Refused, Missing)>> {
-        authorize(&auth, &id.0, UserAction::ChangeRole)?;
-        let user = state
-            .store
-            .users
-            .set_role(&id.0, body.role)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
-        state.hub.close_user(&user.id, close_code::UNAUTHORIZED);
-        tracing::info!(event = "role_changed", actor = %auth.0.id, target = %user.id, role = ?user.role);
+        let user =
+            crate::auth::moderation::change_role(&state.auth, &auth.0, &id.0, body.role).await?;
         Ok(Json(User::from(&user)))
     }
 
@@ -251,7 +165,9 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<UserId>,
     ) -> Result<Json<User>, Errors<(Authed, Refused, Missing)>> {
-        Ok(set_disabled(&state, &auth, &id.0, true).await?)
+        Ok(Json(User::from(
+            &crate::auth::moderation::set_disabled(&state.auth, &auth.0, &id.0, true).await?,
+        )))
     }
 
     /// Re-enable a disabled user (admin)
@@ -262,6 +178,8 @@ impl UsersApi {
         auth: BearerAuth,
         id: Path<UserId>,
     ) -> Result<Json<User>, Errors<(Authed, Refused, Missing)>> {
-        Ok(set_disabled(&state, &auth, &id.0, false).await?)
+        Ok(Json(User::from(
+            &crate::auth::moderation::set_disabled(&state.auth, &auth.0, &id.0, false).await?,
+        )))
     }
 }

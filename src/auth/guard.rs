@@ -4,20 +4,8 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 
-use crate::domain::Role;
+use super::sessions::CurrentUser;
 use crate::error::ApiError;
-use crate::state::AppState;
-
-/// The authenticated caller, checked against the database on every request.
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub id: crate::ids::UserId,
-    pub username: String,
-    pub role: Role,
-    pub token_version: i64,
-    /// Unix seconds when the presented access token expires.
-    pub token_expires_at: i64,
-}
 
 /// JWT access token from `POST /api/v1/auth/login`.
 #[derive(SecurityScheme)]
@@ -25,6 +13,6 @@ pub struct CurrentUser {
 pub struct BearerAuth(pub CurrentUser);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> {
-    let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
-    Ok(crate::auth::sessions::authenticate(state, &bearer.token).await?)
+    let auth = req.data::<super::Auth>().ok_or_else(ApiError::internal)?;
+    Ok(crate::auth::sessions::authenticate(auth, &bearer.token).await?)
 }

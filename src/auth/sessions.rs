@@ -5,17 +5,27 @@ use crate::ids::UserId;
 use mongodb::bson::DateTime;
 use secrecy::ExposeSecret;
 
-use super::guard::CurrentUser;
+use super::Auth;
 use super::throttle::retry_after_secs;
 use super::tokens::{TokenError, hash_opaque, new_opaque};
 use crate::domain::{DisplayName, FieldErrors, Password, Role, Username};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::new_id;
 use crate::limits::WS_TICKET_TTL_SECS;
-use crate::state::AppState;
 use crate::store::tokens::{RefreshDoc, RotationDoc, TicketDoc};
 use crate::store::users::{AuthFacts, UserDoc};
 use crate::store::{is_duplicate_key, now};
+
+/// The authenticated caller, checked against the database on every request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: crate::ids::UserId,
+    pub username: String,
+    pub role: Role,
+    pub token_version: i64,
+    /// Unix seconds when the presented access token expires.
+    pub token_expires_at: i64,
+}
 
 /// A freshly issued access/refresh pair.
 pub struct IssuedPair {
@@ -37,8 +47,8 @@ fn throttle_key(raw: &str) -> String {
     skip_all,
     err(level = "debug")
 )]
-pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, ApiError> {
-    let claims = state.keys.verify_access(token).map_err(|err| match err {
+pub async fn authenticate(auth: &Auth, token: &str) -> Result<CurrentUser, ApiError> {
+    let claims = auth.keys.verify_access(token).map_err(|err| match err {
         TokenError::Expired => {
             ApiError::new(ErrorCode::TokenExpired, "the access token has expired")
         }
@@ -49,7 +59,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, 
     let revoked = || ApiError::new(ErrorCode::InvalidToken, "the access token has been revoked");
     // From memory when possible: the user store refreshes these facts itself
     // whenever it changes the user (role, disable, password, logout-all).
-    let user = state
+    let user = auth
         .store
         .users
         .auth_facts(&UserId::from_trusted(claims.sub.clone()))
@@ -74,12 +84,8 @@ pub struct Registration<'a> {
 }
 
 #[tracing::instrument(name = "auth.register", level = "debug", skip_all, fields(%ip), err(level = "debug"))]
-pub async fn register(
-    state: &AppState,
-    ip: &str,
-    input: Registration<'_>,
-) -> Result<UserDoc, ApiError> {
-    if let Err(wait) = state.throttles.register_per_ip.hit(ip).await {
+pub async fn register(auth: &Auth, ip: &str, input: Registration<'_>) -> Result<UserDoc, ApiError> {
+    if let Err(wait) = auth.throttles.register_per_ip.hit(ip).await {
         tracing::warn!(event = "rate_limited", limit = "register_per_ip", %ip, "sign-up rate limit hit");
         return Err(ApiError::rate_limited(retry_after_secs(wait)));
     }
@@ -98,11 +104,11 @@ pub async fn register(
     else {
         return Err(errors.into());
     };
-    if reserved_for_admin(state, username.as_str()) {
+    if reserved_for_admin(auth, username.as_str()) {
         tracing::warn!(event = "admin_username_refused", %ip, "registration of the bootstrap admin's username refused");
         return Err(username_taken());
     }
-    create_user(state, username, display_name, &password, Role::User).await
+    create_user(auth, username, display_name, &password, Role::User).await
 }
 
 fn username_taken() -> ApiError {
@@ -110,13 +116,13 @@ fn username_taken() -> ApiError {
 }
 
 async fn create_user(
-    state: &AppState,
+    auth: &Auth,
     username: Username,
     display_name: DisplayName,
     password: &Password,
     role: Role,
 ) -> Result<UserDoc, ApiError> {
-    if state
+    if auth
         .store
         .users
         .by_username(username.as_str())
@@ -129,13 +135,13 @@ async fn create_user(
         id: UserId::generate(),
         username: username.into_inner(),
         display_name: display_name.into_inner(),
-        password_hash: state.hasher.hash(password).await?,
+        password_hash: auth.hasher.hash(password).await?,
         role,
         disabled: false,
         token_version: 0,
         created_at: now(),
     };
-    match state.store.users.insert(&user).await {
+    match auth.store.users.insert(&user).await {
         Ok(()) => {
             tracing::info!(event = "user_registered", user_id = %user.id, username = %user.username);
             Ok(user)
@@ -147,7 +153,7 @@ async fn create_user(
 
 #[tracing::instrument(name = "auth.login", level = "debug", skip_all, fields(%ip, username = %throttle_key(username)), err(level = "debug"))]
 pub async fn login(
-    state: &AppState,
+    auth: &Auth,
     ip: &str,
     username: &str,
     password: &str,
@@ -155,7 +161,7 @@ pub async fn login(
     let password =
         Password::parse_for_login(password).map_err(|m| ApiError::invalid_field("password", m))?;
     let user_key = throttle_key(username);
-    let throttles = &state.throttles;
+    let throttles = &auth.throttles;
     // Both counters are charged before any hashing, atomically with their check,
     // so parallel guesses cannot all slip past the limit while the first ones hash.
     // A charge is refunded (on drop) unless the attempt turns out to be a failure.
@@ -174,13 +180,13 @@ pub async fn login(
         .await
         .map_err(|wait| rate_limited("login_per_ip", wait))?;
     let found = match Username::parse(username) {
-        Ok(name) => state.store.users.by_username(name.as_str()).await?,
+        Ok(name) => auth.store.users.by_username(name.as_str()).await?,
         Err(_) => None,
     };
     let verified = match &found {
-        Some(user) => state.hasher.verify(&password, &user.password_hash).await?,
+        Some(user) => auth.hasher.verify(&password, &user.password_hash).await?,
         None => {
-            state.hasher.verify_decoy(&password).await?;
+            auth.hasher.verify_decoy(&password).await?;
             false
         }
     };
@@ -205,7 +211,7 @@ pub async fn login(
     }
     throttles.login_per_user.clear(&user_key).await;
     tracing::info!(event = "login", user_id = %user.id);
-    minted(issue_pair(state, &AuthFacts::from(&user), new_id(), Parent::Login).await?)
+    minted(issue_pair(auth, &AuthFacts::from(&user), new_id(), Parent::Login).await?)
 }
 
 /// Issues a pair; `parent` is the refresh token being rotated. A
@@ -222,13 +228,13 @@ enum Parent<'a> {
 }
 
 async fn issue_pair(
-    state: &AppState,
+    auth: &Auth,
     user: &AuthFacts,
     family_id: String,
     parent: Parent<'_>,
 ) -> Result<Option<IssuedPair>, ApiError> {
     let (refresh_token, hash) = new_opaque();
-    let tokens = &state.store.tokens;
+    let tokens = &auth.store.tokens;
     if let Parent::Rotation(parent) = parent {
         // The rotation document's `_id` (the parent's hash) decides: one child each.
         let rotation = RotationDoc {
@@ -251,7 +257,7 @@ async fn issue_pair(
         Parent::Retry(p) => format!("retry:{}:{hash}", p.hash),
     };
     let created_at = now();
-    let ttl_ms = i64::try_from(state.config.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
+    let ttl_ms = i64::try_from(auth.config.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
     tokens
         .insert_refresh(&RefreshDoc {
             hash,
@@ -273,11 +279,11 @@ async fn issue_pair(
             }
         })?;
     Ok(Some(IssuedPair {
-        access_token: state
+        access_token: auth
             .keys
             .issue_access(user.id.as_str(), user.role, user.token_version),
         refresh_token,
-        expires_in: state.keys.access_ttl.as_secs(),
+        expires_in: auth.keys.access_ttl.as_secs(),
     }))
 }
 
@@ -294,9 +300,9 @@ const REUSED: &str =
 /// Exchanges a refresh token for a new pair. A token that was already exchanged
 /// is being replayed: its whole family is revoked.
 #[tracing::instrument(name = "auth.refresh", level = "debug", skip_all, err(level = "debug"))]
-pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiError> {
+pub async fn refresh(auth: &Auth, token: &str) -> Result<IssuedPair, ApiError> {
     let hash = hash_opaque(token);
-    let tokens = &state.store.tokens;
+    let tokens = &auth.store.tokens;
     let Some(current) = tokens.refresh_by_hash(&hash).await? else {
         return Err(invalid_refresh());
     };
@@ -314,11 +320,11 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
     // Rotated already: within the grace a retry (a lost answer, or parallel
     // refreshes of one token), after it a replay.
     let retry = match tokens.rotation_of(&hash).await? {
-        Some(rotation) if within_grace(state, &rotation) => true,
+        Some(rotation) if within_grace(auth, &rotation) => true,
         Some(_) => return reused().await,
         None => false,
     };
-    let users = &state.store.users;
+    let users = &auth.store.users;
     let revoked = || async {
         tokens.revoke_family(&current.family_id).await?;
         Err::<IssuedPair, ApiError>(invalid_refresh())
@@ -334,14 +340,14 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<IssuedPair, ApiErr
     let family = current.family_id.clone();
     let pair = if retry {
         retried(&current);
-        minted(issue_pair(state, &user, family, Parent::Retry(&current)).await?)?
+        minted(issue_pair(auth, &user, family, Parent::Retry(&current)).await?)?
     } else {
-        match issue_pair(state, &user, family.clone(), Parent::Rotation(&current)).await {
+        match issue_pair(auth, &user, family.clone(), Parent::Rotation(&current)).await {
             Ok(Some(pair)) => pair,
             // Another refresh of this token won the rotation just now: a retry.
             Ok(None) => {
                 retried(&current);
-                minted(issue_pair(state, &user, family, Parent::Retry(&current)).await?)?
+                minted(issue_pair(auth, &user, family, Parent::Retry(&current)).await?)?
             }
             // The token has a child already but no rotation record: a replay.
             Err(err) if err.code == ErrorCode::RefreshTokenReused => return reused().await,
@@ -372,8 +378,8 @@ fn minted(pair: Option<IssuedPair>) -> Result<IssuedPair, ApiError> {
 }
 
 /// Whether a rotated token presented again is still within the retry grace.
-fn within_grace(state: &AppState, rotation: &RotationDoc) -> bool {
-    let grace_ms = i64::try_from(state.config.refresh_reuse_grace.as_millis()).unwrap_or(i64::MAX);
+fn within_grace(auth: &Auth, rotation: &RotationDoc) -> bool {
+    let grace_ms = i64::try_from(auth.config.refresh_reuse_grace.as_millis()).unwrap_or(i64::MAX);
     rotation.rotated_at.is_some_and(|at| {
         now().timestamp_millis() <= at.timestamp_millis().saturating_add(grace_ms)
     })
@@ -388,8 +394,8 @@ fn retried(current: &RefreshDoc) {
 
 /// Revokes the family of `token` if it belongs to `user`; unknown tokens are ignored.
 #[tracing::instrument(name = "auth.logout", level = "debug", skip_all, fields(user = %user.id), err(level = "debug"))]
-pub async fn logout(state: &AppState, user: &CurrentUser, token: &str) -> Result<(), ApiError> {
-    let tokens = &state.store.tokens;
+pub async fn logout(auth: &Auth, user: &CurrentUser, token: &str) -> Result<(), ApiError> {
+    let tokens = &auth.store.tokens;
     if let Some(doc) = tokens.refresh_by_hash(&hash_opaque(token)).await? {
         if doc.user_id == user.id {
             tokens.revoke_family(&doc.family_id).await?;
@@ -409,8 +415,8 @@ pub async fn logout(state: &AppState, user: &CurrentUser, token: &str) -> Result
     skip_all,
     err(level = "debug")
 )]
-pub async fn logout_token(state: &AppState, token: &str) -> Result<(), ApiError> {
-    let tokens = &state.store.tokens;
+pub async fn logout_token(auth: &Auth, token: &str) -> Result<(), ApiError> {
+    let tokens = &auth.store.tokens;
     if let Some(doc) = tokens.refresh_by_hash(&hash_opaque(token)).await? {
         tokens.revoke_family(&doc.family_id).await?;
         tracing::info!(event = "logout", user_id = %doc.user_id);
@@ -420,21 +426,21 @@ pub async fn logout_token(state: &AppState, token: &str) -> Result<(), ApiError>
 
 /// Revokes every access and refresh token of the user.
 #[tracing::instrument(name = "auth.revoke_everything", level = "debug", skip_all, fields(user = %user_id), err(level = "debug"))]
-pub async fn revoke_everything(state: &AppState, user_id: &UserId) -> Result<(), ApiError> {
-    state.store.users.bump_token_version(user_id).await?;
-    state.store.tokens.revoke_user(user_id).await?;
-    state.revoker.revoked(user_id);
+pub async fn revoke_everything(auth: &Auth, user_id: &UserId) -> Result<(), ApiError> {
+    auth.store.users.bump_token_version(user_id).await?;
+    auth.store.tokens.revoke_user(user_id).await?;
+    auth.revoker.revoked(user_id);
     Ok(())
 }
 
 #[tracing::instrument(name = "auth.change_password", level = "debug", skip_all, fields(user = %user.id), err(level = "debug"))]
 pub async fn change_password(
-    state: &AppState,
+    auth: &Auth,
     user: &CurrentUser,
     current: &str,
     new: &str,
 ) -> Result<(), ApiError> {
-    let doc = state
+    let doc = auth
         .store
         .users
         .by_id(&user.id)
@@ -446,16 +452,15 @@ pub async fn change_password(
     // counter (by user id): the login counters, which anyone can fill for a
     // username, must not lock the session's owner out of this. A wrong password
     // also counts as a login failure for the username.
-    let charge = state
+    let charge = auth
         .throttles
         .password_change_per_user
         .charge(user.id.as_str())
         .await
         .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
-    if !state.hasher.verify(&current, &doc.password_hash).await? {
+    if !auth.hasher.verify(&current, &doc.password_hash).await? {
         charge.keep();
-        state
-            .throttles
+        auth.throttles
             .login_per_user
             .record(&throttle_key(&doc.username))
             .await;
@@ -465,21 +470,20 @@ pub async fn change_password(
     drop(charge);
     let new = Password::parse_new(new, &[&doc.username, &doc.display_name])
         .map_err(|m| ApiError::invalid_field("new_password", m))?;
-    let hash = state.hasher.hash(&new).await?;
-    state.store.users.set_password(&user.id, &hash).await?;
-    state.store.tokens.revoke_user(&user.id).await?;
-    state.revoker.revoked(&user.id);
+    let hash = auth.hasher.hash(&new).await?;
+    auth.store.users.set_password(&user.id, &hash).await?;
+    auth.store.tokens.revoke_user(&user.id).await?;
+    auth.revoker.revoked(&user.id);
     tracing::info!(event = "password_changed", user_id = %user.id, "every session revoked");
     Ok(())
 }
 
 /// Issues a single-use WebSocket ticket; returns it with its lifetime in seconds.
 #[tracing::instrument(name = "auth.issue_ticket", level = "debug", skip_all, fields(user = %user.id), err(level = "debug"))]
-pub async fn issue_ticket(state: &AppState, user: &CurrentUser) -> Result<(String, u64), ApiError> {
+pub async fn issue_ticket(auth: &Auth, user: &CurrentUser) -> Result<(String, u64), ApiError> {
     let (ticket, hash) = new_opaque();
     let expires_at = DateTime::from_millis(now().timestamp_millis() + WS_TICKET_TTL_SECS * 1000);
-    state
-        .store
+    auth.store
         .tokens
         .insert_ticket(&TicketDoc {
             hash,
@@ -499,27 +503,27 @@ pub async fn issue_ticket(state: &AppState, user: &CurrentUser) -> Result<(Strin
     skip_all,
     err(level = "debug")
 )]
-pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser, ApiError> {
+pub async fn redeem_ticket(auth: &Auth, ticket: &str) -> Result<CurrentUser, ApiError> {
     let refused = || {
         ApiError::new(
             ErrorCode::InvalidToken,
             "the ticket is invalid, used or expired",
         )
     };
-    let taken = state
+    let taken = auth
         .store
         .tokens
         .take_ticket(&hash_opaque(ticket))
         .await?
         .ok_or_else(refused)?;
-    let user = state
+    let user = auth
         .store
         .users
         .auth_facts_stored(&taken.user_id)
         .await?
         .filter(|u| !u.disabled && u.token_version == taken.token_version)
         .ok_or_else(refused)?;
-    let ttl = i64::try_from(state.keys.access_ttl.as_secs()).unwrap_or(i64::MAX);
+    let ttl = i64::try_from(auth.keys.access_ttl.as_secs()).unwrap_or(i64::MAX);
     Ok(CurrentUser {
         id: user.id,
         username: user.username,
@@ -536,8 +540,8 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<CurrentUser
 /// configured (or on a node without the setting), and promoting their account
 /// would hand them the server. Otherwise a warning event is logged and the
 /// account stays as it is.
-pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
-    let (Some(name), Some(password)) = (&state.config.admin_username, &state.config.admin_password)
+pub async fn bootstrap_admin(auth: &Auth) -> Result<(), ApiError> {
+    let (Some(name), Some(password)) = (&auth.config.admin_username, &auth.config.admin_password)
     else {
         return Ok(());
     };
@@ -545,11 +549,11 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
         tracing::error!("CONFAB_ADMIN_USERNAME {m}");
         ApiError::invalid_field("CONFAB_ADMIN_USERNAME", m)
     })?;
-    match state.store.users.by_username(username.as_str()).await? {
+    match auth.store.users.by_username(username.as_str()).await? {
         Some(user) if user.role == Role::Admin => Ok(()),
         Some(user) => {
             let verified = match Password::parse_for_login(password.expose_secret()) {
-                Ok(password) => state.hasher.verify(&password, &user.password_hash).await?,
+                Ok(password) => auth.hasher.verify(&password, &user.password_hash).await?,
                 Err(_) => false,
             };
             if !verified {
@@ -559,7 +563,7 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
                 );
                 return Ok(());
             }
-            state.store.users.set_role(&user.id, Role::Admin).await?;
+            auth.store.users.set_role(&user.id, Role::Admin).await?;
             tracing::info!(event = "admin_bootstrapped", username = %user.username, "existing user promoted to admin");
             Ok(())
         }
@@ -571,7 +575,7 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
                 })?;
             let display = DisplayName::parse(username.as_str())
                 .map_err(|m| ApiError::invalid_field("CONFAB_ADMIN_USERNAME", m))?;
-            let user = create_user(state, username, display, &password, Role::Admin).await?;
+            let user = create_user(auth, username, display, &password, Role::Admin).await?;
             tracing::info!(event = "admin_bootstrapped", username = %user.username, "admin created");
             Ok(())
         }
@@ -580,9 +584,8 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
 
 /// Whether `username` (already lowercased) is the configured bootstrap admin's:
 /// registration refuses it, so nobody can claim it before the admin exists.
-fn reserved_for_admin(state: &AppState, username: &str) -> bool {
-    state
-        .config
+fn reserved_for_admin(auth: &Auth, username: &str) -> bool {
+    auth.config
         .admin_username
         .as_deref()
         .and_then(|name| Username::parse(name).ok())

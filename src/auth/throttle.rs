@@ -312,6 +312,18 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
+/// Brute-force limits, keyed by username or client address (cluster mode:
+/// counted across nodes).
+pub struct Throttles {
+    pub login_per_user: Throttle,
+    pub login_per_ip: Throttle,
+    /// Wrong current passwords at `PUT /auth/password`, by user id: its own
+    /// counter, so a login lockout someone else caused never stops the owner of
+    /// a session from changing their password.
+    pub password_change_per_user: Throttle,
+    pub register_per_ip: Throttle,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //!
 //! Whatever the caller may not see answers 404, exactly like what does not exist.
 
+use super::Chat;
 use std::sync::Arc;
 
 use super::Caller;
@@ -9,7 +10,6 @@ use super::writer::Live;
 use crate::error::ApiError;
 use crate::ids::ConversationId;
 use crate::permissions::{Actor, GroupAction, GroupRole, effective_role, may};
-use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind};
 use crate::store::groups::{GroupDoc, Visibility};
 
@@ -46,20 +46,20 @@ pub fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
 /// from its stored document (one `_id` lookup) and loaded only for a caller who
 /// may act there, so a stranger's request loads nothing and answers a DM that
 /// exists and one that does not alike (one lookup, 404).
-#[tracing::instrument(name = "chat.access.room", level = "debug", skip(state, caller), fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
+#[tracing::instrument(name = "chat.access.room", level = "debug", skip(chat, caller), fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
 pub async fn room(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
     action: GroupAction,
 ) -> Result<Room, ApiError> {
     // The hot path: in memory and sure of itself. One copy of the document, as
     // before authorization came first.
-    if let Some(live) = state.writers.loaded(conversation_id)
+    if let Some(live) = chat.writers.loaded(conversation_id)
         && !live.needs_reload()
     {
         let conversation = live.doc();
-        let (group, actor) = authorize(state, caller, &conversation, action).await?;
+        let (group, actor) = authorize(chat, caller, &conversation, action).await?;
         return Ok(Room {
             conversation,
             live,
@@ -67,15 +67,15 @@ pub async fn room(
             actor,
         });
     }
-    let seen = state
+    let seen = chat
         .store
         .conversations
         .by_id(conversation_id)
         .await?
         .ok_or_else(conversation_not_found)?;
-    let (group, actor) = authorize(state, caller, &seen, action).await?;
+    let (group, actor) = authorize(chat, caller, &seen, action).await?;
     // Loads it (or reloads a copy a store failure left unsure).
-    let live = state.writers.get(conversation_id).await?;
+    let live = chat.writers.get(conversation_id).await?;
     Ok(Room {
         conversation: live.doc(),
         live,
@@ -87,7 +87,7 @@ pub async fn room(
 /// Whether `caller` may do `action` in the conversation `conversation`: the
 /// group (for group rooms) and the caller's standing.
 async fn authorize(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     conversation: &ConversationDoc,
     action: GroupAction,
@@ -106,13 +106,13 @@ async fn authorize(
         }
         return Ok((None, actor));
     }
-    let group = state
+    let group = chat
         .store
         .groups
         .by_id_uncounted(&conversation.id.as_group())
         .await?
         .ok_or_else(conversation_not_found)?;
-    let (_, actor) = group_actor(state, caller, &group).await?;
+    let (_, actor) = group_actor(chat, caller, &group).await?;
     if !may(
         actor,
         GroupAction::View {
@@ -138,11 +138,11 @@ pub const JOIN_FIRST: &str = "join the group first";
 /// The caller's role in `group` (if any) as an `Actor`: their membership's, as
 /// the group's `owner_id` makes it (`effective_role`: exactly one owner).
 pub async fn group_actor(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     group: &GroupDoc,
 ) -> Result<(Option<GroupRole>, Actor), ApiError> {
-    let role = state
+    let role = chat
         .store
         .groups
         .membership(&group.id, &caller.id)

@@ -1,10 +1,10 @@
 //! Direct messages: one conversation per pair of users.
 
 use super::Caller;
+use super::Chat;
 use crate::error::ApiError;
 use crate::ids::{ConversationId, UserId};
 use crate::rate_limits::Action;
-use crate::state::AppState;
 use crate::store::conversations::{ConversationDoc, ConversationKind, ConversationStore, dm_key};
 use crate::store::is_duplicate_key;
 
@@ -30,11 +30,11 @@ fn random_dm_id() -> ConversationId {
 /// The DM of `a` and `b`, if it exists: the pair's record (an `_id` lookup), or
 /// for a DM opened before ids were random, its derived id (another `_id` lookup).
 pub async fn find(
-    state: &AppState,
+    chat: &Chat,
     a: &UserId,
     b: &UserId,
 ) -> Result<Option<ConversationDoc>, ApiError> {
-    let conversations = &state.store.conversations;
+    let conversations = &chat.store.conversations;
     if let Some(id) = conversations.dm_pair(&dm_key(a, b)).await? {
         return Ok(conversations.by_id(&id).await?);
     }
@@ -46,14 +46,13 @@ pub async fn find(
 
 /// Opens (idempotently, from either side) the DM between the caller and `peer_id`.
 /// Returns the conversation and whether it was created now.
-#[tracing::instrument(name = "chat.dms.open", level = "debug", skip(state, caller), fields(user = %caller.id, peer = %peer_id), err(level = "debug"))]
+#[tracing::instrument(name = "chat.dms.open", level = "debug", skip(chat, caller), fields(user = %caller.id, peer = %peer_id), err(level = "debug"))]
 pub async fn open(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     peer_id: &UserId,
 ) -> Result<(ConversationDoc, bool), ApiError> {
-    state
-        .rate_limits
+    chat.rate_limits
         .check(&caller.id, Action::Membership)
         .await?;
     if *peer_id == caller.id {
@@ -62,18 +61,18 @@ pub async fn open(
             "cannot open a direct conversation with yourself",
         ));
     }
-    let peer = state
+    let peer = chat
         .store
         .users
         .by_id(peer_id)
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(|| ApiError::not_found("user"))?;
-    if let Some(existing) = find(state, &caller.id, &peer.id).await? {
+    if let Some(existing) = find(chat, &caller.id, &peer.id).await? {
         return Ok((existing, false));
     }
     let key = dm_key(&caller.id, &peer.id);
-    let conversations = &state.store.conversations;
+    let conversations = &chat.store.conversations;
     // The pair's record decides which id the DM gets: the first claim wins, and
     // whoever lost uses the winner's id.
     let mut id = random_dm_id();
@@ -135,7 +134,7 @@ fn parse_cursor(raw: &str) -> Option<(i64, &str)> {
 
 /// The caller's DMs, most recently active first; the cursor is `<millis>:<id>`.
 pub async fn list(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     cursor: Option<&str>,
     limit: u32,
@@ -149,7 +148,7 @@ pub async fn list(
             )
         })?),
     };
-    let page = state
+    let page = chat
         .store
         .conversations
         .direct_page(&caller.id, after, limit)

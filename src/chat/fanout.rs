@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use crate::ids::{ConversationId, UserId};
+use crate::ids::{ConversationId, GroupId, UserId};
 use crate::permissions::GroupRole;
 use crate::store::conversations::ConversationDoc;
 use crate::store::messages::MessageDoc;
@@ -49,4 +49,21 @@ pub trait Fanout: Send + Sync {
     /// The user posted in the DM for the first time: from now on they show
     /// their presence there.
     fn revealed(&self, conversation: &ConversationId, user: &UserId);
+}
+
+/// The chat core's second fan-out port: changes to what is already there (an
+/// edit, a deletion, a read marker, a membership), told to whoever listens.
+/// The hub implements it (`realtime::changes`).
+pub trait Changes: Send + Sync {
+    /// A message's text changed.
+    fn message_updated(&self, conversation: &ConversationDoc, message: &MessageDoc);
+
+    /// A message was deleted.
+    fn message_deleted(&self, conversation: &ConversationDoc, message: &MessageDoc);
+
+    /// `caller` read the conversation up to `seq`.
+    fn read(&self, conversation: &ConversationDoc, caller: &super::Caller, seq: i64);
+
+    /// The user joined, was added to, left or was removed from the group.
+    fn membership_changed(&self, group: &GroupId, user: &UserId, change: MembershipChange);
 }

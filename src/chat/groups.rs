@@ -1,6 +1,7 @@
 //! Groups: create, find, update, delete; membership and roles.
 
 use super::Caller;
+use super::Chat;
 use super::access::group_actor;
 use super::fanout::MembershipChange;
 use crate::domain::{FieldErrors, clean_text};
@@ -9,7 +10,6 @@ use crate::ids::{GroupId, UserId};
 use crate::limits::{GROUP_DESCRIPTION_MAX_CHARS, GROUP_NAME_MAX_CHARS};
 use crate::permissions::{Actor, GroupAction, GroupRole, effective_role, may};
 use crate::rate_limits::Action;
-use crate::state::AppState;
 use crate::store::conversations::{ConversationKind, ConversationStore};
 use crate::store::groups::{GroupDoc, MembershipDoc, Visibility};
 use crate::store::now;
@@ -21,7 +21,7 @@ fn group_not_found() -> ApiError {
     ApiError::not_found("group")
 }
 
-/// A membership write whose compare-and-set found the stored state changed since
+/// A membership write whose compare-and-set found the stored chat changed since
 /// it was checked (the node lost its lock while stalled, and another change landed).
 fn changed_meanwhile() -> ApiError {
     ApiError::conflict("the membership changed meanwhile; try again")
@@ -41,28 +41,24 @@ fn parse_description(raw: &str) -> Result<String, String> {
 /// Loads a group the caller may see (404 otherwise) and their standing in it,
 /// with its `member_count`.
 pub async fn visible(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     id: &GroupId,
 ) -> Result<(GroupDoc, Actor), ApiError> {
-    let (group, actor) = seen(state, caller, id).await?;
-    Ok((state.store.groups.with_member_count(group).await?, actor))
+    let (group, actor) = seen(chat, caller, id).await?;
+    Ok((chat.store.groups.with_member_count(group).await?, actor))
 }
 
 /// Like `visible`, without counting members (`member_count` is 0): the group and
 /// the caller's membership come from `_id` lookups or memory.
-async fn seen(
-    state: &AppState,
-    caller: &Caller,
-    id: &GroupId,
-) -> Result<(GroupDoc, Actor), ApiError> {
-    let group = state
+async fn seen(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(GroupDoc, Actor), ApiError> {
+    let group = chat
         .store
         .groups
         .by_id_uncounted(id)
         .await?
         .ok_or_else(group_not_found)?;
-    let (_, actor) = group_actor(state, caller, &group).await?;
+    let (_, actor) = group_actor(chat, caller, &group).await?;
     if !may(
         actor,
         GroupAction::View {
@@ -76,11 +72,11 @@ async fn seen(
 
 /// A group the caller may see and read (members, global admins).
 async fn readable(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     id: &GroupId,
 ) -> Result<(GroupDoc, Actor), ApiError> {
-    let (group, actor) = seen(state, caller, id).await?;
+    let (group, actor) = seen(chat, caller, id).await?;
     require(
         actor,
         GroupAction::Read,
@@ -114,14 +110,13 @@ fn require(
 }
 
 pub async fn create(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     name: &str,
     description: Option<&str>,
     visibility: Option<Visibility>,
 ) -> Result<GroupDoc, ApiError> {
-    state
-        .rate_limits
+    chat.rate_limits
         .check(&caller.id, Action::Membership)
         .await?;
     let mut errors = FieldErrors::default();
@@ -139,7 +134,7 @@ pub async fn create(
         created_at: now(),
         member_count: 0,
     };
-    let store = &state.store;
+    let store = &chat.store;
     store.groups.insert(&group).await?;
     let conversation = ConversationStore::new_doc(
         group.id.conversation(),
@@ -159,12 +154,12 @@ pub async fn create(
 
 /// The caller's groups, by id, after `cursor`.
 pub async fn mine(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<GroupDoc>, Option<String>), ApiError> {
-    let memberships = state
+    let memberships = chat
         .store
         .groups
         .memberships_of(&caller.id, cursor, limit)
@@ -173,16 +168,16 @@ pub async fn mine(
         .then(|| memberships.last().map(|m| m.group_id.to_string()))
         .flatten();
     let ids: Vec<GroupId> = memberships.into_iter().map(|m| m.group_id).collect();
-    Ok((state.store.groups.by_ids(&ids).await?, next))
+    Ok((chat.store.groups.by_ids(&ids).await?, next))
 }
 
 /// Public groups, by id, after `cursor`.
 pub async fn discover(
-    state: &AppState,
+    chat: &Chat,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<GroupDoc>, Option<String>), ApiError> {
-    let groups = state.store.groups.public_page(cursor, limit).await?;
+    let groups = chat.store.groups.public_page(cursor, limit).await?;
     let next = (groups.len() == limit as usize)
         .then(|| groups.last().map(|g| g.id.to_string()))
         .flatten();
@@ -190,14 +185,14 @@ pub async fn discover(
 }
 
 pub async fn update(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     id: &GroupId,
     name: Option<&str>,
     description: Option<&str>,
     visibility: Option<Visibility>,
 ) -> Result<GroupDoc, ApiError> {
-    let (group, actor) = seen(state, caller, id).await?;
+    let (group, actor) = seen(chat, caller, id).await?;
     require(
         actor,
         GroupAction::Update,
@@ -211,8 +206,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    state
-        .store
+    chat.store
         .groups
         .update(id, name.as_deref(), description.as_deref(), visibility)
         .await?
@@ -221,17 +215,16 @@ pub async fn update(
 
 /// Tells a member's connections they left the room, under the room writer's lock
 /// (see `Writers::member_removed`). Call after the membership is gone from storage.
-fn unsubscribe(state: &AppState, group_id: &GroupId, user_id: &UserId) {
-    state.writers.member_removed(&group_id.conversation(), || {
-        state
-            .hub
+fn unsubscribe(chat: &Chat, group_id: &GroupId, user_id: &UserId) {
+    chat.writers.member_removed(&group_id.conversation(), || {
+        chat.changes
             .membership_changed(group_id, user_id, MembershipChange::Removed);
     });
 }
 
 /// Deletes the group with its room, messages, read markers and memberships.
-pub async fn delete(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(), ApiError> {
-    let (group, actor) = seen(state, caller, id).await?;
+pub async fn delete(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(), ApiError> {
+    let (group, actor) = seen(chat, caller, id).await?;
     require(
         actor,
         GroupAction::Delete,
@@ -239,9 +232,9 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(
         &group,
         "only the group's owner may delete it",
     )?;
-    let members = state.store.groups.member_ids(id).await?;
-    let store = &state.store;
-    state.writers.forget(&id.conversation());
+    let members = chat.store.groups.member_ids(id).await?;
+    let store = &chat.store;
+    chat.writers.forget(&id.conversation());
     store
         .messages
         .delete_conversation(&id.conversation())
@@ -249,22 +242,20 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(
     store.conversations.delete(&id.conversation()).await?;
     store.groups.delete(id).await?;
     for user_id in members {
-        state
-            .hub
+        chat.changes
             .membership_changed(id, &user_id, MembershipChange::Removed);
     }
     tracing::info!(event = "group_deleted", group_id = %id, actor = %caller.id);
     Ok(())
 }
 
-pub async fn join(state: &AppState, caller: &Caller, id: &GroupId) -> Result<GroupDoc, ApiError> {
-    state
-        .rate_limits
+pub async fn join(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<GroupDoc, ApiError> {
+    chat.rate_limits
         .check(&caller.id, Action::Membership)
         .await?;
-    let (group, actor) = seen(state, caller, id).await?;
+    let (group, actor) = seen(chat, caller, id).await?;
     if actor.group.is_some() {
-        return Ok(state.store.groups.with_member_count(group).await?);
+        return Ok(chat.store.groups.with_member_count(group).await?);
     }
     require(
         actor,
@@ -275,42 +266,39 @@ pub async fn join(state: &AppState, caller: &Caller, id: &GroupId) -> Result<Gro
         &group,
         "only public groups can be joined",
     )?;
-    if state
+    if chat
         .store
         .groups
         .add_member(id, &caller.id, GroupRole::Member)
         .await?
     {
-        state
-            .hub
+        chat.changes
             .membership_changed(id, &caller.id, MembershipChange::Added(GroupRole::Member));
     }
-    state
-        .store
+    chat.store
         .groups
         .by_id(id)
         .await?
         .ok_or_else(group_not_found)
 }
 
-pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<(), ApiError> {
-    state
-        .rate_limits
+pub async fn leave(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(), ApiError> {
+    chat.rate_limits
         .check(&caller.id, Action::Membership)
         .await?;
-    let (_, actor) = seen(state, caller, id).await?;
+    let (_, actor) = seen(chat, caller, id).await?;
     if actor.group.is_none() {
         return Err(ApiError::not_found("membership"));
     }
     // Under the group's membership lock, like every other membership change: a
     // transfer to the caller cannot pass between the check and the removal
     // (which would leave an owner who is not a member).
-    let live = state.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    let live = chat.writers.get(&id.conversation()).await?;
+    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
     if members.shared() {
-        state.store.groups.reread(id);
+        chat.store.groups.reread(id);
     }
-    let (group, actor) = seen(state, caller, id).await?;
+    let (group, actor) = seen(chat, caller, id).await?;
     if actor.group.is_none() {
         return Err(ApiError::not_found("membership"));
     }
@@ -326,14 +314,14 @@ pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<()
         &group,
         "you cannot leave this group",
     )?;
-    let stored = state
+    let stored = chat
         .store
         .groups
         .membership(id, &caller.id)
         .await?
         .ok_or_else(|| ApiError::not_found("membership"))?;
     members.still_held()?;
-    if !state
+    if !chat
         .store
         .groups
         .remove_member(id, &caller.id, stored.role)
@@ -341,20 +329,20 @@ pub async fn leave(state: &AppState, caller: &Caller, id: &GroupId) -> Result<()
     {
         return Err(changed_meanwhile());
     }
-    unsubscribe(state, id, &caller.id);
+    unsubscribe(chat, id, &caller.id);
     Ok(())
 }
 
 /// A page of memberships.
 pub async fn members(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     id: &GroupId,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<MembershipDoc>, Option<String>), ApiError> {
-    let (group, _) = readable(state, caller, id).await?;
-    let page = state.store.groups.members_page(id, cursor, limit).await?;
+    let (group, _) = readable(chat, caller, id).await?;
+    let page = chat.store.groups.members_page(id, cursor, limit).await?;
     let next = (page.len() == limit as usize)
         .then(|| page.last().map(|m| m.joined_key.clone()))
         .flatten();
@@ -366,20 +354,20 @@ pub async fn members(
 
 /// Adds `user_id` with `role`, or changes their role.
 pub async fn put_member(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     id: &GroupId,
     user_id: &UserId,
     role: GroupRole,
 ) -> Result<MembershipDoc, ApiError> {
-    readable(state, caller, id).await?;
-    let live = state.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    readable(chat, caller, id).await?;
+    let live = chat.writers.get(&id.conversation()).await?;
+    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
     if members.shared() {
-        state.store.groups.reread(id);
+        chat.store.groups.reread(id);
     }
-    let (group, actor) = readable(state, caller, id).await?;
-    let target = state
+    let (group, actor) = readable(chat, caller, id).await?;
+    let target = chat
         .store
         .users
         .by_id(user_id)
@@ -392,7 +380,7 @@ pub async fn put_member(
             "ownership changes only by transfer (POST /groups/{id}/transfer)",
         ));
     }
-    let stored = state.store.groups.membership(id, &target.id).await?;
+    let stored = chat.store.groups.membership(id, &target.id).await?;
     match stored.map(|m| (m.role, as_owned_by(&group, m))) {
         Some((stored_role, existing)) => {
             if existing.role == GroupRole::Owner {
@@ -411,7 +399,7 @@ pub async fn put_member(
                 "only the owner grants or takes the admin role",
             )?;
             members.still_held()?;
-            let updated = state
+            let updated = chat
                 .store
                 .groups
                 .set_member_role(id, &target.id, stored_role, role)
@@ -429,13 +417,11 @@ pub async fn put_member(
                 "your role does not allow adding members with that role",
             )?;
             members.still_held()?;
-            if state.store.groups.add_member(id, &target.id, role).await? {
-                state
-                    .hub
+            if chat.store.groups.add_member(id, &target.id, role).await? {
+                chat.changes
                     .membership_changed(id, &target.id, MembershipChange::Added(role));
             }
-            state
-                .store
+            chat.store
                 .groups
                 .membership(id, &target.id)
                 .await?
@@ -446,19 +432,19 @@ pub async fn put_member(
 }
 
 pub async fn remove_member(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     id: &GroupId,
     user_id: &UserId,
 ) -> Result<(), ApiError> {
-    readable(state, caller, id).await?;
-    let live = state.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    readable(chat, caller, id).await?;
+    let live = chat.writers.get(&id.conversation()).await?;
+    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
     if members.shared() {
-        state.store.groups.reread(id);
+        chat.store.groups.reread(id);
     }
-    let (group, actor) = readable(state, caller, id).await?;
-    let stored = state
+    let (group, actor) = readable(chat, caller, id).await?;
+    let stored = chat
         .store
         .groups
         .membership(id, user_id)
@@ -483,7 +469,7 @@ pub async fn remove_member(
         "your role does not allow removing this member",
     )?;
     members.still_held()?;
-    if !state
+    if !chat
         .store
         .groups
         .remove_member(id, user_id, stored_role)
@@ -491,27 +477,27 @@ pub async fn remove_member(
     {
         return Err(changed_meanwhile());
     }
-    unsubscribe(state, id, user_id);
+    unsubscribe(chat, id, user_id);
     tracing::info!(event = "member_removed", group_id = %id, target = %user_id, actor = %caller.id);
     Ok(())
 }
 
 /// Makes `new_owner` (a member) the owner; the old owner becomes an admin.
 pub async fn transfer(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     id: &GroupId,
     new_owner: &UserId,
 ) -> Result<GroupDoc, ApiError> {
     // Checked again under the group's membership lock: a concurrent transfer may
     // have moved the ownership meanwhile.
-    seen(state, caller, id).await?;
-    let live = state.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(state, &live.members, &format!("members:{id}")).await?;
+    seen(chat, caller, id).await?;
+    let live = chat.writers.get(&id.conversation()).await?;
+    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
     if members.shared() {
-        state.store.groups.reread(id);
+        chat.store.groups.reread(id);
     }
-    let (group, actor) = seen(state, caller, id).await?;
+    let (group, actor) = seen(chat, caller, id).await?;
     require(
         actor,
         GroupAction::TransferOwnership,
@@ -520,9 +506,9 @@ pub async fn transfer(
         "only the owner may transfer ownership",
     )?;
     if *new_owner == group.owner_id {
-        return Ok(state.store.groups.with_member_count(group).await?);
+        return Ok(chat.store.groups.with_member_count(group).await?);
     }
-    let groups = &state.store.groups;
+    let groups = &chat.store.groups;
     let heir = groups
         .membership(id, new_owner)
         .await?

@@ -1,6 +1,7 @@
 //! Messages: the one send path (REST and WebSocket), history, edits, deletes, reads.
 
 use super::Caller;
+use super::Chat;
 use super::access::{Room, room};
 use super::dms;
 use super::writer::{Draft, OnStored, Ticket};
@@ -12,7 +13,6 @@ use crate::limits::JOIN_REPLAY_MAX;
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_BODY_MAX_CHARS};
 use crate::permissions::{GroupAction, may};
 use crate::rate_limits::Action;
-use crate::state::AppState;
 use crate::store::messages::{HistoryWindow, MessageDoc};
 use crate::store::now;
 
@@ -51,14 +51,14 @@ pub struct Sent {
 /// stored before anything reports success; a repeated `client_id` stores nothing.
 #[tracing::instrument(name = "chat.messages.send", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
 pub async fn send(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
     body: &str,
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Sent, ApiError> {
-    let (message, created) = submit(state, caller, conversation_id, body, client_id, on_stored)
+    let (message, created) = submit(chat, caller, conversation_id, body, client_id, on_stored)
         .await?
         .wait()
         .await?;
@@ -70,17 +70,17 @@ pub async fn send(
 /// order and waits for their outcomes concurrently.
 #[tracing::instrument(name = "chat.messages.submit", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
 pub async fn submit(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
     body: &str,
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Ticket, ApiError> {
-    state.rate_limits.check(&caller.id, Action::Send).await?;
+    chat.rate_limits.check(&caller.id, Action::Send).await?;
     let body = parse_body(body)?;
     let client_id = client_id.map(parse_client_id).transpose()?;
-    let room = room(state, caller, conversation_id, GroupAction::Send).await?;
+    let room = room(chat, caller, conversation_id, GroupAction::Send).await?;
     let draft = Draft {
         sender_id: caller.id.clone(),
         sender_username: caller.username.clone(),
@@ -89,7 +89,7 @@ pub async fn submit(
     };
     // Here, or on the conversation's owner node (cluster mode), which hands out
     // its seqs.
-    state.router.submit(&room.live, draft, on_stored).await
+    chat.router.submit(&room.live, draft, on_stored).await
 }
 
 /// A seq a client names (`since`, `before`, `after`, a read marker): 0 to
@@ -108,13 +108,13 @@ pub fn check_seq(field: &'static str, seq: i64) -> Result<i64, ApiError> {
 /// A page of history in ascending `seq`, and whether more lies beyond it.
 #[tracing::instrument(name = "chat.messages.history", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?window, limit), err(level = "debug"))]
 pub async fn history(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
     window: HistoryWindow,
     limit: u32,
 ) -> Result<(Vec<MessageDoc>, bool), ApiError> {
-    state.rate_limits.check(&caller.id, Action::History).await?;
+    chat.rate_limits.check(&caller.id, Action::History).await?;
     match window {
         HistoryWindow::Before(seq) => _ = check_seq("before", seq)?,
         HistoryWindow::After(seq) => _ = check_seq("after", seq)?,
@@ -123,8 +123,8 @@ pub async fn history(
     for attempt in 0..JOIN_ATTEMPTS {
         // `room` reloads a copy that needs it (`Live::needs_reload`) once nothing
         // of its own is in flight.
-        let room = room(state, caller, conversation_id, GroupAction::Read).await?;
-        let page = state.writers.history(&room.live, window, limit).await?;
+        let room = room(chat, caller, conversation_id, GroupAction::Read).await?;
+        let page = chat.writers.history(&room.live, window, limit).await?;
         if !room.live.needs_reload() {
             return Ok(page);
         }
@@ -146,7 +146,7 @@ pub async fn history(
 /// is repeated if a removal happened between it and the registration.
 #[tracing::instrument(name = "chat.messages.join", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?since), err(level = "debug"))]
 pub async fn join<R>(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
     since: Option<i64>,
@@ -157,12 +157,12 @@ pub async fn join<R>(
     }
     // Authorized before anything is loaded into memory (`access::room`); the loop
     // below repeats the check around the registration.
-    room(state, caller, conversation_id, GroupAction::Send).await?;
+    room(chat, caller, conversation_id, GroupAction::Send).await?;
     for attempt in 0..JOIN_ATTEMPTS {
-        let epoch = state.writers.get(conversation_id).await?.membership_epoch();
-        let room = room(state, caller, conversation_id, GroupAction::Send).await?;
+        let epoch = chat.writers.get(conversation_id).await?.membership_epoch();
+        let room = room(chat, caller, conversation_id, GroupAction::Send).await?;
         if attempt == 0
-            && state.router.copies_trail()
+            && chat.router.copies_trail()
             && let Some(since) = since
         {
             // The client saw `since` on another node; this node's copy follows
@@ -175,7 +175,7 @@ pub async fn join<R>(
         // In a DM, a participant is present to the other only once they have
         // written there (as for `online`: opening a DM reveals nothing).
         let visible = !room.is_direct() || dms::has_written(&room.conversation, &caller.id);
-        if let Some(joined) = state
+        if let Some(joined) = chat
             .writers
             .join(&room.live, epoch, since, JOIN_REPLAY_MAX, |replay| {
                 register(visible, replay)
@@ -207,35 +207,35 @@ const CLUSTER_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 /// `fresh`: read from the database, not this node's copy (under a cluster-wide
 /// lock, after another node's edit that may not have reached the copy yet).
 async fn message_in_room(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     message_id: &MessageId,
     fresh: bool,
 ) -> Result<(MessageDoc, Room), ApiError> {
     let not_found = || ApiError::not_found("message");
     let (conversation_id, seq) = message_id.parts().ok_or_else(not_found)?;
-    let room = room(state, caller, &conversation_id, GroupAction::Read)
+    let room = room(chat, caller, &conversation_id, GroupAction::Read)
         .await
         .map_err(|err| match err.code {
             ErrorCode::DatabaseUnavailable => err,
             _ => not_found(),
         })?;
     let message = if fresh {
-        state.store.messages.by_seq(&conversation_id, seq).await?
+        chat.store.messages.by_seq(&conversation_id, seq).await?
     } else {
-        state.writers.message(&room.live, seq).await?
+        chat.writers.message(&room.live, seq).await?
     };
     Ok((message.ok_or_else(not_found)?, room))
 }
 
 /// The lock serialising a conversation's edits and deletes.
-async fn edits_of<'a>(state: &AppState, room: &'a Room) -> Result<super::Exclusive<'a>, ApiError> {
-    super::exclusive(state, &room.live.edits, &format!("edits:{}", room.live.id)).await
+async fn edits_of<'a>(chat: &Chat, room: &'a Room) -> Result<super::Exclusive<'a>, ApiError> {
+    super::exclusive(chat, &room.live.edits, &format!("edits:{}", room.live.id)).await
 }
 
 #[tracing::instrument(name = "chat.messages.edit", level = "debug", skip_all, fields(user = %caller.id, message = %message_id), err(level = "debug"))]
 pub async fn edit(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     message_id: &MessageId,
     body: &str,
@@ -243,13 +243,13 @@ pub async fn edit(
     let body = parse_body(body)?;
     // An edit costs what a send costs (a write, a publish, a frame to every
     // member): it draws on the same bucket.
-    state.rate_limits.check(&caller.id, Action::Send).await?;
-    let (_, room) = message_in_room(state, caller, message_id, false).await?;
+    chat.rate_limits.check(&caller.id, Action::Send).await?;
+    let (_, room) = message_in_room(chat, caller, message_id, false).await?;
     // Edits and deletes of a conversation are serialised (across nodes too), and
     // the message is read again under that lock: an edit cannot resurrect a
     // deleted message.
-    let edits = edits_of(state, &room).await?;
-    let (message, _) = message_in_room(state, caller, message_id, edits.shared()).await?;
+    let edits = edits_of(chat, &room).await?;
+    let (message, _) = message_in_room(chat, caller, message_id, edits.shared()).await?;
     if !may(
         room.actor,
         GroupAction::EditMessage {
@@ -265,10 +265,9 @@ pub async fn edit(
     edited.body = body;
     edited.edited_at = Some(now());
     edits.still_held()?;
-    state
-        .writers
+    chat.writers
         .update_message(&room.live, &edited, |doc, now| {
-            state.hub.message_updated(doc, now);
+            chat.changes.message_updated(doc, now);
         })
         .await?;
     Ok(edited)
@@ -276,14 +275,14 @@ pub async fn edit(
 
 #[tracing::instrument(name = "chat.messages.delete", level = "debug", skip_all, fields(user = %caller.id, message = %message_id), err(level = "debug"))]
 pub async fn delete(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     message_id: &MessageId,
 ) -> Result<MessageDoc, ApiError> {
-    state.rate_limits.check(&caller.id, Action::Send).await?;
-    let (_, room) = message_in_room(state, caller, message_id, false).await?;
-    let edits = edits_of(state, &room).await?;
-    let (message, _) = message_in_room(state, caller, message_id, edits.shared()).await?;
+    chat.rate_limits.check(&caller.id, Action::Send).await?;
+    let (_, room) = message_in_room(chat, caller, message_id, false).await?;
+    let edits = edits_of(chat, &room).await?;
+    let (message, _) = message_in_room(chat, caller, message_id, edits.shared()).await?;
     if !may(
         room.actor,
         GroupAction::DeleteMessage {
@@ -302,10 +301,9 @@ pub async fn delete(
     deleted.body = String::new();
     deleted.deleted = true;
     edits.still_held()?;
-    state
-        .writers
+    chat.writers
         .update_message(&room.live, &deleted, |doc, now| {
-            state.hub.message_deleted(doc, now);
+            chat.changes.message_deleted(doc, now);
         })
         .await?;
     Ok(deleted)
@@ -315,18 +313,17 @@ pub async fn delete(
 /// `read` event goes out only when the marker moved. Rate limited per user.
 #[tracing::instrument(name = "chat.messages.mark_read", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, seq), err(level = "debug"))]
 pub async fn mark_read(
-    state: &AppState,
+    chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
     seq: i64,
 ) -> Result<i64, ApiError> {
-    state.rate_limits.check(&caller.id, Action::Read).await?;
+    chat.rate_limits.check(&caller.id, Action::Read).await?;
     check_seq("seq", seq)?;
-    let room = room(state, caller, conversation_id, GroupAction::Read).await?;
-    state
-        .writers
+    let room = room(chat, caller, conversation_id, GroupAction::Read).await?;
+    chat.writers
         .mark_read(&room.live, &caller.id, seq, |doc, seq| {
-            state.hub.read(doc, caller, seq);
+            chat.changes.read(doc, caller, seq);
         })
         .await
 }

@@ -8,16 +8,41 @@ pub mod dms;
 pub mod fanout;
 pub mod groups;
 pub mod messages;
+pub mod people;
 pub mod router;
 pub mod writer;
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 
+use crate::config::Config;
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use crate::rate_limits::RateLimits;
+use crate::store::Store;
 
 pub use router::Router;
+
+/// What the chat core needs, and nothing else: built once by the composition
+/// root (`state.rs`), which chooses the implementation of each port (one node,
+/// or cluster mode).
+#[derive(Clone)]
+pub struct Chat {
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// One writer per conversation in use, and the batcher that stores messages.
+    pub writers: Arc<writer::Writers>,
+    /// Per-user limits of sends, reads, typing, joins and tickets.
+    pub rate_limits: Arc<RateLimits>,
+    /// Where changes to existing things are told (the hub).
+    pub changes: Arc<dyn fanout::Changes>,
+    /// Where sends are stored: this node's writers, or the owner node of each
+    /// conversation.
+    pub router: Arc<dyn Router>,
+    /// Cluster-wide locks: none on one node (this node's own lock is enough).
+    pub locks: Option<Arc<dyn Locks>>,
+}
 
 /// Why a cluster-wide lock was not taken.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,12 +110,12 @@ impl Exclusive<'_> {
 /// with Redis away nobody can tell whether another node is inside the same
 /// change.
 pub async fn exclusive<'a>(
-    state: &AppState,
+    chat: &Chat,
     local: &'a tokio::sync::Mutex<()>,
     name: &str,
 ) -> Result<Exclusive<'a>, ApiError> {
     let local = local.lock().await;
-    let cluster = match &state.locks {
+    let cluster = match &chat.locks {
         None => None,
         Some(locks) => match locks.lock(name).await {
             Ok(held) => Some(held),

@@ -1,9 +1,9 @@
-//! The WebSocket gateway: frames (`protocol`), the upgrade (`gateway`), one
-//! connection's loops (`session`), rooms, fan-out and presence (`hub`), and
-//! presence merged across nodes in cluster mode (`presence`).
+//! Real time, below the edges: frames (`protocol`), rooms, fan-out and presence
+//! of this node's connections (`hub`), the hub as the core's `Changes` port
+//! (`changes`), and presence merged across nodes in cluster mode (`presence`).
+//! The WebSocket upgrade and each connection's loop are an edge (`gateway`).
 
-pub mod gateway;
+pub mod changes;
 pub mod hub;
 pub mod presence;
 pub mod protocol;
-pub mod session;

@@ -11,8 +11,8 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use confab::gateway::socket_config;
 use confab::limits::{MAX_FRAME_BYTES, MESSAGE_BODY_MAX_CHARS};
-use confab::realtime::gateway::socket_config;
 
 use crate::helpers::*;
 

@@ -4,18 +4,19 @@
 //! `/`) nor in `ALLOWED_ORIGINS` gets 403 (poem checks no Origin by itself); no valid credential gets 401; neither is upgraded. The `ticket` query
 //! parameter is a secret: it is never logged (request logs carry the path only).
 
+pub mod session;
+
 use poem::http::header;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 
-use super::protocol::{ClientFrame, ServerFrame, UserRef};
-use super::session;
 use crate::auth::CurrentUser;
 use crate::auth::sessions::{authenticate, redeem_ticket};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::{MAX_FRAME_BYTES, WS_READ_BUFFER_BYTES, WS_WRITE_BUFFER_BYTES};
+use crate::realtime::protocol::{ClientFrame, ServerFrame, UserRef};
 use crate::state::AppState;
 
 /// The `101 Switching Protocols` answer, documented with the frame schemas.
@@ -147,9 +148,9 @@ pub async fn upgrade(state: &AppState, req: &Request) -> Result<Upgrade, ApiErro
         return Err(ApiError::forbidden("this origin may not open a WebSocket"));
     }
     let user: CurrentUser = if let Some(token) = bearer(req) {
-        authenticate(state, token).await?
+        authenticate(&state.auth, token).await?
     } else if let Some(ticket) = ticket_param(req) {
-        redeem_ticket(state, &ticket).await?
+        redeem_ticket(&state.auth, &ticket).await?
     } else {
         return Err(ApiError::unauthenticated(
             "send `Authorization: Bearer <access token>` or `?ticket=<ws ticket>`",

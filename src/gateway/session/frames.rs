@@ -1,0 +1,290 @@
+//! One connection's client frames, each handled to the end before the next is
+//! read: `join`, `send`, `typing`, `read`, re-authentication, and the answers to
+//! malformed ones.
+
+use super::*;
+
+impl Session {
+    fn reply(&self, frame: ServerFrame) {
+        self.conn.send(&frame);
+    }
+
+    fn error(&self, err: &ApiError, reference: Option<String>) {
+        self.reply(ServerFrame::Error(ErrorFrame::from_api(err, reference)));
+    }
+
+    /// Answers a malformed frame; too many of them close the connection (1008).
+    pub(super) fn bad_frame(&mut self, message: &str, reference: Option<String>) -> Option<Exit> {
+        self.bad_frames += 1;
+        self.error(&ApiError::new(ErrorCode::BadRequest, message), reference);
+        (self.bad_frames > MAX_BAD_FRAMES)
+            .then_some(Exit::Close(close_code::POLICY, "too many malformed frames"))
+    }
+
+    pub(super) async fn handle_text(&mut self, text: &str) -> Option<Exit> {
+        let frame = match parse_client_frame(text) {
+            Ok(frame) => frame,
+            Err(FrameError::TooLarge) => {
+                return Some(Exit::Close(1009, "frame too large (16 KiB max)"));
+            }
+            Err(FrameError::Malformed(reason)) => {
+                return self.bad_frame(&format!("malformed frame: {reason}"), None);
+            }
+        };
+        // Every conversation id is checked for shape first, in one place
+        // (`access::conversation_id`): a malformed one costs nothing more.
+        let conversation = match &frame {
+            ClientFrame::Join(f) => Some(&f.conversation),
+            ClientFrame::Leave(f) => Some(&f.conversation),
+            ClientFrame::Send(f) => Some(&f.conversation),
+            ClientFrame::Typing(f) => Some(&f.conversation),
+            ClientFrame::Read(f) => Some(&f.conversation),
+            ClientFrame::Ping(_) | ClientFrame::Reauth(_) => None,
+        };
+        if let Some(Err(err)) = conversation.map(|id| access::conversation_id(id)) {
+            self.error(&err, reference_of(&frame));
+            return None;
+        }
+        match frame {
+            ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(PongFrame {})),
+            ClientFrame::Join(join) => {
+                let checked = self
+                    .state
+                    .chat
+                    .rate_limits
+                    .check(&self.caller.id, Action::Join)
+                    .await
+                    .and_then(|()| access::conversation_id(&join.conversation));
+                match checked {
+                    Ok(conversation) => self.join(&conversation, join.since).await,
+                    Err(err) => self.error(&err, Some(join.conversation)),
+                }
+            }
+            ClientFrame::Leave(leave) => {
+                let checked = self
+                    .state
+                    .chat
+                    .rate_limits
+                    .check(&self.caller.id, Action::Join)
+                    .await
+                    .and_then(|()| access::conversation_id(&leave.conversation));
+                match checked {
+                    Ok(conversation) => {
+                        if self.joined.remove(&conversation) {
+                            self.state.hub.leave(&conversation, &self.conn);
+                        }
+                    }
+                    Err(err) => self.error(&err, Some(leave.conversation)),
+                }
+            }
+            ClientFrame::Send(send) => {
+                return self
+                    .send(send.conversation, send.body, send.client_id)
+                    .await;
+            }
+            ClientFrame::Typing(typing) => match access::conversation_id(&typing.conversation) {
+                Ok(conversation) => self.typing(&conversation).await,
+                Err(err) => self.error(&err, Some(typing.conversation)),
+            },
+            ClientFrame::Read(read) => {
+                let marked = match access::conversation_id(&read.conversation) {
+                    Ok(conversation) => {
+                        messages::mark_read(&self.state.chat, &self.caller, &conversation, read.seq)
+                            .await
+                    }
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = marked {
+                    self.error(&err, Some(read.conversation));
+                }
+            }
+            ClientFrame::Reauth(reauth) => return self.reauth(&reauth.token).await,
+        }
+        None
+    }
+
+    /// Subscribes to a room, replays what was missed since `since`, then `joined`.
+    /// The writer registers the connection under the conversation's lock, so the
+    /// replay and the live stream neither overlap nor leave a gap.
+    async fn join(&mut self, conversation: &ConversationId, since: Option<i64>) {
+        let joined = messages::join(
+            &self.state.chat,
+            &self.caller,
+            conversation,
+            since,
+            |visible, replay| {
+                let online = self.state.hub.join_as(conversation, &self.conn, visible);
+                // Queued before the lock is released: no live message can come
+                // between (or before) them.
+                for message in replay {
+                    self.reply(ServerFrame::Message(MessageFrame::from(message)));
+                }
+                online
+            },
+        )
+        .await;
+        match joined {
+            Ok((mut online, _replayed, last_seq, truncated)) => {
+                // `online` includes you, also where you are not shown to others
+                // (a DM you have not written in yet).
+                if !online.iter().any(|u| u.id == self.conn.user.id) {
+                    online.push(self.conn.user.clone());
+                }
+                self.joined.insert(conversation.clone());
+                self.reply(ServerFrame::Joined(JoinedFrame {
+                    conversation: conversation.clone(),
+                    last_seq,
+                    online,
+                    truncated,
+                }));
+            }
+            Err(err) => {
+                if self.joined.remove(conversation) {
+                    self.state.hub.leave(conversation, &self.conn);
+                }
+                self.error(&err, Some(conversation.to_string()));
+            }
+        }
+    }
+
+    async fn send(
+        &mut self,
+        conversation: String,
+        body: String,
+        client_id: Option<String>,
+    ) -> Option<Exit> {
+        let reference = client_id.clone().or_else(|| Some(conversation.clone()));
+        // The ack is queued when the message is stored, before its fan-out, so the
+        // sender sees the ack before the echo of its own message.
+        let conn = self.conn.clone();
+        let ack: OnStored = Box::new(move |message| {
+            conn.send(&ServerFrame::Ack(AckFrame {
+                client_id: message.client_id.clone(),
+                id: message.id.clone(),
+                seq: message.seq,
+            }));
+        });
+        let submitted = match access::conversation_id(&conversation) {
+            Ok(conversation) => {
+                messages::submit(
+                    &self.state.chat,
+                    &self.caller,
+                    &conversation,
+                    &body,
+                    client_id.as_deref(),
+                    Some(ack),
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        match submitted {
+            // Queued with its seq: the next frame is read while it is stored (so a
+            // connection's sends are batched together), and the outcome arrives on
+            // its own. A new message is acked by the hook above; a repeat gets the
+            // first ack again (nothing stored, nothing fanned out); a failure gets
+            // an error frame.
+            Ok(ticket) => {
+                let conn = self.conn.clone();
+                while self.sends.try_join_next().is_some() {}
+                // Backpressure: a connection with this many sends in flight waits
+                // for the oldest before reading on. Each send brings an ack and an
+                // echo into the connection's own queue; unbounded pipelining would
+                // overflow it (4009) with the connection's own answers.
+                if self.sends.len() >= SENDS_IN_FLIGHT {
+                    self.sends.join_next().await;
+                }
+                self.sends.spawn(async move {
+                    let frame = match ticket.wait().await {
+                        Ok((message, false)) => ServerFrame::Ack(AckFrame {
+                            client_id: message.client_id.clone(),
+                            id: message.id.clone(),
+                            seq: message.seq,
+                        }),
+                        Ok((_, true)) => return,
+                        Err(err) => ServerFrame::Error(ErrorFrame::from_api(&err, reference)),
+                    };
+                    conn.send(&frame);
+                });
+            }
+            // The user's send rate (shared with REST and their other sockets):
+            // an error each time, and a run of them closes with 4008.
+            Err(err) if err.code == ErrorCode::RateLimited => {
+                self.rate_strikes += 1;
+                if self.rate_strikes >= RATE_STRIKES {
+                    return Some(Exit::Close(
+                        close_code::RATE_LIMITED,
+                        "send rate limit exceeded",
+                    ));
+                }
+                self.error(&err, reference);
+                return None;
+            }
+            Err(err) => self.error(&err, reference),
+        }
+        self.rate_strikes = 0;
+        None
+    }
+
+    /// Typing notices: at most one per room every `TYPING_THROTTLE_MS`, within
+    /// the user's typing rate; extras are dropped silently. Only rooms the caller
+    /// may send to are recorded, in a map of bounded size.
+    async fn typing(&mut self, conversation: &ConversationId) {
+        if self
+            .last_typing
+            .is_recent(conversation.as_str(), Instant::now())
+            || self
+                .state
+                .chat
+                .rate_limits
+                .check(&self.caller.id, Action::Typing)
+                .await
+                .is_err()
+        {
+            return;
+        }
+        match access::room(
+            &self.state.chat,
+            &self.caller,
+            conversation,
+            GroupAction::Send,
+        )
+        .await
+        {
+            Ok(room) => {
+                self.last_typing
+                    .record(conversation.as_str(), Instant::now());
+                self.state
+                    .hub
+                    .typing(&room.conversation, &self.conn.user, self.conn.id);
+            }
+            Err(err) => self.error(&err, Some(conversation.to_string())),
+        }
+    }
+
+    /// Swaps in a fresh access token for the same user, moving the expiry.
+    async fn reauth(&mut self, token: &str) -> Option<Exit> {
+        match authenticate(&self.state.auth, token).await {
+            Ok(user) if user.id == self.caller.id => {
+                self.token_expires_at = user.token_expires_at;
+                self.caller = Caller::from(&user);
+                None
+            }
+            Ok(_) => Some(Exit::Close(
+                close_code::FORBIDDEN,
+                "reauth must be for the same user",
+            )),
+            Err(err) if err.code == ErrorCode::DatabaseUnavailable => {
+                self.error(&err, None);
+                None
+            }
+            Err(err) => {
+                self.error(&err, None);
+                Some(Exit::Close(
+                    close_code::UNAUTHORIZED,
+                    "reauth token refused",
+                ))
+            }
+        }
+    }
+}
