@@ -158,11 +158,7 @@ impl Session {
         // sender sees the ack before the echo of its own message.
         let conn = self.conn.clone();
         let ack: OnStored = Box::new(move |message| {
-            conn.send(&ServerFrame::Ack(AckFrame {
-                client_id: message.client_id.clone(),
-                id: message.id.clone(),
-                seq: message.seq,
-            }));
+            conn.send(&ack_of(message));
         });
         let submitted = match access::conversation_id(&conversation) {
             Ok(conversation) => {
@@ -196,11 +192,7 @@ impl Session {
                 }
                 self.sends.spawn(async move {
                     let frame = match ticket.wait().await {
-                        Ok((message, false)) => ServerFrame::Ack(AckFrame {
-                            client_id: message.client_id.clone(),
-                            id: message.id.clone(),
-                            seq: message.seq,
-                        }),
+                        Ok((message, false)) => ack_of(&message),
                         Ok((_, true)) => return,
                         Err(err) => ServerFrame::Error(ErrorFrame::from_api(&err, reference)),
                     };
@@ -287,4 +279,14 @@ impl Session {
             }
         }
     }
+}
+
+/// The `ack` of a stored message: sent once, by the hook when it is stored, or
+/// again to a repeat of its `client_id`.
+fn ack_of(message: &crate::store::messages::MessageDoc) -> ServerFrame {
+    ServerFrame::Ack(AckFrame {
+        client_id: message.client_id.clone(),
+        id: message.id.clone(),
+        seq: message.seq,
+    })
 }
