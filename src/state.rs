@@ -134,6 +134,7 @@ impl AppState {
             locks: cluster
                 .as_ref()
                 .map(|cluster| Arc::clone(cluster) as Arc<dyn crate::chat::Locks>),
+            local_locks: Arc::default(),
         };
         Ok(Self {
             chat,

@@ -293,8 +293,10 @@ pub async fn leave(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(), Api
     // Under the group's membership lock, like every other membership change: a
     // transfer to the caller cannot pass between the check and the removal
     // (which would leave an owner who is not a member).
-    let live = chat.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
+    // The room stays loaded through the removal, so that a `join` racing with it
+    // sees the membership epoch move (`Writers::member_removed`).
+    let _room = chat.writers.get(&id.conversation()).await?;
+    let members = super::exclusive(chat, &format!("members:{id}")).await?;
     if members.shared() {
         chat.store.groups.reread(id);
     }
@@ -361,8 +363,7 @@ pub async fn put_member(
     role: GroupRole,
 ) -> Result<MembershipDoc, ApiError> {
     readable(chat, caller, id).await?;
-    let live = chat.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
+    let members = super::exclusive(chat, &format!("members:{id}")).await?;
     if members.shared() {
         chat.store.groups.reread(id);
     }
@@ -438,8 +439,10 @@ pub async fn remove_member(
     user_id: &UserId,
 ) -> Result<(), ApiError> {
     readable(chat, caller, id).await?;
-    let live = chat.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
+    // The room stays loaded through the removal, so that a `join` racing with it
+    // sees the membership epoch move (`Writers::member_removed`).
+    let _room = chat.writers.get(&id.conversation()).await?;
+    let members = super::exclusive(chat, &format!("members:{id}")).await?;
     if members.shared() {
         chat.store.groups.reread(id);
     }
@@ -492,8 +495,7 @@ pub async fn transfer(
     // Checked again under the group's membership lock: a concurrent transfer may
     // have moved the ownership meanwhile.
     seen(chat, caller, id).await?;
-    let live = chat.writers.get(&id.conversation()).await?;
-    let members = super::exclusive(chat, &live.members, &format!("members:{id}")).await?;
+    let members = super::exclusive(chat, &format!("members:{id}")).await?;
     if members.shared() {
         chat.store.groups.reread(id);
     }

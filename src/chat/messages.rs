@@ -229,8 +229,8 @@ async fn message_in_room(
 }
 
 /// The lock serialising a conversation's edits and deletes.
-async fn edits_of<'a>(chat: &Chat, room: &'a Room) -> Result<super::Exclusive<'a>, ApiError> {
-    super::exclusive(chat, &room.live.edits, &format!("edits:{}", room.live.id)).await
+async fn edits_of(chat: &Chat, room: &Room) -> Result<super::Exclusive, ApiError> {
+    super::exclusive(chat, &format!("edits:{}", room.live.id)).await
 }
 
 #[tracing::instrument(name = "chat.messages.edit", level = "debug", skip_all, fields(user = %caller.id, message = %message_id), err(level = "debug"))]

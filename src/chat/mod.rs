@@ -7,6 +7,7 @@ pub mod access;
 pub mod dms;
 pub mod fanout;
 pub mod groups;
+pub mod keyed;
 pub mod messages;
 pub mod people;
 pub mod router;
@@ -42,6 +43,8 @@ pub struct Chat {
     pub router: Arc<dyn Router>,
     /// Cluster-wide locks: none on one node (this node's own lock is enough).
     pub locks: Option<Arc<dyn Locks>>,
+    /// This node's locks by name, taken before the cluster-wide one.
+    pub local_locks: Arc<keyed::KeyedLocks>,
 }
 
 /// Why a cluster-wide lock was not taken.
@@ -73,12 +76,12 @@ pub trait Locks: Send + Sync {
 /// (edits, deletes): this node's lock and, in cluster mode, the cluster-wide
 /// one, so two nodes cannot interleave (two owners after two transfers, an edit
 /// resurrecting a delete).
-pub struct Exclusive<'a> {
-    _local: tokio::sync::MutexGuard<'a, ()>,
+pub struct Exclusive {
+    _local: tokio::sync::OwnedMutexGuard<()>,
     cluster: Option<Box<dyn HeldLock>>,
 }
 
-impl Exclusive<'_> {
+impl Exclusive {
     /// Whether another node may have held this before: then what is read under
     /// it must come from the database, not from caches that may not have heard
     /// of that node's change yet.
@@ -105,16 +108,12 @@ impl Exclusive<'_> {
     }
 }
 
-/// Takes `local`, then (cluster mode) the cluster-wide lock `name`. Redis not
-/// answering, or another node holding it for seconds, is 503 `server_busy`:
-/// with Redis away nobody can tell whether another node is inside the same
-/// change.
-pub async fn exclusive<'a>(
-    chat: &Chat,
-    local: &'a tokio::sync::Mutex<()>,
-    name: &str,
-) -> Result<Exclusive<'a>, ApiError> {
-    let local = local.lock().await;
+/// Takes this node's lock `name`, then (cluster mode) the cluster-wide one.
+/// Redis not answering, or another node holding it for seconds, is 503
+/// `server_busy`: with Redis away nobody can tell whether another node is inside
+/// the same change.
+pub async fn exclusive(chat: &Chat, name: &str) -> Result<Exclusive, ApiError> {
+    let local = chat.local_locks.lock(name).await;
     let cluster = match &chat.locks {
         None => None,
         Some(locks) => match locks.lock(name).await {
