@@ -38,9 +38,16 @@
 //! waits until Redis has taken the events, and only then acks and delivers here.
 //! The unique message `_id` stays the arbiter if a lease is ever lost (the insert
 //! fails, the `Live` reloads from storage). See docs/architecture.md §6a.
+//!
+//! The parts: `live` (a conversation in memory), `ticket` (the types of a send),
+//! `submit` (taking a send), `batcher` (storing and committing), `load` (loading
+//! and recovery), `reads` (history, joins), `updates` (edits, deletes, read
+//! markers), `flusher` (the write-behind), `follow` (cluster mode: following the
+//! other nodes); this file holds the registry of `Live`s and what they share.
 
 mod batcher;
 mod flusher;
+mod follow;
 mod live;
 mod load;
 mod reads;
@@ -48,11 +55,8 @@ mod submit;
 mod ticket;
 mod updates;
 
-use batcher::Pending;
-use flusher::Flush;
-pub use live::Live;
-use live::LiveState;
-pub use ticket::{Draft, Forwarded, OnStored, Ticket};
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,10 +66,16 @@ use tokio::sync::{OnceCell, mpsc};
 
 use crate::chat::fanout::Fanout;
 use crate::error::ApiError;
-use crate::ids::{ConversationId, UserId};
+use crate::ids::ConversationId;
 use crate::store::Store;
 use crate::store::conversations::LastMessage;
 use crate::store::messages::MessageDoc;
+
+pub use live::Live;
+pub use ticket::{Draft, Forwarded, OnStored, Ticket};
+
+use batcher::Pending;
+use flusher::Flush;
 
 /// How often the write-behind runs: full history blocks are written at this pace.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
@@ -269,136 +279,9 @@ impl Writers {
     pub fn loaded(&self, id: &ConversationId) -> Option<Arc<Live>> {
         self.live.get(id).and_then(|c| c.get().cloned())
     }
-
-    /// Cluster mode, after events from the other nodes may have been missed (the
-    /// Redis subscription was lost): every conversation in memory reloads from
-    /// the database before its next use, as after a store failure.
-    pub fn resync_all(&self) {
-        for entry in self.live.iter() {
-            if let Some(live) = entry.value().get() {
-                live.lock().broken = true;
-            }
-        }
-    }
-
-    /// Cluster mode: another node moved a read marker; this node's copy keeps
-    /// the higher of the two (so it never announces an older one).
-    pub fn observe_read(&self, id: &ConversationId, user_id: &UserId, seq: i64) {
-        if let Some(live) = self.loaded(id) {
-            let mut st = live.lock();
-            let mark = st.marks.entry(user_id.clone()).or_insert(seq);
-            *mark = (*mark).max(seq);
-        }
-    }
-
-    /// Cluster mode: this node lost the conversation's lease; its copy reloads
-    /// before this node writes it again.
-    pub fn resync(&self, id: &ConversationId) {
-        if let Some(live) = self.loaded(id) {
-            live.lock().broken = true;
-        }
-    }
-
-    /// Cluster mode: this node just took the conversation's lease. Its copy may be
-    /// behind what the previous owner stored (a node that died between storing and
-    /// publishing), so it reloads from the database, and what the reload found
-    /// beyond the copy is announced to every node now (nodes that heard it
-    /// already skip it: `observe_remote`).
-    pub async fn take_over(&self, live: &Arc<Live>) -> Result<Arc<Live>, ApiError> {
-        live.lock().broken = true;
-        // `get` reloads it and announces what the reload found.
-        self.get(&live.id).await
-    }
-
-    /// Cluster mode: another node stored, edited or deleted `message`. If this
-    /// node holds the conversation, its copy catches up (window, last seq, the
-    /// next seq it hands out, `client_id` dedupe), and `deliver` (the event's
-    /// fan-out to this node's connections) runs under the same lock, exactly as
-    /// a local commit fans out: a `join` here replays up to some seq and hears
-    /// everything after it, with no gap and no overlap. The other node writes its
-    /// own messages behind, so nothing is marked dirty here.
-    ///
-    /// `replayed`: announced by a node taking the conversation over (its
-    /// predecessor stored it, and may or may not have published it): not
-    /// delivered again if this copy already holds it.
-    pub fn observe_remote(&self, message: MessageDoc, replayed: bool, deliver: impl FnOnce()) {
-        let cell = self
-            .live
-            .get(&message.conversation_id)
-            .map(|entry| Arc::clone(entry.value()));
-        let Some(cell) = cell else {
-            deliver();
-            return;
-        };
-        let Some(live) = cell.get() else {
-            // Loading here: what the load read may predate this message. Keep it
-            // for the loaded copy (whichever side sees the load finished applies).
-            self.arrived_while_loading
-                .entry(message.conversation_id.clone())
-                .or_default()
-                .push(message);
-            deliver();
-            if let Some(live) = cell.get() {
-                self.apply_arrived(live);
-            }
-            return;
-        };
-        // Applied and fanned out under one lock hold, as a local commit is.
-        let mut st = live.lock();
-        let heard =
-            replayed && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
-        let sender = message.sender_id.clone();
-        if Self::apply_remote(&mut st, message) {
-            self.fanout.revealed(&live.id, &sender);
-        }
-        if !heard {
-            deliver();
-        }
-        drop(st);
-        live.advanced.notify_waiters();
-    }
-
-    /// Applies the messages that arrived while `live` was loading.
-    fn apply_arrived(&self, live: &Live) {
-        if let Some((_, arrived)) = self.arrived_while_loading.remove(&live.id) {
-            let mut st = live.lock();
-            for message in arrived {
-                let sender = message.sender_id.clone();
-                if Self::apply_remote(&mut st, message) {
-                    self.fanout.revealed(&live.id, &sender);
-                }
-            }
-            drop(st);
-            live.advanced.notify_waiters();
-        }
-    }
-
-    /// Another node's message into this copy; `true` when it is the sender's
-    /// first in this DM (the owner records that; this copy follows in memory).
-    fn apply_remote(st: &mut LiveState, message: MessageDoc) -> bool {
-        if st.deleted {
-            return false;
-        }
-        if message.seq >= st.next_seq {
-            st.next_seq = message.seq + 1;
-        }
-        if message.seq > st.doc.last_seq {
-            st.doc.last_seq = message.seq;
-            st.doc.last_message = Some(last_message(&message));
-            st.doc.last_activity = message.created_at;
-        }
-        let first = st.first_post_in_dm(&message.sender_id);
-        if let Some(client_id) = &message.client_id {
-            st.remember_key((message.sender_id.clone(), client_id.clone()), message.seq);
-        }
-        if message.seq >= st.covered_from {
-            st.insert_ordered(message);
-        }
-        st.trim();
-        first
-    }
 }
 
+/// The conversation document's summary of `message` (`last_message`).
 fn last_message(message: &MessageDoc) -> LastMessage {
     LastMessage {
         id: message.id.clone(),
@@ -409,6 +292,3 @@ fn last_message(message: &MessageDoc) -> LastMessage {
         created_at: message.created_at,
     }
 }
-
-#[cfg(test)]
-mod tests;
