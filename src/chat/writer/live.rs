@@ -52,8 +52,9 @@ pub(super) struct LiveState {
     pub(super) dirty_doc: bool,
     pub(super) dirty_blocks: BTreeSet<i64>,
     /// This copy may be behind storage (a store failure, a refused insert, missed
-    /// events, a lost lease): reload before the next send. Becomes true again by
-    /// `Writers::get` replacing it with a copy loaded from the database.
+    /// events, a lost lease): reload before the next send. Never cleared:
+    /// `Writers::get` replaces this copy with one loaded from the database (once
+    /// nothing of its own is in flight, `reloads`).
     pub(super) broken: bool,
     /// A batch failed without a definite answer (a timeout, the database paused
     /// with the insert in hand, a reservation not written): its messages may yet

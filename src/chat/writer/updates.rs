@@ -104,8 +104,8 @@ impl Writers {
     }
 
     /// Moves the user's read marker forward to `seq` (clamped to the last seq).
-    /// Returns the marker and whether it moved; `moved` is called under the lock
-    /// when it did (the `read` event).
+    /// Returns `seq` so clamped, whether the marker moved or not; `moved` is called
+    /// under the lock when it did (the `read` event).
     pub async fn mark_read(
         &self,
         live: &Live,
