@@ -1,0 +1,143 @@
+//! Cluster mode: following the other nodes. Another node's stored, edited or
+//! deleted messages reach this node's copy (`observe_remote`), as do its read
+//! markers (`observe_read`); a lost lease or lost events make copies reload
+//! (`resync`, `resync_all`), and a lease taken over reloads and announces
+//! (`take_over`).
+
+use std::sync::Arc;
+
+use super::live::{Live, LiveState};
+use super::{Writers, last_message};
+use crate::error::ApiError;
+use crate::ids::{ConversationId, UserId};
+use crate::store::messages::MessageDoc;
+
+impl Writers {
+    /// Cluster mode, after events from the other nodes may have been missed (the
+    /// Redis subscription was lost): every conversation in memory reloads from
+    /// the database before its next use, as after a store failure.
+    pub fn resync_all(&self) {
+        for entry in self.live.iter() {
+            if let Some(live) = entry.value().get() {
+                live.lock().broken = true;
+            }
+        }
+    }
+
+    /// Cluster mode: another node moved a read marker; this node's copy keeps
+    /// the higher of the two (so it never announces an older one).
+    pub fn observe_read(&self, id: &ConversationId, user_id: &UserId, seq: i64) {
+        if let Some(live) = self.loaded(id) {
+            let mut st = live.lock();
+            let mark = st.marks.entry(user_id.clone()).or_insert(seq);
+            *mark = (*mark).max(seq);
+        }
+    }
+
+    /// Cluster mode: this node lost the conversation's lease; its copy reloads
+    /// before this node writes it again.
+    pub fn resync(&self, id: &ConversationId) {
+        if let Some(live) = self.loaded(id) {
+            live.lock().broken = true;
+        }
+    }
+
+    /// Cluster mode: this node just took the conversation's lease. Its copy may be
+    /// behind what the previous owner stored (a node that died between storing and
+    /// publishing), so it reloads from the database, and what the reload found
+    /// beyond the copy is announced to every node now (nodes that heard it
+    /// already skip it: `observe_remote`).
+    pub async fn take_over(&self, live: &Arc<Live>) -> Result<Arc<Live>, ApiError> {
+        live.lock().broken = true;
+        // `get` reloads it and announces what the reload found.
+        self.get(&live.id).await
+    }
+
+    /// Cluster mode: another node stored, edited or deleted `message`. If this
+    /// node holds the conversation, its copy catches up (window, last seq, the
+    /// next seq it hands out, `client_id` dedupe), and `deliver` (the event's
+    /// fan-out to this node's connections) runs under the same lock, exactly as
+    /// a local commit fans out: a `join` here replays up to some seq and hears
+    /// everything after it, with no gap and no overlap. The other node writes its
+    /// own messages behind, so nothing is marked dirty here.
+    ///
+    /// `replayed`: announced by a node taking the conversation over (its
+    /// predecessor stored it, and may or may not have published it): not
+    /// delivered again if this copy already holds it.
+    pub fn observe_remote(&self, message: MessageDoc, replayed: bool, deliver: impl FnOnce()) {
+        let cell = self
+            .live
+            .get(&message.conversation_id)
+            .map(|entry| Arc::clone(entry.value()));
+        let Some(cell) = cell else {
+            deliver();
+            return;
+        };
+        let Some(live) = cell.get() else {
+            // Loading here: what the load read may predate this message. Keep it
+            // for the loaded copy (whichever side sees the load finished applies).
+            self.arrived_while_loading
+                .entry(message.conversation_id.clone())
+                .or_default()
+                .push(message);
+            deliver();
+            if let Some(live) = cell.get() {
+                self.apply_arrived(live);
+            }
+            return;
+        };
+        // Applied and fanned out under one lock hold, as a local commit is.
+        let mut st = live.lock();
+        let heard =
+            replayed && (st.committed(message.seq).is_some() || message.seq < st.covered_from);
+        let sender = message.sender_id.clone();
+        if Self::apply_remote(&mut st, message) {
+            self.fanout.revealed(&live.id, &sender);
+        }
+        if !heard {
+            deliver();
+        }
+        drop(st);
+        live.advanced.notify_waiters();
+    }
+
+    /// Applies the messages that arrived while `live` was loading.
+    pub(super) fn apply_arrived(&self, live: &Live) {
+        if let Some((_, arrived)) = self.arrived_while_loading.remove(&live.id) {
+            let mut st = live.lock();
+            for message in arrived {
+                let sender = message.sender_id.clone();
+                if Self::apply_remote(&mut st, message) {
+                    self.fanout.revealed(&live.id, &sender);
+                }
+            }
+            drop(st);
+            live.advanced.notify_waiters();
+        }
+    }
+
+    /// Another node's message into this copy; `true` when it is the sender's
+    /// first in this DM (the owner records that; this copy follows in memory).
+    fn apply_remote(st: &mut LiveState, message: MessageDoc) -> bool {
+        if st.deleted {
+            return false;
+        }
+        if message.seq >= st.next_seq {
+            st.next_seq = message.seq + 1;
+        }
+        if message.seq > st.doc.last_seq {
+            st.doc.last_seq = message.seq;
+            st.doc.last_message = Some(last_message(&message));
+            st.doc.last_activity = message.created_at;
+        }
+        let first = st.first_post_in_dm(&message.sender_id);
+        if let Some(client_id) = &message.client_id {
+            st.remember_key((message.sender_id.clone(), client_id.clone()), message.seq);
+        }
+        if message.seq >= st.covered_from {
+            st.insert_ordered(message);
+        }
+        st.trim();
+        first
+    }
+}

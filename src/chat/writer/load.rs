@@ -1,0 +1,123 @@
+//! Loading a conversation into memory (`Writers::load`), which is also its
+//! recovery after a crash or a failure: every seq up to the durable reservation
+//! is looked up, then probed beyond it, and holes in the window are repaired.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+
+use super::live::{Live, LiveState};
+use super::{Writers, last_message};
+use crate::error::ApiError;
+use crate::ids::ConversationId;
+use crate::store::messages::{MessageDoc, block_of, block_start};
+
+/// Consecutive missing seqs after which recovery stops probing beyond the
+/// reservation (documents from before `seq_reserved` existed).
+const PROBE_MISSES: i64 = 4;
+
+impl Writers {
+    pub(super) async fn load(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
+        let messages = &self.store.messages;
+        let mut doc = self
+            .store
+            .conversations
+            .by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let stored_last = doc.last_seq;
+        // The blocks holding the stored last seq and the one before it.
+        let mut window: Vec<MessageDoc> = Vec::new();
+        let mut covered_from = 1;
+        if stored_last > 0 {
+            let last_block = block_of(stored_last);
+            let first_block = (last_block - 1).max(0);
+            covered_from = block_start(first_block);
+            for block in first_block..=last_block {
+                window.extend(messages.block(id, block).await?.iter().cloned());
+            }
+        }
+        // Every seq up to the reservation may have been acked: look each one up
+        // (by `_id`, in parallel), however many before it were burned.
+        let mut seq = window
+            .last()
+            .map_or(stored_last, |m| m.seq.max(stored_last));
+        // A seq another writer was found to hold (`refused`) is looked up too, but
+        // it raises only the range searched, not the reservation: only a durable
+        // `$max` does that.
+        let taken = self.taken.remove(id).map_or(0, |(_, s)| s);
+        let reserved = doc.seq_reserved.max(taken);
+        if reserved > seq {
+            let found = futures_util::future::try_join_all(
+                (seq + 1..=reserved).map(|s| messages.by_seq(id, s)),
+            )
+            .await?;
+            for message in found.into_iter().flatten() {
+                seq = seq.max(message.seq);
+                window.push(message);
+            }
+        }
+        // Beyond it, probe: documents from before the reservation existed.
+        let mut misses = 0;
+        let mut probe = seq.max(reserved) + 1;
+        while misses < PROBE_MISSES {
+            match messages.by_seq(id, probe).await? {
+                Some(found) => {
+                    seq = found.seq;
+                    window.push(found);
+                    misses = 0;
+                }
+                None => misses += 1,
+            }
+            probe += 1;
+        }
+        window.sort_by_key(|m| m.seq);
+        window.dedup_by_key(|m| m.seq);
+        // Holes in the window: a block written from a partial view (two nodes
+        // writing one conversation in cluster mode can leave one behind). Each
+        // missing seq is looked up by `_id`; what is found goes back into its block
+        // on the next flush. A seq that was handed out but never stored stays a gap.
+        let present: HashSet<i64> = window.iter().map(|m| m.seq).collect();
+        let holes: Vec<i64> = (covered_from..=seq)
+            .filter(|s| !present.contains(s))
+            .collect();
+        let mut repaired_blocks = BTreeSet::new();
+        if !holes.is_empty() {
+            let found = futures_util::future::try_join_all(
+                holes.iter().map(|hole| messages.by_seq(id, *hole)),
+            )
+            .await?;
+            for message in found.into_iter().flatten() {
+                repaired_blocks.insert(block_of(message.seq));
+                window.push(message);
+            }
+            window.sort_by_key(|m| m.seq);
+        }
+        let dirty_doc = seq != stored_last;
+        if let Some(newest) = window.last().filter(|m| m.seq == seq) {
+            doc.last_message = Some(last_message(newest));
+            doc.last_activity = newest.created_at;
+        }
+        doc.last_seq = seq;
+        let mut state = LiveState::new(doc, seq + 1, covered_from);
+        state.dirty_doc = dirty_doc;
+        state.dirty_blocks.extend(repaired_blocks);
+        for message in window {
+            if let Some(cid) = &message.client_id {
+                state.remember_key((message.sender_id.clone(), cid.clone()), message.seq);
+            }
+            if dirty_doc && message.seq > stored_last {
+                // Found by probing: its block may never have been written.
+                state.dirty_blocks.insert(block_of(message.seq));
+            }
+            state.window.push_back(message);
+        }
+        Ok(Arc::new(Live {
+            id: id.to_owned(),
+            state: Mutex::new(state),
+            edits: tokio::sync::Mutex::new(()),
+            members: tokio::sync::Mutex::new(()),
+            flushing: tokio::sync::Mutex::new(()),
+            advanced: tokio::sync::Notify::new(),
+        }))
+    }
+}

@@ -1,0 +1,134 @@
+//! Changes to what is stored after a send: edits and deletes
+//! (`update_message`, with the compare-and-set rewrite of an old history block)
+//! and read markers (`mark_read`).
+
+use super::live::Live;
+use super::{Writers, last_message};
+use crate::error::ApiError;
+use crate::ids::UserId;
+use crate::store::conversations::ConversationDoc;
+use crate::store::messages::{MessageDoc, block_of};
+
+/// Compare-and-set rounds of an old block's rewrite before the edit gives up
+/// (503): each failed round means another rewrite of that block just landed.
+const BLOCK_REWRITE_ATTEMPTS: usize = 5;
+
+impl Writers {
+    /// Stores an edited or deleted message and then, under the conversation's lock,
+    /// updates memory and calls `notify` (the fan-out) with the message as it now
+    /// is. Hold `live.edits`.
+    ///
+    /// A deletion is final wherever a copy is kept (`MessageDoc::merged`): an edit
+    /// of a message this node knows deleted is refused (409) before anything is
+    /// written, and one that lands after a delete anyway (this node stalled past
+    /// its lock, or had not heard of the delete yet) changes the text in the
+    /// message's document only, which is never shown once deleted.
+    pub async fn update_message(
+        &self,
+        live: &Live,
+        updated: &MessageDoc,
+        notify: impl FnOnce(&ConversationDoc, &MessageDoc),
+    ) -> Result<(), ApiError> {
+        let deleted_already = || ApiError::conflict("a deleted message cannot be edited");
+        if !updated.deleted
+            && live
+                .lock()
+                .committed(updated.seq)
+                .is_some_and(|m| m.deleted)
+        {
+            return Err(deleted_already());
+        }
+        if updated.deleted {
+            self.store.messages.replace(updated).await?;
+        } else {
+            self.store.messages.write_edit(updated).await?;
+        }
+        let in_window = live.lock().committed(updated.seq).is_some();
+        if !in_window {
+            // An old block: rewrite it here (the flusher writes only the window's),
+            // as a compare-and-set on the version read, so that a rewrite that
+            // landed in between (another node's edit or delete of a message in the
+            // same block, while this one stalled) is read again, never undone.
+            let block = block_of(updated.seq);
+            let mut rewritten = false;
+            for _ in 0..BLOCK_REWRITE_ATTEMPTS {
+                let (mut messages, version) = self
+                    .store
+                    .messages
+                    .block_for_rewrite(&live.id, block)
+                    .await?;
+                // A message missing from its block (a hole) is left to the block's
+                // next rebuild, as before; one found deleted there stays deleted.
+                if let Some(m) = messages.iter_mut().find(|m| m.seq == updated.seq) {
+                    if m.deleted && !updated.deleted {
+                        return Err(deleted_already());
+                    }
+                    *m = updated.clone();
+                }
+                if self
+                    .store
+                    .messages
+                    .write_block_if(&live.id, block, &messages, &version)
+                    .await?
+                {
+                    rewritten = true;
+                    break;
+                }
+            }
+            if !rewritten {
+                return Err(ApiError::new(
+                    crate::error::ErrorCode::ServerBusy,
+                    "the message's history block keeps changing; try again",
+                ));
+            }
+        }
+        let mut st = live.lock();
+        let now = match st.window.binary_search_by_key(&updated.seq, |m| m.seq) {
+            Ok(i) => {
+                let merged = st.window[i].merged(updated.clone());
+                if merged.deleted != updated.deleted {
+                    return Err(deleted_already());
+                }
+                st.window[i] = merged.clone();
+                st.dirty_blocks.insert(block_of(updated.seq));
+                merged
+            }
+            Err(_) => updated.clone(),
+        };
+        if st.doc.last_message.as_ref().is_some_and(|m| m.id == now.id) {
+            st.doc.last_message = Some(last_message(&now));
+            st.dirty_doc = true;
+        }
+        notify(&st.doc, &now);
+        Ok(())
+    }
+
+    /// Moves the user's read marker forward to `seq` (clamped to the last seq).
+    /// Returns `seq` so clamped, whether the marker moved or not; `moved` is called
+    /// under the lock when it did (the `read` event).
+    pub async fn mark_read(
+        &self,
+        live: &Live,
+        user_id: &UserId,
+        seq: i64,
+        moved: impl FnOnce(&ConversationDoc, i64),
+    ) -> Result<i64, ApiError> {
+        let known = live.mark(user_id);
+        let stored = match known {
+            Some(_) => None,
+            None => Some(self.store.conversations.marker(&live.id, user_id).await?),
+        };
+        let mut st = live.lock();
+        let seq = seq.min(st.doc.last_seq);
+        let current = st.marks.get(user_id).copied().max(stored).unwrap_or(0);
+        if seq > current {
+            st.marks.insert(user_id.clone(), seq);
+            st.dirty_marks.insert(user_id.clone());
+            moved(&st.doc, seq);
+            Ok(seq)
+        } else {
+            st.marks.insert(user_id.clone(), current);
+            Ok(seq)
+        }
+    }
+}
