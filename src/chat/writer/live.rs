@@ -17,12 +17,6 @@ use crate::store::messages::{MessageDoc, block_of, block_start};
 pub struct Live {
     pub id: ConversationId,
     pub(super) state: Mutex<LiveState>,
-    /// Serialises edits and deletes of this conversation's messages, so that an
-    /// edit cannot resurrect a deleted message.
-    pub edits: tokio::sync::Mutex<()>,
-    /// Serialises membership and ownership changes of a group (two concurrent
-    /// transfers cannot leave two owners). Per node; see docs/architecture.md.
-    pub members: tokio::sync::Mutex<()>,
     /// Held while writing behind, so that "flush now" waits for a flush in progress.
     pub(super) flushing: tokio::sync::Mutex<()>,
     /// Notified whenever another node's message reaches this copy (cluster

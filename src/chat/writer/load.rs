@@ -114,8 +114,6 @@ impl Writers {
         Ok(Arc::new(Live {
             id: id.to_owned(),
             state: Mutex::new(state),
-            edits: tokio::sync::Mutex::new(()),
-            members: tokio::sync::Mutex::new(()),
             flushing: tokio::sync::Mutex::new(()),
             advanced: tokio::sync::Notify::new(),
         }))

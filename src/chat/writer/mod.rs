@@ -368,8 +368,6 @@ mod tests {
         let live = Arc::new(Live {
             id: "c".into(),
             state: Mutex::new(live),
-            edits: tokio::sync::Mutex::new(()),
-            members: tokio::sync::Mutex::new(()),
             flushing: tokio::sync::Mutex::new(()),
             advanced: tokio::sync::Notify::new(),
         });
