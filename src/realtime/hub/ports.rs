@@ -1,0 +1,50 @@
+//! The hub as the cores' ports: the chat core's fan-out (`Fanout`) and the auth
+//! core's revocation (`Revoker`).
+
+use std::sync::Arc;
+
+use super::{
+    ConversationDoc, ConversationId, Fanout, Hub, MessageDoc, Revoker, UserId, close_code,
+};
+
+/// The chat core's fan-out port (`chat::fanout`): this node's connections and,
+/// through the backplane, the other nodes'.
+impl Fanout for Hub {
+    fn announce(&self, conversation: &ConversationDoc, message: &MessageDoc) -> Option<Arc<str>> {
+        self.backplane
+            .clustered()
+            .then(|| self.message_created_remote(conversation, message))
+    }
+
+    fn announced(&self) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(self.barrier())
+    }
+
+    fn deliver(
+        &self,
+        conversation: &ConversationDoc,
+        message: &MessageDoc,
+        announced: Option<&Arc<str>>,
+    ) {
+        match announced {
+            Some(frame) => self.message_created_local(conversation, frame),
+            None => self.message_created(conversation, message),
+        }
+    }
+
+    fn replayed(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        self.message_replayed(conversation, message);
+    }
+
+    fn revealed(&self, conversation: &ConversationId, user: &UserId) {
+        self.reveal(conversation, user);
+    }
+}
+
+/// The auth core's revocation port: every connection of the user, on every
+/// node, is closed with 4001.
+impl Revoker for Hub {
+    fn revoked(&self, user: &UserId) {
+        self.close_user(user, close_code::UNAUTHORIZED);
+    }
+}
