@@ -29,7 +29,10 @@
 //! node has them. A node that (re)subscribes publishes its whole presence and
 //! asks the others for theirs.
 
+mod backplane;
+mod connection;
 pub mod limits;
+mod locks;
 mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,31 +45,22 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::writer::{Draft, Forwarded, Live, OnStored, Ticket, Writers};
-use crate::chat::{HeldLock, Locks, NotLocked};
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::{ConversationId, UserId};
+use crate::ids::ConversationId;
 use crate::ownership::{Owner, Ownership};
-use crate::realtime::hub::{Audience, Backplane, Hub};
+use crate::realtime::hub::{Audience, Hub};
 use crate::realtime::presence::Change;
 use crate::store::Store;
 use crate::store::messages::MessageDoc;
-use wire::{
-    Ask, Envelope, Event, Outcome, PresenceEvent, ReadMark, Sequence, WireAudience, decode, encode,
-    sequence,
-};
+use connection::RETRY;
+pub use connection::{REDIS_PAUSE, REDIS_TIMEOUT};
+use wire::{Ask, Envelope, Event, Outcome, PresenceEvent, Sequence, decode, encode, sequence};
 
 /// The channel every node publishes its events on and subscribes to, after the
 /// namespace (`REDIS_NAMESPACE`).
 const EVENTS: &str = "events";
 /// Events (and barriers) that may wait for Redis at once; see `Cluster::outbox`.
 const OUTBOX_CAPACITY: usize = 65_536;
-/// Waits between reconnection attempts (doubling up to the last).
-const RETRY: [Duration; 4] = [
-    Duration::from_millis(100),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-];
 /// Most events one pipeline carries.
 const PUBLISH_BATCH: usize = 512;
 /// Close code for sockets whose node lost events (RFC 6455: service restart).
@@ -77,12 +71,6 @@ pub const CLOSE_RESYNC: u16 = 1012;
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Times a forwarded send follows "not the owner" to another node.
 const FORWARD_ATTEMPTS: u32 = 3;
-/// How long one attempt at Redis may take (dialling included) before it counts
-/// as failed.
-pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
-/// After a failed attempt, Redis is not tried again for this long (events are
-/// dropped; owners unknown: only a node whose own lease is still trusted writes).
-pub const REDIS_PAUSE: Duration = Duration::from_secs(1);
 /// `<namespace>:presence:<node>`: a node's presence counts, expiring with
 /// `PRESENCE_TTL`.
 const PRESENCE: &str = "presence";
@@ -192,18 +180,8 @@ impl Cluster {
         }))
     }
 
-    /// The hub to build with this cluster: its presence merged across nodes.
-    pub fn new_hub(self: &Arc<Self>) -> Hub {
-        Hub::clustered(self.backplane(), &self.node)
-    }
-
     pub fn node(&self) -> &str {
         &self.node
-    }
-
-    /// The backplane to build the hub with.
-    pub fn backplane(self: &Arc<Self>) -> Box<dyn Backplane> {
-        Box::new(RedisBackplane(Arc::clone(self)))
     }
 
     /// Starts the publisher and the subscriber (once), delivering the other
@@ -292,17 +270,6 @@ impl Cluster {
         for (id, call) in stranded {
             tokio::spawn(Arc::clone(self).resubmit(id, call));
         }
-    }
-
-    /// Whether Redis answers (for `/readyz`).
-    pub async fn ping(&self) -> bool {
-        let Ok(mut conn) = self.client.get_multiplexed_async_connection().await else {
-            return false;
-        };
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .is_ok()
     }
 
     fn send(&self, event: Event, frame: &str) {
@@ -1138,106 +1105,6 @@ impl Cluster {
     }
 }
 
-/// The hub's way to the other nodes.
-struct RedisBackplane(Arc<Cluster>);
-
-impl Backplane for RedisBackplane {
-    fn forward(&self, audience: &Audience, frame: &Arc<str>) {
-        self.0.send(
-            Event::Deliver {
-                audience: WireAudience::from(audience),
-                message: None,
-                replayed: false,
-                read: None,
-            },
-            frame,
-        );
-    }
-
-    fn forward_message(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
-        self.0.send(
-            Event::Deliver {
-                audience: WireAudience::from(audience),
-                message: Some(message.clone()),
-                replayed: false,
-                read: None,
-            },
-            frame,
-        );
-    }
-
-    fn forward_replayed(&self, audience: &Audience, frame: &Arc<str>, message: &MessageDoc) {
-        self.0.send(
-            Event::Deliver {
-                audience: WireAudience::from(audience),
-                message: Some(message.clone()),
-                replayed: true,
-                read: None,
-            },
-            frame,
-        );
-    }
-
-    fn forward_read(
-        &self,
-        audience: &Audience,
-        frame: &Arc<str>,
-        conversation: &ConversationId,
-        user: &UserId,
-        seq: i64,
-    ) {
-        self.0.send(
-            Event::Deliver {
-                audience: WireAudience::from(audience),
-                message: None,
-                replayed: false,
-                read: Some(ReadMark {
-                    conversation: conversation.clone(),
-                    user: user.clone(),
-                    seq,
-                }),
-            },
-            frame,
-        );
-    }
-
-    fn clustered(&self) -> bool {
-        true
-    }
-
-    fn barrier(&self) -> Option<oneshot::Receiver<bool>> {
-        let (done, wait) = oneshot::channel();
-        // A full outbox: the ack does not wait (as during a Redis outage).
-        self.0.outbox.try_send(Outgoing::Barrier(done)).ok()?;
-        Some(wait)
-    }
-
-    fn close_users(&self, users: &[UserId], code: u16) {
-        self.0.send(
-            Event::Close {
-                users: users.to_vec(),
-                code,
-            },
-            "",
-        );
-    }
-
-    fn unsubscribe(&self, conversation: &ConversationId, user: &UserId) {
-        self.0.send(
-            Event::Unsubscribe {
-                conversation: conversation.clone(),
-                user: user.clone(),
-            },
-            "",
-        );
-    }
-
-    fn presence(&self, change: &Change) {
-        self.0
-            .send(Event::Presence(PresenceEvent::from(change)), "");
-    }
-}
-
 /// The core's send router in cluster mode: the conversation's owner node stores
 /// each send (forwarded when that is another node).
 pub struct ClusterRouter(pub Arc<Cluster>);
@@ -1254,21 +1121,6 @@ impl crate::chat::Router for ClusterRouter {
 
     fn copies_trail(&self) -> bool {
         true
-    }
-}
-
-/// The core's lock port (`chat::Locks`): Redis locks (`Ownership::lock`).
-impl Locks for Cluster {
-    fn lock<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, Result<Box<dyn HeldLock>, NotLocked>> {
-        Box::pin(async move {
-            self.ownership
-                .lock(name)
-                .await
-                .map(|held| Box::new(held) as Box<dyn HeldLock>)
-        })
     }
 }
 
