@@ -31,9 +31,11 @@
 
 mod backplane;
 mod connection;
+mod forward;
 pub mod limits;
 mod locks;
 mod presence;
+mod serve;
 mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,16 +47,16 @@ use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::chat::writer::{Draft, Forwarded, Live, OnStored, Ticket, Writers};
-use crate::error::{ApiError, ErrorCode};
+use crate::chat::writer::{Draft, Writers};
 use crate::ids::ConversationId;
-use crate::ownership::{Owner, Ownership};
+use crate::ownership::Ownership;
 use crate::realtime::hub::{Audience, Hub};
 use crate::store::Store;
-use crate::store::messages::MessageDoc;
 use connection::RETRY;
 pub use connection::{REDIS_PAUSE, REDIS_TIMEOUT};
-use wire::{Envelope, Event, Outcome, Sequence, decode, encode, sequence};
+use forward::Call;
+pub use forward::{ClusterRouter, FORWARD_TIMEOUT};
+use wire::{Envelope, Event, Sequence, decode, encode, sequence};
 
 /// The channel every node publishes its events on and subscribes to, after the
 /// namespace (`REDIS_NAMESPACE`).
@@ -65,31 +67,6 @@ const OUTBOX_CAPACITY: usize = 65_536;
 const PUBLISH_BATCH: usize = 512;
 /// Close code for sockets whose node lost events (RFC 6455: service restart).
 pub const CLOSE_RESYNC: u16 = 1012;
-/// How long a forwarded send waits for the owner's answer (then 503: the client
-/// sends again with the same `client_id`, and the owner's lease expires if it
-/// died).
-pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
-/// Times a forwarded send follows "not the owner" to another node.
-const FORWARD_ATTEMPTS: u32 = 3;
-/// Where a write goes.
-enum Route {
-    Here(Arc<Live>),
-    There(String),
-}
-
-/// A forwarded send waiting for its answer, on the forwarding node.
-struct Call {
-    /// The node it was forwarded to.
-    node: String,
-    conversation: ConversationId,
-    draft: Draft,
-    /// The gateway's ack, run when the answer arrives (before the echo, which
-    /// the owner publishes after the answer).
-    on_stored: Option<OnStored>,
-    reply: oneshot::Sender<Result<(MessageDoc, bool), ApiError>>,
-    attempts: u32,
-}
-
 /// What the publisher task sends: an event, or a barrier resolved once every
 /// event before it was published (`true`) or given up (`false`).
 enum Outgoing {
@@ -238,25 +215,6 @@ impl Cluster {
         let (done, published) = oneshot::channel();
         if self.outbox.try_send(Outgoing::Barrier(done)).is_ok() {
             let _ = tokio::time::timeout(REDIS_TIMEOUT * 2, published).await;
-        }
-    }
-
-    /// Another node left: sends forwarded to it go again (to the new owner).
-    fn node_left(self: &Arc<Self>, node: &str) {
-        self.ownership.forget_node(node);
-        let stranded: Vec<(u64, Call)> = {
-            let mut calls = self.calls();
-            let ids: Vec<u64> = calls
-                .iter()
-                .filter(|(_, call)| call.node == node)
-                .map(|(id, _)| *id)
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| calls.remove(&id).map(|call| (id, call)))
-                .collect()
-        };
-        for (id, call) in stranded {
-            tokio::spawn(Arc::clone(self).resubmit(id, call));
         }
     }
 
@@ -506,378 +464,8 @@ impl Cluster {
         self.hub.get().and_then(std::sync::Weak::upgrade)
     }
 
-    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Call>> {
-        self.calls
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn writers(&self) -> Option<Arc<Writers>> {
         self.writers.get().and_then(std::sync::Weak::upgrade)
-    }
-
-    /// A send, on the node the client reached: stored here if this node owns the
-    /// conversation (or Redis does not answer), else forwarded to the owner.
-    /// Returns at once, like `Writers::submit`: a connection's sends reach the
-    /// owner in the order they were submitted (one publisher, one subscriber).
-    pub async fn submit(
-        self: &Arc<Self>,
-        live: &Arc<Live>,
-        draft: Draft,
-        on_stored: Option<OnStored>,
-    ) -> Result<Ticket, ApiError> {
-        let writers = self.writers().ok_or_else(ApiError::internal)?;
-        match self.route(&writers, live).await? {
-            Route::Here(live) => writers.submit(&live, draft, on_stored),
-            Route::There(node) => {
-                let (reply, answer) = oneshot::channel();
-                let id = self.next_call.fetch_add(1, Ordering::Relaxed);
-                self.forward(
-                    &node,
-                    id,
-                    Call {
-                        node: node.clone(),
-                        conversation: live.id.clone(),
-                        draft,
-                        on_stored,
-                        reply,
-                        attempts: 1,
-                    },
-                );
-                let cluster = Arc::clone(self);
-                let conversation = live.id.clone();
-                Ok(Ticket::Forwarded(Forwarded {
-                    reply: answer,
-                    timeout: FORWARD_TIMEOUT,
-                    done: Some(Box::new(move |timed_out| {
-                        cluster.calls().remove(&id);
-                        if timed_out {
-                            // Maybe dead: ask Redis again next time.
-                            cluster.ownership.forget_other(&conversation);
-                            metrics::counter!("confab_cluster_forward_timeouts_total").increment(1);
-                        }
-                    })),
-                }))
-            }
-        }
-    }
-
-    /// Where a write of the conversation goes: this node's copy (brought up to
-    /// date first when this node just took the lease, or after a lost lease or a
-    /// store failure), or the owner node.
-    async fn route(&self, writers: &Writers, live: &Arc<Live>) -> Result<Route, ApiError> {
-        let id = &live.id;
-        if self.ownership.holds(id) {
-            if live.needs_reload() {
-                // Replaced by a take-over (or unsure after a store failure).
-                return writers.get(id).await.map(Route::Here);
-            }
-            return Ok(Route::Here(Arc::clone(live)));
-        }
-        // One taker per conversation at a time: a second send waits for the first
-        // one's take-over instead of writing from the stale copy.
-        let gate = Arc::clone(self.taking.entry(id.clone()).or_default().value());
-        let route = {
-            let _taking = gate.lock().await;
-            match self.ownership.owner(id).await {
-                Owner::Unknown => {
-                    // Redis cannot say who writes this conversation (unreachable,
-                    // or it just lost its leases and waits for the old ones to
-                    // end), and this node's own lease is not trusted any more:
-                    // writing here could make two writers. The client sends again
-                    // (with its `client_id`).
-                    Err(ApiError::new(
-                        ErrorCode::ServerBusy,
-                        "the cluster cannot tell which node writes this conversation right now (Redis is unreachable or restarting); send it again shortly",
-                    ))
-                }
-                Owner::Here => {
-                    if live.needs_reload() {
-                        writers.get(id).await.map(Route::Here)
-                    } else {
-                        Ok(Route::Here(Arc::clone(live)))
-                    }
-                }
-                Owner::Taken(asked) => {
-                    let current = writers.take_over(live).await;
-                    if current.is_ok() {
-                        self.ownership.confirm(id, asked);
-                    }
-                    current.map(Route::Here)
-                }
-                Owner::There(node) => Ok(Route::There(node)),
-            }
-        };
-        drop(gate);
-        self.taking
-            .remove_if(id, |_, gate| Arc::strong_count(gate) == 1);
-        route
-    }
-
-    fn forward(&self, node: &str, id: u64, mut call: Call) {
-        node.clone_into(&mut call.node);
-        let event = Event::Submit {
-            to: node.to_owned(),
-            call: id,
-            conversation: call.conversation.clone(),
-            draft: call.draft.clone(),
-        };
-        self.calls().insert(id, call);
-        metrics::counter!("confab_cluster_forwarded_sends_total").increment(1);
-        self.send(event, "");
-    }
-
-    fn answer(&self, to: &str, call: u64, outcome: Outcome) {
-        self.send(
-            Event::Answer {
-                to: to.to_owned(),
-                call,
-                outcome,
-            },
-            "",
-        );
-    }
-
-    /// On the owner: a send another node forwarded. Submitted at once when the
-    /// conversation is in memory and sound, so forwarded sends keep their order.
-    /// While this node is taking the conversation over (the other node may have
-    /// seen its lease before it finished), sends queue, in order, until it has.
-    fn serve_submit(
-        self: &Arc<Self>,
-        from: String,
-        call: u64,
-        conversation: ConversationId,
-        draft: Draft,
-    ) {
-        let gate = self
-            .taking
-            .get(&conversation)
-            .map(|gate| Arc::clone(gate.value()));
-        // Ready: in memory, sound, and the sender's membership known here (else
-        // fetched first, in the queue below, which keeps the order).
-        let ready = self.writers().is_some_and(|writers| {
-            writers.loaded(&conversation).is_some_and(|live| {
-                !live.needs_reload() && writers.sender_may_send(&live, &draft.sender_id).is_some()
-            })
-        });
-        if gate.is_none() && ready && !self.deferred.contains_key(&conversation) {
-            return self.serve_submit_now(from, call, conversation, draft);
-        }
-        let mut first = false;
-        self.deferred
-            .entry(conversation.clone())
-            .or_insert_with(|| {
-                first = true;
-                Vec::new()
-            })
-            .push((from, call, draft));
-        if first {
-            let cluster = Arc::clone(self);
-            tokio::spawn(async move {
-                if let Some(gate) = gate {
-                    // The take-over holds it until the copy is current.
-                    drop(gate.lock().await);
-                    drop(gate);
-                    cluster
-                        .taking
-                        .remove_if(&conversation, |_, g| Arc::strong_count(g) == 1);
-                }
-                loop {
-                    let queued = match cluster.deferred.get_mut(&conversation) {
-                        Some(mut queue) => std::mem::take(&mut *queue),
-                        None => break,
-                    };
-                    if queued.is_empty() {
-                        if cluster
-                            .deferred
-                            .remove_if(&conversation, |_, q| q.is_empty())
-                            .is_some()
-                        {
-                            break;
-                        }
-                        continue;
-                    }
-                    // Loaded (or reloaded) first, so the queue keeps its order.
-                    if let Some(writers) = cluster.writers() {
-                        if let Err(err) = writers.get(&conversation).await {
-                            tracing::debug!(error = %err.message, "forwarded sends: the conversation did not load");
-                        }
-                        for (_, _, draft) in &queued {
-                            writers.learn_sender(&conversation, &draft.sender_id).await;
-                        }
-                    }
-                    for (from, call, draft) in queued {
-                        cluster.serve_submit_now(from, call, conversation.clone(), draft);
-                    }
-                }
-            });
-        }
-    }
-
-    fn serve_submit_now(
-        self: &Arc<Self>,
-        from: String,
-        call: u64,
-        conversation: ConversationId,
-        draft: Draft,
-    ) {
-        let Some(writers) = self.writers() else {
-            return;
-        };
-        if self.leaving.load(Ordering::Acquire) || !self.ownership.holds(&conversation) {
-            self.answer(&from, call, Outcome::NotOwner);
-            return;
-        }
-        let answered = {
-            let cluster = Arc::clone(self);
-            let to = from.clone();
-            move |message: &MessageDoc| {
-                let outcome = Outcome::Stored {
-                    message: message.clone(),
-                    created: true,
-                };
-                cluster.answer(&to, call, outcome);
-            }
-        };
-        let ready = writers
-            .loaded(&conversation)
-            .filter(|live| !live.needs_reload());
-        let cluster = Arc::clone(self);
-        match ready {
-            // The owner's own view of the sender: a member removed on another
-            // node is refused here too, even if the forwarding node had not heard.
-            Some(live) if writers.sender_may_send(&live, &draft.sender_id) == Some(false) => {
-                metrics::counter!("confab_cluster_forwarded_refused_total").increment(1);
-                let err = ApiError::forbidden(crate::chat::access::JOIN_FIRST);
-                self.answer(&from, call, Outcome::refused(&err));
-            }
-            Some(live) => match writers.submit_forwarded(&live, draft, Box::new(answered)) {
-                Ok(Ticket::Ready(message)) => {
-                    let outcome = Outcome::Stored {
-                        message,
-                        created: false,
-                    };
-                    self.answer(&from, call, outcome);
-                }
-                Ok(ticket) => {
-                    tokio::spawn(
-                        async move { cluster.answer_when_done(&from, call, ticket).await },
-                    );
-                }
-                Err(err) => self.answer(&from, call, Outcome::refused(&err)),
-            },
-            // Not in memory (or reloading): load first. Rare: this node took the
-            // lease for a write of its own, so the conversation is loaded.
-            None => {
-                tokio::spawn(async move {
-                    writers.learn_sender(&conversation, &draft.sender_id).await;
-                    let submitted = match writers.get(&conversation).await {
-                        Ok(live)
-                            if writers.sender_may_send(&live, &draft.sender_id) == Some(false) =>
-                        {
-                            Err(ApiError::forbidden(crate::chat::access::JOIN_FIRST))
-                        }
-                        Ok(live) => writers.submit_forwarded(&live, draft, Box::new(answered)),
-                        Err(err) => Err(err),
-                    };
-                    match submitted {
-                        Ok(ticket) => cluster.answer_when_done(&from, call, ticket).await,
-                        Err(err) => cluster.answer(&from, call, Outcome::refused(&err)),
-                    }
-                });
-            }
-        }
-    }
-
-    /// Answers a forwarded send once its ticket resolves, unless it stored the
-    /// message (then `submit_forwarded`'s hook answered before the event).
-    async fn answer_when_done(&self, to: &str, call: u64, ticket: Ticket) {
-        match ticket.wait().await {
-            Ok((_, true)) => {}
-            Ok((message, false)) => self.answer(
-                to,
-                call,
-                Outcome::Stored {
-                    message,
-                    created: false,
-                },
-            ),
-            Err(err) => self.answer(to, call, Outcome::refused(&err)),
-        }
-    }
-
-    /// On the forwarding node: the owner's answer. The gateway's ack is queued
-    /// here, in the subscriber, before the message's event (published after the
-    /// answer) is delivered.
-    fn take_answer(self: &Arc<Self>, from: &str, call: u64, outcome: Outcome) {
-        let pending = {
-            let mut calls = self.calls();
-            // Only the node the call went to answers it (a node that left may
-            // answer late, after the call went elsewhere).
-            match calls.get(&call) {
-                Some(pending) if pending.node == from => calls.remove(&call),
-                _ => None,
-            }
-        };
-        let Some(mut pending) = pending else {
-            return; // timed out, or moved to another node meanwhile
-        };
-        match outcome {
-            Outcome::Stored { message, created } => {
-                if created && let Some(ack) = pending.on_stored.take() {
-                    ack(&message);
-                }
-                let _ = pending.reply.send(Ok((message, created)));
-            }
-            Outcome::Refused { code, message } => {
-                let _ = pending.reply.send(Err(ApiError::new(code, message)));
-            }
-            Outcome::NotOwner => {
-                self.ownership.forget_other(&pending.conversation);
-                if pending.attempts >= FORWARD_ATTEMPTS {
-                    let _ = pending.reply.send(Err(ApiError::new(
-                        ErrorCode::ServerBusy,
-                        "the conversation is moving between nodes; send it again with the same client_id",
-                    )));
-                    return;
-                }
-                pending.attempts += 1;
-                tokio::spawn(Arc::clone(self).resubmit(call, pending));
-            }
-        }
-    }
-
-    /// A forwarded send whose node no longer owns the conversation: asks Redis
-    /// again and stores it here or forwards it to the new owner.
-    async fn resubmit(self: Arc<Self>, id: u64, call: Call) {
-        let Some(writers) = self.writers() else {
-            return;
-        };
-        // Give a node that is handing over (or taking over) a moment.
-        tokio::time::sleep(Duration::from_millis(50) * call.attempts).await;
-        if call.reply.is_closed() {
-            return; // the sender gave up (timed out, or its connection closed)
-        }
-        let live = match writers.get(&call.conversation).await {
-            Ok(live) => live,
-            Err(err) => {
-                let _ = call.reply.send(Err(err));
-                return;
-            }
-        };
-        let outcome = match self.route(&writers, &live).await {
-            Ok(Route::There(node)) => return self.forward(&node, id, call),
-            Ok(Route::Here(live)) => Ok(live),
-            Err(err) => Err(err),
-        };
-        let outcome = match outcome {
-            Ok(live) => match writers.submit(&live, call.draft, call.on_stored) {
-                Ok(ticket) => ticket.wait().await,
-                Err(err) => Err(err),
-            },
-            Err(err) => Err(err),
-        };
-        let _ = call.reply.send(outcome);
     }
 
     fn receive(self: &Arc<Self>, bytes: &[u8]) {
@@ -953,25 +541,6 @@ impl Cluster {
             }
             Event::Presence(presence) => self.receive_presence(&hub, &envelope.node, presence),
         }
-    }
-}
-
-/// The core's send router in cluster mode: the conversation's owner node stores
-/// each send (forwarded when that is another node).
-pub struct ClusterRouter(pub Arc<Cluster>);
-
-impl crate::chat::Router for ClusterRouter {
-    fn submit<'a>(
-        &'a self,
-        live: &'a Arc<Live>,
-        draft: Draft,
-        on_stored: Option<OnStored>,
-    ) -> futures_util::future::BoxFuture<'a, Result<Ticket, ApiError>> {
-        Box::pin(self.0.submit(live, draft, on_stored))
-    }
-
-    fn copies_trail(&self) -> bool {
-        true
     }
 }
 
