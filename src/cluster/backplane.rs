@@ -10,8 +10,9 @@ use crate::realtime::hub::{Audience, Backplane, Hub};
 use crate::realtime::presence::Change;
 use crate::store::messages::MessageDoc;
 
+use super::Cluster;
+use super::bus::Outgoing;
 use super::wire::{Event, PresenceEvent, ReadMark, WireAudience};
-use super::{Cluster, Outgoing};
 
 /// The hub's way to the other nodes.
 struct RedisBackplane(Arc<Cluster>);
