@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::realtime::hub::Audience;
 
-use super::Cluster;
 use super::connection::{REDIS_PAUSE, REDIS_TIMEOUT, RETRY};
 use super::wire::{Envelope, Event, Sequence, decode, encode, sequence};
+use super::{Cluster, Handler};
 
 /// The channel every node publishes its events on and subscribes to, after the
 /// namespace (`REDIS_NAMESPACE`).
@@ -62,36 +62,6 @@ impl Cluster {
             }
             Err(err) => tracing::error!(error = %err, "cluster event not encodable"),
         }
-    }
-
-    /// Whether an event is new; on a gap in a node's numbers, this node missed
-    /// events: like a lost subscription, every conversation reloads and the
-    /// sockets close with 1012, so clients catch up with `since`.
-    fn in_order(&self, node: &str, n: u64) -> bool {
-        let gap = {
-            let mut heard = self
-                .heard
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let order = sequence(heard.get(node).copied(), n);
-            if order == Sequence::Repeat {
-                return false;
-            }
-            heard.insert(node.to_owned(), n);
-            order == Sequence::Gap
-        };
-        if gap {
-            tracing::warn!(%node, "cluster events from a node were lost; conversations reload, sockets close so clients catch up");
-            metrics::counter!("confab_cluster_resyncs_total").increment(1);
-            self.forget_cached();
-            if let Some(writers) = self.writers() {
-                writers.resync_all();
-            }
-            if let Some(hub) = self.hub() {
-                hub.close_all(CLOSE_RESYNC);
-            }
-        }
-        true
     }
 
     /// Publishes queued events in order, reconnecting when Redis goes away.
@@ -213,14 +183,18 @@ impl Cluster {
             .await
             .unwrap_or(false)
     }
+}
 
+/// The subscriber's side: what the other nodes' events do here.
+impl Handler {
     /// Receives the other nodes' events for as long as the process runs.
-    pub(super) async fn subscribe_forever(self: Arc<Self>) {
+    pub(super) async fn subscribe_forever(self) {
+        let cluster = &self.cluster;
         let mut attempt = 0;
         let mut subscribed_before = false;
         loop {
-            match self.client.get_async_pubsub().await {
-                Ok(mut pubsub) => match pubsub.subscribe(&self.channel).await {
+            match cluster.client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(&cluster.channel).await {
                     Ok(()) => {
                         attempt = 0;
                         if subscribed_before {
@@ -232,28 +206,25 @@ impl Cluster {
                             );
                             // Leases may have expired or moved meanwhile, and the
                             // other nodes' numbers have moved on.
-                            self.ownership.forget_others();
-                            self.heard
+                            cluster.ownership.forget_others();
+                            cluster
+                                .heard
                                 .lock()
                                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                                 .clear();
                             // Facts read while unsubscribed may have changed
                             // unheard: read them all again.
                             self.forget_cached();
-                            if let Some(writers) = self.writers() {
-                                writers.resync_all();
-                            }
-                            if let Some(hub) = self.hub() {
-                                hub.close_all(CLOSE_RESYNC);
-                            }
+                            self.writers.resync_all();
+                            self.hub.close_all(CLOSE_RESYNC);
                         }
                         subscribed_before = true;
-                        self.presence_subscribed();
+                        cluster.presence_subscribed(&self.hub);
                         let mut messages = pubsub.on_message();
                         while let Some(msg) = messages.next().await {
                             self.receive(msg.get_payload_bytes());
                         }
-                        self.subscribed.store(false, Ordering::Release);
+                        cluster.subscribed.store(false, Ordering::Release);
                         // From now on this node hears no changes: what it cached
                         // may already be stale, and each new entry is bounded by
                         // `CACHE_TTL` until the subscription is back.
@@ -271,24 +242,48 @@ impl Cluster {
         }
     }
 
-    /// Forgets every cached fact of this node's store (see `Store::forget_all`).
-    fn forget_cached(&self) {
-        if let Some(store) = self.store.get() {
-            store.forget_all();
+    /// Whether an event is new; on a gap in a node's numbers, this node missed
+    /// events: like a lost subscription, every conversation reloads and the
+    /// sockets close with 1012, so clients catch up with `since`.
+    fn in_order(&self, node: &str, n: u64) -> bool {
+        let gap = {
+            let mut heard = self
+                .cluster
+                .heard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let order = sequence(heard.get(node).copied(), n);
+            if order == Sequence::Repeat {
+                return false;
+            }
+            heard.insert(node.to_owned(), n);
+            order == Sequence::Gap
+        };
+        if gap {
+            tracing::warn!(%node, "cluster events from a node were lost; conversations reload, sockets close so clients catch up");
+            metrics::counter!("confab_cluster_resyncs_total").increment(1);
+            self.forget_cached();
+            self.writers.resync_all();
+            self.hub.close_all(CLOSE_RESYNC);
         }
+        true
     }
 
-    fn receive(self: &Arc<Self>, bytes: &[u8]) {
+    /// Forgets every cached fact of this node's store (see `Store::forget_all`).
+    fn forget_cached(&self) {
+        self.store.forget_all();
+    }
+
+    fn receive(&self, bytes: &[u8]) {
+        let cluster = &self.cluster;
         let Some((envelope, frame)) = decode(bytes) else {
             tracing::warn!("unreadable cluster event ignored");
             return;
         };
-        if envelope.node == self.node || !self.in_order(&envelope.node, envelope.n) {
+        if envelope.node == cluster.node || !self.in_order(&envelope.node, envelope.n) {
             return;
         }
-        let Some(hub) = self.hub() else {
-            return;
-        };
+        let hub = &self.hub;
         match envelope.event {
             Event::Deliver {
                 audience,
@@ -296,17 +291,16 @@ impl Cluster {
                 replayed,
                 read,
             } => {
-                if let (Some(read), Some(writers)) = (&read, self.writers()) {
-                    writers.observe_read(&read.conversation, &read.user, read.seq);
+                if let Some(read) = &read {
+                    self.writers
+                        .observe_read(&read.conversation, &read.user, read.seq);
                 }
                 let audience = Audience::from(audience);
                 let frame: Arc<str> = Arc::from(frame);
                 let deliver = || hub.deliver_local(&audience, &frame, None);
-                match (message, self.writers()) {
-                    (Some(message), Some(writers)) => {
-                        writers.observe_remote(message, replayed, deliver)
-                    }
-                    _ => deliver(),
+                match message {
+                    Some(message) => self.writers.observe_remote(message, replayed, deliver),
+                    None => deliver(),
                 }
             }
             Event::Submit {
@@ -315,23 +309,19 @@ impl Cluster {
                 conversation,
                 draft,
             } => {
-                if to == self.node {
-                    self.serve_submit(envelope.node, call, conversation, draft);
+                if to == cluster.node {
+                    cluster.serve_submit(&self.writers, envelope.node, call, conversation, draft);
                 }
             }
             Event::Answer { to, call, outcome } => {
-                if to == self.node {
-                    self.take_answer(&envelope.node, call, outcome);
+                if to == cluster.node {
+                    cluster.take_answer(&self.writers, &envelope.node, call, outcome);
                 }
             }
-            Event::Forget(changed) => {
-                if let Some(store) = self.store.get() {
-                    store.forget(&changed);
-                }
-            }
+            Event::Forget(changed) => self.store.forget(&changed),
             Event::Leaving => {
                 tracing::info!(node = %envelope.node, "a node left the cluster");
-                self.node_left(&envelope.node);
+                cluster.node_left(&self.writers, &envelope.node);
             }
             Event::Close { users, code } => {
                 for user in &users {
@@ -342,14 +332,11 @@ impl Cluster {
                 // Under the conversation's lock, with its membership epoch
                 // moved: a join here that was authorized before the removal
                 // checks access again instead of subscribing after it.
-                match self.writers() {
-                    Some(writers) => writers.member_removed(&conversation, || {
-                        hub.unsubscribe_local(&conversation, &user)
-                    }),
-                    None => hub.unsubscribe_local(&conversation, &user),
-                }
+                self.writers.member_removed(&conversation, || {
+                    hub.unsubscribe_local(&conversation, &user)
+                });
             }
-            Event::Presence(presence) => self.receive_presence(&hub, &envelope.node, presence),
+            Event::Presence(presence) => cluster.receive_presence(hub, &envelope.node, presence),
         }
     }
 }

@@ -47,7 +47,17 @@ pub(super) struct Call {
 
 /// The core's send router in cluster mode: the conversation's owner node stores
 /// each send (forwarded when that is another node).
-pub struct ClusterRouter(pub Arc<Cluster>);
+pub struct ClusterRouter {
+    cluster: Arc<Cluster>,
+    /// This node's writers, where the sends of the conversations it owns go.
+    writers: Arc<Writers>,
+}
+
+impl ClusterRouter {
+    pub fn new(cluster: Arc<Cluster>, writers: Arc<Writers>) -> Self {
+        Self { cluster, writers }
+    }
+}
 
 impl crate::chat::Router for ClusterRouter {
     fn submit<'a>(
@@ -56,7 +66,7 @@ impl crate::chat::Router for ClusterRouter {
         draft: Draft,
         on_stored: Option<OnStored>,
     ) -> futures_util::future::BoxFuture<'a, Result<Ticket, ApiError>> {
-        Box::pin(self.0.submit(live, draft, on_stored))
+        Box::pin(self.cluster.submit(&self.writers, live, draft, on_stored))
     }
 
     fn copies_trail(&self) -> bool {
@@ -66,7 +76,7 @@ impl crate::chat::Router for ClusterRouter {
 
 impl Cluster {
     /// Another node left: sends forwarded to it go again (to the new owner).
-    pub(super) fn node_left(self: &Arc<Self>, node: &str) {
+    pub(super) fn node_left(self: &Arc<Self>, writers: &Arc<Writers>, node: &str) {
         self.ownership.forget_node(node);
         let stranded: Vec<(u64, Call)> = {
             let mut calls = self.calls();
@@ -80,11 +90,11 @@ impl Cluster {
                 .collect()
         };
         for (id, call) in stranded {
-            tokio::spawn(Arc::clone(self).resubmit(id, call));
+            tokio::spawn(Arc::clone(self).resubmit(Arc::clone(writers), id, call));
         }
     }
 
-    pub(super) fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Call>> {
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Call>> {
         self.calls
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -96,12 +106,12 @@ impl Cluster {
     /// owner in the order they were submitted (one publisher, one subscriber).
     pub async fn submit(
         self: &Arc<Self>,
+        writers: &Writers,
         live: &Arc<Live>,
         draft: Draft,
         on_stored: Option<OnStored>,
     ) -> Result<Ticket, ApiError> {
-        let writers = self.writers().ok_or_else(ApiError::internal)?;
-        match self.route(&writers, live).await? {
+        match self.route(writers, live).await? {
             Route::Here(live) => writers.submit(&live, draft, on_stored),
             Route::There(node) => {
                 let (reply, answer) = oneshot::channel();
@@ -204,7 +214,13 @@ impl Cluster {
     /// On the forwarding node: the owner's answer. The gateway's ack is queued
     /// here, in the subscriber, before the message's event (published after the
     /// answer) is delivered.
-    pub(super) fn take_answer(self: &Arc<Self>, from: &str, call: u64, outcome: Outcome) {
+    pub(super) fn take_answer(
+        self: &Arc<Self>,
+        writers: &Arc<Writers>,
+        from: &str,
+        call: u64,
+        outcome: Outcome,
+    ) {
         let pending = {
             let mut calls = self.calls();
             // Only the node the call went to answers it (a node that left may
@@ -237,17 +253,14 @@ impl Cluster {
                     return;
                 }
                 pending.attempts += 1;
-                tokio::spawn(Arc::clone(self).resubmit(call, pending));
+                tokio::spawn(Arc::clone(self).resubmit(Arc::clone(writers), call, pending));
             }
         }
     }
 
     /// A forwarded send whose node no longer owns the conversation: asks Redis
     /// again and stores it here or forwards it to the new owner.
-    async fn resubmit(self: Arc<Self>, id: u64, call: Call) {
-        let Some(writers) = self.writers() else {
-            return;
-        };
+    async fn resubmit(self: Arc<Self>, writers: Arc<Writers>, id: u64, call: Call) {
         // Give a node that is handing over (or taking over) a moment.
         tokio::time::sleep(Duration::from_millis(50) * call.attempts).await;
         if call.reply.is_closed() {

@@ -44,8 +44,8 @@ pub use connection::{REDIS_PAUSE, REDIS_TIMEOUT};
 pub use forward::{ClusterRouter, FORWARD_TIMEOUT};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -75,8 +75,6 @@ pub struct Cluster {
     outbox_rx: std::sync::Mutex<Option<mpsc::Receiver<Outgoing>>>,
     /// The publisher, subscriber, lease renewer and heartbeat, for `supervise`.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    hub: OnceLock<std::sync::Weak<Hub>>,
-    writers: OnceLock<std::sync::Weak<Writers>>,
     /// Which node writes which conversation.
     ownership: Arc<Ownership>,
     /// Forwarded sends waiting for their answers, by call id.
@@ -99,8 +97,18 @@ pub struct Cluster {
     /// Shutting down: forwarded sends are refused (`NotOwner`) so they go to the
     /// next owner.
     leaving: AtomicBool,
+}
+
+/// What the other nodes' events act on, on this node: the layers above the
+/// cluster. `Cluster::start` builds it and moves it into the subscriber, which
+/// holds it for as long as it runs. `Cluster` never holds it: the hub (through
+/// its backplane) and the writers (through the hub) hold the cluster.
+struct Handler {
+    cluster: Arc<Cluster>,
+    hub: Arc<Hub>,
+    writers: Arc<Writers>,
     /// For the other nodes' cache changes (`Event::Forget`).
-    store: OnceLock<Store>,
+    store: Store,
 }
 
 impl Cluster {
@@ -117,8 +125,6 @@ impl Cluster {
             outbox,
             outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
             tasks: std::sync::Mutex::new(Vec::new()),
-            hub: OnceLock::new(),
-            writers: OnceLock::new(),
             calls: std::sync::Mutex::new(HashMap::new()),
             next_call: AtomicU64::new(1),
             taking: dashmap::DashMap::new(),
@@ -128,7 +134,6 @@ impl Cluster {
             sent: std::sync::Mutex::new(0),
             heard: std::sync::Mutex::new(HashMap::new()),
             leaving: AtomicBool::new(false),
-            store: OnceLock::new(),
         }))
     }
 
@@ -136,35 +141,39 @@ impl Cluster {
         &self.node
     }
 
-    /// Starts the publisher and the subscriber (once), delivering the other
-    /// nodes' events to `hub` and their messages to `writers`.
+    /// Starts the publisher, the subscriber, the lease renewer and the heartbeat
+    /// (once), delivering the other nodes' events to `hub`, their messages to
+    /// `writers` and their cache changes to `store`. The tasks hold these, not
+    /// `Cluster`; they run until the process (the runtime) ends.
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, writers: &Arc<Writers>, store: &Store) {
-        if self.hub.set(Arc::downgrade(hub)).is_err() {
-            return;
-        }
-        let _ = self.writers.set(Arc::downgrade(writers));
-        // Cache changes go to the other nodes, which forget those facts.
-        let _ = self.store.set(store.clone());
+        let outbox = self
+            .outbox_rx
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(outbox) = outbox else {
+            return; // started already
+        };
         self.ownership.attach(store.db.clone());
+        // Cache changes go to the other nodes, which forget those facts.
         let cluster = Arc::downgrade(self);
         store.peers.connect(move |changed| {
             if let Some(cluster) = cluster.upgrade() {
                 cluster.send(Event::Forget(changed), "");
             }
         });
-        let outbox = self
-            .outbox_rx
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        let mut tasks = vec![
-            tokio::spawn(Arc::clone(self).subscribe_forever()),
+        let handler = Handler {
+            cluster: Arc::clone(self),
+            hub: Arc::clone(hub),
+            writers: Arc::clone(writers),
+            store: store.clone(),
+        };
+        let tasks = vec![
+            tokio::spawn(handler.subscribe_forever()),
             tokio::spawn(Arc::clone(&self.ownership).renew_forever(Arc::downgrade(writers))),
-            tokio::spawn(Arc::clone(self).heartbeat_forever()),
+            tokio::spawn(Arc::clone(self).heartbeat_forever(Arc::clone(hub))),
+            tokio::spawn(Arc::clone(self).publish_forever(outbox)),
         ];
-        if let Some(outbox) = outbox {
-            tasks.push(tokio::spawn(Arc::clone(self).publish_forever(outbox)));
-        }
         *self
             .tasks
             .lock()
@@ -187,15 +196,13 @@ impl Cluster {
 
     /// At shutdown, after the writers flushed: this node's leases go back, and
     /// the other nodes hear that it is leaving (so they stop forwarding to it).
-    pub async fn shutdown(&self) {
+    pub async fn shutdown(&self, writers: &Writers) {
         // Forwarded sends from now on go elsewhere; those in flight are stored
         // and answered before the leases go.
         self.leaving.store(true, Ordering::Release);
-        if let Some(writers) = self.writers() {
-            let deadline = std::time::Instant::now() + FORWARD_TIMEOUT;
-            while writers.in_flight() > 0 && std::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+        let deadline = std::time::Instant::now() + FORWARD_TIMEOUT;
+        while writers.in_flight() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.ownership.release_all().await;
         self.send(Event::Leaving, "");
@@ -203,13 +210,5 @@ impl Cluster {
         if self.outbox.try_send(Outgoing::Barrier(done)).is_ok() {
             let _ = tokio::time::timeout(REDIS_TIMEOUT * 2, published).await;
         }
-    }
-
-    fn hub(&self) -> Option<Arc<Hub>> {
-        self.hub.get().and_then(std::sync::Weak::upgrade)
-    }
-
-    fn writers(&self) -> Option<Arc<Writers>> {
-        self.writers.get().and_then(std::sync::Weak::upgrade)
     }
 }

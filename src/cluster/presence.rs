@@ -32,12 +32,10 @@ impl Cluster {
     /// (this node could not hear them; that is not their death), and this node
     /// publishes its presence and asks for theirs. What changed meanwhile on
     /// either side is then announced once, as differences.
-    pub(super) fn presence_subscribed(&self) {
+    pub(super) fn presence_subscribed(&self, hub: &Hub) {
         self.subscribed.store(true, Ordering::Release);
-        if let Some(hub) = self.hub() {
-            hub.presence_resumed();
-            self.send_presence(&hub, Ask::Everyone);
-        }
+        hub.presence_resumed();
+        self.send_presence(hub, Ask::Everyone);
     }
 
     /// Publishes this node's presence, in order with its transitions.
@@ -53,7 +51,7 @@ impl Cluster {
     /// Says this node is alive every `HEARTBEAT` (on the events channel, and in
     /// `<namespace>:presence:<node>` with a TTL), and drops the nodes not heard
     /// from for `PRESENCE_TTL` while the subscription is up.
-    pub(super) async fn heartbeat_forever(self: Arc<Self>) {
+    pub(super) async fn heartbeat_forever(self: Arc<Self>, hub: Arc<Hub>) {
         // The first one after `HEARTBEAT`: at start, the snapshot published on
         // subscribing introduces this node.
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -64,16 +62,13 @@ impl Cluster {
         loop {
             tokio::select! {
                 _ = beat.tick() => {
-                    let Some(hub) = self.hub() else { return };
                     hub.presence_heartbeat(|seq| {
                         self.send(Event::Presence(PresenceEvent::Heartbeat { seq }), "");
                     });
                     let counts = hub.presence_counts();
-                    drop(hub);
                     self.record_presence(&mut conn, counts).await;
                 }
                 _ = sweep.tick() => {
-                    let Some(hub) = self.hub() else { return };
                     if self.subscribed.load(Ordering::Acquire) {
                         hub.expire_nodes(PRESENCE_TTL);
                     }

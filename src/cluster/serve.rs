@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::chat::writer::{Draft, Ticket};
+use crate::chat::writer::{Draft, Ticket, Writers};
 use crate::error::ApiError;
 use crate::ids::ConversationId;
 use crate::store::messages::MessageDoc;
@@ -30,6 +30,7 @@ impl Cluster {
     /// seen its lease before it finished), sends queue, in order, until it has.
     pub(super) fn serve_submit(
         self: &Arc<Self>,
+        writers: &Arc<Writers>,
         from: String,
         call: u64,
         conversation: ConversationId,
@@ -41,13 +42,11 @@ impl Cluster {
             .map(|gate| Arc::clone(gate.value()));
         // Ready: in memory, sound, and the sender's membership known here (else
         // fetched first, in the queue below, which keeps the order).
-        let ready = self.writers().is_some_and(|writers| {
-            writers.loaded(&conversation).is_some_and(|live| {
-                !live.needs_reload() && writers.sender_may_send(&live, &draft.sender_id).is_some()
-            })
+        let ready = writers.loaded(&conversation).is_some_and(|live| {
+            !live.needs_reload() && writers.sender_may_send(&live, &draft.sender_id).is_some()
         });
         if gate.is_none() && ready && !self.deferred.contains_key(&conversation) {
-            return self.serve_submit_now(from, call, conversation, draft);
+            return self.serve_submit_now(writers, from, call, conversation, draft);
         }
         let mut first = false;
         self.deferred
@@ -59,6 +58,7 @@ impl Cluster {
             .push((from, call, draft));
         if first {
             let cluster = Arc::clone(self);
+            let writers = Arc::clone(writers);
             tokio::spawn(async move {
                 if let Some(gate) = gate {
                     // The take-over holds it until the copy is current.
@@ -84,16 +84,14 @@ impl Cluster {
                         continue;
                     }
                     // Loaded (or reloaded) first, so the queue keeps its order.
-                    if let Some(writers) = cluster.writers() {
-                        if let Err(err) = writers.get(&conversation).await {
-                            tracing::debug!(error = %err.message, "forwarded sends: the conversation did not load");
-                        }
-                        for (_, _, draft) in &queued {
-                            writers.learn_sender(&conversation, &draft.sender_id).await;
-                        }
+                    if let Err(err) = writers.get(&conversation).await {
+                        tracing::debug!(error = %err.message, "forwarded sends: the conversation did not load");
+                    }
+                    for (_, _, draft) in &queued {
+                        writers.learn_sender(&conversation, &draft.sender_id).await;
                     }
                     for (from, call, draft) in queued {
-                        cluster.serve_submit_now(from, call, conversation.clone(), draft);
+                        cluster.serve_submit_now(&writers, from, call, conversation.clone(), draft);
                     }
                 }
             });
@@ -102,14 +100,12 @@ impl Cluster {
 
     fn serve_submit_now(
         self: &Arc<Self>,
+        writers: &Arc<Writers>,
         from: String,
         call: u64,
         conversation: ConversationId,
         draft: Draft,
     ) {
-        let Some(writers) = self.writers() else {
-            return;
-        };
         if self.leaving.load(Ordering::Acquire) || !self.ownership.holds(&conversation) {
             self.answer(&from, call, Outcome::NotOwner);
             return;
@@ -155,6 +151,7 @@ impl Cluster {
             // Not in memory (or reloading): load first. Rare: this node took the
             // lease for a write of its own, so the conversation is loaded.
             None => {
+                let writers = Arc::clone(writers);
                 tokio::spawn(async move {
                     writers.learn_sender(&conversation, &draft.sender_id).await;
                     let submitted = match writers.get(&conversation).await {
