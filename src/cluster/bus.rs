@@ -26,6 +26,8 @@ pub(super) const OUTBOX_CAPACITY: usize = 65_536;
 const PUBLISH_BATCH: usize = 512;
 
 /// Close code for sockets whose node lost events (RFC 6455: service restart).
+/// Kept here, not with the hub's close codes (`realtime::hub::close_code`):
+/// only the cluster knows that events were lost.
 pub const CLOSE_RESYNC: u16 = 1012;
 
 /// What the publisher task sends: an event, or a barrier resolved once every

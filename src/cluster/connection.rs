@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::Cluster;
 
-/// Waits between reconnection attempts (doubling up to the last).
+/// Waits between reconnection attempts, growing up to the last: the subscriber
+/// then keeps waiting that long, the publisher drops its backlog (see
+/// `publish_forever`).
 pub(super) const RETRY: [Duration; 4] = [
     Duration::from_millis(100),
     Duration::from_millis(500),

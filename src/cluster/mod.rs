@@ -28,6 +28,14 @@
 //! from for `PRESENCE_TTL` is dropped, and its users go offline where no other
 //! node has them. A node that (re)subscribes publishes its whole presence and
 //! asks the others for theirs.
+//!
+//! Here, `Cluster` (what needs no layer above it) and `start`, which gives the
+//! hub, the writers and the store to the tasks that need them. The rest, one
+//! concept a file: `wire` (the events' format), `bus` (publisher, subscriber,
+//! gaps and resyncs, what a received event does), `forward` (sends forwarded to
+//! the owner, `ClusterRouter`), `serve` (forwarded sends, on the owner),
+//! `presence`, `backplane` (the hub's side), `locks`, `connection` (Redis
+//! timings) and `limits`.
 
 mod backplane;
 mod bus;
