@@ -133,7 +133,7 @@ pub async fn serve(
     }
     // Cluster mode: the conversations this node wrote move to other nodes now.
     if let Some(cluster) = cluster {
-        cluster.shutdown().await;
+        cluster.shutdown(&writers).await;
     }
     served
 }

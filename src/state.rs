@@ -112,7 +112,10 @@ impl AppState {
             cluster.start(&hub, &writers, &store);
         }
         let router: Arc<dyn crate::chat::Router> = match &cluster {
-            Some(cluster) => Arc::new(crate::cluster::ClusterRouter(Arc::clone(cluster))),
+            Some(cluster) => Arc::new(crate::cluster::ClusterRouter::new(
+                Arc::clone(cluster),
+                Arc::clone(&writers),
+            )),
             None => Arc::clone(&writers) as Arc<dyn crate::chat::Router>,
         };
         let config = Arc::new(config);

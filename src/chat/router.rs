@@ -9,7 +9,7 @@ use crate::error::ApiError;
 
 /// The core's port for where a send is stored, given by the composition root:
 /// this node's writer (one node: `writer::Writers`), or the conversation's owner
-/// node, forwarded when that is another (cluster mode: `cluster::Cluster`).
+/// node, forwarded when that is another (cluster mode: `cluster::ClusterRouter`).
 pub trait Router: Send + Sync {
     /// Queues a send with its seq (the `Ticket` resolves once it is stored).
     fn submit<'a>(
