@@ -15,7 +15,6 @@ pub mod ids;
 pub mod limits;
 pub mod middleware;
 pub mod netaddr;
-pub mod ownership;
 pub mod permissions;
 pub mod rate_limits;
 pub mod realtime;

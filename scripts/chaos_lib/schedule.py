@@ -13,7 +13,7 @@ KINDS = ["kill_node", "stop_node", "pubsub_kill", "redis_restart", "db_stop"]
 # How long each fault keeps its target unusable, beyond its planned duration, for
 # the placement rules: a killed node needs a few seconds to be ready again.
 _NODE_RECOVERY = 4.0
-STOP_NODE_SECS = 7.0  # longer than the 5 s owner lease (src/ownership.rs LEASE)
+STOP_NODE_SECS = 7.0  # longer than the 5 s owner lease (src/cluster/ownership/ LEASE)
 
 
 def _target(ev):

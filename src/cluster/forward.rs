@@ -1,4 +1,4 @@
-//! Sends to a conversation another node owns (`crate::ownership`), on the node
+//! Sends to a conversation another node owns (`crate::cluster::ownership`), on the node
 //! the client reached: routed here or forwarded to the owner as a call, whose
 //! answer acks it (`ClusterRouter`, the core's send router in cluster mode).
 
@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::ownership::Owner;
 use crate::chat::writer::{Draft, Forwarded, Live, OnStored, Ticket, Writers};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::ConversationId;
-use crate::ownership::Owner;
 use crate::store::messages::MessageDoc;
 
 use super::Cluster;

@@ -8,7 +8,7 @@
 //! - revocation: `Hub::close_user` (logout-all, password or role change, disable)
 //!   closes the user's sockets on every node;
 //! - removal from a group: the member's sockets leave the room on every node;
-//! - sends to a conversation another node owns (`crate::ownership`): forwarded to
+//! - sends to a conversation another node owns (`crate::cluster::ownership`): forwarded to
 //!   that node (`Submit`), which stores them and answers (`Answer`) before it
 //!   publishes the message's event, so the forwarding node acks before it echoes.
 //!
@@ -43,6 +43,7 @@ mod connection;
 mod forward;
 pub mod limits;
 mod locks;
+pub mod ownership;
 mod presence;
 mod serve;
 mod wire;
@@ -54,16 +55,15 @@ pub use forward::{ClusterRouter, FORWARD_TIMEOUT};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chat::writer::{Draft, Writers};
 use crate::ids::ConversationId;
-use crate::ownership::Ownership;
 use crate::realtime::hub::Hub;
 use crate::store::Store;
+use ownership::Ownership;
 
 use bus::{EVENTS, OUTBOX_CAPACITY, Outgoing};
 use forward::Call;
@@ -208,10 +208,7 @@ impl Cluster {
         // Forwarded sends from now on go elsewhere; those in flight are stored
         // and answered before the leases go.
         self.leaving.store(true, Ordering::Release);
-        let deadline = std::time::Instant::now() + FORWARD_TIMEOUT;
-        while writers.in_flight() > 0 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        writers.drained(FORWARD_TIMEOUT).await;
         self.ownership.release_all().await;
         self.send(Event::Leaving, "");
         let (done, published) = oneshot::channel();

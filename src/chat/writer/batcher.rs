@@ -49,7 +49,6 @@ impl Writers {
     }
 
     async fn store_batch(&self, batch: &mut Vec<Pending>) {
-        use std::sync::atomic::Ordering;
         // A conversation whose copy became unsure after these were queued (an
         // earlier batch failed: it may still be stored late, when the database
         // runs a request it was holding; `LiveState::unsure`) stores nothing more
@@ -62,7 +61,7 @@ impl Writers {
                 return true;
             }
             st.fail(pending.message.seq, &reloading());
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.settled_one();
             false
         });
         if batch.is_empty() {
@@ -176,7 +175,7 @@ impl Writers {
             self.fanout.announced().await;
         }
         for (i, pending) in batch.drain(..).enumerate() {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.settled_one();
             let Pending {
                 live,
                 message,

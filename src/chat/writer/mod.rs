@@ -107,7 +107,11 @@ pub struct Writers {
     rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
     /// The batcher and the flusher, for `supervise`.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Sends accepted and not yet stored or failed, on this node. In memory only:
+    /// after a crash nothing is in flight (clients retry with their `client_id`).
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Woken when `in_flight` comes back to zero (`drained`).
+    drained: tokio::sync::Notify,
     /// Cluster mode: other nodes' messages that arrived while their conversation
     /// was loading here, applied once it is loaded (`observe_remote`).
     arrived_while_loading: DashMap<ConversationId, Vec<MessageDoc>>,
@@ -139,6 +143,7 @@ impl Writers {
             rx: Mutex::new(Some(rx)),
             tasks: Mutex::new(Vec::new()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
         })
     }
 
@@ -265,7 +270,36 @@ impl Writers {
 
     /// Sends accepted and not yet stored, on this node.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+        self.in_flight.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// One send in flight is settled (stored or failed).
+    pub(super) fn settled_one(&self) {
+        if self
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Waits until no send is in flight on this node, for at most `within`;
+    /// `true` when none is left (shutdown: what was accepted is stored before
+    /// the node's leases go).
+    pub async fn drained(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let woken = self.drained.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.in_flight() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                return self.in_flight() == 0;
+            }
+        }
     }
 
     /// Whether the conversation is in memory or loading.

@@ -126,7 +126,7 @@ impl Writers {
                 };
                 if self.tx.send(pending).is_err() {
                     st.fail(seq, &ApiError::database_unavailable());
-                    self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    self.settled_one();
                     return Err(ApiError::database_unavailable());
                 }
                 Next::Wait(rx, Some(seq))

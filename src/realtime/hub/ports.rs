@@ -1,7 +1,11 @@
-//! The hub as the cores' ports: the chat core's fan-out (`Fanout`) and the auth
-//! core's revocation (`Revoker`).
+//! The hub as the cores' ports: the chat core's fan-out (`Fanout`) and changes
+//! (`Changes`), and the auth core's revocation (`Revoker`).
 
 use std::sync::Arc;
+
+use crate::chat::Caller;
+use crate::chat::fanout::{Changes, MembershipChange};
+use crate::ids::GroupId;
 
 use super::{
     ConversationDoc, ConversationId, Fanout, Hub, MessageDoc, Revoker, UserId, close_code,
@@ -46,5 +50,25 @@ impl Fanout for Hub {
 impl Revoker for Hub {
     fn revoked(&self, user: &UserId) {
         self.close_user(user, close_code::UNAUTHORIZED);
+    }
+}
+
+/// The chat core's changes port (`chat::fanout::Changes`): edits, deletions,
+/// read markers and membership changes, by the hub's own methods.
+impl Changes for Hub {
+    fn message_updated(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        Hub::message_updated(self, conversation, message);
+    }
+
+    fn message_deleted(&self, conversation: &ConversationDoc, message: &MessageDoc) {
+        Hub::message_deleted(self, conversation, message);
+    }
+
+    fn read(&self, conversation: &ConversationDoc, caller: &Caller, seq: i64) {
+        Hub::read(self, conversation, caller, seq);
+    }
+
+    fn membership_changed(&self, group: &GroupId, user: &UserId, change: MembershipChange) {
+        Hub::membership_changed(self, group, user, change);
     }
 }

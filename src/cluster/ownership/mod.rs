@@ -43,9 +43,9 @@ use redis::aio::MultiplexedConnection;
 // The ownership's imports from the rest of the crate, made once here for this
 // file and its children (`use super::{…}`): what it depends on reads in one
 // place, and scripts/layers, which reads this file as `ownership`, sees it.
+use super::connection::{REDIS_PAUSE, REDIS_TIMEOUT};
 use crate::chat::writer::Writers;
 use crate::chat::{HeldLock, NotLocked};
-use crate::cluster::{REDIS_PAUSE, REDIS_TIMEOUT};
 use crate::ids::ConversationId;
 use crate::store;
 
