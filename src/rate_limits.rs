@@ -6,7 +6,7 @@
 //! bucket, so no transport bypasses another's limit.
 //!
 //! Cluster mode: the same buckets are kept in a `SharedCounter` too (Redis:
-//! `cluster::limits`, given by the composition root), so
+//! `cluster::counters`, given by the composition root), so
 //! the quota holds across nodes. The node's own bucket is checked first: the
 //! cluster-wide count is at least this node's, so a local refusal needs no round
 //! trip. If Redis is unreachable, the node's bucket alone decides.
@@ -40,7 +40,7 @@ pub fn interval_micros(per_sec: u32) -> u64 {
 
 /// Counts kept for the whole deployment, so that a limit holds across nodes: the
 /// port the rate limits and the login and sign-up throttles are given (cluster
-/// mode: Redis, `cluster::limits::SharedLimits`; one node: none). Every answer
+/// mode: Redis, `cluster::counters::RedisCounters`; one node: none). Every answer
 /// is `None` when the counter cannot be reached: the node's own count decides.
 pub trait SharedCounter: Send + Sync {
     /// Takes one unit from the token bucket `limit` of `key` (GCRA: one unit
@@ -268,7 +268,7 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::limits::SharedLimits;
+    use crate::cluster::counters::RedisCounters;
     use crate::error::ErrorCode;
 
     fn limits_config(vars: &[(&str, &str)]) -> Config {
@@ -313,7 +313,7 @@ mod tests {
     async fn with_redis_unreachable_the_node_bucket_decides_without_waiting() {
         let vars = [("WS_MAX_MSGS_PER_SEC", "1"), ("WS_BURST", "2")];
         let shared =
-            SharedLimits::new(&"redis://127.0.0.1:1".to_owned().into(), "t").expect("a valid URL");
+            RedisCounters::new(&"redis://127.0.0.1:1".to_owned().into(), "t").expect("a valid URL");
         let limits = limits(&vars).shared(&limits_config(&vars), Arc::new(shared));
         let started = std::time::Instant::now();
         for _ in 0..2 {
@@ -325,7 +325,7 @@ mod tests {
             .expect_err("the node's bucket still refuses");
         assert_eq!(err.retry_after, Some(1));
         assert!(
-            started.elapsed() < crate::cluster::limits::TIMEOUT * 2,
+            started.elapsed() < crate::cluster::counters::TIMEOUT * 2,
             "{:?}",
             started.elapsed()
         );

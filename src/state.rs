@@ -49,13 +49,12 @@ impl AppState {
             None => None,
         };
         // Cluster mode: limits are counted in the same Redis, under the namespace.
-        let shared: Option<Arc<dyn crate::rate_limits::SharedCounter>> = match &config.redis_url {
-            Some(url) => Some(Arc::new(crate::cluster::limits::SharedLimits::new(
-                url,
-                &config.redis_namespace,
-            )?)),
-            None => None,
-        };
+        // One Redis client for the cluster and its counters.
+        let shared: Option<Arc<dyn crate::rate_limits::SharedCounter>> =
+            cluster.as_ref().map(|cluster| {
+                Arc::new(cluster.counters(&config.redis_namespace))
+                    as Arc<dyn crate::rate_limits::SharedCounter>
+            });
         let mut store = Store::connect(
             config.mongo_uri.expose_secret(),
             &config.database,

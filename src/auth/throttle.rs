@@ -6,7 +6,7 @@
 //! instants of recent events per key; memory is bounded by pruning.
 //!
 //! A `Throttle` is what the handlers use: a named window on this node and, in
-//! cluster mode, the same window in a `SharedCounter` (Redis: `cluster::limits`),
+//! cluster mode, the same window in a `SharedCounter` (Redis: `cluster::counters`),
 //! so the limit holds across nodes. The node's window is charged first (a refusal
 //! there needs no round trip); if the counter is unreachable, it alone decides.
 
@@ -327,7 +327,7 @@ pub struct Throttles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::limits::SharedLimits;
+    use crate::cluster::counters::RedisCounters;
 
     #[test]
     fn allows_max_events_then_refuses_until_the_oldest_leaves_the_window() {
@@ -403,7 +403,7 @@ mod tests {
     #[tokio::test]
     async fn with_redis_unreachable_a_throttle_counts_on_this_node() {
         let shared =
-            SharedLimits::new(&"redis://127.0.0.1:1".to_owned().into(), "t").expect("a valid URL");
+            RedisCounters::new(&"redis://127.0.0.1:1".to_owned().into(), "t").expect("a valid URL");
         let t = Throttle::new(
             "login_per_user",
             2,

@@ -58,7 +58,7 @@ pub async fn send(
     client_id: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Sent, ApiError> {
-    let (message, created) = submit(chat, caller, conversation_id, body, client_id, on_stored)
+    let (message, created) = enqueue(chat, caller, conversation_id, body, client_id, on_stored)
         .await?
         .wait()
         .await?;
@@ -69,7 +69,7 @@ pub async fn send(
 /// without waiting for the database. The gateway submits a connection's sends in
 /// order and waits for their outcomes concurrently.
 #[tracing::instrument(name = "chat.messages.submit", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id), err(level = "debug"))]
-pub async fn submit(
+pub async fn enqueue(
     chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
@@ -89,7 +89,7 @@ pub async fn submit(
     };
     // Here, or on the conversation's owner node (cluster mode), which hands out
     // its seqs.
-    chat.router.submit(&room.live, draft, on_stored).await
+    chat.router.dispatch(&room.live, draft, on_stored).await
 }
 
 /// A seq a client names (`since`, `before`, `after`, a read marker): 0 to

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 /// node, forwarded when that is another (cluster mode: `cluster::ClusterRouter`).
 pub trait Router: Send + Sync {
     /// Queues a send with its seq (the `Ticket` resolves once it is stored).
-    fn submit<'a>(
+    fn dispatch<'a>(
         &'a self,
         live: &'a Arc<Live>,
         draft: Draft,
@@ -27,13 +27,13 @@ pub trait Router: Send + Sync {
 
 /// The core's send router on one node: every send is stored here.
 impl Router for Writers {
-    fn submit<'a>(
+    fn dispatch<'a>(
         &'a self,
         live: &'a Arc<Live>,
         draft: Draft,
         on_stored: Option<OnStored>,
     ) -> BoxFuture<'a, Result<Ticket, ApiError>> {
-        Box::pin(std::future::ready(Writers::submit(
+        Box::pin(std::future::ready(Writers::enqueue(
             self, live, draft, on_stored,
         )))
     }

@@ -77,7 +77,7 @@ impl Backplane for RedisBackplane {
         );
     }
 
-    fn clustered(&self) -> bool {
+    fn has_other_nodes(&self) -> bool {
         true
     }
 

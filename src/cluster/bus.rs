@@ -25,11 +25,6 @@ pub(super) const OUTBOX_CAPACITY: usize = 65_536;
 /// Most events one pipeline carries.
 const PUBLISH_BATCH: usize = 512;
 
-/// Close code for sockets whose node lost events (RFC 6455: service restart).
-/// Kept here, not with the hub's close codes (`realtime::hub::close_code`):
-/// only the cluster knows that events were lost.
-pub const CLOSE_RESYNC: u16 = 1012;
-
 /// What the publisher task sends: an event, or a barrier resolved once every
 /// event before it was published (`true`) or given up (`false`).
 pub(super) enum Outgoing {
@@ -218,7 +213,7 @@ impl Handler {
                             // unheard: read them all again.
                             self.forget_cached();
                             self.writers.resync_all();
-                            self.hub.close_all(CLOSE_RESYNC);
+                            self.hub.close_all(crate::realtime::hub::close_code::RESYNC);
                         }
                         subscribed_before = true;
                         cluster.presence_subscribed(&self.hub);
@@ -266,7 +261,7 @@ impl Handler {
             metrics::counter!("confab_cluster_resyncs_total").increment(1);
             self.forget_cached();
             self.writers.resync_all();
-            self.hub.close_all(CLOSE_RESYNC);
+            self.hub.close_all(crate::realtime::hub::close_code::RESYNC);
         }
         true
     }
@@ -312,7 +307,13 @@ impl Handler {
                 draft,
             } => {
                 if to == cluster.node {
-                    cluster.serve_submit(&self.writers, envelope.node, call, conversation, draft);
+                    cluster.serve_forwarded(
+                        &self.writers,
+                        envelope.node,
+                        call,
+                        conversation,
+                        draft,
+                    );
                 }
             }
             Event::Answer { to, call, outcome } => {

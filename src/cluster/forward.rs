@@ -60,13 +60,13 @@ impl ClusterRouter {
 }
 
 impl crate::chat::Router for ClusterRouter {
-    fn submit<'a>(
+    fn dispatch<'a>(
         &'a self,
         live: &'a Arc<Live>,
         draft: Draft,
         on_stored: Option<OnStored>,
     ) -> futures_util::future::BoxFuture<'a, Result<Ticket, ApiError>> {
-        Box::pin(self.cluster.submit(&self.writers, live, draft, on_stored))
+        Box::pin(self.cluster.dispatch(&self.writers, live, draft, on_stored))
     }
 
     fn copies_trail(&self) -> bool {
@@ -90,7 +90,7 @@ impl Cluster {
                 .collect()
         };
         for (id, call) in stranded {
-            tokio::spawn(Arc::clone(self).resubmit(Arc::clone(writers), id, call));
+            tokio::spawn(Arc::clone(self).redispatch(Arc::clone(writers), id, call));
         }
     }
 
@@ -102,9 +102,9 @@ impl Cluster {
 
     /// A send, on the node the client reached: stored here if this node owns the
     /// conversation (or Redis does not answer), else forwarded to the owner.
-    /// Returns at once, like `Writers::submit`: a connection's sends reach the
+    /// Returns at once, like `Writers::enqueue`: a connection's sends reach the
     /// owner in the order they were submitted (one publisher, one subscriber).
-    pub async fn submit(
+    pub async fn dispatch(
         self: &Arc<Self>,
         writers: &Writers,
         live: &Arc<Live>,
@@ -112,7 +112,7 @@ impl Cluster {
         on_stored: Option<OnStored>,
     ) -> Result<Ticket, ApiError> {
         match self.route(writers, live).await? {
-            Route::Here(live) => writers.submit(&live, draft, on_stored),
+            Route::Here(live) => writers.enqueue(&live, draft, on_stored),
             Route::There(node) => {
                 let (reply, answer) = oneshot::channel();
                 let id = self.next_call.fetch_add(1, Ordering::Relaxed);
@@ -253,14 +253,14 @@ impl Cluster {
                     return;
                 }
                 pending.attempts += 1;
-                tokio::spawn(Arc::clone(self).resubmit(Arc::clone(writers), call, pending));
+                tokio::spawn(Arc::clone(self).redispatch(Arc::clone(writers), call, pending));
             }
         }
     }
 
     /// A forwarded send whose node no longer owns the conversation: asks Redis
     /// again and stores it here or forwards it to the new owner.
-    async fn resubmit(self: Arc<Self>, writers: Arc<Writers>, id: u64, call: Call) {
+    async fn redispatch(self: Arc<Self>, writers: Arc<Writers>, id: u64, call: Call) {
         // Give a node that is handing over (or taking over) a moment.
         tokio::time::sleep(Duration::from_millis(50) * call.attempts).await;
         if call.reply.is_closed() {
@@ -279,7 +279,7 @@ impl Cluster {
             Err(err) => Err(err),
         };
         let outcome = match outcome {
-            Ok(live) => match writers.submit(&live, call.draft, call.on_stored) {
+            Ok(live) => match writers.enqueue(&live, call.draft, call.on_stored) {
                 Ok(ticket) => ticket.wait().await,
                 Err(err) => Err(err),
             },

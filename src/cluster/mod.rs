@@ -40,15 +40,14 @@
 mod backplane;
 mod bus;
 mod connection;
+pub mod counters;
 mod forward;
-pub mod limits;
 mod locks;
 pub mod ownership;
 mod presence;
 mod serve;
 mod wire;
 
-pub use bus::CLOSE_RESYNC;
 pub use connection::{REDIS_PAUSE, REDIS_TIMEOUT};
 pub use forward::{ClusterRouter, FORWARD_TIMEOUT};
 
@@ -120,6 +119,12 @@ struct Handler {
 }
 
 impl Cluster {
+    /// The cluster-wide counters (rate limits, throttles) in the same Redis,
+    /// through the same client (nothing is dialled until the first count).
+    pub fn counters(&self, namespace: &str) -> counters::RedisCounters {
+        counters::RedisCounters::with_client(self.client.clone(), namespace)
+    }
+
     /// Parses the URL; nothing is dialled until `start`.
     pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(url.expose_secret())?;

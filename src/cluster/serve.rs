@@ -28,7 +28,7 @@ impl Cluster {
     /// conversation is in memory and sound, so forwarded sends keep their order.
     /// While this node is taking the conversation over (the other node may have
     /// seen its lease before it finished), sends queue, in order, until it has.
-    pub(super) fn serve_submit(
+    pub(super) fn serve_forwarded(
         self: &Arc<Self>,
         writers: &Arc<Writers>,
         from: String,
@@ -46,7 +46,7 @@ impl Cluster {
             !live.needs_reload() && writers.sender_may_send(&live, &draft.sender_id).is_some()
         });
         if gate.is_none() && ready && !self.deferred.contains_key(&conversation) {
-            return self.serve_submit_now(writers, from, call, conversation, draft);
+            return self.serve_forwarded_now(writers, from, call, conversation, draft);
         }
         let mut first = false;
         self.deferred
@@ -91,14 +91,20 @@ impl Cluster {
                         writers.learn_sender(&conversation, &draft.sender_id).await;
                     }
                     for (from, call, draft) in queued {
-                        cluster.serve_submit_now(&writers, from, call, conversation.clone(), draft);
+                        cluster.serve_forwarded_now(
+                            &writers,
+                            from,
+                            call,
+                            conversation.clone(),
+                            draft,
+                        );
                     }
                 }
             });
         }
     }
 
-    fn serve_submit_now(
+    fn serve_forwarded_now(
         self: &Arc<Self>,
         writers: &Arc<Writers>,
         from: String,
@@ -133,7 +139,7 @@ impl Cluster {
                 let err = ApiError::forbidden(crate::chat::access::JOIN_FIRST);
                 self.answer(&from, call, Outcome::refused(&err));
             }
-            Some(live) => match writers.submit_forwarded(&live, draft, Box::new(answered)) {
+            Some(live) => match writers.enqueue_forwarded(&live, draft, Box::new(answered)) {
                 Ok(Ticket::Ready(message)) => {
                     let outcome = Outcome::Stored {
                         message,
@@ -160,7 +166,7 @@ impl Cluster {
                         {
                             Err(ApiError::forbidden(crate::chat::access::JOIN_FIRST))
                         }
-                        Ok(live) => writers.submit_forwarded(&live, draft, Box::new(answered)),
+                        Ok(live) => writers.enqueue_forwarded(&live, draft, Box::new(answered)),
                         Err(err) => Err(err),
                     };
                     match submitted {
@@ -173,7 +179,7 @@ impl Cluster {
     }
 
     /// Answers a forwarded send once its ticket resolves, unless it stored the
-    /// message (then `submit_forwarded`'s hook answered before the event).
+    /// message (then `enqueue_forwarded`'s hook answered before the event).
     async fn answer_when_done(&self, to: &str, call: u64, ticket: Ticket) {
         match ticket.wait().await {
             Ok((_, true)) => {}

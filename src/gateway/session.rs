@@ -346,6 +346,7 @@ fn closed_by_server(code: u16) -> Exit {
             close_code::UNAUTHORIZED => "token revoked",
             close_code::TOO_SLOW => "too slow: outbound queue full",
             close_code::SHUTDOWN => "server shutting down",
+            close_code::RESYNC => "this node may have missed events; rejoin with since",
             _ => "closed by server",
         },
     )
@@ -397,9 +398,9 @@ fn classify_read_error(err: &std::io::Error) -> Exit {
         || text.contains("too long")
         || text.contains("too big")
     {
-        Exit::Close(1009, "frame too large (16 KiB max)")
+        Exit::Close(close_code::TOO_BIG, "frame too large (16 KiB max)")
     } else if text.contains("UTF-8") || text.contains("utf-8") || text.contains("Utf8") {
-        Exit::Close(1007, "invalid UTF-8 in a text frame")
+        Exit::Close(close_code::INVALID_DATA, "invalid UTF-8 in a text frame")
     } else {
         tracing::debug!(error = %err, "read error");
         Exit::Gone

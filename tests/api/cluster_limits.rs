@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use confab::cluster::limits::SharedLimits;
+use confab::cluster::counters::RedisCounters;
 use confab::rate_limits::Verdict;
 use futures_util::future::join_all;
 use reqwest::{Response, StatusCode};
@@ -364,9 +364,9 @@ async fn with_a_redis_that_never_answers_requests_wait_at_most_the_timeout() {
     holder.abort();
 }
 
-fn shared_limits() -> SharedLimits {
+fn shared_limits() -> RedisCounters {
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    SharedLimits::new(&redis_url().into(), &namespace).expect("a valid Redis URL")
+    RedisCounters::new(&redis_url().into(), &namespace).expect("a valid Redis URL")
 }
 
 #[tokio::test]

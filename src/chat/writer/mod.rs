@@ -33,26 +33,26 @@
 //!
 //! Several nodes (cluster mode): the node holding a conversation's lease
 //! (`ownership`) writes it; the others forward their sends there
-//! (`cluster::Cluster::submit`, `submit_forwarded` here) and keep a follower copy
+//! (`cluster::Cluster::dispatch`, `enqueue_forwarded` here) and keep a follower copy
 //! (`observe_remote`). The owner announces a stored batch to the other nodes,
 //! waits until Redis has taken the events, and only then acks and delivers here.
 //! The unique message `_id` stays the arbiter if a lease is ever lost (the insert
 //! fails, the `Live` reloads from storage). See docs/architecture.md §6a.
 //!
 //! The parts: `live` (a conversation in memory), `ticket` (the types of a send),
-//! `submit` (taking a send), `batcher` (storing and committing), `load` (loading
+//! `enqueue` (taking a send), `batcher` (storing and committing), `load` (loading
 //! and recovery), `reads` (history, joins), `updates` (edits, deletes, read
 //! markers), `flusher` (the write-behind), `follow` (cluster mode: following the
 //! other nodes); this file holds the registry of `Live`s, what they share, and
 //! the unit tests.
 
 mod batcher;
+mod enqueue;
 mod flusher;
 mod follow;
 mod live;
 mod load;
 mod reads;
-mod submit;
 mod ticket;
 mod updates;
 

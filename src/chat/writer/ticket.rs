@@ -35,7 +35,7 @@ pub enum Ticket {
     /// A repeat of a message that is stored but no longer in memory.
     Fetch(crate::store::MessageStore, ConversationId, i64),
     /// Cluster mode: forwarded to the conversation's owner node, answered through
-    /// Redis (`cluster::Cluster::submit`); `Forwarded::done` forgets the call.
+    /// Redis (`cluster::Cluster::dispatch`); `Forwarded::done` forgets the call.
     Forwarded(Forwarded),
 }
 

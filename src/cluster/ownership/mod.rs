@@ -4,7 +4,7 @@
 //! `<namespace>:owner:<conversation>` in Redis (value: the node id, expiring after
 //! `LEASE`). A node takes the lease when it is free, the first time it needs to
 //! write the conversation, and renews every lease it holds every `RENEW_EVERY`. The
-//! other nodes forward their sends to the owner (`cluster::Cluster::submit`), so
+//! other nodes forward their sends to the owner (`cluster::Cluster::dispatch`), so
 //! every message of a conversation is stored, and its event published, by one node
 //! in seq order: every node hears a conversation's messages in seq order.
 //!

@@ -25,7 +25,10 @@ impl Session {
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err(FrameError::TooLarge) => {
-                return Some(Exit::Close(1009, "frame too large (16 KiB max)"));
+                return Some(Exit::Close(
+                    close_code::TOO_BIG,
+                    "frame too large (16 KiB max)",
+                ));
             }
             Err(FrameError::Malformed(reason)) => {
                 return self.bad_frame(&format!("malformed frame: {reason}"), None);
@@ -162,7 +165,7 @@ impl Session {
         });
         let submitted = match access::conversation_id(&conversation) {
             Ok(conversation) => {
-                messages::submit(
+                messages::enqueue(
                     &self.state.chat,
                     &self.caller,
                     &conversation,

@@ -36,7 +36,7 @@ pub trait Backplane: Send + Sync {
     /// Take the user's connections out of the room on the other nodes (removal).
     fn unsubscribe(&self, _conversation: &ConversationId, _user: &UserId) {}
     /// Whether there are other nodes (cluster mode).
-    fn clustered(&self) -> bool {
+    fn has_other_nodes(&self) -> bool {
         false
     }
     /// Resolves once everything forwarded so far has left this node (`true`) or

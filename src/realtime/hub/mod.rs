@@ -76,9 +76,18 @@ use rooms::RoomState;
 pub type ConnId = u64;
 
 /// WebSocket close codes the hub asks for.
+/// Every close code confab sends lives here.
 pub mod close_code {
     pub const SHUTDOWN: u16 = 1001;
+    /// A text frame that is not UTF-8 (RFC 6455).
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
+    /// A frame over `limits::MAX_FRAME_BYTES` (RFC 6455: message too big).
+    pub const TOO_BIG: u16 = 1009;
+    /// This node may have missed events (cluster mode: a Redis blip, a gap in
+    /// another node's event numbers): rejoin with `since` (RFC 6455: service
+    /// restart).
+    pub const RESYNC: u16 = 1012;
     pub const UNAUTHORIZED: u16 = 4001;
     pub const FORBIDDEN: u16 = 4003;
     pub const RATE_LIMITED: u16 = 4008;

@@ -16,7 +16,7 @@ use super::{
 impl Fanout for Hub {
     fn announce(&self, conversation: &ConversationDoc, message: &MessageDoc) -> Option<Arc<str>> {
         self.backplane
-            .clustered()
+            .has_other_nodes()
             .then(|| self.message_created_remote(conversation, message))
     }
 

@@ -1,6 +1,6 @@
 //! Taking a send: under the conversation's lock, dedupe by `client_id`, take the
-//! next seq and queue the message for the batcher (`submit`); in cluster mode
-//! also the owner's side of a forwarded send (`submit_forwarded`, and its own
+//! next seq and queue the message for the batcher (`enqueue`); in cluster mode
+//! also the owner's side of a forwarded send (`enqueue_forwarded`, and its own
 //! view of whether the sender may still send).
 
 use std::sync::Arc;
@@ -21,29 +21,29 @@ impl Writers {
     /// first message of a repeated `client_id`. Returns at once (no database wait):
     /// a connection can submit its next send while this one is being stored, and
     /// the seqs follow the order of submission. `Ticket::wait` gives the outcome.
-    pub fn submit(
+    pub fn enqueue(
         &self,
         live: &Arc<Live>,
         draft: Draft,
         on_stored: Option<OnStored>,
     ) -> Result<Ticket, ApiError> {
-        self.submit_with(live, draft, on_stored, None)
+        self.enqueue_with(live, draft, on_stored, None)
     }
 
     /// Cluster mode, on the owner: a send another node forwarded. `answer` is
     /// called once the message is stored, before its event is published, so the
     /// forwarding node acks before it echoes. (A repeated `client_id` is answered
     /// from the returned `Ticket` instead.)
-    pub fn submit_forwarded(
+    pub fn enqueue_forwarded(
         &self,
         live: &Arc<Live>,
         draft: Draft,
         answer: OnStored,
     ) -> Result<Ticket, ApiError> {
-        self.submit_with(live, draft, None, Some(answer))
+        self.enqueue_with(live, draft, None, Some(answer))
     }
 
-    fn submit_with(
+    fn enqueue_with(
         &self,
         live: &Arc<Live>,
         draft: Draft,

@@ -82,7 +82,7 @@ fn verdict(wait: i64) -> Verdict {
 }
 
 /// The shared counters of one deployment (one Redis, one namespace).
-pub struct SharedLimits {
+pub struct RedisCounters {
     client: redis::Client,
     /// `<namespace>:rl`
     prefix: String,
@@ -106,7 +106,7 @@ enum Link {
 }
 
 /// The core's port for cluster-wide counts (`rate_limits::SharedCounter`).
-impl SharedCounter for SharedLimits {
+impl SharedCounter for RedisCounters {
     fn take<'a>(
         &'a self,
         limit: &'a str,
@@ -114,7 +114,13 @@ impl SharedCounter for SharedLimits {
         interval_micros: u64,
         burst: u32,
     ) -> BoxFuture<'a, Option<Verdict>> {
-        Box::pin(SharedLimits::take(self, limit, key, interval_micros, burst))
+        Box::pin(RedisCounters::take(
+            self,
+            limit,
+            key,
+            interval_micros,
+            burst,
+        ))
     }
 
     fn charge<'a>(
@@ -124,7 +130,7 @@ impl SharedCounter for SharedLimits {
         max: u32,
         window: Duration,
     ) -> BoxFuture<'a, Option<Result<String, Duration>>> {
-        Box::pin(SharedLimits::charge(self, limit, key, max, window))
+        Box::pin(RedisCounters::charge(self, limit, key, max, window))
     }
 
     fn record<'a>(
@@ -134,23 +140,32 @@ impl SharedCounter for SharedLimits {
         max: u32,
         window: Duration,
     ) -> BoxFuture<'a, ()> {
-        Box::pin(SharedLimits::record(self, limit, key, max, window))
+        Box::pin(RedisCounters::record(self, limit, key, max, window))
     }
 
     fn refund<'a>(&'a self, limit: &'a str, key: &'a str, member: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(SharedLimits::refund(self, limit, key, member))
+        Box::pin(RedisCounters::refund(self, limit, key, member))
     }
 
     fn clear<'a>(&'a self, limit: &'a str, key: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(SharedLimits::clear(self, limit, key))
+        Box::pin(RedisCounters::clear(self, limit, key))
     }
 }
 
-impl SharedLimits {
+impl RedisCounters {
     /// Parses the URL; nothing is dialled until the first check.
     pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Self> {
-        Ok(Self {
-            client: redis::Client::open(url.expose_secret())?,
+        Ok(Self::with_client(
+            redis::Client::open(url.expose_secret())?,
+            namespace,
+        ))
+    }
+
+    /// Counts through `client` (the cluster's); nothing is dialled until the
+    /// first check.
+    pub fn with_client(client: redis::Client, namespace: &str) -> Self {
+        Self {
+            client,
             prefix: format!("{namespace}:rl"),
             link: Mutex::new(Link::Down {
                 redial_at: Instant::now(),
@@ -162,7 +177,7 @@ impl SharedLimits {
             warned_at: AtomicU64::new(u64::MAX),
             gcra: redis::Script::new(GCRA),
             window: redis::Script::new(WINDOW),
-        })
+        }
     }
 
     /// The Redis key of `limit` for `key`.
@@ -380,7 +395,7 @@ mod tests {
 
     #[test]
     fn keys_sit_under_the_namespace() {
-        let limits = SharedLimits::new(&SecretString::from("redis://127.0.0.1:1"), "ns").unwrap();
+        let limits = RedisCounters::new(&SecretString::from("redis://127.0.0.1:1"), "ns").unwrap();
         assert_eq!(limits.key("send", "u1"), "ns:rl:send:u1");
         assert_ne!(limits.member(), limits.member());
     }
