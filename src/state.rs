@@ -44,8 +44,18 @@ pub enum StartError {
 impl AppState {
     /// Builds the state; the database is dialled lazily on first use.
     pub async fn new(config: Config) -> Result<Self, StartError> {
+        let db = Store::connect(
+            config.mongo_uri.expose_secret(),
+            &config.database,
+            config.db_timeout,
+        )
+        .await?;
         let cluster = match &config.redis_url {
-            Some(url) => Some(crate::cluster::Cluster::new(url, &config.redis_namespace)?),
+            Some(url) => Some(crate::cluster::Cluster::new(
+                url,
+                &config.redis_namespace,
+                db.clone(),
+            )?),
             None => None,
         };
         // Cluster mode: limits are counted in the same Redis, under the namespace.
@@ -55,12 +65,12 @@ impl AppState {
                 Arc::new(cluster.counters(&config.redis_namespace))
                     as Arc<dyn crate::rate_limits::SharedCounter>
             });
-        let mut store = Store::connect(
-            config.mongo_uri.expose_secret(),
-            &config.database,
-            config.db_timeout,
-        )
-        .await?;
+        // Cluster mode: cache changes go to the other nodes.
+        let peers = cluster
+            .as_ref()
+            .map(|cluster| cluster.peers())
+            .unwrap_or_default();
+        let mut store = Store::new(db, peers);
         store.messages = store.messages.with_durability(config.message_durability);
         let keys = TokenKeys::new(
             config.jwt_secret.expose_secret(),

@@ -350,10 +350,15 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn the_outbox_is_bounded_and_an_overflow_spends_its_number() {
+    #[tokio::test]
+    async fn the_outbox_is_bounded_and_an_overflow_spends_its_number() {
         let url = SecretString::from("redis://127.0.0.1:1".to_owned());
-        let cluster = Cluster::new(&url, "bounded").expect("cluster");
+        // The client connects lazily: this test never reaches the database.
+        let db = mongodb::Client::with_uri_str("mongodb://127.0.0.1:1")
+            .await
+            .expect("client")
+            .database("unused");
+        let cluster = Cluster::new(&url, "bounded", db).expect("cluster");
         // Not started: nothing drains the outbox, as with a Redis that never answers.
         for _ in 0..OUTBOX_CAPACITY + 10 {
             cluster.send(Event::Leaving, "");

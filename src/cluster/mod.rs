@@ -119,6 +119,17 @@ struct Handler {
 }
 
 impl Cluster {
+    /// Where the store's cache changes go: to the other nodes, which forget those
+    /// facts (`Event::Forget`). Holds the cluster weakly (the store lives in it).
+    pub fn peers(self: &Arc<Self>) -> crate::store::cache::Peers {
+        let cluster = Arc::downgrade(self);
+        crate::store::cache::Peers::to(move |changed| {
+            if let Some(cluster) = cluster.upgrade() {
+                cluster.send(Event::Forget(changed), "");
+            }
+        })
+    }
+
     /// The cluster-wide counters (rate limits, throttles) in the same Redis,
     /// through the same client (nothing is dialled until the first count).
     pub fn counters(&self, namespace: &str) -> counters::RedisCounters {
@@ -126,12 +137,17 @@ impl Cluster {
     }
 
     /// Parses the URL; nothing is dialled until `start`.
-    pub fn new(url: &SecretString, namespace: &str) -> redis::RedisResult<Arc<Self>> {
+    /// `db` is for the ownership's record of Redis generations.
+    pub fn new(
+        url: &SecretString,
+        namespace: &str,
+        db: mongodb::Database,
+    ) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(url.expose_secret())?;
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Arc::new(Self {
-            ownership: Ownership::new(client.clone(), &node, namespace),
+            ownership: Ownership::new(client.clone(), &node, namespace, db),
             node,
             channel: format!("{namespace}:{EVENTS}"),
             client,
@@ -167,14 +183,6 @@ impl Cluster {
         let Some(outbox) = outbox else {
             return; // started already
         };
-        self.ownership.attach(store.db.clone());
-        // Cache changes go to the other nodes, which forget those facts.
-        let cluster = Arc::downgrade(self);
-        store.peers.connect(move |changed| {
-            if let Some(cluster) = cluster.upgrade() {
-                cluster.send(Event::Forget(changed), "");
-            }
-        });
         let handler = Handler {
             cluster: Arc::clone(self),
             hub: Arc::clone(hub),

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -46,21 +46,22 @@ pub enum Changed {
     Block(String),
 }
 
-/// Where a node's cache changes go (cluster mode: to the other nodes); nowhere
-/// until set. Shared by every store of the node.
+/// Where a node's cache changes go: nowhere on one node (`default`), to the
+/// other nodes in cluster mode (`to`, given when the store is built). Shared by
+/// every store of the node.
 #[derive(Clone, Default)]
-pub struct Peers(Arc<OnceLock<Tell>>);
+pub struct Peers(Option<Arc<Tell>>);
 
-type Tell = Box<dyn Fn(Changed) + Send + Sync>;
+type Tell = dyn Fn(Changed) + Send + Sync;
 
 impl Peers {
-    /// Sends every later change to `tell` (once; later calls are ignored).
-    pub fn connect(&self, tell: impl Fn(Changed) + Send + Sync + 'static) {
-        let _ = self.0.set(Box::new(tell));
+    /// Sends every change to `tell`.
+    pub fn to(tell: impl Fn(Changed) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(tell)))
     }
 
     pub fn tell(&self, changed: Changed) {
-        if let Some(tell) = self.0.get() {
+        if let Some(tell) = &self.0 {
             tell(changed);
         }
     }

@@ -42,23 +42,25 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects lazily: the driver dials on first use, so a down database makes
-    /// requests fail with 503 rather than the process refusing to start.
+    /// The database, connected lazily: the driver dials on first use, so a down
+    /// database makes requests fail with 503 rather than the process refusing to
+    /// start.
     pub async fn connect(
         uri: &str,
         database: &str,
         timeout: Duration,
-    ) -> mongodb::error::Result<Self> {
+    ) -> mongodb::error::Result<Database> {
         let mut options = ClientOptions::parse(uri).await?;
         options.app_name = Some("confab".to_owned());
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
         let client = Client::with_options(options)?;
-        Ok(Self::new(client.database(database)))
+        Ok(client.database(database))
     }
 
-    pub fn new(db: Database) -> Self {
-        let peers = cache::Peers::default();
+    /// Every collection of `db`; cache changes go to `peers` (cluster mode: the
+    /// other nodes; `Peers::default()`: nowhere).
+    pub fn new(db: Database, peers: cache::Peers) -> Self {
         Self {
             users: UserStore::new(&db, peers.clone()),
             tokens: TokenStore::new(&db),

@@ -128,7 +128,7 @@ async fn start_up_migrates_usernames_and_membership_ids() {
     }
 
     // A node starting on that data.
-    let store = confab::store::Store::new(db);
+    let store = confab::store::Store::new(db, Default::default());
     store.ensure_indexes().await.expect("migrate");
     store.ensure_indexes().await.expect("idempotent");
     let found = store.users.by_username("bob").await.expect("lookup");

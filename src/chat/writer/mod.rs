@@ -396,7 +396,7 @@ mod tests {
             .await
             .expect("client");
         let writers = Writers::new(
-            Store::new(client.database("unused")),
+            Store::new(client.database("unused"), Default::default()),
             Arc::new(crate::realtime::hub::Hub::default()),
         );
         let live = Arc::new(Live {

@@ -21,17 +21,15 @@ impl Ownership {
     /// Returns whether the generation is known now.
     pub(super) async fn adopt(&self, conn: &mut MultiplexedConnection, found: &str) -> bool {
         let current = if found.is_empty() {
-            let had = match self.db.get() {
-                // Unsure (the database did not answer): quiet is the safe answer.
-                Some(db) => store::cluster::had_generation(db, &self.namespace)
-                    .await
-                    .unwrap_or(true),
-                None => true,
-            };
-            if !had && let Some(db) = self.db.get() {
+            // Unsure (the database did not answer): quiet is the safe answer.
+            let had = store::cluster::had_generation(&self.db, &self.namespace)
+                .await
+                .unwrap_or(true);
+            if !had {
                 // Recorded before Redis has it, so that whoever finds Redis empty
                 // next knows the namespace had a generation.
-                if let Err(err) = store::cluster::record_generation(db, &self.namespace).await {
+                if let Err(err) = store::cluster::record_generation(&self.db, &self.namespace).await
+                {
                     tracing::warn!(error = %err, "Redis generation not recorded; the next one will be quiet anyway");
                 }
             }

@@ -102,16 +102,20 @@ pub struct Ownership {
     /// with a crash: a restarted node holds no lease and adopts the current one.
     generation: std::sync::Mutex<String>,
     /// The database, for whether the namespace had a generation before
-    /// (`store::cluster`); set by `attach`. Without it a new generation is
-    /// always quiet.
-    db: std::sync::OnceLock<mongodb::Database>,
+    /// (`store::cluster`).
+    db: mongodb::Database,
     /// When a Redis call last failed: for `REDIS_PAUSE` after it, owners are
     /// `Unknown` without asking (a send never waits on a Redis that is away).
     failed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Ownership {
-    pub fn new(client: redis::Client, node: &str, namespace: &str) -> Arc<Self> {
+    pub fn new(
+        client: redis::Client,
+        node: &str,
+        namespace: &str,
+        db: mongodb::Database,
+    ) -> Arc<Self> {
         Arc::new(Self {
             node: node.to_owned(),
             prefix: format!("{namespace}:owner:"),
@@ -128,14 +132,9 @@ impl Ownership {
             generation_key: format!("{namespace}:generation"),
             namespace: namespace.to_owned(),
             generation: std::sync::Mutex::new(String::new()),
-            db: std::sync::OnceLock::new(),
+            db,
             failed_at: std::sync::Mutex::new(None),
         })
-    }
-
-    /// Gives the ownership the database (for `store::cluster`).
-    pub fn attach(&self, db: mongodb::Database) {
-        let _ = self.db.set(db);
     }
 
     fn key(&self, conversation: &ConversationId) -> String {
