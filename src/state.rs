@@ -128,7 +128,9 @@ impl AppState {
             None => Arc::clone(&writers) as Arc<dyn crate::chat::Router>,
         };
         let config = Arc::new(config);
+        let rate_limits = Arc::new(rate_limits);
         let auth = crate::auth::Auth {
+            rate_limits: Arc::clone(&rate_limits),
             config: Arc::clone(&config),
             store: store.clone(),
             keys: Arc::new(keys),
@@ -140,7 +142,7 @@ impl AppState {
             config: Arc::clone(&config),
             store: store.clone(),
             writers: Arc::clone(&writers),
-            rate_limits: Arc::new(rate_limits),
+            rate_limits,
             changes: Arc::clone(&hub) as Arc<dyn crate::chat::fanout::Changes>,
             router,
             locks: cluster

@@ -263,11 +263,6 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> Result<Json<WsTicket>, Errors<(Authed, Limited)>> {
-        state
-            .chat
-            .rate_limits
-            .check(&auth.0.id, crate::rate_limits::Action::Ticket)
-            .await?;
         let (ticket, expires_in) = sessions::issue_ticket(&state.auth, &auth.0).await?;
         Ok(Json(WsTicket { ticket, expires_in }))
     }

@@ -14,10 +14,9 @@ use super::ApiTags;
 use super::models::{History, Message, Presence, UserSummary};
 use super::text::Text;
 use crate::auth::BearerAuth;
-use crate::chat::{Caller, access, messages};
+use crate::chat::{Caller, messages};
 use crate::domain::page_limit;
 use crate::error::ApiError;
-use crate::permissions::GroupAction;
 use crate::state::AppState;
 use crate::store::messages::HistoryWindow;
 
@@ -175,31 +174,20 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<ConversationId>,
     ) -> Result<Json<Presence>, Errors<(Authed, Refused, Missing, Limited)>> {
-        state
-            .chat
-            .rate_limits
-            .check(&auth.0.id, crate::rate_limits::Action::History)
-            .await?;
-        let room = access::room(
+        let online = crate::chat::people::room_presence(
             &state.chat,
             &Caller::from(&auth.0),
             &id.0,
-            GroupAction::Read,
+            || state.hub.room_online(&id.0),
+            |u| &u.id,
         )
-        .await?;
-        let mut online = Vec::new();
-        for u in state.hub.room_online(&id.0) {
-            // A member shares the room with everyone in it; a global admin who is
-            // not a member sees only those they share another conversation with.
-            if room.actor.group.is_some()
-                || crate::chat::people::may_see_online(&state.chat, &auth.0.id, &u.id).await?
-            {
-                online.push(UserSummary {
-                    id: u.id,
-                    username: u.username,
-                });
-            }
-        }
+        .await?
+        .into_iter()
+        .map(|u| UserSummary {
+            id: u.id,
+            username: u.username,
+        })
+        .collect();
         Ok(Json(Presence {
             conversation_id: id.0,
             online,

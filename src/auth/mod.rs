@@ -23,6 +23,8 @@ pub struct Auth {
     pub throttles: Arc<throttle::Throttles>,
     /// Where a revocation reaches open connections.
     pub revoker: Arc<dyn Revoker>,
+    /// Per-user limits (WebSocket tickets); the same as the chat core's.
+    pub rate_limits: Arc<crate::rate_limits::RateLimits>,
 }
 
 /// The port through which a revocation (logout-all, a password or role change,

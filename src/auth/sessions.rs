@@ -481,6 +481,9 @@ pub async fn change_password(
 /// Issues a single-use WebSocket ticket; returns it with its lifetime in seconds.
 #[tracing::instrument(name = "auth.issue_ticket", level = "debug", skip_all, fields(user = %user.id), err(level = "debug"))]
 pub async fn issue_ticket(auth: &Auth, user: &CurrentUser) -> Result<(String, u64), ApiError> {
+    auth.rate_limits
+        .check(&user.id, crate::rate_limits::Action::Ticket)
+        .await?;
     let (ticket, hash) = new_opaque();
     let expires_at = DateTime::from_millis(now().timestamp_millis() + WS_TICKET_TTL_SECS * 1000);
     auth.store

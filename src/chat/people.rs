@@ -1,8 +1,32 @@
 //! Who may see what of another person: their `online` status.
 
-use super::Chat;
+use super::{Caller, Chat};
 use crate::error::ApiError;
-use crate::ids::UserId;
+use crate::ids::{ConversationId, UserId};
+use crate::permissions::GroupAction;
+use crate::rate_limits::Action;
+
+/// Who of those present in a room (`present`, this node's view, asked only
+/// once the caller may read the room) the caller may see: everyone for a
+/// member, who shares the room with them; for a global admin outside it, those
+/// they may see online anyway (`may_see_online`). Charged like a history read.
+pub async fn room_presence<T>(
+    chat: &Chat,
+    caller: &Caller,
+    conversation: &ConversationId,
+    present: impl FnOnce() -> Vec<T>,
+    user_of: impl Fn(&T) -> &UserId,
+) -> Result<Vec<T>, ApiError> {
+    chat.rate_limits.check(&caller.id, Action::History).await?;
+    let room = super::access::room(chat, caller, conversation, GroupAction::Read).await?;
+    let mut visible = Vec::new();
+    for person in present() {
+        if room.actor.group.is_some() || may_see_online(chat, &caller.id, user_of(&person)).await? {
+            visible.push(person);
+        }
+    }
+    Ok(visible)
+}
 
 /// Whether `viewer` may see `target`'s `online` status: they are the same user,
 /// share a group, or have a DM in which `target` has written.
