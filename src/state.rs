@@ -15,8 +15,22 @@ use crate::rate_limits::RateLimits;
 use crate::realtime::hub::Hub;
 use crate::store::Store;
 
+/// What the edges share (REST handlers, the WebSocket gateway): one `Arc`, so
+/// each request and each connection holding it costs a pointer (an idle socket
+/// keeps one for its whole life).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts behind `AppState`.
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub hub: Arc<Hub>,
@@ -150,7 +164,7 @@ impl AppState {
                 .map(|cluster| Arc::clone(cluster) as Arc<dyn crate::chat::Locks>),
             local_locks: Arc::default(),
         };
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             chat,
             auth,
             hub,
@@ -158,12 +172,25 @@ impl AppState {
             cluster,
             store,
             config,
-        })
+        })))
     }
 
     /// Creates indexes and the bootstrap admin. Both are idempotent.
     pub async fn init(&self) -> Result<(), crate::error::ApiError> {
         self.store.ensure_indexes().await?;
         crate::auth::sessions::bootstrap_admin(&self.auth).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A connection keeps a clone of the state for its whole life: it must stay
+    /// a pointer (issue 21's contexts made the parts behind it larger).
+    #[test]
+    fn the_state_a_connection_keeps_is_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<super::AppState>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }
