@@ -390,6 +390,27 @@ mod tests {
         assert!(st.committed(block_start(2) - 1).is_none());
     }
 
+    /// A read marker never moves back; the call answers with the marker as it
+    /// stands, and announces only a move.
+    #[tokio::test]
+    async fn a_read_marker_moves_forward_only_and_answers_where_it_stands() {
+        let mut st = state(10);
+        st.doc.last_seq = 10;
+        st.marks.insert("u".into(), 5);
+        let (writers, live) = writers_with(st).await;
+        let user = "u".into();
+        let mut announced = Vec::new();
+        let back = writers
+            .mark_read(&live, &user, 3, |_, seq| announced.push(seq))
+            .await;
+        assert_eq!(back.ok(), Some(5));
+        let forward = writers
+            .mark_read(&live, &user, 99, |_, seq| announced.push(seq))
+            .await;
+        assert_eq!(forward.ok(), Some(10), "clamped to the last seq");
+        assert_eq!(announced, [10]);
+    }
+
     async fn writers_with(live: LiveState) -> (Arc<Writers>, Arc<Live>) {
         // The client connects lazily: these tests never reach the database.
         let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:1")

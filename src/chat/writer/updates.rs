@@ -104,8 +104,9 @@ impl Writers {
     }
 
     /// Moves the user's read marker forward to `seq` (clamped to the last seq).
-    /// Returns `seq` so clamped, whether the marker moved or not; `moved` is called
-    /// under the lock when it did (the `read` event).
+    /// Returns the marker as it stands after the call (a marker never moves
+    /// back: a lower `seq` leaves it, and returns it); `moved` is called under
+    /// the lock when it moved (the `read` event).
     pub async fn mark_read(
         &self,
         live: &Live,
@@ -128,7 +129,7 @@ impl Writers {
             Ok(seq)
         } else {
             st.marks.insert(user_id.clone(), current);
-            Ok(seq)
+            Ok(current)
         }
     }
 }
