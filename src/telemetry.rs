@@ -32,6 +32,33 @@ pub async fn first_to_end(tasks: Vec<tokio::task::JoinHandle<()>>, kind: &str) {
     }
 }
 
+/// A part's long-lived tasks, kept from their start until someone supervises
+/// them (`first_to_end`). In memory only: a restarted process starts them anew.
+#[derive(Default)]
+pub struct Tasks(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+impl Tasks {
+    /// Keeps `tasks` (those of an earlier call are replaced).
+    pub fn keep(&self, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
+    }
+
+    /// Resolves when the first of the kept tasks ends (`first_to_end`); never,
+    /// when none were started or another caller supervises them already.
+    pub async fn supervise(&self, kind: &str) {
+        let tasks = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        first_to_end(tasks, kind).await;
+    }
+}
+
 /// Installs the process-wide metrics recorder (once; later calls are no-ops).
 pub fn init_metrics() {
     METRICS.get_or_init(|| match PrometheusBuilder::new().install_recorder() {

@@ -81,7 +81,7 @@ pub struct Cluster {
     outbox: mpsc::Sender<Outgoing>,
     outbox_rx: std::sync::Mutex<Option<mpsc::Receiver<Outgoing>>>,
     /// The publisher, subscriber, lease renewer and heartbeat, for `supervise`.
-    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    tasks: crate::telemetry::Tasks,
     /// Which node writes which conversation.
     ownership: Arc<Ownership>,
     /// Forwarded sends waiting for their answers, by call id.
@@ -153,7 +153,7 @@ impl Cluster {
             client,
             outbox,
             outbox_rx: std::sync::Mutex::new(Some(outbox_rx)),
-            tasks: std::sync::Mutex::new(Vec::new()),
+            tasks: crate::telemetry::Tasks::default(),
             calls: std::sync::Mutex::new(HashMap::new()),
             next_call: AtomicU64::new(1),
             taking: dashmap::DashMap::new(),
@@ -195,10 +195,7 @@ impl Cluster {
             tokio::spawn(Arc::clone(self).heartbeat_forever(Arc::clone(hub))),
             tokio::spawn(Arc::clone(self).publish_forever(outbox)),
         ];
-        *self
-            .tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
+        self.tasks.keep(tasks);
         tracing::info!(node = %self.node, "cluster mode: events cross nodes through Redis");
     }
 
@@ -206,13 +203,7 @@ impl Cluster {
     /// whose subscriber panicked would serve on, deaf to the other nodes), so
     /// `main` can stop the process.
     pub async fn supervise(self: Arc<Self>) {
-        let tasks = std::mem::take(
-            &mut *self
-                .tasks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        crate::telemetry::first_to_end(tasks, "cluster").await;
+        self.tasks.supervise("cluster").await;
     }
 
     /// At shutdown, after the writers flushed: this node's leases go back, and

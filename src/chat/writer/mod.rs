@@ -106,7 +106,7 @@ pub struct Writers {
     tx: mpsc::UnboundedSender<Pending>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
     /// The batcher and the flusher, for `supervise`.
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    tasks: crate::telemetry::Tasks,
     /// Sends accepted and not yet stored or failed, on this node. In memory only:
     /// after a crash nothing is in flight (clients retry with their `client_id`).
     in_flight: std::sync::atomic::AtomicUsize,
@@ -141,7 +141,7 @@ impl Writers {
             fanout,
             tx,
             rx: Mutex::new(Some(rx)),
-            tasks: Mutex::new(Vec::new()),
+            tasks: crate::telemetry::Tasks::default(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
         })
@@ -159,24 +159,14 @@ impl Writers {
                 tokio::spawn(Arc::clone(self).run_batcher(rx)),
                 tokio::spawn(Arc::clone(self).run_flusher()),
             ];
-            *self
-                .tasks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = tasks;
+            self.tasks.keep(tasks);
         }
     }
 
     /// Resolves when the batcher or the flusher ends (they never should: a panic
     /// in one would stop storing messages), so `main` can stop the process.
     pub async fn supervise(self: Arc<Self>) {
-        let tasks = std::mem::take(
-            &mut *self
-                .tasks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        // Not started (or already supervised elsewhere): nothing to watch.
-        crate::telemetry::first_to_end(tasks, "conversation writer").await;
+        self.tasks.supervise("conversation writer").await;
     }
 
     /// The conversation's `Live`, loading it on first use; 404 if it does not exist.
