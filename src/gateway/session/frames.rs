@@ -14,6 +14,16 @@ impl Session {
     }
 
     /// Answers a malformed frame; too many of them close the connection (1008).
+    /// A `join` or `leave`: charged to the user's join rate, then the id parsed.
+    async fn join_or_leave(&self, conversation: &str) -> Result<ConversationId, ApiError> {
+        self.state
+            .chat
+            .rate_limits
+            .check(&self.caller.id, Action::Join)
+            .await?;
+        access::conversation_id(conversation)
+    }
+
     pub(super) fn bad_frame(&mut self, message: &str, reference: Option<String>) -> Option<Exit> {
         self.bad_frames += 1;
         self.error(&ApiError::new(ErrorCode::BadRequest, message), reference);
@@ -50,36 +60,18 @@ impl Session {
         }
         match frame {
             ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(PongFrame {})),
-            ClientFrame::Join(join) => {
-                let checked = self
-                    .state
-                    .chat
-                    .rate_limits
-                    .check(&self.caller.id, Action::Join)
-                    .await
-                    .and_then(|()| access::conversation_id(&join.conversation));
-                match checked {
-                    Ok(conversation) => self.join(&conversation, join.since).await,
-                    Err(err) => self.error(&err, Some(join.conversation)),
-                }
-            }
-            ClientFrame::Leave(leave) => {
-                let checked = self
-                    .state
-                    .chat
-                    .rate_limits
-                    .check(&self.caller.id, Action::Join)
-                    .await
-                    .and_then(|()| access::conversation_id(&leave.conversation));
-                match checked {
-                    Ok(conversation) => {
-                        if self.joined.remove(&conversation) {
-                            self.state.hub.leave(&conversation, &self.conn);
-                        }
+            ClientFrame::Join(join) => match self.join_or_leave(&join.conversation).await {
+                Ok(conversation) => self.join(&conversation, join.since).await,
+                Err(err) => self.error(&err, Some(join.conversation)),
+            },
+            ClientFrame::Leave(leave) => match self.join_or_leave(&leave.conversation).await {
+                Ok(conversation) => {
+                    if self.joined.remove(&conversation) {
+                        self.state.hub.leave(&conversation, &self.conn);
                     }
-                    Err(err) => self.error(&err, Some(leave.conversation)),
                 }
-            }
+                Err(err) => self.error(&err, Some(leave.conversation)),
+            },
             ClientFrame::Send(send) => {
                 return self
                     .send(send.conversation, send.body, send.client_id)
