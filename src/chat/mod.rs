@@ -7,7 +7,6 @@ pub mod access;
 pub mod dms;
 pub mod fanout;
 pub mod groups;
-pub mod keyed;
 pub mod messages;
 pub mod people;
 pub mod router;
@@ -44,7 +43,7 @@ pub struct Chat {
     /// Cluster-wide locks: none on one node (this node's own lock is enough).
     pub locks: Option<Arc<dyn Locks>>,
     /// This node's locks by name, taken before the cluster-wide one.
-    pub local_locks: Arc<keyed::KeyedLocks>,
+    pub local_locks: Arc<crate::store::locks::KeyedLocks>,
 }
 
 /// Why a cluster-wide lock was not taken.
