@@ -67,7 +67,7 @@ pub fn build_app(state: AppState) -> impl Endpoint<Output = Response> {
         .with(poem::middleware::CookieJarManager::new())
         .around(middleware::time_limit)
         // The bearer guard reads identity's context (`auth::guard`).
-        .data(state.auth.clone())
+        .data(std::sync::Arc::clone(&state.auth))
         .data(state)
         .catch_all_error(error::render_error)
         .around(middleware::allow_header)

@@ -43,7 +43,7 @@ pub struct Shared {
     pub chat: crate::chat::Chat,
     /// Identity's context: the store, keys, hasher, throttles and the revoker
     /// the mode chose.
-    pub auth: crate::auth::Auth,
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 /// Why the state could not be built (a setting that cannot be used).
@@ -166,7 +166,7 @@ impl AppState {
         };
         Ok(Self(Arc::new(Shared {
             chat,
-            auth,
+            auth: Arc::new(auth),
             hub,
             writers,
             cluster,

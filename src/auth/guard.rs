@@ -13,6 +13,8 @@ use crate::error::ApiError;
 pub struct BearerAuth(pub CurrentUser);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> {
-    let auth = req.data::<super::Auth>().ok_or_else(ApiError::internal)?;
+    let auth = req
+        .data::<std::sync::Arc<super::Auth>>()
+        .ok_or_else(ApiError::internal)?;
     Ok(crate::auth::sessions::authenticate(auth, &bearer.token).await?)
 }
