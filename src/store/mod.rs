@@ -37,8 +37,6 @@ pub struct Store {
     pub groups: GroupStore,
     pub conversations: ConversationStore,
     pub messages: MessageStore,
-    /// Where this node's cache changes go (cluster mode: the other nodes).
-    pub peers: cache::Peers,
 }
 
 impl Store {
@@ -66,8 +64,7 @@ impl Store {
             tokens: TokenStore::new(&db),
             groups: GroupStore::new(&db, peers.clone()),
             conversations: ConversationStore::new(&db),
-            messages: MessageStore::new(&db, peers.clone()),
-            peers,
+            messages: MessageStore::new(&db, peers),
             db,
         }
     }
