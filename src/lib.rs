@@ -18,6 +18,7 @@ pub mod netaddr;
 pub mod permissions;
 pub mod rate_limits;
 pub mod realtime;
+pub mod search;
 pub mod state;
 pub mod store;
 pub mod telemetry;
