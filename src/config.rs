@@ -107,6 +107,10 @@ pub struct Config {
     /// `REDIS_NAMESPACE`: prefix of every Redis key and channel, so that several
     /// deployments (or test runs) can share one Redis. Default `confab`.
     pub redis_namespace: String,
+    /// `SEARCH_INDEX_DIR`: where this node keeps its search index (created if
+    /// missing; one node per directory). Unset: the index lives in memory and is
+    /// rebuilt from the database at every start.
+    pub search_index_dir: Option<std::path::PathBuf>,
 }
 
 /// How durable a message is before it is acked (`MESSAGE_DURABILITY`).
@@ -258,6 +262,7 @@ impl Config {
             metrics_token: metrics_token.map(SecretString::from),
             redis_url: get("REDIS_URL").map(SecretString::from),
             redis_namespace: get("REDIS_NAMESPACE").unwrap_or_else(|| "confab".to_owned()),
+            search_index_dir: get("SEARCH_INDEX_DIR").map(std::path::PathBuf::from),
         })
     }
 }

@@ -59,3 +59,23 @@ pub const TYPING_THROTTLE_MS: u64 = 2000;
 pub const TYPING_THROTTLE_MAX_ROOMS: usize = 64;
 /// Server pings this often; a peer silent for two intervals is dropped.
 pub const WS_PING_INTERVAL_SECS: u64 = 30;
+
+/// Message search (`GET /api/v1/search/messages`): the longest `q`, its most
+/// parts (words, phrases, prefixes), and the shortest word or prefix the index
+/// finds (it holds 2- and 3-character n-grams).
+pub const SEARCH_Q_MAX_CHARS: usize = 256;
+pub const SEARCH_Q_MAX_PARTS: usize = 16;
+pub const SEARCH_Q_MIN_CHARS: usize = 2;
+/// Search pages: default and maximum `limit`.
+pub const SEARCH_LIMIT_DEFAULT: u32 = 20;
+pub const SEARCH_LIMIT_MAX: u32 = 50;
+/// Rounds of candidates one search examines before it returns a short page
+/// with a cursor (candidates the final check drops cost a round each).
+pub const SEARCH_CANDIDATE_ROUNDS: usize = 8;
+/// Candidates read back from the database at once (the final check).
+pub const SEARCH_VERIFY_CONCURRENCY: usize = 16;
+/// How often the index makes what it learned searchable (its lag).
+pub const SEARCH_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Changes waiting for the index; beyond it a change is dropped and its
+/// conversation read again from the database (`crate::search`).
+pub const SEARCH_QUEUE: usize = 100_000;

@@ -38,6 +38,9 @@ pub struct Shared {
     pub writers: Arc<crate::chat::writer::Writers>,
     /// Cluster mode (`REDIS_URL`): the link to the other nodes.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// This node's search index (`SEARCH_INDEX_DIR`), the chat core's
+    /// `SearchIndex`.
+    pub search: Arc<crate::search::Engine>,
     /// The chat core's context: the store, the writers, the rate limits and the
     /// ports the mode chose (router, locks, changes); the same handles as above.
     pub chat: crate::chat::Chat,
@@ -53,6 +56,8 @@ pub enum StartError {
     Database(#[from] mongodb::error::Error),
     #[error("cannot use REDIS_URL: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("cannot use SEARCH_INDEX_DIR: {0}")]
+    Search(#[from] tantivy::TantivyError),
 }
 
 impl AppState {
@@ -126,9 +131,12 @@ impl AppState {
             Some(cluster) => cluster.new_hub(),
             None => Hub::default(),
         });
+        let search = crate::search::Engine::open(store.clone(), config.search_index_dir.as_deref())?;
+        search.start();
         let writers = crate::chat::writer::Writers::new(
             store.clone(),
             Arc::clone(&hub) as Arc<dyn crate::chat::fanout::Fanout>,
+            Arc::clone(&search) as Arc<dyn crate::chat::search::SearchIndex>,
         );
         writers.start();
         if let Some(cluster) = &cluster {
@@ -158,6 +166,7 @@ impl AppState {
             writers: Arc::clone(&writers),
             rate_limits,
             changes: Arc::clone(&hub) as Arc<dyn crate::chat::fanout::Changes>,
+            search: Arc::clone(&search) as Arc<dyn crate::chat::search::SearchIndex>,
             router,
             locks: cluster
                 .as_ref()
@@ -170,6 +179,7 @@ impl AppState {
             hub,
             writers,
             cluster,
+            search,
             store,
             config,
         })))

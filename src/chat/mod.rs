@@ -10,6 +10,7 @@ pub mod groups;
 pub mod messages;
 pub mod people;
 pub mod router;
+pub mod search;
 pub mod writer;
 
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct Chat {
     pub rate_limits: Arc<RateLimits>,
     /// Where changes to existing things are told (the hub).
     pub changes: Arc<dyn fanout::Changes>,
+    /// The search index of this node (or an external engine).
+    pub search: Arc<dyn search::SearchIndex>,
     /// Where sends are stored: this node's writers, or the owner node of each
     /// conversation.
     pub router: Arc<dyn Router>,

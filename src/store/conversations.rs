@@ -274,6 +274,25 @@ impl ConversationStore {
             .await
     }
 
+    /// Every conversation's id (the search index's catch-up at start; a scan,
+    /// never on a request's path).
+    #[tracing::instrument(name = "store.conversations.all_ids", level = "info", skip(self), err)]
+    pub async fn all_ids(&self) -> mongodb::error::Result<Vec<ConversationId>> {
+        let ids: Vec<mongodb::bson::Document> = self
+            .conversations
+            .clone_with_type::<mongodb::bson::Document>()
+            .find(doc! {})
+            .projection(doc! { "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(ids
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok())
+            .map(ConversationId::from_trusted)
+            .collect())
+    }
+
     /// The user's DMs, most recently active first, after `(activity millis, id)`.
     #[tracing::instrument(name = "store.conversations.direct_page", level = "info", skip(self), fields(user = %user_id), err)]
     pub async fn direct_page(

@@ -15,6 +15,8 @@ use crate::permissions::GroupRole;
 /// each map is cleared when full.
 const MEMBERSHIP_CACHE_CAPACITY: usize = 200_000;
 const GROUP_CACHE_CAPACITY: usize = 50_000;
+/// Users whose list of groups is cached (`groups_of`).
+const GROUPS_OF_CACHE_CAPACITY: usize = 50_000;
 
 /// A membership's `_id`: what an access check looks it up by.
 pub fn membership_id(group_id: &GroupId, user_id: &UserId) -> String {
@@ -71,6 +73,11 @@ pub struct GroupStore {
     /// Groups (without `member_count`) for access checks; existing ones only.
     /// Changed by update, set_owner and delete.
     group_cache: BoundedCache<GroupId, GroupDoc>,
+    /// The groups each user is a member of (`groups_of`, for search). Changed by
+    /// the same writes and events as `membership_cache` (a user's entry is
+    /// dropped whenever one of their memberships changes, every entry when a
+    /// group is deleted), with the same bound after a lost event (`CACHE_TTL`).
+    groups_of_cache: BoundedCache<UserId, std::sync::Arc<Vec<GroupId>>>,
     /// The other nodes' caches (cluster mode): told of every change.
     peers: super::cache::Peers,
 }
@@ -87,6 +94,7 @@ impl GroupStore {
             members: db.collection("memberships"),
             membership_cache: BoundedCache::new(MEMBERSHIP_CACHE_CAPACITY),
             group_cache: BoundedCache::new(GROUP_CACHE_CAPACITY),
+            groups_of_cache: BoundedCache::new(GROUPS_OF_CACHE_CAPACITY),
             peers,
         }
     }
@@ -102,6 +110,7 @@ impl GroupStore {
     pub fn forget_all(&self) {
         self.group_cache.clear();
         self.membership_cache.clear();
+        self.groups_of_cache.clear();
     }
 
     /// Another node changed a group or a membership: read it from the database
@@ -109,12 +118,18 @@ impl GroupStore {
     pub fn forget(&self, changed: &Changed) {
         match changed {
             Changed::Group(id) => self.group_cache.invalidate(id),
-            Changed::Membership(id) => self.membership_cache.invalidate(id),
+            Changed::Membership(id) => {
+                self.membership_cache.invalidate(id);
+                if let Some((_, user)) = id.split_once(':') {
+                    self.groups_of_cache.invalidate(&UserId::from_trusted(user));
+                }
+            }
             Changed::GroupDeleted(id) => {
                 let prefix = format!("{id}:");
                 self.membership_cache
                     .invalidate_where(|key| key.starts_with(&prefix));
                 self.group_cache.invalidate(id);
+                self.groups_of_cache.clear();
             }
             Changed::User(_) | Changed::Block(_) => {}
         }
@@ -319,6 +334,7 @@ impl GroupStore {
         let prefix = format!("{id}:");
         self.membership_cache
             .invalidate_where(|key| key.starts_with(&prefix));
+        self.groups_of_cache.clear();
         members?;
         let group = self.groups.delete_one(doc! { "_id": id }).await;
         self.group_cache.invalidate(id);
@@ -377,6 +393,7 @@ impl GroupStore {
         };
         let inserted = self.members.insert_one(&membership).await;
         self.peers.tell(Changed::Membership(membership.id.clone()));
+        self.groups_of_cache.invalidate(user_id);
         match inserted {
             Ok(_) => {
                 self.membership_cache
@@ -438,6 +455,7 @@ impl GroupStore {
             .delete_one(doc! { "_id": &id, "role": role_bson(expected) })
             .await;
         self.peers.tell(Changed::Membership(id.clone()));
+        self.groups_of_cache.invalidate(user_id);
         match &result {
             Ok(done) if done.deleted_count > 0 => self.membership_cache.set(id, None),
             _ => self.membership_cache.invalidate(&id),
@@ -473,6 +491,34 @@ impl GroupStore {
             .try_collect()
             .await?;
         Ok(docs.into_iter().map(|m| m.user_id).collect())
+    }
+
+    /// Every group the user is a member of (search's scope): memory, or one
+    /// query (a scan of `memberships` on FerretDB, an index on MongoDB) when not
+    /// cached.
+    pub async fn groups_of(
+        &self,
+        user_id: &UserId,
+    ) -> mongodb::error::Result<std::sync::Arc<Vec<GroupId>>> {
+        if let Some(cached) = self.groups_of_cache.get(user_id) {
+            return Ok(cached);
+        }
+        let epoch = self.groups_of_cache.epoch();
+        let found = std::sync::Arc::new(self.find_groups_of(user_id).await?);
+        self.groups_of_cache
+            .fill(epoch, user_id.clone(), std::sync::Arc::clone(&found));
+        Ok(found)
+    }
+
+    #[tracing::instrument(name = "store.groups.groups_of", level = "info", skip(self), fields(user = %user_id), err)]
+    async fn find_groups_of(&self, user_id: &UserId) -> mongodb::error::Result<Vec<GroupId>> {
+        let docs: Vec<MembershipDoc> = self
+            .members
+            .find(doc! { "user_id": user_id })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs.into_iter().map(|m| m.group_id).collect())
     }
 
     /// The user's memberships after the group id `cursor`, in group id order.

@@ -247,6 +247,7 @@ impl Writers {
         }
         if !st.deleted {
             self.fanout.deliver(&st.doc, &message, announced);
+            self.index.learn(&message);
         }
         for reply in st.waiters.remove(&message.seq).unwrap_or_default() {
             let _ = reply.send(Ok(message.clone()));
@@ -279,6 +280,7 @@ impl Writers {
                     // seq order, as a commit is.
                     tracing::info!(conversation = %live.id, seq = first.seq, "announcing a message stored late");
                     self.fanout.replayed(&st.doc, &first);
+                    self.index.learn(&first);
                     st.insert_ordered(first.clone());
                 }
                 for reply in st.waiters.remove(&message.seq).unwrap_or_default() {

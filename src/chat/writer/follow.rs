@@ -17,6 +17,7 @@ impl Writers {
     /// Redis subscription was lost): every conversation in memory reloads from
     /// the database before its next use, as after a store failure.
     pub fn resync_all(&self) {
+        self.index.resync();
         for entry in self.live.iter() {
             if let Some(live) = entry.value().get() {
                 live.lock().broken = true;
@@ -65,6 +66,7 @@ impl Writers {
     /// predecessor stored it, and may or may not have published it): not
     /// delivered again if this copy already holds it.
     pub fn observe_remote(&self, message: MessageDoc, replayed: bool, deliver: impl FnOnce()) {
+        self.index.learn(&message);
         let cell = self
             .live
             .get(&message.conversation_id)

@@ -63,6 +63,7 @@ use dashmap::DashMap;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::chat::fanout::Fanout;
+use crate::chat::search::SearchIndex;
 use crate::error::ApiError;
 use crate::ids::ConversationId;
 use crate::store::Store;
@@ -103,6 +104,9 @@ pub struct Writers {
     live: DashMap<ConversationId, Arc<OnceCell<Arc<Live>>>>,
     store: Store,
     fanout: Arc<dyn Fanout>,
+    /// Told of every message version this node learns (stored here, changed
+    /// here, heard from another node): the search index follows.
+    index: Arc<dyn SearchIndex>,
     tx: mpsc::UnboundedSender<Pending>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
     /// The batcher and the flusher, for `supervise`.
@@ -131,7 +135,7 @@ fn reloading() -> ApiError {
 }
 
 impl Writers {
-    pub fn new(store: Store, fanout: Arc<dyn Fanout>) -> Arc<Self> {
+    pub fn new(store: Store, fanout: Arc<dyn Fanout>, index: Arc<dyn SearchIndex>) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(Self {
             live: DashMap::new(),
@@ -139,6 +143,7 @@ impl Writers {
             taken: DashMap::new(),
             store,
             fanout,
+            index,
             tx,
             rx: Mutex::new(Some(rx)),
             tasks: crate::telemetry::Tasks::default(),
@@ -229,6 +234,7 @@ impl Writers {
         {
             tracing::info!(conversation = %current.id, seq = message.seq, "announcing a message found on reload");
             self.fanout.replayed(&st.doc, message);
+            self.index.learn(message);
         }
     }
 
@@ -409,6 +415,7 @@ mod tests {
         let writers = Writers::new(
             Store::new(client.database("unused"), Default::default()),
             Arc::new(crate::realtime::hub::Hub::default()),
+            Arc::new(crate::chat::search::NoIndex),
         );
         let live = Arc::new(Live {
             id: "c".into(),

@@ -99,6 +99,7 @@ impl Writers {
             st.doc.last_message = Some(last_message(&now));
             st.dirty_doc = true;
         }
+        self.index.learn(&now);
         notify(&st.doc, &now);
         Ok(())
     }

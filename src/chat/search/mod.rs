@@ -1,0 +1,305 @@
+//! Message search (issue 22): the query language (`query`), the search port
+//! (`SearchIndex`, implemented by `crate::search` with tantivy) and the search
+//! itself (`messages`).
+//!
+//! What is promised (docs/architecture.md §11):
+//! - **Nothing the caller may not read.** The scope is decided here, at query
+//!   time, never by the index: the groups the caller is a member of *now*
+//!   (`GroupStore::groups_of`, changed by the same writes and cluster events as
+//!   the membership checks of every other read) and the DMs the caller is in (a
+//!   DM's participants never change). The engine gets the scope as a mandatory
+//!   clause that no part of `q` can remove: `q` is parsed here into words, never
+//!   handed to the engine's own parser.
+//! - **Nothing a message no longer says.** Every candidate the index finds is
+//!   read again from the database (`messages`, by `_id`, where an edit or a
+//!   delete is stored before anyone hears of it) and checked against the text it
+//!   has *now*: a deleted message, or one edited since it was indexed, never
+//!   shows, whatever events the index missed. An index that trails can only
+//!   miss results, never leak them.
+
+pub mod query;
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::Chat;
+use super::access::room;
+use crate::chat::Caller;
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::{ConversationId, MessageId, UserId};
+use crate::limits::{
+    SEARCH_CANDIDATE_ROUNDS, SEARCH_Q_MAX_CHARS, SEARCH_Q_MAX_PARTS, SEARCH_Q_MIN_CHARS,
+};
+use crate::permissions::GroupAction;
+use crate::rate_limits::Action;
+use crate::store::messages::MessageDoc;
+
+pub use query::Clause;
+
+/// Where a message sorts: newest first by the moment it was sent, ties broken
+/// by a fixed hash of its id (`tie_of`), so that a cursor is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    /// `created_at` in ms since the epoch.
+    pub at: i64,
+    pub tie: u64,
+}
+
+impl Key {
+    pub fn of(message: &MessageDoc) -> Self {
+        Self {
+            at: message.created_at.timestamp_millis(),
+            tie: tie_of(&message.id),
+        }
+    }
+
+    /// The opaque cursor of a page that ends at this key.
+    pub fn cursor(self) -> String {
+        format!("{:x}.{:x}", self.at, self.tie)
+    }
+
+    /// A cursor back into a key; `None` for anything this server did not make.
+    pub fn from_cursor(raw: &str) -> Option<Self> {
+        let (at, tie) = raw.split_once('.')?;
+        if at.len() > 16 || tie.len() > 16 {
+            return None;
+        }
+        Some(Self {
+            at: i64::from_str_radix(at, 16).ok()?,
+            tie: u64::from_str_radix(tie, 16).ok()?,
+        })
+    }
+}
+
+/// A fixed 64-bit hash of a message id (FNV-1a): the same on every node and
+/// after a restart.
+pub fn tie_of(id: &MessageId) -> u64 {
+    id.as_str().bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Which conversations a search may look in: these, and (`reader`) the DMs
+/// this user is a participant of.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub conversations: Vec<ConversationId>,
+    pub reader: Option<UserId>,
+}
+
+/// What the engine is asked: candidates for every clause, within `scope`,
+/// newest first, strictly older than `below`.
+#[derive(Debug, Clone)]
+pub struct Find {
+    pub clauses: Vec<Clause>,
+    pub scope: Scope,
+    pub sender: Option<UserId>,
+    /// `created_at` bounds in ms (inclusive `from`, exclusive `until`).
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+    pub below: Option<Key>,
+    pub limit: usize,
+}
+
+/// A message the engine found, to be checked.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub id: MessageId,
+    pub key: Key,
+}
+
+/// The search port: a node's index of message bodies (`crate::search`, tantivy),
+/// or, later, an external engine fed from the same events.
+pub trait SearchIndex: Send + Sync {
+    /// A message as it now is (new, edited or deleted): the index follows, off
+    /// the caller's path (never waits, never fails the caller).
+    fn learn(&self, message: &MessageDoc);
+
+    /// Events may have been lost (a cluster gap): read everything again.
+    fn resync(&self);
+
+    /// Candidates (they may no longer match: `messages` checks each).
+    fn find(&self, find: &Find) -> Result<Vec<Candidate>, String>;
+}
+
+/// An index that holds nothing (tests of parts that never search).
+pub struct NoIndex;
+
+impl SearchIndex for NoIndex {
+    fn learn(&self, _: &MessageDoc) {}
+    fn resync(&self) {}
+    fn find(&self, _: &Find) -> Result<Vec<Candidate>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// A search request, as the edge parsed it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub q: String,
+    pub conversation: Option<ConversationId>,
+    pub sender: Option<UserId>,
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+/// A message found, with where `q` matched its body (char offsets `[start, end)`).
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub message: MessageDoc,
+    pub highlights: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Found>,
+    pub next_cursor: Option<String>,
+}
+
+/// The query's clauses, or the error the client gets: a malformed query is a
+/// 400, an empty, too long or too short one a 422.
+pub fn parse(q: &str) -> Result<Vec<Clause>, ApiError> {
+    let limits = query::Limits {
+        max_chars: SEARCH_Q_MAX_CHARS,
+        max_parts: SEARCH_Q_MAX_PARTS,
+        min_chars: SEARCH_Q_MIN_CHARS,
+    };
+    query::parse(q, limits).map_err(|err| match err {
+        query::QueryError::Syntax(why) => ApiError::new(ErrorCode::BadRequest, why),
+        other => ApiError::invalid_field("q", other.to_string()),
+    })
+}
+
+/// The newest messages the caller may read that match `request`.
+#[tracing::instrument(name = "chat.search.messages", level = "debug", skip_all, fields(user = %caller.id), err(level = "debug"))]
+pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<Page, ApiError> {
+    let clauses = parse(&request.q)?;
+    let below = match &request.cursor {
+        Some(raw) => Some(Key::from_cursor(raw).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidCursor,
+                "cursor is not one this server returned",
+            )
+        })?),
+        None => None,
+    };
+    if let (Some(after), Some(before)) = (request.after, request.before)
+        && after >= before
+    {
+        return Err(ApiError::invalid_field("after", "must be earlier than before"));
+    }
+    chat.rate_limits.check(&caller.id, Action::History).await?;
+    let scope = match &request.conversation {
+        // Refused exactly as a history read of it is (404 when not visible).
+        Some(id) => {
+            room(chat, caller, id, GroupAction::Read).await?;
+            Scope {
+                conversations: vec![id.clone()],
+                reader: None,
+            }
+        }
+        None => Scope {
+            conversations: chat
+                .store
+                .groups
+                .groups_of(&caller.id)
+                .await?
+                .iter()
+                .map(|group| group.conversation())
+                .collect(),
+            reader: Some(caller.id.clone()),
+        },
+    };
+    let mut find = Find {
+        clauses,
+        scope,
+        sender: request.sender,
+        from: request.after.map(|ms| ms.saturating_add(1)),
+        until: request.before,
+        below,
+        // One more than asked: whether a next page exists.
+        limit: (request.limit + 1) * 2,
+    };
+    let wanted = request.limit + 1;
+    let mut items: Vec<(Found, Key)> = Vec::with_capacity(wanted);
+    let mut examined: Option<Key> = None;
+    let mut exhausted = false;
+    for _ in 0..SEARCH_CANDIDATE_ROUNDS {
+        let index = Arc::clone(&chat.search);
+        let asked = find.clone();
+        let candidates = tokio::task::spawn_blocking(move || index.find(&asked))
+            .await
+            .map_err(|_| ApiError::internal())?
+            .map_err(|err| {
+                tracing::error!(error = %err, "search index failed");
+                ApiError::internal()
+            })?;
+        exhausted = candidates.len() < find.limit;
+        let checked = verify(chat, &find, &candidates).await?;
+        for (candidate, found) in candidates.iter().zip(checked) {
+            examined = Some(candidate.key);
+            if let Some(found) = found {
+                items.push((found, candidate.key));
+                if items.len() == wanted {
+                    break;
+                }
+            }
+        }
+        if items.len() == wanted || exhausted {
+            break;
+        }
+        find.below = examined;
+    }
+    let more = items.len() == wanted;
+    items.truncate(request.limit);
+    let next_cursor = if more {
+        items.last().map(|(_, key)| key.cursor())
+    } else if !exhausted {
+        // The rounds ran out before the page filled (many candidates no longer
+        // match): the page is short, and the next one goes on from there.
+        examined.map(Key::cursor)
+    } else {
+        None
+    };
+    Ok(Page {
+        items: items.into_iter().map(|(found, _)| found).collect(),
+        next_cursor,
+    })
+}
+
+/// Each candidate as it is stored now, if it still matches: not deleted, its
+/// current text matching every clause (which also gives the highlights).
+async fn verify(
+    chat: &Chat,
+    find: &Find,
+    candidates: &[Candidate],
+) -> Result<Vec<Option<Found>>, ApiError> {
+    let store = &chat.store.messages;
+    let read: Vec<Result<Option<MessageDoc>, mongodb::error::Error>> =
+        futures_util::stream::iter(candidates.iter().map(|c| store.by_id(&c.id)))
+            .buffered(crate::limits::SEARCH_VERIFY_CONCURRENCY)
+            .collect()
+            .await;
+    let mut checked = Vec::with_capacity(read.len());
+    for message in read {
+        checked.push(message?.and_then(|message| {
+            if message.deleted
+                || find
+                    .sender
+                    .as_ref()
+                    .is_some_and(|sender| *sender != message.sender_id)
+            {
+                return None;
+            }
+            let highlights = query::matches(&message.body, &find.clauses)?;
+            Some(Found {
+                message,
+                highlights,
+            })
+        }));
+    }
+    Ok(checked)
+}
