@@ -197,6 +197,13 @@ pub fn page_limit(requested: Option<u32>) -> u32 {
     requested.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX)
 }
 
+/// Clamps a requested search page size to its bounds (`SEARCH_LIMIT_MAX`).
+pub fn search_limit(requested: Option<u32>) -> u32 {
+    requested
+        .unwrap_or(crate::limits::SEARCH_LIMIT_DEFAULT)
+        .clamp(1, crate::limits::SEARCH_LIMIT_MAX)
+}
+
 /// A moment on the wire (RFC 3339 in JSON, REST and WebSocket alike).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 

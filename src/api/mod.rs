@@ -8,6 +8,7 @@ pub mod health;
 pub mod messages;
 pub mod models;
 pub mod realtime;
+pub mod search;
 pub mod spec;
 pub mod text;
 pub mod users;
@@ -27,6 +28,8 @@ pub enum ApiTags {
     Dms,
     /// History, sending, editing, deleting, read markers, presence.
     Messages,
+    /// Finding messages by their text.
+    Search,
     /// The WebSocket gateway.
     Realtime,
     /// Liveness, readiness and metrics.
@@ -41,6 +44,7 @@ pub type Apis = (
     groups::GroupsApi,
     dms::DmsApi,
     messages::MessagesApi,
+    search::SearchApi,
     realtime::RealtimeApi,
     health::HealthApi,
 );
@@ -54,6 +58,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             groups::GroupsApi,
             dms::DmsApi,
             messages::MessagesApi,
+            search::SearchApi,
             realtime::RealtimeApi,
             health::HealthApi,
         ),

@@ -24,6 +24,7 @@ mod openapi;
 mod operations;
 mod promises;
 mod races;
+mod search;
 mod realtime;
 mod refresh_races;
 mod security;

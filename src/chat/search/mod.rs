@@ -21,8 +21,6 @@ pub mod query;
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
-
 use super::Chat;
 use super::access::room;
 use crate::chat::Caller;
@@ -278,14 +276,15 @@ async fn verify(
     candidates: &[Candidate],
 ) -> Result<Vec<Option<Found>>, ApiError> {
     let store = &chat.store.messages;
-    let read: Vec<Result<Option<MessageDoc>, mongodb::error::Error>> =
-        futures_util::stream::iter(candidates.iter().map(|c| store.by_id(&c.id)))
-            .buffered(crate::limits::SEARCH_VERIFY_CONCURRENCY)
-            .collect()
-            .await;
+    let mut read: Vec<Option<MessageDoc>> = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(crate::limits::SEARCH_VERIFY_CONCURRENCY) {
+        read.extend(
+            futures_util::future::try_join_all(chunk.iter().map(|c| store.by_id(&c.id))).await?,
+        );
+    }
     let mut checked = Vec::with_capacity(read.len());
     for message in read {
-        checked.push(message?.and_then(|message| {
+        checked.push(message.and_then(|message| {
             if message.deleted
                 || find
                     .sender
