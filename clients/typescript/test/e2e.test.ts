@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 
 import {
   changeUserRole, createClient, createGroup, createWsTicket, editMessage, deleteMessage, getMe, getPresence,
-  listDms, listMessages, login, logoutAll, markRead, openDm, putGroupMember, refresh, register, sendMessage,
+  listDms, listMessages, login, logoutAll, markRead, openDm, putGroupMember, refresh, register, searchMessages, sendMessage,
   CloseCode, Realtime, RealtimeClosed, RealtimeError,
 } from '../src/index.js';
 import type { Message } from '../src/index.js';
@@ -83,6 +83,35 @@ test('groups over REST: create, add a member, send, page, edit, delete, read', a
   assert.equal(all.find((m) => m.id === sent[2].id)?.deleted, true);
   const read = await markRead({ client: bob.client, path: { id: group.id }, body: { seq: sent[4].seq } });
   assert.equal(read.response.status, 204);
+});
+
+test('search: a part of a word, highlights, a cursor; outsiders find nothing', async () => {
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+  const carol = await newUser('carol');
+  const group = (await createGroup({ client: alice.client, body: { name: 'ts search', visibility: 'private' }, throwOnError: true })).data;
+  await putGroupMember({ client: alice.client, path: { id: group.id, user_id: bob.user.id }, body: { role: 'member' }, throwOnError: true });
+  for (let i = 0; i < 3; i++) {
+    await sendMessage({ client: alice.client, path: { id: group.id }, body: { body: `typescripted haystack ${i}` }, throwOnError: true });
+  }
+  // The index follows within about a second: wait with a deadline.
+  const deadline = Date.now() + 15_000;
+  const all = async () => (await searchMessages({ client: bob.client, query: { q: 'script' }, throwOnError: true })).data.items;
+  while ((await all()).length < 3) {
+    assert.ok(Date.now() < deadline, 'never found');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const first = (await searchMessages({ client: bob.client, query: { q: 'script', limit: 2 }, throwOnError: true })).data;
+  assert.deepEqual(first.items.map((hit) => hit.message.body), ['typescripted haystack 2', 'typescripted haystack 1']);
+  assert.deepEqual(first.items[0].highlights, [[4, 10]]);
+  const rest = (await searchMessages({ client: bob.client, query: { q: 'script', limit: 2, cursor: first.next_cursor }, throwOnError: true })).data;
+  assert.deepEqual(rest.items.map((hit) => hit.message.body), ['typescripted haystack 0']);
+  assert.equal(rest.next_cursor, undefined);
+  const outsider = (await searchMessages({ client: carol.client, query: { q: 'script' }, throwOnError: true })).data;
+  assert.deepEqual(outsider.items, []);
+  const bad = await searchMessages({ client: bob.client, query: { q: '"open quote' } });
+  assert.equal(bad.response.status, 400);
+  assert.equal(bad.error?.error.code, 'bad_request');
 });
 
 test('realtime: DM over the socket, ack, presence, read, reconnect and catch-up, logout-all', async () => {

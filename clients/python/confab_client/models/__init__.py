@@ -60,6 +60,8 @@ from .refresh_request import RefreshRequest
 from .register_request import RegisterRequest
 from .role import Role
 from .role_change import RoleChange
+from .search_hit import SearchHit
+from .search_page import SearchPage
 from .send_frame import SendFrame
 from .send_message import SendMessage
 from .server_frame_ack_frame import ServerFrameAckFrame
@@ -158,6 +160,8 @@ __all__ = (
     "RegisterRequest",
     "Role",
     "RoleChange",
+    "SearchHit",
+    "SearchPage",
     "SendFrame",
     "SendMessage",
     "ServerFrameAckFrame",

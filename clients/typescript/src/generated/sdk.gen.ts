@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, WebLoginData, WebLoginErrors, WebLoginResponses, WebLogoutData, WebLogoutErrors, WebLogoutResponses, WebRefreshData, WebRefreshErrors, WebRefreshResponses } from './types.gen.js';
+import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, SearchMessagesData, SearchMessagesErrors, SearchMessagesResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, WebLoginData, WebLoginErrors, WebLoginResponses, WebLogoutData, WebLogoutErrors, WebLogoutResponses, WebRefreshData, WebRefreshErrors, WebRefreshResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -419,6 +419,25 @@ export const editMessage = <ThrowOnError extends boolean = false>(options: Optio
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Search the messages you may read
+ *
+ * Finds messages in the groups you are a member of and the DMs you are in,
+ * newest first. `q` searches message text only: words (every one must
+ * match, anywhere in a word, any script: `rust` finds "trustworthy", `東京`
+ * finds "東京都"), `"a phrase"` (those words in that order) and `prefix*` (at
+ * the start of a word); matching ignores case. Everything else in `q` is
+ * plain text: it never names a field or widens the search. Filters are
+ * parameters. Deleted messages are never found, edited ones by their
+ * current text only. A message is searchable within about a second of
+ * being sent.
+ */
+export const searchMessages = <ThrowOnError extends boolean = false>(options: Options<SearchMessagesData, ThrowOnError>) => (options.client ?? client).get<SearchMessagesResponses, SearchMessagesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/search/messages',
+    ...options
 });
 
 /**

@@ -568,6 +568,34 @@ export type RoleChange = {
 };
 
 /**
+ * SearchHit
+ *
+ * A message found, with where the query matched it.
+ */
+export type SearchHit = {
+    message: Message;
+    /**
+     * Where the query matched `message.body`: `[start, end)` pairs of Unicode
+     * code point offsets, in order, not overlapping.
+     */
+    highlights: Array<Array<number>>;
+};
+
+/**
+ * SearchPage
+ */
+export type SearchPage = {
+    /**
+     * Newest first.
+     */
+    items: Array<SearchHit>;
+    /**
+     * Pass as `cursor` for the next (older) page; absent on the last one.
+     */
+    next_cursor?: string;
+};
+
+/**
  * SendFrame
  */
 export type SendFrame = {
@@ -2572,6 +2600,87 @@ export type EditMessageResponses = {
 };
 
 export type EditMessageResponse = EditMessageResponses[keyof EditMessageResponses];
+
+export type SearchMessagesData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * What to find, 1-256 characters, up to 16 words, phrases or prefixes,
+         * each at least 2 characters. A quote left open is a 400.
+         */
+        q: string;
+        /**
+         * Only this conversation (a group you are a member of, or your DM):
+         * 404 like its history when you may not read it.
+         */
+        conversation?: string;
+        /**
+         * Only messages sent by this user.
+         */
+        sender?: string;
+        /**
+         * Only messages sent after this moment.
+         */
+        after?: string;
+        /**
+         * Only messages sent before this moment.
+         */
+        before?: string;
+        /**
+         * Page size, 1-50 (default 20).
+         */
+        limit?: number;
+        /**
+         * `next_cursor` of the previous page.
+         */
+        cursor?: string;
+    };
+    url: '/api/v1/search/messages';
+};
+
+export type SearchMessagesErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`, `invalid_cursor`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
+     */
+    401: ErrorBody;
+    /**
+     * Authenticated, but not allowed. Codes: `forbidden`.
+     */
+    403: ErrorBody;
+    /**
+     * No such resource, or not visible to the caller. Codes: `not_found`.
+     */
+    404: ErrorBody;
+    /**
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
+     */
+    422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     */
+    503: ErrorBody;
+};
+
+export type SearchMessagesError = SearchMessagesErrors[keyof SearchMessagesErrors];
+
+export type SearchMessagesResponses = {
+    200: SearchPage;
+};
+
+export type SearchMessagesResponse = SearchMessagesResponses[keyof SearchMessagesResponses];
 
 export type ConnectWebSocketData = {
     body?: never;
