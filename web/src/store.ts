@@ -6,7 +6,7 @@ import {
   Realtime, RealtimeClosed, RealtimeError, CloseCode,
   createGroup, createWsTicket, deleteGroup, deleteMessage, editMessage, getGroup, joinGroup, leaveGroup,
   listDms, listGroupMembers, listGroups, listMessages, markRead, openDm, putGroupMember,
-  removeGroupMember, searchUsers, sendMessage,
+  removeGroupMember, searchMessages, searchUsers, sendMessage,
 } from '@confab/client';
 import type { frames, Conversation, Group, Member, Message, User, WebSocketLike } from '@confab/client';
 import { ApiError, Session, baseUrl, errorText } from './api';
@@ -39,7 +39,7 @@ export interface Conv {
 }
 
 export type Conn = 'connecting' | 'online' | 'offline';
-export type Panel = 'none' | 'discover' | 'newGroup' | 'newDm' | 'members';
+export type Panel = 'none' | 'discover' | 'newGroup' | 'newDm' | 'members' | 'search';
 
 export const state = {
   session: undefined as Session | undefined,
@@ -52,6 +52,8 @@ export const state = {
   /** Transient messages, newest last. */
   toasts: [] as { id: number; text: string }[],
   ready: false,
+  /** A message to show (a search result opened): its conversation and seq. */
+  focus: undefined as { conv: string; seq: number } | undefined,
 };
 
 // ---- rendering ----------------------------------------------------------------------
@@ -459,6 +461,43 @@ export async function open(id: string | undefined): Promise<void> {
   }
   maybeMarkRead();
 }
+
+/** Opens a conversation at one message (a search result): the history around it
+ * is loaded, and the message is marked and scrolled into view. */
+export async function openAt(id: string, seq: number): Promise<void> {
+  const c = state.convs.get(id);
+  if (!c) { toast('That conversation is no longer in your list.'); return; }
+  state.focus = { conv: id, seq };
+  if (c.msgs.some((m) => m.seq === seq)) { await open(id); return; }
+  state.activeId = id;
+  state.panel = 'none';
+  c.loading = true;
+  changed();
+  try {
+    // Up to 25 before it, then up to 50 from there: the message is in the page.
+    const from = Math.max(0, seq - 26);
+    const h = await call<{ items: Message[]; has_more: boolean }>((client) => listMessages({ client, path: { id: c.id }, query: { after: from, limit: 50 } }));
+    c.msgs = [];
+    merge(c, h.items.map(toMsg));
+    c.hasOlder = from > 0;
+    c.loaded = true;
+    if (c.lastSeq > (c.msgs[c.msgs.length - 1]?.seq ?? 0)) void catchUp(c);
+  } catch (e) {
+    toast(`Could not load ${c.name}: ${errorText(e)}`);
+  } finally {
+    c.loading = false;
+    changed();
+  }
+}
+
+export interface Hit { message: Message; highlights: number[][] }
+
+/** One page of message search (newest first). */
+export async function findMessages(q: string, cursor?: string): Promise<{ items: Hit[]; next_cursor?: string }> {
+  return call<{ items: Hit[]; next_cursor?: string }>((client) => searchMessages({ client, query: { q, limit: 20, cursor } }));
+}
+
+export function convName(id: string): string { return state.convs.get(id)?.name ?? 'a conversation'; }
 
 export async function loadOlder(c: Conv): Promise<void> {
   if (c.loading || !c.hasOlder || !c.msgs.length) return;

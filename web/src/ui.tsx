@@ -101,6 +101,7 @@ function Shell() {
         {s.panel === 'newGroup' && <NewGroup />}
         {s.panel === 'newDm' && <NewDm />}
         {s.panel === 'members' && c && <Members c={c} />}
+        {s.panel === 'search' && <SearchMessages />}
         {s.panel === 'none' && c && <Chat c={c} key={c.id} />}
         {s.panel === 'none' && !c && <p class="empty">{s.ready ? 'Pick a conversation, find a group, or message someone.' : 'Loading…'}</p>}
       </main>
@@ -117,6 +118,7 @@ function Sidebar() {
         <button onClick={() => panel('newGroup')}>New group</button>
         <button onClick={() => panel('discover')}>Find groups</button>
         <button onClick={() => panel('newDm')}>Message someone</button>
+        <button onClick={() => panel('search')}>Search messages</button>
       </div>
       <ul class="convs">
         {S.sortedConvs().map((c) => {
@@ -170,6 +172,7 @@ function MessageList({ c }: { c: Conv }) {
     if (el) S.setAtBottom(el.scrollTop > -40);
   };
   useLayoutEffect(() => { S.maybeMarkRead(); });
+  const focus = S.state.focus;
   const seenBy = [...c.readBy.values()];
   const lastMine = [...c.msgs].reverse().find((m) => m.sender.id === me);
   const seen = lastMine ? seenBy.filter((r) => r.seq >= lastMine.seq).map((r) => r.username) : [];
@@ -184,7 +187,8 @@ function MessageList({ c }: { c: Conv }) {
         {!c.loaded && c.loading && <p class="empty">Loading…</p>}
         {c.loaded && !c.hasOlder && <p class="start">This is the start of {c.kind === 'group' ? `# ${c.name}` : `your conversation with ${c.name}`}.</p>}
         <ol class="msgs">
-          {c.msgs.map((m) => <MessageItem key={m.seq} c={c} m={m} mine={m.sender.id === me} />)}
+          {c.msgs.map((m) => <MessageItem key={m.seq} c={c} m={m} mine={m.sender.id === me}
+            focused={focus !== undefined && focus.conv === c.id && focus.seq === m.seq} />)}
           {c.outbox.map((o) => <OutItem key={o.client_id} c={c} o={o} />)}
         </ol>
         {seen.length > 0 && <p class="seen" data-testid="seen">Seen by {seen.join(', ')}</p>}
@@ -193,13 +197,15 @@ function MessageList({ c }: { c: Conv }) {
   );
 }
 
-const MessageItem = memo(function MessageItem({ c, m, mine }: { c: Conv; m: Msg; mine: boolean }) {
+const MessageItem = memo(function MessageItem({ c, m, mine, focused }: { c: Conv; m: Msg; mine: boolean; focused: boolean }) {
   const [editing, setEditing] = useState(false);
+  const ref = useRef<HTMLLIElement>(null);
+  useEffect(() => { if (focused) ref.current?.scrollIntoView({ block: 'center' }); }, [focused]);
   if (m.deleted) {
     return <li class="msg deleted" data-seq={m.seq}><span class="who">{m.sender.username}</span> <em>message deleted</em></li>;
   }
   return (
-    <li class={mine ? 'msg mine' : 'msg'} data-seq={m.seq}>
+    <li ref={ref} class={`${mine ? 'msg mine' : 'msg'}${focused ? ' focused' : ''}`} data-seq={m.seq} aria-current={focused ? 'true' : undefined}>
       <span class="who">{m.sender.username}</span>
       <time dateTime={m.created_at}>{time(m.created_at)}</time>
       {m.edited_at && <span class="edited">(edited)</span>}
@@ -367,6 +373,61 @@ function UserSearch({ label, onPick }: { label: string; onPick: (u: User) => voi
       </ul>
       {q.trim() && found.length === 0 && !error && <p>No one found yet.</p>}
     </div>
+  );
+}
+
+/** A body with its matches marked: `highlights` are code point offsets. */
+function Marked({ body, highlights }: { body: string; highlights: number[][] }) {
+  const chars = Array.from(body);
+  const parts: preact.ComponentChildren[] = [];
+  let at = 0;
+  for (const [start, end] of highlights) {
+    if (start > at) parts.push(chars.slice(at, start).join(''));
+    parts.push(<mark>{chars.slice(start, end).join('')}</mark>);
+    at = end;
+  }
+  if (at < chars.length) parts.push(chars.slice(at).join(''));
+  return <>{parts}</>;
+}
+
+function SearchMessages() {
+  const [q, setQ] = useState('');
+  const [hits, setHits] = useState<S.Hit[]>([]);
+  const [next, setNext] = useState<string | undefined>();
+  const [error, setError] = useState('');
+  const [searched, setSearched] = useState('');
+  useEffect(() => {
+    const query = q.trim();
+    if (!query) { setHits([]); setNext(undefined); setError(''); setSearched(''); return; }
+    const t = setTimeout(() => S.findMessages(query).then((page) => {
+      setHits(page.items); setNext(page.next_cursor); setError(''); setSearched(query);
+    }, (e) => { setHits([]); setNext(undefined); setError(errorText(e)); }), 250);
+    return () => clearTimeout(t);
+  }, [q]);
+  const more = () => S.findMessages(q.trim(), next).then((page) => {
+    setHits([...hits, ...page.items]); setNext(page.next_cursor);
+  }, (e) => setError(errorText(e)));
+  return (
+    <Panel title="Search messages">
+      <label>Find messages<input type="search" value={q} autoFocus placeholder={'words, "a phrase", prefix*'}
+        onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} /></label>
+      <Alert text={error} />
+      <ul class="list hits" aria-label="Search results">
+        {hits.map((h) => (
+          <li key={h.message.id}>
+            <button onClick={() => void S.openAt(h.message.conversation_id, h.message.seq)}
+              aria-label={`Open in ${S.convName(h.message.conversation_id)}: ${h.message.body.slice(0, 60)}`}>
+              <span class="where">{S.convName(h.message.conversation_id)}</span>
+              <span class="who">{h.message.sender.username}</span>
+              <time dateTime={h.message.created_at}>{time(h.message.created_at)}</time>
+              <span class="body"><Marked body={h.message.body} highlights={h.highlights} /></span>
+            </button>
+          </li>
+        ))}
+      </ul>
+      {next && <button onClick={() => void more()}>More results</button>}
+      {searched && hits.length === 0 && !error && <p>No messages found.</p>}
+    </Panel>
   );
 }
 
