@@ -131,7 +131,8 @@ impl AppState {
             Some(cluster) => cluster.new_hub(),
             None => Hub::default(),
         });
-        let search = crate::search::Engine::open(store.clone(), config.search_index_dir.as_deref())?;
+        let search =
+            crate::search::Engine::open(store.clone(), config.search_index_dir.as_deref())?;
         search.start();
         let writers = crate::chat::writer::Writers::new(
             store.clone(),

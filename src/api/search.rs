@@ -73,8 +73,10 @@ impl SearchApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<SearchPage>, Errors<(Authed, Params, Invalid, Cursor, Refused, Missing, Limited)>>
-    {
+    ) -> Result<
+        Json<SearchPage>,
+        Errors<(Authed, Params, Invalid, Cursor, Refused, Missing, Limited)>,
+    > {
         let page = search::messages(
             &state.chat,
             &Caller::from(&auth.0),

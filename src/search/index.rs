@@ -275,8 +275,8 @@ impl TantivyIndex {
         let query = BooleanQuery::new(must);
         let below = find.below;
         let searcher = self.reader.searcher();
-        let collector = TopDocs::with_limit(find.limit).custom_score(
-            move |segment: &SegmentReader| {
+        let collector =
+            TopDocs::with_limit(find.limit).custom_score(move |segment: &SegmentReader| {
                 let at = segment
                     .fast_fields()
                     .i64("at")
@@ -299,8 +299,7 @@ impl TantivyIndex {
                         (true, key)
                     }
                 }
-            },
-        );
+            });
         let found = searcher.search(&query, &collector)?;
         let mut candidates = Vec::with_capacity(found.len());
         for ((keep, key), address) in found {
@@ -383,11 +382,20 @@ mod tests {
         index
             .put(&message("a", 1, 1, "trustworthy builds"), &[])
             .expect("put");
-        index.put(&message("a", 2, 2, "Rust is here"), &[]).expect("put");
-        index.put(&message("b", 1, 3, "rust elsewhere"), &[]).expect("put");
-        index.put(&message("a", 3, 4, "東京都に住む"), &[]).expect("put");
         index
-            .put(&message("d", 1, 5, "rust in a DM"), &["u".into(), "v".into()])
+            .put(&message("a", 2, 2, "Rust is here"), &[])
+            .expect("put");
+        index
+            .put(&message("b", 1, 3, "rust elsewhere"), &[])
+            .expect("put");
+        index
+            .put(&message("a", 3, 4, "東京都に住む"), &[])
+            .expect("put");
+        index
+            .put(
+                &message("d", 1, 5, "rust in a DM"),
+                &["u".into(), "v".into()],
+            )
             .expect("put");
         index.commit().expect("committed");
 

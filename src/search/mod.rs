@@ -193,7 +193,12 @@ impl Engine {
         }
     }
 
-    fn put(&self, message: &MessageDoc, readers: &[UserId], uncommitted: &mut HashMap<String, i64>) {
+    fn put(
+        &self,
+        message: &MessageDoc,
+        readers: &[UserId],
+        uncommitted: &mut HashMap<String, i64>,
+    ) {
         match self.index.put(message, readers) {
             Ok(()) => {
                 uncommitted.insert(message.id.as_str().to_owned(), index::version_of(message));

@@ -60,12 +60,20 @@ impl TestApp {
     }
 }
 
+/// A request's query parameters.
+type Params<'a> = &'a [(&'a str, &'a str)];
+
 fn found_bodies(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|hit| hit["message"]["body"].as_str().unwrap_or_default().to_owned())
+        .map(|hit| {
+            hit["message"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -94,18 +102,31 @@ async fn a_word_is_found_by_those_who_may_read_it_and_nobody_else() {
     app.said(&alice, &g, "the zebracorn plan").await;
     app.said(&alice, &dm, "a dmsecret for dave").await;
 
-    app.until_found(&bob, "zebracorn", &["the zebracorn plan"]).await;
-    app.until_found(&dave, "dmsecret", &["a dmsecret for dave"]).await;
-    app.until_found(&alice, "dmsecret", &["a dmsecret for dave"]).await;
+    app.until_found(&bob, "zebracorn", &["the zebracorn plan"])
+        .await;
+    app.until_found(&dave, "dmsecret", &["a dmsecret for dave"])
+        .await;
+    app.until_found(&alice, "dmsecret", &["a dmsecret for dave"])
+        .await;
     // Indexed, and still not found by a non-member or a DM outsider.
     assert!(app.found(&carol, "zebracorn").await.is_empty());
     assert!(app.found(&carol, "dmsecret").await.is_empty());
     assert!(app.found(&bob, "dmsecret").await.is_empty());
     // Naming the conversation does not help: 404 as its history is.
-    let named = app.search(&carol, &[("q", "zebracorn"), ("conversation", &g)]).await;
-    assert_eq!(expect_error(named, StatusCode::NOT_FOUND).await, "not_found");
-    let named = app.search(&bob, &[("q", "dmsecret"), ("conversation", &dm)]).await;
-    assert_eq!(expect_error(named, StatusCode::NOT_FOUND).await, "not_found");
+    let named = app
+        .search(&carol, &[("q", "zebracorn"), ("conversation", &g)])
+        .await;
+    assert_eq!(
+        expect_error(named, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    let named = app
+        .search(&bob, &[("q", "dmsecret"), ("conversation", &dm)])
+        .await;
+    assert_eq!(
+        expect_error(named, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
 
     // A member who leaves finds nothing of the group, at once.
     leave(&app, &bob, &g).await;
@@ -114,7 +135,8 @@ async fn a_word_is_found_by_those_who_may_read_it_and_nobody_else() {
     let erin = app.user("erin").await;
     let added = app.set_member(&alice, &g, &erin, "member").await;
     assert!(added.status().is_success(), "{}", added.status());
-    app.until_found(&erin, "zebracorn", &["the zebracorn plan"]).await;
+    app.until_found(&erin, "zebracorn", &["the zebracorn plan"])
+        .await;
     let removed = app
         .send(
             reqwest::Method::DELETE,
@@ -192,9 +214,20 @@ async fn words_match_mid_word_prefixes_at_word_starts_phrases_in_order() {
     );
     let page = expect_json(app.search(&bob, &[("q", "京都")]).await, StatusCode::OK).await;
     assert_eq!(page["items"][0]["highlights"], json!([[1, 3]]), "{page}");
-    let page = expect_json(app.search(&bob, &[("q", "went fine")]).await, StatusCode::OK).await;
-    assert_eq!(found_bodies(&page), ["fine went the deployment", "the deployment went fine"]);
-    assert_eq!(page["items"][1]["highlights"], json!([[15, 19], [20, 24]]), "{page}");
+    let page = expect_json(
+        app.search(&bob, &[("q", "went fine")]).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        found_bodies(&page),
+        ["fine went the deployment", "the deployment went fine"]
+    );
+    assert_eq!(
+        page["items"][1]["highlights"],
+        json!([[15, 19], [20, 24]]),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -238,21 +271,38 @@ async fn pages_go_newest_first_with_a_cursor_and_filters_narrow() {
     );
 
     let by_alice = expect_json(
-        app.search(&bob, &[("q", "needle"), ("sender", &alice.id)]).await,
+        app.search(&bob, &[("q", "needle"), ("sender", &alice.id)])
+            .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(found_bodies(&by_alice), ["needle 4", "needle 2", "needle 0"]);
+    assert_eq!(
+        found_bodies(&by_alice),
+        ["needle 4", "needle 2", "needle 0"]
+    );
     let in_room = expect_json(
-        app.search(&bob, &[("q", "needle"), ("conversation", &g), ("limit", "1")]).await,
+        app.search(
+            &bob,
+            &[("q", "needle"), ("conversation", &g), ("limit", "1")],
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(found_bodies(&in_room), ["needle 4"]);
     // Time bounds: strictly after the second message, strictly before the fourth.
-    let at = |i: usize| sent[i]["created_at"].as_str().expect("created_at").to_owned();
+    let at = |i: usize| {
+        sent[i]["created_at"]
+            .as_str()
+            .expect("created_at")
+            .to_owned()
+    };
     let window = expect_json(
-        app.search(&bob, &[("q", "needle"), ("after", &at(1)), ("before", &at(3))]).await,
+        app.search(
+            &bob,
+            &[("q", "needle"), ("after", &at(1)), ("before", &at(3))],
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
@@ -272,8 +322,10 @@ async fn a_query_cannot_widen_its_scope_and_bad_input_is_a_clean_error() {
     let mine = app.group(&mallory, "Mine", "private").await;
     app.said(&alice, &theirs, "alpha beta launch codes").await;
     app.said(&mallory, &mine, "marker message").await;
-    app.until_found(&alice, "alpha", &["alpha beta launch codes"]).await;
-    app.until_found(&mallory, "marker", &["marker message"]).await;
+    app.until_found(&alice, "alpha", &["alpha beta launch codes"])
+        .await;
+    app.until_found(&mallory, "marker", &["marker message"])
+        .await;
 
     // Engine syntax aimed at other fields or at everything is plain text here.
     for q in [
@@ -302,12 +354,28 @@ async fn a_query_cannot_widen_its_scope_and_bad_input_is_a_clean_error() {
         }
     }
 
-    let cases: [(&[(&str, &str)], StatusCode, &str); 7] = [
-        (&[("q", "")], StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-        (&[("q", "   ")], StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-        (&[("q", "\"open quote")], StatusCode::BAD_REQUEST, "bad_request"),
+    let cases: [(Params, StatusCode, &str); 7] = [
+        (
+            &[("q", "")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            &[("q", "   ")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            &[("q", "\"open quote")],
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
         (&[("q", "a*b")], StatusCode::BAD_REQUEST, "bad_request"),
-        (&[("q", "x")], StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (
+            &[("q", "x")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
         (
             &[("q", "marker"), ("cursor", "not-a-cursor")],
             StatusCode::BAD_REQUEST,
@@ -333,8 +401,13 @@ async fn a_query_cannot_widen_its_scope_and_bad_input_is_a_clean_error() {
         expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY).await,
         "validation_failed"
     );
-    let resp = app.search(&mallory, &[("q", "marker"), ("limit", "1000")]).await;
-    assert_eq!(found_bodies(&expect_json(resp, StatusCode::OK).await), ["marker message"]);
+    let resp = app
+        .search(&mallory, &[("q", "marker"), ("limit", "1000")])
+        .await;
+    assert_eq!(
+        found_bodies(&expect_json(resp, StatusCode::OK).await),
+        ["marker message"]
+    );
     let anonymous = app.get("/api/v1/search/messages?q=marker", None).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
@@ -347,18 +420,27 @@ async fn sent_through_one_node_found_through_the_other() {
     let g = a.group(&alice, "Split", "public").await;
     joined(&b, &bob, &g).await;
     a.said(&alice, &g, "crossnode tidings").await;
-    b.until_found(&bob, "crossnode", &["crossnode tidings"]).await;
+    b.until_found(&bob, "crossnode", &["crossnode tidings"])
+        .await;
     let dm = b.dm(&bob, &alice).await;
     b.said(&bob, &dm, "a crossnode whisper").await;
-    a.until_found(&alice, "whisper", &["a crossnode whisper"]).await;
+    a.until_found(&alice, "whisper", &["a crossnode whisper"])
+        .await;
     // A removal on one node holds on the other at once.
     let left = b
-        .post(&format!("/api/v1/groups/{g}/leave"), Some(&bob.access), json!({}))
+        .post(
+            &format!("/api/v1/groups/{g}/leave"),
+            Some(&bob.access),
+            json!({}),
+        )
         .await;
     assert!(left.status().is_success());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !a.found(&bob, "tidings").await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "the other node still searched the group");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other node still searched the group"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -418,9 +500,19 @@ async fn a_deleted_index_directory_is_rebuilt_from_the_database_at_start() {
         if found == newest {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never rebuilt: {found:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never rebuilt: {found:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(second.join("v1").read_dir().expect("written").next().is_some());
+    assert!(
+        second
+            .join("v1")
+            .read_dir()
+            .expect("written")
+            .next()
+            .is_some()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,7 @@
 //!   shows, whatever events the index missed. An index that trails can only
 //!   miss results, never leak them.
 
+pub mod port;
 pub mod query;
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use super::Chat;
 use super::access::room;
 use crate::chat::Caller;
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::{ConversationId, MessageId, UserId};
+use crate::ids::{ConversationId, UserId};
 use crate::limits::{
     SEARCH_CANDIDATE_ROUNDS, SEARCH_Q_MAX_CHARS, SEARCH_Q_MAX_PARTS, SEARCH_Q_MIN_CHARS,
 };
@@ -33,104 +34,8 @@ use crate::permissions::GroupAction;
 use crate::rate_limits::Action;
 use crate::store::messages::MessageDoc;
 
+pub use port::{Candidate, Find, Key, NoIndex, Scope, SearchIndex, tie_of};
 pub use query::Clause;
-
-/// Where a message sorts: newest first by the moment it was sent, ties broken
-/// by a fixed hash of its id (`tie_of`), so that a cursor is exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Key {
-    /// `created_at` in ms since the epoch.
-    pub at: i64,
-    pub tie: u64,
-}
-
-impl Key {
-    pub fn of(message: &MessageDoc) -> Self {
-        Self {
-            at: message.created_at.timestamp_millis(),
-            tie: tie_of(&message.id),
-        }
-    }
-
-    /// The opaque cursor of a page that ends at this key.
-    pub fn cursor(self) -> String {
-        format!("{:x}.{:x}", self.at, self.tie)
-    }
-
-    /// A cursor back into a key; `None` for anything this server did not make.
-    pub fn from_cursor(raw: &str) -> Option<Self> {
-        let (at, tie) = raw.split_once('.')?;
-        if at.len() > 16 || tie.len() > 16 {
-            return None;
-        }
-        Some(Self {
-            at: i64::from_str_radix(at, 16).ok()?,
-            tie: u64::from_str_radix(tie, 16).ok()?,
-        })
-    }
-}
-
-/// A fixed 64-bit hash of a message id (FNV-1a): the same on every node and
-/// after a restart.
-pub fn tie_of(id: &MessageId) -> u64 {
-    id.as_str().bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Which conversations a search may look in: these, and (`reader`) the DMs
-/// this user is a participant of.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    pub conversations: Vec<ConversationId>,
-    pub reader: Option<UserId>,
-}
-
-/// What the engine is asked: candidates for every clause, within `scope`,
-/// newest first, strictly older than `below`.
-#[derive(Debug, Clone)]
-pub struct Find {
-    pub clauses: Vec<Clause>,
-    pub scope: Scope,
-    pub sender: Option<UserId>,
-    /// `created_at` bounds in ms (inclusive `from`, exclusive `until`).
-    pub from: Option<i64>,
-    pub until: Option<i64>,
-    pub below: Option<Key>,
-    pub limit: usize,
-}
-
-/// A message the engine found, to be checked.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub id: MessageId,
-    pub key: Key,
-}
-
-/// The search port: a node's index of message bodies (`crate::search`, tantivy),
-/// or, later, an external engine fed from the same events.
-pub trait SearchIndex: Send + Sync {
-    /// A message as it now is (new, edited or deleted): the index follows, off
-    /// the caller's path (never waits, never fails the caller).
-    fn learn(&self, message: &MessageDoc);
-
-    /// Events may have been lost (a cluster gap): read everything again.
-    fn resync(&self);
-
-    /// Candidates (they may no longer match: `messages` checks each).
-    fn find(&self, find: &Find) -> Result<Vec<Candidate>, String>;
-}
-
-/// An index that holds nothing (tests of parts that never search).
-pub struct NoIndex;
-
-impl SearchIndex for NoIndex {
-    fn learn(&self, _: &MessageDoc) {}
-    fn resync(&self) {}
-    fn find(&self, _: &Find) -> Result<Vec<Candidate>, String> {
-        Ok(Vec::new())
-    }
-}
 
 /// A search request, as the edge parsed it.
 #[derive(Debug, Clone)]
@@ -187,7 +92,10 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
     if let (Some(after), Some(before)) = (request.after, request.before)
         && after >= before
     {
-        return Err(ApiError::invalid_field("after", "must be earlier than before"));
+        return Err(ApiError::invalid_field(
+            "after",
+            "must be earlier than before",
+        ));
     }
     chat.rate_limits.check(&caller.id, Action::History).await?;
     let scope = match &request.conversation {

@@ -63,7 +63,7 @@ use dashmap::DashMap;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::chat::fanout::Fanout;
-use crate::chat::search::SearchIndex;
+use crate::chat::search::port::SearchIndex;
 use crate::error::ApiError;
 use crate::ids::ConversationId;
 use crate::store::Store;
@@ -415,7 +415,7 @@ mod tests {
         let writers = Writers::new(
             Store::new(client.database("unused"), Default::default()),
             Arc::new(crate::realtime::hub::Hub::default()),
-            Arc::new(crate::chat::search::NoIndex),
+            Arc::new(crate::chat::search::port::NoIndex),
         );
         let live = Arc::new(Live {
             id: "c".into(),
