@@ -86,6 +86,16 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, Value)> {
             "cursor",
             json!({ "pattern": crate::chat::dms::CURSOR_PATTERN }),
         ),
+        (
+            "searchMessages",
+            "q",
+            json!({ "minLength": 1, "maxLength": SEARCH_Q_MAX_CHARS }),
+        ),
+        (
+            "searchMessages",
+            "cursor",
+            json!({ "pattern": crate::chat::search::port::CURSOR_PATTERN }),
+        ),
     ]
 }
 

@@ -23,23 +23,33 @@ impl Key {
         }
     }
 
-    /// The opaque cursor of a page that ends at this key.
+    /// The opaque cursor of a page that ends at this key (`CURSOR_PATTERN`).
     pub fn cursor(self) -> String {
-        format!("{:x}.{:x}", self.at, self.tie)
+        format!("{:x}.{:x}", self.at as u64, self.tie)
     }
 
     /// A cursor back into a key; `None` for anything this server did not make.
     pub fn from_cursor(raw: &str) -> Option<Self> {
         let (at, tie) = raw.split_once('.')?;
-        if at.len() > 16 || tie.len() > 16 {
+        let hex = |part: &str| {
+            (1..=16).contains(&part.len())
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !hex(at) || !hex(tie) {
             return None;
         }
         Some(Self {
-            at: i64::from_str_radix(at, 16).ok()?,
+            at: u64::from_str_radix(at, 16).ok()? as i64,
             tie: u64::from_str_radix(tie, 16).ok()?,
         })
     }
 }
+
+/// What a search cursor looks like (the spec says so; anything else is 400
+/// `invalid_cursor`).
+pub const CURSOR_PATTERN: &str = "^[0-9a-f]{1,16}\\.[0-9a-f]{1,16}$";
 
 /// A fixed 64-bit hash of a message id (FNV-1a): the same on every node and
 /// after a restart.
@@ -102,5 +112,48 @@ impl SearchIndex for NoIndex {
     fn resync(&self) {}
     fn find(&self, _: &Find) -> Result<Vec<Candidate>, String> {
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_goes_back_to_its_key_and_nothing_else_parses() {
+        for key in [
+            Key { at: 0, tie: 0 },
+            Key {
+                at: 1_765_000_000_000,
+                tie: u64::MAX,
+            },
+            Key { at: -5, tie: 7 },
+        ] {
+            let cursor = key.cursor();
+            let pattern = regex_lite(&cursor);
+            assert!(pattern, "{cursor} fits CURSOR_PATTERN");
+            assert_eq!(Key::from_cursor(&cursor), Some(key));
+        }
+        for bad in [
+            "",
+            ".",
+            "1.",
+            ".1",
+            "g.1",
+            "1.1.1",
+            "+1.1",
+            "A.1",
+            "11111111111111111.1",
+        ] {
+            assert_eq!(Key::from_cursor(bad), None, "{bad:?}");
+        }
+    }
+
+    /// `CURSOR_PATTERN`, by hand: 1-16 lowercase hex digits, a dot, 1-16 more.
+    fn regex_lite(cursor: &str) -> bool {
+        let hex = |p: &str| {
+            (1..=16).contains(&p.len()) && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        matches!(cursor.split_once('.'), Some((a, b)) if hex(a) && hex(b))
     }
 }
