@@ -11,7 +11,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::models::{History, Message, Presence, UserSummary};
+use super::models::{Changes, History, Message, Presence, UserSummary};
 use super::text::Text;
 use crate::auth::BearerAuth;
 use crate::chat::{Caller, messages};
@@ -104,6 +104,44 @@ impl MessagesApi {
         .await?;
         Ok(Json(History {
             items: docs.iter().map(Message::from).collect(),
+            has_more,
+        }))
+    }
+
+    /// Read what changed since a rev
+    ///
+    /// The messages edited or deleted after `since_rev` (a `last_rev` from
+    /// `joined`, this operation, or the highest `rev` you hold), as they are now,
+    /// ascending by `rev`: what a client without a socket needs to bring the
+    /// history it holds up to date. A page covers at most `limit` changes; pass
+    /// its `last_rev` as `since_rev` for the next while `has_more`. New messages
+    /// are not changes: read them with `listMessages?after=`.
+    #[oai(
+        path = "/conversations/:id/changes",
+        method = "get",
+        operation_id = "listChanges"
+    )]
+    async fn changes(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<ConversationId>,
+        /// Changes after this rev (0 for all).
+        since_rev: Query<i64>,
+        /// Changes per page, 1-100 (default 50).
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<Changes>, Errors<(Authed, Params, Invalid, Refused, Missing, Limited)>> {
+        let (docs, last_rev, has_more) = messages::changes(
+            &state.chat,
+            &Caller::from(&auth.0),
+            &id.0,
+            since_rev.0,
+            page_limit(limit.0),
+        )
+        .await?;
+        Ok(Json(Changes {
+            items: docs.iter().map(Message::from).collect(),
+            last_rev,
             has_more,
         }))
     }

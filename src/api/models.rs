@@ -131,6 +131,9 @@ pub struct Message {
     #[oai(skip_serializing_if_is_none)]
     pub edited_at: Option<Timestamp>,
     pub deleted: bool,
+    /// The conversation's change counter at this message's last edit or delete
+    /// (0: never changed). Of two copies of a message, keep the higher `rev`.
+    pub rev: i64,
 }
 
 impl From<&MessageDoc> for Message {
@@ -148,6 +151,7 @@ impl From<&MessageDoc> for Message {
             created_at: timestamp(m.created_at),
             edited_at: m.edited_at.map(timestamp),
             deleted: m.deleted,
+            rev: m.rev,
         }
     }
 }
@@ -222,6 +226,17 @@ pub struct ConversationPage {
 pub struct History {
     pub items: Vec<Message>,
     /// More messages lie beyond this page in the direction read.
+    pub has_more: bool,
+}
+
+/// Messages changed after a rev, as they are now.
+#[derive(Debug, Object)]
+pub struct Changes {
+    /// Ascending by `rev`; each message once per page.
+    pub items: Vec<Message>,
+    /// The change counter this page covers up to: pass it as `since_rev` next.
+    pub last_rev: i64,
+    /// More changes lie beyond `last_rev`.
     pub has_more: bool,
 }
 

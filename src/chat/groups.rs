@@ -239,6 +239,10 @@ pub async fn delete(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(), Ap
         .messages
         .delete_conversation(&id.conversation())
         .await?;
+    store
+        .changes
+        .delete_conversation(&id.conversation())
+        .await?;
     store.conversations.delete(&id.conversation()).await?;
     store.groups.delete(id).await?;
     for user_id in members {

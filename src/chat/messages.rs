@@ -4,7 +4,7 @@ use super::Caller;
 use super::Chat;
 use super::access::{Room, room};
 use super::dms;
-use super::writer::{Draft, OnStored, Ticket};
+use super::writer::{Draft, Joined, OnStored, Since, Ticket};
 use crate::domain::clean_text;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
@@ -105,6 +105,30 @@ pub fn check_seq(field: &'static str, seq: i64) -> Result<i64, ApiError> {
     }
 }
 
+/// The messages changed (edited, deleted) after `since_rev`, as they are now,
+/// ascending by `rev`: at most `limit` changes' worth. Returns them, the rev
+/// this page covers up to, and whether more changes lie beyond it.
+#[tracing::instrument(name = "chat.messages.changes", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, since_rev, limit), err(level = "debug"))]
+pub async fn changes(
+    chat: &Chat,
+    caller: &Caller,
+    conversation_id: &ConversationId,
+    since_rev: i64,
+    limit: u32,
+) -> Result<(Vec<MessageDoc>, i64, bool), ApiError> {
+    chat.rate_limits.check(&caller.id, Action::History).await?;
+    check_seq("since_rev", since_rev)?;
+    let room = room(chat, caller, conversation_id, GroupAction::Read).await?;
+    let last_rev = room.live.lock_last_rev();
+    let upto = last_rev.min(since_rev.saturating_add(i64::from(limit.max(1))));
+    let changed = chat
+        .writers
+        .changed_since(&room.live, since_rev, upto, limit.max(1) as usize)
+        .await?
+        .unwrap_or_default();
+    Ok((changed, upto.max(since_rev), upto < last_rev))
+}
+
 /// A page of history in ascending `seq`, and whether more lies beyond it.
 #[tracing::instrument(name = "chat.messages.history", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?window, limit), err(level = "debug"))]
 pub async fn history(
@@ -144,17 +168,21 @@ pub async fn history(
 /// `since`, the last seq and whether the replay was cut.
 /// A member removed while this runs does not end up subscribed: the access check
 /// is repeated if a removal happened between it and the registration.
-#[tracing::instrument(name = "chat.messages.join", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?since), err(level = "debug"))]
+#[tracing::instrument(name = "chat.messages.join", level = "debug", skip_all, fields(user = %caller.id, conversation = %conversation_id, ?resume), err(level = "debug"))]
 pub async fn join<R>(
     chat: &Chat,
     caller: &Caller,
     conversation_id: &ConversationId,
-    since: Option<i64>,
-    mut register: impl FnMut(bool, &[MessageDoc]) -> R,
-) -> Result<(R, Vec<MessageDoc>, i64, bool), ApiError> {
-    if let Some(since) = since {
+    resume: Since,
+    mut register: impl FnMut(bool, &[MessageDoc], &[MessageDoc]) -> R,
+) -> Result<Joined<R>, ApiError> {
+    if let Some(since) = resume.seq {
         check_seq("since", since)?;
     }
+    if let Some(since_rev) = resume.rev {
+        check_seq("since_rev", since_rev)?;
+    }
+    let since = resume.seq;
     // Authorized before anything is loaded into memory (`access::room`); the loop
     // below repeats the check around the registration.
     room(chat, caller, conversation_id, GroupAction::Send).await?;
@@ -177,8 +205,8 @@ pub async fn join<R>(
         let visible = !room.is_direct() || dms::has_written(&room.conversation, &caller.id);
         if let Some(joined) = chat
             .writers
-            .join(&room.live, epoch, since, JOIN_REPLAY_MAX, |replay| {
-                register(visible, replay)
+            .join(&room.live, epoch, resume, JOIN_REPLAY_MAX, |replay, changes| {
+                register(visible, replay, changes)
             })
             .await?
         {
@@ -269,8 +297,7 @@ pub async fn edit(
         .update_message(&room.live, &edited, |doc, now| {
             chat.changes.message_updated(doc, now);
         })
-        .await?;
-    Ok(edited)
+        .await
 }
 
 #[tracing::instrument(name = "chat.messages.delete", level = "debug", skip_all, fields(user = %caller.id, message = %message_id), err(level = "debug"))]
@@ -305,8 +332,7 @@ pub async fn delete(
         .update_message(&room.live, &deleted, |doc, now| {
             chat.changes.message_deleted(doc, now);
         })
-        .await?;
-    Ok(deleted)
+        .await
 }
 
 /// Moves the caller's read marker to `seq` (clamped to the room's last seq). A

@@ -267,6 +267,7 @@ mod tests {
                         created_at: mongodb::bson::DateTime::from_millis(1_700_000_000_123),
                         edited_at: None,
                         deleted: false,
+                        rev: 0,
                     }),
                     replayed: true,
                     read: None,

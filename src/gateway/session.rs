@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::auth::CurrentUser;
 use crate::auth::sessions::authenticate;
-use crate::chat::writer::OnStored;
+use crate::chat::writer::{OnStored, Since};
 use crate::chat::{Caller, access, messages};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::{
@@ -27,6 +27,7 @@ use crate::permissions::GroupAction;
 use crate::rate_limits::Action;
 use crate::realtime::hub::{ConnHandle, Registration, close_code};
 use crate::realtime::protocol::{
+    change_frame,
     AckFrame, ClientFrame, ErrorFrame, FrameError, JoinedFrame, MessageFrame, PongFrame,
     ServerFrame, parse_client_frame,
 };

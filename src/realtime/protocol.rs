@@ -30,11 +30,15 @@ pub enum ClientFrame {
     Ping(PingFrame),
 }
 
-/// Join a conversation's room; messages with `seq > since` are replayed first.
+/// Join a conversation's room; messages with `seq > since` are replayed first,
+/// then (with `since_rev`) every older message changed after that rev, as it is
+/// now (`message_updated`, or `message_deleted`), ascending by `rev`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Object)]
 pub struct JoinFrame {
     pub conversation: String,
     pub since: Option<i64>,
+    /// The `last_rev` of your previous `joined` (or the highest `rev` you hold).
+    pub since_rev: Option<i64>,
 }
 
 /// Leave a conversation's room.
@@ -124,6 +128,13 @@ pub struct JoinedFrame {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[oai(default)]
     pub truncated: bool,
+    /// The conversation's change counter now: pass it as `since_rev` next time.
+    pub last_rev: i64,
+    /// More changed than a join replays (`since_rev` too old): reload the
+    /// history you hold (or page `GET /conversations/{id}/changes`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[oai(default)]
+    pub changes_truncated: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
@@ -146,6 +157,9 @@ pub struct MessageFrame {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[oai(default)]
     pub deleted: bool,
+    /// The conversation's change counter at this message's last edit or delete
+    /// (0: never changed): keep the copy with the higher `rev`.
+    pub rev: i64,
 }
 
 impl From<&MessageDoc> for MessageFrame {
@@ -162,6 +176,7 @@ impl From<&MessageDoc> for MessageFrame {
             created_at: crate::domain::timestamp(m.created_at),
             edited_at: m.edited_at.map(crate::domain::timestamp),
             deleted: m.deleted,
+            rev: m.rev,
         }
     }
 }
@@ -179,6 +194,31 @@ pub struct MessageDeletedFrame {
     pub conversation: ConversationId,
     pub id: MessageId,
     pub seq: i64,
+    /// The change counter of the deletion.
+    pub rev: i64,
+}
+
+impl From<&MessageDoc> for MessageDeletedFrame {
+    fn from(m: &MessageDoc) -> Self {
+        Self {
+            conversation: m.conversation_id.clone(),
+            id: m.id.clone(),
+            seq: m.seq,
+            rev: m.rev,
+        }
+    }
+}
+
+/// A message as a change replay sends it: `message_deleted` once deleted,
+/// `message_updated` otherwise.
+pub fn change_frame(m: &MessageDoc) -> ServerFrame {
+    if m.deleted {
+        ServerFrame::MessageDeleted(MessageDeletedFrame::from(m))
+    } else {
+        ServerFrame::MessageUpdated(MessageUpdatedFrame {
+            message: MessageFrame::from(m),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, poem_openapi::Enum)]

@@ -349,6 +349,7 @@ mod tests {
             created_at: DateTime::from_millis(at),
             edited_at: None,
             deleted: false,
+            rev: 0,
         }
     }
 

@@ -58,6 +58,13 @@ pub struct ConversationDoc {
     /// Added once per participant, by the writer, with `$addToSet`.
     #[serde(default)]
     pub posted: Vec<UserId>,
+    /// The conversation's change counter (`rev`, issue 23) as last raised
+    /// (`$max`) after a change was recorded: a hint where the next rev starts.
+    /// The changes themselves (`store::changes`) are the authority: a rev that
+    /// was recorded but not raised here (a crash in between) is found taken and
+    /// skipped. (0 in documents written before it existed.)
+    #[serde(default)]
+    pub last_rev: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +219,7 @@ impl ConversationStore {
             created_at: now,
             seq_reserved: 0,
             posted: Vec::new(),
+            last_rev: 0,
         }
     }
 
@@ -237,6 +245,15 @@ impl ConversationStore {
                 doc! { "_id": id },
                 doc! { "$max": { "seq_reserved": upto } },
             )
+            .await
+            .map(|_| ())
+    }
+
+    /// Raises `last_rev` to at least `rev`.
+    #[tracing::instrument(name = "store.conversations.raise_rev", level = "info", skip(self), fields(conversation = %id), err)]
+    pub async fn raise_rev(&self, id: &ConversationId, rev: i64) -> mongodb::error::Result<()> {
+        self.conversations
+            .update_one(doc! { "_id": id }, doc! { "$max": { "last_rev": rev } })
             .await
             .map(|_| ())
     }

@@ -49,6 +49,10 @@ pub struct MessageDoc {
     pub created_at: DateTime,
     pub edited_at: Option<DateTime>,
     pub deleted: bool,
+    /// The conversation's change counter at this message's last edit or delete
+    /// (0: never changed). Clients merge copies of a message by (`seq`, `rev`).
+    #[serde(default)]
+    pub rev: i64,
 }
 
 impl MessageDoc {
@@ -60,11 +64,12 @@ impl MessageDoc {
     }
 
     /// This copy with `incoming` applied, where a deletion is final: a version
-    /// that is not deleted does not replace one that is, whatever order the two
-    /// arrive in (a late edit, an event from another node). Every place that
+    /// that is not deleted does not replace one that is, nor an older change
+    /// (a lower `rev`) a newer one, whatever order the two arrive in (a late
+    /// edit, an event from another node). Every place that
     /// keeps a copy of a message applies changes through this.
     pub fn merged(&self, incoming: MessageDoc) -> MessageDoc {
-        if self.deleted && !incoming.deleted {
+        if (self.deleted && !incoming.deleted) || incoming.rev < self.rev {
             self.clone()
         } else {
             incoming
@@ -369,6 +374,7 @@ impl MessageStore {
                 doc! { "$set": {
                     "body": &message.body,
                     "edited_at": message.edited_at,
+                    "rev": message.rev,
                 } },
             )
             .await

@@ -4,6 +4,7 @@
 //! transactions, change streams, `$lookup`, TTL or partial indexes.
 
 pub mod cache;
+pub mod changes;
 pub mod cluster;
 pub mod conversations;
 pub mod groups;
@@ -37,6 +38,8 @@ pub struct Store {
     pub groups: GroupStore,
     pub conversations: ConversationStore,
     pub messages: MessageStore,
+    /// Which message each change (edit, delete) of a conversation touched.
+    pub changes: changes::ChangeStore,
 }
 
 impl Store {
@@ -65,6 +68,7 @@ impl Store {
             groups: GroupStore::new(&db, peers.clone()),
             conversations: ConversationStore::new(&db),
             messages: MessageStore::new(&db, peers),
+            changes: changes::ChangeStore::new(&db),
             db,
         }
     }

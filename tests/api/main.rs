@@ -6,6 +6,7 @@ mod ws_client;
 
 mod abuse;
 mod accounts;
+mod changes;
 mod cluster;
 mod cluster_faults;
 mod cluster_limits;

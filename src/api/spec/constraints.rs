@@ -82,6 +82,11 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, Value)> {
             json!({ "minimum": 0, "maximum": SEQ_MAX }),
         ),
         (
+            "listChanges",
+            "since_rev",
+            json!({ "minimum": 0, "maximum": SEQ_MAX }),
+        ),
+        (
             "listDms",
             "cursor",
             json!({ "pattern": crate::chat::dms::CURSOR_PATTERN }),

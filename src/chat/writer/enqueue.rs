@@ -107,6 +107,7 @@ impl Writers {
                     created_at: crate::store::now(),
                     edited_at: None,
                     deleted: false,
+                    rev: 0,
                 };
                 if let Some(key) = key {
                     st.remember_key(key, seq);

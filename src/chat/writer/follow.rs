@@ -124,6 +124,7 @@ impl Writers {
         if st.deleted {
             return false;
         }
+        st.last_rev = st.last_rev.max(message.rev);
         if message.seq >= st.next_seq {
             st.next_seq = message.seq + 1;
         }

@@ -63,6 +63,11 @@ pub(super) struct LiveState {
     /// Bumped (under this lock) whenever a member leaves or is removed, so that a
     /// `join` authorized before the removal does not subscribe after it.
     pub(super) membership_epoch: u64,
+    /// The highest change counter (`rev`) this copy knows of: raised by every
+    /// edit or delete made here and every one heard from another node. After a
+    /// crash it starts from the document's `last_rev`; a change recorded but not
+    /// raised there is found taken when the next one is recorded (`allocate_rev`).
+    pub(super) last_rev: i64,
     pub(super) last_used: Instant,
     /// When a message was last committed, and when the lazy parts were last written.
     pub(super) last_commit: Instant,
@@ -74,6 +79,7 @@ impl LiveState {
         let now = Instant::now();
         Self {
             reserved: doc.seq_reserved,
+            last_rev: doc.last_rev,
             doc,
             next_seq,
             window: VecDeque::new(),
@@ -192,6 +198,11 @@ impl Live {
 
     pub fn last_seq(&self) -> i64 {
         self.lock().doc.last_seq
+    }
+
+    /// The highest change counter this copy knows of.
+    pub fn lock_last_rev(&self) -> i64 {
+        self.lock().last_rev
     }
 
     /// Waits until this copy holds `since` (it follows another node's writes one

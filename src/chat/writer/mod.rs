@@ -71,6 +71,7 @@ use crate::store::conversations::LastMessage;
 use crate::store::messages::MessageDoc;
 
 pub use live::Live;
+pub use reads::{Joined, Since};
 pub use ticket::{Draft, Forwarded, OnStored, Ticket};
 
 use batcher::Pending;
@@ -350,6 +351,7 @@ mod tests {
             created_at: crate::store::now(),
             edited_at: None,
             deleted: false,
+            rev: 0,
         }
     }
 
@@ -498,7 +500,9 @@ mod tests {
         let (writers, live) = writers_with(state(0)).await;
         let epoch = live.membership_epoch();
         writers.forget(&"c".into());
-        let joined = writers.join(&live, epoch, None, 100, |_| ()).await;
+        let joined = writers
+            .join(&live, epoch, Since::default(), 100, |_, _| ())
+            .await;
         assert!(joined.is_err());
     }
 

@@ -9,6 +9,31 @@ use super::live::Live;
 use crate::error::ApiError;
 use crate::store::messages::{HistoryWindow, MessageDoc, block_of};
 
+/// Where a `join` resumes: after this seq (new messages) and after this rev
+/// (changes to older ones).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Since {
+    pub seq: Option<i64>,
+    pub rev: Option<i64>,
+}
+
+/// What a `join` registered and what it replays.
+pub struct Joined<R> {
+    /// What `register` returned.
+    pub registered: R,
+    /// Messages after `since`, ascending `seq`.
+    pub replay: Vec<MessageDoc>,
+    pub last_seq: i64,
+    /// More messages were missed than a join replays.
+    pub truncated: bool,
+    /// Older messages changed after `since_rev`, each once as it is now,
+    /// ascending `rev`.
+    pub changes: Vec<MessageDoc>,
+    pub last_rev: i64,
+    /// More changes were missed than a join replays.
+    pub changes_truncated: bool,
+}
+
 impl Writers {
     /// Messages with `lo <= seq <= hi`, ascending: from the window, or from blocks
     /// for older seqs.
@@ -85,14 +110,26 @@ impl Writers {
     /// `None` asks the caller to check access again. `None` too when this copy
     /// is to be reloaded (`Live::needs_reload`): the caller joins again from the
     /// reloaded copy.
+    ///
+    /// `since_rev`: also the messages changed after that rev (edited, deleted),
+    /// each once as it is now, ascending by `rev` (`changed_since`), except those
+    /// the replay carries already. They are read before the lock; if a change
+    /// lands meanwhile, `None` asks the caller to join again, so the changes
+    /// and the live stream leave no gap either.
     pub async fn join<R>(
         &self,
         live: &Live,
         epoch: u64,
-        since: Option<i64>,
+        since: Since,
         max: u32,
-        register: impl FnOnce(&[MessageDoc]) -> R,
-    ) -> Result<Option<(R, Vec<MessageDoc>, i64, bool)>, ApiError> {
+        register: impl FnOnce(&[MessageDoc], &[MessageDoc]) -> R,
+    ) -> Result<Option<Joined<R>>, ApiError> {
+        let Since { seq: since, rev: since_rev } = since;
+        let upto = live.lock().last_rev;
+        let changed = match since_rev {
+            Some(since_rev) => self.changed_since(live, since_rev, upto, max as usize).await?,
+            None => Some(Vec::new()),
+        };
         let max = i64::from(max);
         // Older messages are read first, outside the lock; whatever was committed
         // meanwhile is in the window.
@@ -129,9 +166,58 @@ impl Writers {
                 truncated = true;
             }
         }
-        let registered = register(&replay);
+        if since_rev.is_some() && st.last_rev != upto {
+            return Ok(None);
+        }
+        let changes_truncated = changed.is_none();
+        let mut changes = changed.unwrap_or_default();
+        if let Some(since) = since {
+            // Those are in the replay, as they are now.
+            changes.retain(|m| m.seq <= since);
+        }
+        let registered = register(&replay, &changes);
         st.last_used = Instant::now();
-        Ok(Some((registered, replay, last, truncated)))
+        Ok(Some(Joined {
+            registered,
+            replay,
+            last_seq: last,
+            truncated,
+            changes,
+            last_rev: st.last_rev,
+            changes_truncated,
+        }))
+    }
+
+    /// The messages changed after `since_rev` up to `upto` (each once, as it is
+    /// now, ascending by `rev`): the changes are `_id` lookups, the messages the
+    /// window or `_id` lookups. `None` when more than `max` changes happened
+    /// (the client reloads its history instead).
+    pub async fn changed_since(
+        &self,
+        live: &Live,
+        since_rev: i64,
+        upto: i64,
+        max: usize,
+    ) -> Result<Option<Vec<MessageDoc>>, ApiError> {
+        if upto <= since_rev {
+            return Ok(Some(Vec::new()));
+        }
+        if usize::try_from(upto - since_rev.max(0)).map_or(true, |n| n > max) {
+            return Ok(None);
+        }
+        let changes = futures_util::future::try_join_all(
+            (since_rev.max(0) + 1..=upto).map(|rev| self.store.changes.by_rev(&live.id, rev)),
+        )
+        .await?;
+        let seqs: std::collections::BTreeSet<i64> =
+            changes.into_iter().flatten().map(|c| c.seq).collect();
+        let found = futures_util::future::try_join_all(
+            seqs.into_iter().map(|seq| self.message(live, seq)),
+        )
+        .await?;
+        let mut messages: Vec<MessageDoc> = found.into_iter().flatten().collect();
+        messages.sort_by_key(|m| (m.rev, m.seq));
+        Ok(Some(messages))
     }
 
     /// One message by seq (window first, then storage).

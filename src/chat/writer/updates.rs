@@ -12,11 +12,15 @@ use crate::store::messages::{MessageDoc, block_of};
 /// Compare-and-set rounds of an old block's rewrite before the edit gives up
 /// (503): each failed round means another rewrite of that block just landed.
 const BLOCK_REWRITE_ATTEMPTS: usize = 5;
+/// Revs tried for one change before it gives up (503): each one found taken
+/// means a change this copy had not heard of.
+const REV_ATTEMPTS: usize = 16;
 
 impl Writers {
-    /// Stores an edited or deleted message and then, under the conversation's lock,
-    /// updates memory and calls `notify` (the fan-out) with the message as it now
-    /// is. Hold `live.edits`.
+    /// Stores an edited or deleted message with a fresh change counter (`rev`)
+    /// and then, under the conversation's lock, updates memory and calls `notify`
+    /// (the fan-out) with the message as it now is, which it returns. Hold the
+    /// conversation's edit lock.
     ///
     /// A deletion is final wherever a copy is kept (`MessageDoc::merged`): an edit
     /// of a message this node knows deleted is refused (409) before anything is
@@ -28,7 +32,7 @@ impl Writers {
         live: &Live,
         updated: &MessageDoc,
         notify: impl FnOnce(&ConversationDoc, &MessageDoc),
-    ) -> Result<(), ApiError> {
+    ) -> Result<MessageDoc, ApiError> {
         let deleted_already = || ApiError::conflict("a deleted message cannot be edited");
         if !updated.deleted
             && live
@@ -38,6 +42,9 @@ impl Writers {
         {
             return Err(deleted_already());
         }
+        let mut updated = updated.clone();
+        updated.rev = self.allocate_rev(live, updated.seq).await?;
+        let updated = &updated;
         if updated.deleted {
             self.store.messages.replace(updated).await?;
         } else {
@@ -83,6 +90,7 @@ impl Writers {
             }
         }
         let mut st = live.lock();
+        st.last_rev = st.last_rev.max(updated.rev);
         let now = match st.window.binary_search_by_key(&updated.seq, |m| m.seq) {
             Ok(i) => {
                 let merged = st.window[i].merged(updated.clone());
@@ -101,7 +109,38 @@ impl Writers {
         }
         self.index.learn(&now);
         notify(&st.doc, &now);
-        Ok(())
+        Ok(now)
+    }
+
+    /// A change counter (`rev`) for a change of message `seq`, recorded before
+    /// the change is written (`store::changes`) and then raised in the
+    /// conversation's document. A rev found taken (a change this copy has not
+    /// heard of: another node's, or one recorded before a crash) is skipped. A
+    /// crash after the record leaves a change that points at an unchanged
+    /// message: a replay sends that message's current state once more, which
+    /// a client merging by (`seq`, `rev`) ignores.
+    async fn allocate_rev(&self, live: &Live, seq: i64) -> Result<i64, ApiError> {
+        let mut rev = live.lock().last_rev.saturating_add(1);
+        for attempt in 0..REV_ATTEMPTS {
+            if self.store.changes.record(&live.id, rev, seq).await? {
+                self.store.conversations.raise_rev(&live.id, rev).await?;
+                return Ok(rev);
+            }
+            let stored = match attempt {
+                0 => self
+                    .store
+                    .conversations
+                    .by_id(&live.id)
+                    .await?
+                    .map_or(0, |doc| doc.last_rev),
+                _ => 0,
+            };
+            rev = rev.max(stored).saturating_add(1);
+        }
+        Err(ApiError::new(
+            crate::error::ErrorCode::ServerBusy,
+            "the conversation's changes keep moving; try again",
+        ))
     }
 
     /// Moves the user's read marker forward to `seq` (clamped to the last seq).

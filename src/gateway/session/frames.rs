@@ -61,7 +61,13 @@ impl Session {
         match frame {
             ClientFrame::Ping(_) => self.reply(ServerFrame::Pong(PongFrame {})),
             ClientFrame::Join(join) => match self.join_or_leave(&join.conversation).await {
-                Ok(conversation) => self.join(&conversation, join.since).await,
+                Ok(conversation) => {
+                    let resume = Since {
+                        seq: join.since,
+                        rev: join.since_rev,
+                    };
+                    self.join(&conversation, resume).await
+                }
                 Err(err) => self.error(&err, Some(join.conversation)),
             },
             ClientFrame::Leave(leave) => match self.join_or_leave(&leave.conversation).await {
@@ -101,25 +107,35 @@ impl Session {
     /// Subscribes to a room, replays what was missed since `since`, then `joined`.
     /// The writer registers the connection under the conversation's lock, so the
     /// replay and the live stream neither overlap nor leave a gap.
-    async fn join(&mut self, conversation: &ConversationId, since: Option<i64>) {
+    async fn join(&mut self, conversation: &ConversationId, resume: Since) {
         let joined = messages::join(
             &self.state.chat,
             &self.caller,
             conversation,
-            since,
-            |visible, replay| {
+            resume,
+            |visible, replay, changes| {
                 let online = self.state.hub.join_as(conversation, &self.conn, visible);
                 // Queued before the lock is released: no live message can come
                 // between (or before) them.
                 for message in replay {
                     self.reply(ServerFrame::Message(MessageFrame::from(message)));
                 }
+                for message in changes {
+                    self.reply(change_frame(message));
+                }
                 online
             },
         )
         .await;
         match joined {
-            Ok((mut online, _replayed, last_seq, truncated)) => {
+            Ok(crate::chat::writer::Joined {
+                registered: mut online,
+                last_seq,
+                truncated,
+                last_rev,
+                changes_truncated,
+                ..
+            }) => {
                 // `online` includes you, also where you are not shown to others
                 // (a DM you have not written in yet).
                 if !online.iter().any(|u| u.id == self.conn.user.id) {
@@ -131,6 +147,8 @@ impl Session {
                     last_seq,
                     online,
                     truncated,
+                    last_rev,
+                    changes_truncated,
                 }));
             }
             Err(err) => {

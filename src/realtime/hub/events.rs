@@ -127,11 +127,7 @@ impl Hub {
     }
 
     pub fn message_deleted(&self, conversation: &ConversationDoc, message: &MessageDoc) {
-        let frame = MessageDeletedFrame {
-            conversation: message.conversation_id.clone(),
-            id: message.id.clone(),
-            seq: message.seq,
-        };
+        let frame = MessageDeletedFrame::from(message);
         self.publish_message(
             Self::audience_of(conversation),
             &ServerFrame::MessageDeleted(frame),

@@ -1,0 +1,247 @@
+//! A conversation's change counter (`rev`, issue 23): every edit and delete
+//! bumps it; `join` with `since_rev` and `GET /conversations/{id}/changes`
+//! bring a client that was away up to date with what changed, not only with
+//! what is new.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn edit(app: &TestApp, who: &Session, id: &str, body: &str) -> Value {
+    expect_json(
+        app.send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/messages/{id}"),
+            Some(&who.access),
+            Some(json!({ "body": body })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn delete(app: &TestApp, who: &Session, id: &str) {
+    let resp = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/messages/{id}"),
+            Some(&who.access),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+/// 100 messages; returns their ids by seq (index 0 unused).
+async fn hundred_messages(app: &TestApp, alice: &Session, g: &str) -> Vec<String> {
+    let mut ids = vec![String::new()];
+    for i in 1..=100 {
+        let m = app.said(alice, g, &format!("message {i}")).await;
+        ids.push(m["id"].as_str().expect("id").to_owned());
+    }
+    ids
+}
+
+/// While a reader is away: 50 edits (messages 1-30 once, 1-20 a second time),
+/// 20 deletions (messages 21-40) and 5 new messages.
+async fn change_while_away(app: &TestApp, alice: &Session, g: &str, ids: &[String]) {
+    for i in 1..=30 {
+        edit(app, alice, &ids[i], &format!("edit 1 of {i}")).await;
+    }
+    for i in 1..=20 {
+        edit(app, alice, &ids[i], &format!("edit 2 of {i}")).await;
+    }
+    for id in &ids[21..=40] {
+        delete(app, alice, id).await;
+    }
+    for i in 101..=105 {
+        app.said(alice, g, &format!("message {i}")).await;
+    }
+}
+
+/// What each changed message must look like now.
+fn expected_now(seq: i64) -> Option<&'static str> {
+    match seq {
+        1..=20 => Some("edited twice"),
+        21..=40 => Some("deleted"),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_client_away_gets_each_changed_message_once_as_it_is_now() {
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
+    let ids = hundred_messages(&app, &alice, &g).await;
+    let mut ws = app.ws(&bob.access).await;
+    let joined = ws.join(&g, None).await;
+    assert_eq!(joined["last_rev"], 0, "{joined}");
+    assert_eq!(joined["last_seq"], 100);
+    drop(ws);
+
+    change_while_away(&app, &alice, &g, &ids).await;
+
+    let mut ws = app.ws(&bob.access).await;
+    ws.send_json(json!({ "type": "join", "conversation": g, "since": 100, "since_rev": 0 }))
+        .await;
+    let mut frames = Vec::new();
+    loop {
+        let frame = ws.next_within(Duration::from_secs(10)).await.expect("a frame");
+        if frame["type"] == "joined" {
+            assert_eq!(frame["last_rev"], 70, "{frame}");
+            assert_eq!(frame["last_seq"], 105, "{frame}");
+            assert!(frame.get("changes_truncated").is_none(), "{frame}");
+            break;
+        }
+        frames.push(frame);
+    }
+    // First the new messages, then each changed one once, ascending by rev.
+    let new: Vec<i64> = frames
+        .iter()
+        .take_while(|f| f["type"] == "message")
+        .map(|f| f["seq"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(new, (101..=105).collect::<Vec<_>>());
+    let changes = &frames[new.len()..];
+    let seqs: Vec<i64> = changes.iter().map(|f| f["seq"].as_i64().unwrap_or(-1)).collect();
+    let mut unique = seqs.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique, (1..=40).collect::<Vec<_>>(), "each changed message once: {seqs:?}");
+    assert_eq!(seqs.len(), 40, "no message twice: {seqs:?}");
+    let revs: Vec<i64> = changes.iter().map(|f| f["rev"].as_i64().unwrap_or(-1)).collect();
+    assert!(revs.windows(2).all(|w| w[0] < w[1]), "ascending by rev: {revs:?}");
+    for frame in changes {
+        let seq = frame["seq"].as_i64().unwrap_or(-1);
+        match expected_now(seq) {
+            Some("edited twice") => {
+                assert_eq!(frame["type"], "message_updated", "{frame}");
+                assert_eq!(frame["body"], format!("edit 2 of {seq}"), "{frame}");
+            }
+            Some("deleted") => assert_eq!(frame["type"], "message_deleted", "{frame}"),
+            _ => panic!("{seq} did not change: {frame}"),
+        }
+    }
+    // With nothing missed, a join replays nothing.
+    drop(ws);
+    let mut ws = app.ws(&bob.access).await;
+    ws.send_json(json!({ "type": "join", "conversation": g, "since": 105, "since_rev": 70 }))
+        .await;
+    let first = ws.next_within(Duration::from_secs(10)).await.expect("a frame");
+    assert_eq!(first["type"], "joined", "{first}");
+}
+
+#[tokio::test]
+async fn changes_page_over_rest_and_history_carries_each_rev() {
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
+    let ids = hundred_messages(&app, &alice, &g).await;
+    change_while_away(&app, &alice, &g, &ids).await;
+
+    // Page the changes 30 at a time; keep the highest rev of each message.
+    let mut now: HashMap<i64, Value> = HashMap::new();
+    let mut since_rev = 0;
+    for page in 0.. {
+        assert!(page < 10, "the changes never ended");
+        let resp = app
+            .get(
+                &format!("/api/v1/conversations/{g}/changes?since_rev={since_rev}&limit=30"),
+                Some(&bob.access),
+            )
+            .await;
+        let body = expect_json(resp, StatusCode::OK).await;
+        for m in body["items"].as_array().expect("items") {
+            let seq = m["seq"].as_i64().unwrap_or(-1);
+            let newer = now
+                .get(&seq)
+                .is_none_or(|held| held["rev"].as_i64() < m["rev"].as_i64());
+            if newer {
+                now.insert(seq, m.clone());
+            }
+        }
+        since_rev = body["last_rev"].as_i64().expect("last_rev");
+        if body["has_more"] == false {
+            break;
+        }
+    }
+    assert_eq!(since_rev, 70);
+    let mut seqs: Vec<i64> = now.keys().copied().collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    for (seq, m) in &now {
+        match expected_now(*seq) {
+            Some("edited twice") => assert_eq!(m["body"], format!("edit 2 of {seq}")),
+            _ => assert_eq!(m["deleted"], true, "{m}"),
+        }
+    }
+
+    // History pages carry each message's rev: 0 for one never changed.
+    let page = expect_json(app.history(&bob, &g, "?after=0&limit=100").await, StatusCode::OK).await;
+    for m in page["items"].as_array().expect("items") {
+        let seq = m["seq"].as_i64().unwrap_or(-1);
+        let rev = m["rev"].as_i64().expect("rev");
+        if seq > 40 {
+            assert_eq!(rev, 0, "{m}");
+        } else {
+            assert_eq!(rev, now[&seq]["rev"].as_i64().expect("rev"), "{m}");
+        }
+    }
+
+    // Bad revs are clean 4xx; strangers get the 404 of every other read.
+    for bad in ["-1", "9007199254740992", "9223372036854775807"] {
+        let resp = app
+            .get(&format!("/api/v1/conversations/{g}/changes?since_rev={bad}"), Some(&bob.access))
+            .await;
+        assert_eq!(expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY).await, "validation_failed");
+    }
+    let resp = app
+        .get(
+            &format!("/api/v1/conversations/{g}/changes?since_rev=99999999999999999999999"),
+            Some(&bob.access),
+        )
+        .await;
+    assert_eq!(expect_error(resp, StatusCode::BAD_REQUEST).await, "bad_request");
+    let stranger = app.user("stranger").await;
+    let private = app.group(&alice, "Private", "private").await;
+    let resp = app
+        .get(&format!("/api/v1/conversations/{private}/changes?since_rev=0"), Some(&stranger.access))
+        .await;
+    assert_eq!(expect_error(resp, StatusCode::NOT_FOUND).await, "not_found");
+    let mut ws = app.ws(&bob.access).await;
+    ws.send_json(json!({ "type": "join", "conversation": g, "since_rev": -1 })).await;
+    let err = ws.expect("error").await;
+    assert_eq!(err["code"], "validation_failed", "{err}");
+}
+
+#[tokio::test]
+async fn a_rev_is_never_handed_out_twice_across_restarts() {
+    let (app, alice, _bob, g) = room().await;
+    let m = app.said(&alice, &g, "first").await;
+    let id = m["id"].as_str().expect("id").to_owned();
+    assert_eq!(edit(&app, &alice, &id, "second").await["rev"], 1);
+    // A change recorded by a node that crashed before raising the counter.
+    let conversation = confab::ids::ConversationId::from_trusted(g.clone());
+    let recorded = app
+        .state
+        .store
+        .changes
+        .record(&conversation, 2, m["seq"].as_i64().expect("seq"))
+        .await
+        .expect("recorded");
+    assert!(recorded);
+    // A restarted node (nothing in memory) skips both.
+    let node = app.another_node().await;
+    assert_eq!(edit(&node, &alice, &id, "third").await["rev"], 3);
+    assert_eq!(edit(&app, &alice, &id, "fourth").await["rev"], 4);
+    let mut ws = app.ws(&alice.access).await;
+    let joined = ws.join(&g, None).await;
+    assert_eq!(joined["last_rev"], 4, "{joined}");
+    // And a node started after all of it starts from the stored counter.
+    let later = app.another_node().await;
+    let mut ws = later.ws(&alice.access).await;
+    let joined = ws.join(&g, None).await;
+    assert_eq!(joined["last_rev"], 4, "{joined}");
+}
