@@ -205,9 +205,13 @@ pub async fn join<R>(
         let visible = !room.is_direct() || dms::has_written(&room.conversation, &caller.id);
         if let Some(joined) = chat
             .writers
-            .join(&room.live, epoch, resume, JOIN_REPLAY_MAX, |replay, changes| {
-                register(visible, replay, changes)
-            })
+            .join(
+                &room.live,
+                epoch,
+                resume,
+                JOIN_REPLAY_MAX,
+                |replay, changes| register(visible, replay, changes),
+            )
             .await?
         {
             return Ok(joined);

@@ -27,9 +27,8 @@ use crate::permissions::GroupAction;
 use crate::rate_limits::Action;
 use crate::realtime::hub::{ConnHandle, Registration, close_code};
 use crate::realtime::protocol::{
-    change_frame,
     AckFrame, ClientFrame, ErrorFrame, FrameError, JoinedFrame, MessageFrame, PongFrame,
-    ServerFrame, parse_client_frame,
+    ServerFrame, change_frame, parse_client_frame,
 };
 use crate::state::AppState;
 

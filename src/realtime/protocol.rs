@@ -301,7 +301,16 @@ mod tests {
             parse_client_frame(r#"{"type":"join","conversation":"c1","since":4}"#),
             Ok(ClientFrame::Join(JoinFrame {
                 conversation: "c1".into(),
-                since: Some(4)
+                since: Some(4),
+                since_rev: None,
+            }))
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"join","conversation":"c1","since_rev":7}"#),
+            Ok(ClientFrame::Join(JoinFrame {
+                conversation: "c1".into(),
+                since: None,
+                since_rev: Some(7),
             }))
         );
         assert_eq!(
@@ -351,10 +360,12 @@ mod tests {
             last_seq: 3,
             online: vec![],
             truncated: false,
+            last_rev: 2,
+            changes_truncated: false,
         });
         assert_eq!(
             &*encode(&frame),
-            r#"{"type":"joined","conversation":"c","last_seq":3,"online":[]}"#
+            r#"{"type":"joined","conversation":"c","last_seq":3,"online":[],"last_rev":2}"#
         );
         let err = ServerFrame::Error(ErrorFrame {
             code: "forbidden".into(),

@@ -14,6 +14,8 @@ import { ApiError, Session, baseUrl, errorText } from './api';
 export interface Msg {
   id: string; seq: number; sender: { id: string; username: string }; body: string;
   created_at: string; edited_at?: string; deleted: boolean;
+  /** The conversation's change counter at this message's last edit or delete. */
+  rev: number;
 }
 export interface Outgoing { client_id: string; body: string; state: 'sending' | 'failed'; error?: string }
 
@@ -144,7 +146,10 @@ function merge(c: Conv, items: Msg[]): void {
     let lo = 0;
     let hi = c.msgs.length;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (c.msgs[mid].seq < m.seq) lo = mid + 1; else hi = mid; }
-    if (c.msgs[lo]?.seq === m.seq) c.msgs[lo] = m; else c.msgs.splice(lo, 0, m);
+    if (c.msgs[lo]?.seq === m.seq) {
+      // Of two copies, the one with the higher rev is the newer.
+      if (c.msgs[lo].rev <= m.rev) c.msgs[lo] = m;
+    } else c.msgs.splice(lo, 0, m);
   }
   // A long live stream while reading the bottom: keep the DOM bounded.
   if (c.msgs.length > 600 && c.id === state.activeId && atBottom) { c.msgs = c.msgs.slice(-300); c.hasOlder = true; }
@@ -153,6 +158,7 @@ function merge(c: Conv, items: Msg[]): void {
 const toMsg = (m: Message | frames.MessageFrame): Msg => ({
   id: m.id, seq: m.seq, sender: { id: m.sender.id, username: m.sender.username }, body: m.body,
   created_at: m.created_at, edited_at: m.edited_at, deleted: 'deleted' in m ? Boolean(m.deleted) : false,
+  rev: m.rev,
 });
 
 // ---- start and stop -----------------------------------------------------------------
@@ -289,6 +295,13 @@ function onFrame(f: frames.ServerFrame): void {
       c.lastSeq = Math.max(c.lastSeq, f.last_seq);
       if (c.kind === 'group' && before === 0 && c.id !== state.activeId) c.unread = Math.max(0, f.last_seq - c.readSeq);
       rt?.lastSeq.set(c.id, Math.max(rt.lastSeq.get(c.id) ?? 0, c.lastSeq));
+      if (c.loaded && f.changes_truncated) {
+        // More changed while away than a join replays: read the history again.
+        c.loaded = false;
+        c.msgs = [];
+        if (c.id === state.activeId) void open(c.id);
+        break;
+      }
       if (c.loaded && (f.truncated || (c.msgs.length && c.msgs[c.msgs.length - 1].seq < f.last_seq))) void catchUp(c);
       break;
     }
@@ -312,7 +325,7 @@ function onFrame(f: frames.ServerFrame): void {
       if (c?.loaded && c.msgs.some((m) => m.seq === f.seq)) merge(c, [toMsg(f)]);
       break;
     case 'message_deleted':
-      if (c?.loaded) c.msgs = c.msgs.map((m) => (m.seq === f.seq ? { ...m, body: '', deleted: true } : m));
+      if (c?.loaded) c.msgs = c.msgs.map((m) => (m.seq === f.seq ? { ...m, body: '', deleted: true, rev: Math.max(m.rev, f.rev) } : m));
       break;
     case 'presence':
       if (!c) return;
@@ -533,7 +546,7 @@ export async function send(c: Conv, body: string, clientId: string = crypto.rand
     }
     c.outbox = c.outbox.filter((o) => o.client_id !== clientId);
     if (c.loaded && !c.msgs.some((m) => m.seq === ack.seq)) {
-      merge(c, [{ id: ack.id, seq: ack.seq, sender: { id: me().id, username: me().username }, body, created_at: new Date().toISOString(), deleted: false }]);
+      merge(c, [{ id: ack.id, seq: ack.seq, sender: { id: me().id, username: me().username }, body, created_at: new Date().toISOString(), deleted: false, rev: 0 }]);
     }
     c.activity = new Date().toISOString();
     c.preview = body;

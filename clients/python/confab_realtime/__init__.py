@@ -65,6 +65,8 @@ class JoinedFrame(TypedDict, total=False):
     last_seq: int
     online: list[UserRef]
     truncated: bool
+    last_rev: int
+    changes_truncated: bool
 
 
 class AckFrame(TypedDict, total=False):
@@ -84,6 +86,7 @@ class MessageFrame(TypedDict, total=False):
     created_at: str
     edited_at: str
     deleted: bool
+    rev: int
 
 
 class MessageDeletedFrame(TypedDict):
@@ -91,6 +94,7 @@ class MessageDeletedFrame(TypedDict):
     conversation: str
     id: str
     seq: int
+    rev: int
 
 
 class PresenceFrame(TypedDict):
@@ -200,6 +204,7 @@ class Realtime:
         self._token, self._ticket = token, ticket
         self.reconnect, self.max_backoff, self.open_timeout = reconnect, max_backoff, open_timeout
         self.last_seq: dict[str, int] = {}  # conversation -> highest message seq seen
+        self.last_rev: dict[str, int] = {}  # conversation -> highest change counter seen
         self.rooms: set[str] = set()  # joined conversations, rejoined after a reconnect
         self.connects = 0  # successful connections (1 + reconnects)
         self.close_code: int | None = None
@@ -274,7 +279,10 @@ class Realtime:
                     continue
                 backoff = 0.2
                 for room in sorted(self.rooms):
-                    await self._send_frame({"type": "join", "conversation": room, "since": self.last_seq.get(room, 0)})
+                    rejoin: dict[str, Any] = {"type": "join", "conversation": room, "since": self.last_seq.get(room, 0)}
+                    if room in self.last_rev:
+                        rejoin["since_rev"] = self.last_rev[room]
+                    await self._send_frame(rejoin)
                 break
             else:
                 break
@@ -293,12 +301,16 @@ class Realtime:
         conv = frame.get("conversation")
         if kind in ("message", "message_updated", "message_deleted") and isinstance(frame.get("seq"), int) and conv:
             self.last_seq[conv] = max(self.last_seq.get(conv, 0), frame["seq"])
+            if isinstance(frame.get("rev"), int):
+                self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame["rev"])
         if kind == "ack":
             fut = self._acks.pop(frame.get("client_id", ""), None)
             if fut is not None and not fut.done():
                 fut.set_result(cast(AckFrame, frame))
         elif kind == "joined" and conv:
             self.last_seq[conv] = max(self.last_seq.get(conv, 0), 0)
+            if isinstance(frame.get("last_rev"), int):
+                self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame["last_rev"])
             fut = self._joins.pop(conv, None)
             if fut is not None and not fut.done():
                 fut.set_result(cast(JoinedFrame, frame))
@@ -321,16 +333,24 @@ class Realtime:
         await asyncio.wait_for(self._connected.wait(), timeout)
 
     # -- client -> server --------------------------------------------------------------
-    async def join(self, conversation: str, since: int | None = None, timeout: float = 10.0) -> JoinedFrame:
+    async def join(
+        self, conversation: str, since: int | None = None, timeout: float = 10.0, since_rev: int | None = None,
+    ) -> JoinedFrame:
         """Join a room; the server replays messages with seq > ``since`` (default: the
-        last seq this session saw there, else none), then answers ``joined``."""
+        last seq this session saw there, else none), then the older messages changed
+        after ``since_rev`` (default: the last rev seen there, else none) as they are
+        now, then answers ``joined``."""
         if since is None:
             since = self.last_seq.get(conversation)
+        if since_rev is None:
+            since_rev = self.last_rev.get(conversation)
         fut: asyncio.Future[JoinedFrame] = asyncio.get_running_loop().create_future()
         self._joins[conversation] = fut
         frame: dict[str, Any] = {"type": "join", "conversation": conversation}
         if since is not None:
             frame["since"] = since
+        if since_rev is not None:
+            frame["since_rev"] = since_rev
         await self._send_frame(frame)
         joined = await asyncio.wait_for(fut, timeout)
         self.rooms.add(conversation)

@@ -5,10 +5,12 @@
 //  - authenticates with an access token (Authorization header: Node, via the `ws`
 //    package) or a single-use ticket (`?ticket=`: browsers; pass a function that
 //    fetches a fresh one with `createWsTicket`, so every reconnect gets its own);
-//  - `join`s a conversation with `since` (missed messages are replayed, then `joined`);
+//  - `join`s a conversation with `since` and `since_rev` (missed messages are replayed,
+//    then the older ones changed meanwhile as they are now, then `joined`);
 //  - `send`s with a `client_id` and resolves with the `ack` (rejects with the `error`);
 //  - reconnects when the connection drops (not on 4001/4003: bad credentials) and rejoins
-//    every room with `since` = the last seq it saw there, so nothing is missed.
+//    every room with `since` = the last seq and `since_rev` = the last rev it saw there,
+//    so nothing is missed: neither a new message nor an edit or deletion of an old one.
 //
 // In browsers the global `WebSocket` is used; in Node (20 has no global WebSocket) the
 // `ws` package is loaded, unless you pass `WebSocket` yourself.
@@ -96,6 +98,8 @@ export class Realtime {
   readonly url: string;
   /** conversation -> highest message seq seen (drives `since` on rejoin). */
   readonly lastSeq = new Map<string, number>();
+  /** conversation -> highest change counter seen (drives `since_rev` on rejoin). */
+  readonly lastRev = new Map<string, number>();
   /** Joined conversations, rejoined after a reconnect. */
   readonly rooms = new Set<string>();
   /** Successful connections (1 + reconnects). */
@@ -179,7 +183,10 @@ export class Realtime {
         continue;
       }
       for (const room of [...this.rooms].sort()) {
-        this.raw({ type: 'join', conversation: room, since: this.lastSeq.get(room) ?? 0 });
+        const sinceRev = this.lastRev.get(room);
+        this.raw(sinceRev === undefined
+          ? { type: 'join', conversation: room, since: this.lastSeq.get(room) ?? 0 }
+          : { type: 'join', conversation: room, since: this.lastSeq.get(room) ?? 0, since_rev: sinceRev });
       }
       return;
     }
@@ -199,12 +206,14 @@ export class Realtime {
   private dispatch(frame: ServerFrame): void {
     if ((frame.type === 'message' || frame.type === 'message_updated' || frame.type === 'message_deleted')) {
       this.lastSeq.set(frame.conversation, Math.max(this.lastSeq.get(frame.conversation) ?? 0, frame.seq));
+      this.lastRev.set(frame.conversation, Math.max(this.lastRev.get(frame.conversation) ?? 0, frame.rev));
     }
     if (frame.type === 'ack' && frame.client_id) {
       this.acks.get(frame.client_id)?.resolve(frame);
       this.acks.delete(frame.client_id);
     } else if (frame.type === 'joined') {
       if (!this.lastSeq.has(frame.conversation)) this.lastSeq.set(frame.conversation, 0);
+      this.lastRev.set(frame.conversation, Math.max(this.lastRev.get(frame.conversation) ?? 0, frame.last_rev));
       this.joins.get(frame.conversation)?.resolve(frame);
       this.joins.delete(frame.conversation);
     } else if (frame.type === 'error' && frame.ref) {
@@ -241,11 +250,16 @@ export class Realtime {
   }
 
   /** Join a room; resolves with `joined` after the replay of messages with seq > since
-   * (default: the last seq this session saw there, else none). */
-  async join(conversation: string, since?: number, timeoutMs = 10_000): Promise<JoinedFrame> {
+   * (default: the last seq this session saw there, else none) and of the older ones
+   * changed after sinceRev (default: the last rev this session saw there, else none). */
+  async join(conversation: string, since?: number, timeoutMs = 10_000, sinceRev?: number): Promise<JoinedFrame> {
     const s = since ?? this.lastSeq.get(conversation);
+    const r = sinceRev ?? this.lastRev.get(conversation);
     const joined = this.pending(this.joins, conversation, timeoutMs);
-    this.raw(s === undefined ? { type: 'join', conversation } : { type: 'join', conversation, since: s });
+    const request: Extract<ClientFrame, { type: 'join' }> = { type: 'join', conversation };
+    if (s !== undefined) request.since = s;
+    if (r !== undefined) request.since_rev = r;
+    this.raw(request);
     const frame = await joined;
     this.rooms.add(conversation);
     return frame;

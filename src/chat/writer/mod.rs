@@ -440,19 +440,25 @@ mod tests {
         assert!(unsubscribed);
         let mut registered = false;
         let joined = writers
-            .join(&live, epoch, None, 100, |_| registered = true)
+            .join(&live, epoch, super::Since::default(), 100, |_, _| {
+                registered = true
+            })
             .await
             .expect("join");
         assert!(joined.is_none(), "the caller must check access again");
         assert!(!registered);
         // With the current epoch it registers.
         let joined = writers
-            .join(&live, live.membership_epoch(), None, 100, |_| {
-                registered = true
-            })
+            .join(
+                &live,
+                live.membership_epoch(),
+                super::Since::default(),
+                100,
+                |_, _| registered = true,
+            )
             .await
             .expect("join");
-        assert!(joined.is_some_and(|(_, _, last, _)| last == 0));
+        assert!(joined.is_some_and(|j| j.last_seq == 0));
         assert!(registered);
     }
 
@@ -501,7 +507,7 @@ mod tests {
         let epoch = live.membership_epoch();
         writers.forget(&"c".into());
         let joined = writers
-            .join(&live, epoch, Since::default(), 100, |_, _| ())
+            .join(&live, epoch, super::Since::default(), 100, |_, _| ())
             .await;
         assert!(joined.is_err());
     }

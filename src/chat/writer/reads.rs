@@ -124,10 +124,16 @@ impl Writers {
         max: u32,
         register: impl FnOnce(&[MessageDoc], &[MessageDoc]) -> R,
     ) -> Result<Option<Joined<R>>, ApiError> {
-        let Since { seq: since, rev: since_rev } = since;
+        let Since {
+            seq: since,
+            rev: since_rev,
+        } = since;
         let upto = live.lock().last_rev;
         let changed = match since_rev {
-            Some(since_rev) => self.changed_since(live, since_rev, upto, max as usize).await?,
+            Some(since_rev) => {
+                self.changed_since(live, since_rev, upto, max as usize)
+                    .await?
+            }
             None => Some(Vec::new()),
         };
         let max = i64::from(max);
@@ -211,10 +217,9 @@ impl Writers {
         .await?;
         let seqs: std::collections::BTreeSet<i64> =
             changes.into_iter().flatten().map(|c| c.seq).collect();
-        let found = futures_util::future::try_join_all(
-            seqs.into_iter().map(|seq| self.message(live, seq)),
-        )
-        .await?;
+        let found =
+            futures_util::future::try_join_all(seqs.into_iter().map(|seq| self.message(live, seq)))
+                .await?;
         let mut messages: Vec<MessageDoc> = found.into_iter().flatten().collect();
         messages.sort_by_key(|m| (m.rev, m.seq));
         Ok(Some(messages))

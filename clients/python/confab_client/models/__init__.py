@@ -1,6 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .ack_frame import AckFrame
+from .changes import Changes
 from .client_frame_join_frame import ClientFrameJoinFrame
 from .client_frame_join_frame_type import ClientFrameJoinFrameType
 from .client_frame_leave_frame import ClientFrameLeaveFrame
@@ -101,6 +102,7 @@ from .ws_ticket import WsTicket
 
 __all__ = (
     "AckFrame",
+    "Changes",
     "ClientFrameJoinFrame",
     "ClientFrameJoinFrameType",
     "ClientFrameLeaveFrame",

@@ -20,11 +20,13 @@ class ClientFrameJoinFrame:
         conversation (str):
         type_ (ClientFrameJoinFrameType):  Example: join.
         since (int | Unset):
+        since_rev (int | Unset): The `last_rev` of your previous `joined` (or the highest `rev` you hold).
     """
 
     conversation: str
     type_: ClientFrameJoinFrameType
     since: int | Unset = UNSET
+    since_rev: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,6 +35,8 @@ class ClientFrameJoinFrame:
         type_ = self.type_.value
 
         since = self.since
+
+        since_rev = self.since_rev
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -44,6 +48,8 @@ class ClientFrameJoinFrame:
         )
         if since is not UNSET:
             field_dict["since"] = since
+        if since_rev is not UNSET:
+            field_dict["since_rev"] = since_rev
 
         return field_dict
 
@@ -56,10 +62,13 @@ class ClientFrameJoinFrame:
 
         since = d.pop("since", UNSET)
 
+        since_rev = d.pop("since_rev", UNSET)
+
         client_frame_join_frame = cls(
             conversation=conversation,
             type_=type_,
             since=since,
+            since_rev=since_rev,
         )
 
         client_frame_join_frame.additional_properties = d

@@ -13,21 +13,27 @@ T = TypeVar("T", bound="JoinFrame")
 
 @_attrs_define
 class JoinFrame:
-    """Join a conversation's room; messages with `seq > since` are replayed first.
+    """Join a conversation's room; messages with `seq > since` are replayed first,
+    then (with `since_rev`) every older message changed after that rev, as it is
+    now (`message_updated`, or `message_deleted`), ascending by `rev`.
 
-    Attributes:
-        conversation (str):
-        since (int | Unset):
+        Attributes:
+            conversation (str):
+            since (int | Unset):
+            since_rev (int | Unset): The `last_rev` of your previous `joined` (or the highest `rev` you hold).
     """
 
     conversation: str
     since: int | Unset = UNSET
+    since_rev: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         conversation = self.conversation
 
         since = self.since
+
+        since_rev = self.since_rev
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -38,6 +44,8 @@ class JoinFrame:
         )
         if since is not UNSET:
             field_dict["since"] = since
+        if since_rev is not UNSET:
+            field_dict["since_rev"] = since_rev
 
         return field_dict
 
@@ -48,9 +56,12 @@ class JoinFrame:
 
         since = d.pop("since", UNSET)
 
+        since_rev = d.pop("since_rev", UNSET)
+
         join_frame = cls(
             conversation=conversation,
             since=since,
+            since_rev=since_rev,
         )
 
         join_frame.additional_properties = d

@@ -22,13 +22,18 @@ class JoinedFrame:
         conversation (str):
         last_seq (int):
         online (list[UserRef]): Users with at least one connection in the room now.
+        last_rev (int): The conversation's change counter now: pass it as `since_rev` next time.
         truncated (bool | Unset): More was missed than a join replays: page the rest with REST history. Default: False.
+        changes_truncated (bool | Unset): More changed than a join replays (`since_rev` too old): reload the
+            history you hold (or page `GET /conversations/{id}/changes`). Default: False.
     """
 
     conversation: str
     last_seq: int
     online: list[UserRef]
+    last_rev: int
     truncated: bool | Unset = False
+    changes_truncated: bool | Unset = False
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,7 +46,11 @@ class JoinedFrame:
             online_item = online_item_data.to_dict()
             online.append(online_item)
 
+        last_rev = self.last_rev
+
         truncated = self.truncated
+
+        changes_truncated = self.changes_truncated
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -50,10 +59,13 @@ class JoinedFrame:
                 "conversation": conversation,
                 "last_seq": last_seq,
                 "online": online,
+                "last_rev": last_rev,
             }
         )
         if truncated is not UNSET:
             field_dict["truncated"] = truncated
+        if changes_truncated is not UNSET:
+            field_dict["changes_truncated"] = changes_truncated
 
         return field_dict
 
@@ -73,13 +85,19 @@ class JoinedFrame:
 
             online.append(online_item)
 
+        last_rev = d.pop("last_rev")
+
         truncated = d.pop("truncated", UNSET)
+
+        changes_truncated = d.pop("changes_truncated", UNSET)
 
         joined_frame = cls(
             conversation=conversation,
             last_seq=last_seq,
             online=online,
+            last_rev=last_rev,
             truncated=truncated,
+            changes_truncated=changes_truncated,
         )
 
         joined_frame.additional_properties = d

@@ -28,6 +28,8 @@ class Message:
         body (str):
         created_at (datetime.datetime):
         deleted (bool):
+        rev (int): The conversation's change counter at this message's last edit or delete
+            (0: never changed). Of two copies of a message, keep the higher `rev`.
         client_id (str | Unset):
         edited_at (datetime.datetime | Unset):
     """
@@ -39,6 +41,7 @@ class Message:
     body: str
     created_at: datetime.datetime
     deleted: bool
+    rev: int
     client_id: str | Unset = UNSET
     edited_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -58,6 +61,8 @@ class Message:
 
         deleted = self.deleted
 
+        rev = self.rev
+
         client_id = self.client_id
 
         edited_at: str | Unset = UNSET
@@ -75,6 +80,7 @@ class Message:
                 "body": body,
                 "created_at": created_at,
                 "deleted": deleted,
+                "rev": rev,
             }
         )
         if client_id is not UNSET:
@@ -103,6 +109,8 @@ class Message:
 
         deleted = d.pop("deleted")
 
+        rev = d.pop("rev")
+
         client_id = d.pop("client_id", UNSET)
 
         _edited_at = d.pop("edited_at", UNSET)
@@ -120,6 +128,7 @@ class Message:
             body=body,
             created_at=created_at,
             deleted=deleted,
+            rev=rev,
             client_id=client_id,
             edited_at=edited_at,
         )

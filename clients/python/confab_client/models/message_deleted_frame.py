@@ -16,11 +16,13 @@ class MessageDeletedFrame:
         conversation (str):
         id (str):
         seq (int):
+        rev (int): The change counter of the deletion.
     """
 
     conversation: str
     id: str
     seq: int
+    rev: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,6 +32,8 @@ class MessageDeletedFrame:
 
         seq = self.seq
 
+        rev = self.rev
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -37,6 +41,7 @@ class MessageDeletedFrame:
                 "conversation": conversation,
                 "id": id,
                 "seq": seq,
+                "rev": rev,
             }
         )
 
@@ -51,10 +56,13 @@ class MessageDeletedFrame:
 
         seq = d.pop("seq")
 
+        rev = d.pop("rev")
+
         message_deleted_frame = cls(
             conversation=conversation,
             id=id,
             seq=seq,
+            rev=rev,
         )
 
         message_deleted_frame.additional_properties = d

@@ -26,6 +26,8 @@ class MessageFrame:
         sender (UserRef): A user as frames show them.
         body (str):
         created_at (datetime.datetime):
+        rev (int): The conversation's change counter at this message's last edit or delete
+            (0: never changed): keep the copy with the higher `rev`.
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
     """
@@ -36,6 +38,7 @@ class MessageFrame:
     sender: UserRef
     body: str
     created_at: datetime.datetime
+    rev: int
     edited_at: datetime.datetime | Unset = UNSET
     deleted: bool | Unset = False
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -53,6 +56,8 @@ class MessageFrame:
 
         created_at = self.created_at.isoformat()
 
+        rev = self.rev
+
         edited_at: str | Unset = UNSET
         if not isinstance(self.edited_at, Unset):
             edited_at = self.edited_at.isoformat()
@@ -69,6 +74,7 @@ class MessageFrame:
                 "sender": sender,
                 "body": body,
                 "created_at": created_at,
+                "rev": rev,
             }
         )
         if edited_at is not UNSET:
@@ -95,6 +101,8 @@ class MessageFrame:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
+        rev = d.pop("rev")
+
         _edited_at = d.pop("edited_at", UNSET)
         edited_at: datetime.datetime | Unset
         if isinstance(_edited_at, Unset):
@@ -111,6 +119,7 @@ class MessageFrame:
             sender=sender,
             body=body,
             created_at=created_at,
+            rev=rev,
             edited_at=edited_at,
             deleted=deleted,
         )

@@ -24,15 +24,20 @@ class ServerFrameJoinedFrame:
         conversation (str):
         last_seq (int):
         online (list[UserRef]): Users with at least one connection in the room now.
+        last_rev (int): The conversation's change counter now: pass it as `since_rev` next time.
         type_ (ServerFrameJoinedFrameType):  Example: joined.
         truncated (bool | Unset): More was missed than a join replays: page the rest with REST history. Default: False.
+        changes_truncated (bool | Unset): More changed than a join replays (`since_rev` too old): reload the
+            history you hold (or page `GET /conversations/{id}/changes`). Default: False.
     """
 
     conversation: str
     last_seq: int
     online: list[UserRef]
+    last_rev: int
     type_: ServerFrameJoinedFrameType
     truncated: bool | Unset = False
+    changes_truncated: bool | Unset = False
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,9 +50,13 @@ class ServerFrameJoinedFrame:
             online_item = online_item_data.to_dict()
             online.append(online_item)
 
+        last_rev = self.last_rev
+
         type_ = self.type_.value
 
         truncated = self.truncated
+
+        changes_truncated = self.changes_truncated
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -56,11 +65,14 @@ class ServerFrameJoinedFrame:
                 "conversation": conversation,
                 "last_seq": last_seq,
                 "online": online,
+                "last_rev": last_rev,
                 "type": type_,
             }
         )
         if truncated is not UNSET:
             field_dict["truncated"] = truncated
+        if changes_truncated is not UNSET:
+            field_dict["changes_truncated"] = changes_truncated
 
         return field_dict
 
@@ -80,16 +92,22 @@ class ServerFrameJoinedFrame:
 
             online.append(online_item)
 
+        last_rev = d.pop("last_rev")
+
         type_ = ServerFrameJoinedFrameType(d.pop("type"))
 
         truncated = d.pop("truncated", UNSET)
+
+        changes_truncated = d.pop("changes_truncated", UNSET)
 
         server_frame_joined_frame = cls(
             conversation=conversation,
             last_seq=last_seq,
             online=online,
+            last_rev=last_rev,
             type_=type_,
             truncated=truncated,
+            changes_truncated=changes_truncated,
         )
 
         server_frame_joined_frame.additional_properties = d

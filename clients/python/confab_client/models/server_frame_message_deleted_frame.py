@@ -21,12 +21,14 @@ class ServerFrameMessageDeletedFrame:
         conversation (str):
         id (str):
         seq (int):
+        rev (int): The change counter of the deletion.
         type_ (ServerFrameMessageDeletedFrameType):  Example: message_deleted.
     """
 
     conversation: str
     id: str
     seq: int
+    rev: int
     type_: ServerFrameMessageDeletedFrameType
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -37,6 +39,8 @@ class ServerFrameMessageDeletedFrame:
 
         seq = self.seq
 
+        rev = self.rev
+
         type_ = self.type_.value
 
         field_dict: dict[str, Any] = {}
@@ -46,6 +50,7 @@ class ServerFrameMessageDeletedFrame:
                 "conversation": conversation,
                 "id": id,
                 "seq": seq,
+                "rev": rev,
                 "type": type_,
             }
         )
@@ -61,12 +66,15 @@ class ServerFrameMessageDeletedFrame:
 
         seq = d.pop("seq")
 
+        rev = d.pop("rev")
+
         type_ = ServerFrameMessageDeletedFrameType(d.pop("type"))
 
         server_frame_message_deleted_frame = cls(
             conversation=conversation,
             id=id,
             seq=seq,
+            rev=rev,
             type_=type_,
         )
 

@@ -28,6 +28,8 @@ class ServerFrameMessageFrame:
         sender (UserRef): A user as frames show them.
         body (str):
         created_at (datetime.datetime):
+        rev (int): The conversation's change counter at this message's last edit or delete
+            (0: never changed): keep the copy with the higher `rev`.
         type_ (ServerFrameMessageFrameType):  Example: message.
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
@@ -39,6 +41,7 @@ class ServerFrameMessageFrame:
     sender: UserRef
     body: str
     created_at: datetime.datetime
+    rev: int
     type_: ServerFrameMessageFrameType
     edited_at: datetime.datetime | Unset = UNSET
     deleted: bool | Unset = False
@@ -56,6 +59,8 @@ class ServerFrameMessageFrame:
         body = self.body
 
         created_at = self.created_at.isoformat()
+
+        rev = self.rev
 
         type_ = self.type_.value
 
@@ -75,6 +80,7 @@ class ServerFrameMessageFrame:
                 "sender": sender,
                 "body": body,
                 "created_at": created_at,
+                "rev": rev,
                 "type": type_,
             }
         )
@@ -102,6 +108,8 @@ class ServerFrameMessageFrame:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
+        rev = d.pop("rev")
+
         type_ = ServerFrameMessageFrameType(d.pop("type"))
 
         _edited_at = d.pop("edited_at", UNSET)
@@ -120,6 +128,7 @@ class ServerFrameMessageFrame:
             sender=sender,
             body=body,
             created_at=created_at,
+            rev=rev,
             type_=type_,
             edited_at=edited_at,
             deleted=deleted,

@@ -30,6 +30,8 @@ class ServerFrameMessageUpdatedFrame:
         sender (UserRef): A user as frames show them.
         body (str):
         created_at (datetime.datetime):
+        rev (int): The conversation's change counter at this message's last edit or delete
+            (0: never changed): keep the copy with the higher `rev`.
         type_ (ServerFrameMessageUpdatedFrameType):  Example: message_updated.
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
@@ -41,6 +43,7 @@ class ServerFrameMessageUpdatedFrame:
     sender: UserRef
     body: str
     created_at: datetime.datetime
+    rev: int
     type_: ServerFrameMessageUpdatedFrameType
     edited_at: datetime.datetime | Unset = UNSET
     deleted: bool | Unset = False
@@ -58,6 +61,8 @@ class ServerFrameMessageUpdatedFrame:
         body = self.body
 
         created_at = self.created_at.isoformat()
+
+        rev = self.rev
 
         type_ = self.type_.value
 
@@ -77,6 +82,7 @@ class ServerFrameMessageUpdatedFrame:
                 "sender": sender,
                 "body": body,
                 "created_at": created_at,
+                "rev": rev,
                 "type": type_,
             }
         )
@@ -104,6 +110,8 @@ class ServerFrameMessageUpdatedFrame:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
+        rev = d.pop("rev")
+
         type_ = ServerFrameMessageUpdatedFrameType(d.pop("type"))
 
         _edited_at = d.pop("edited_at", UNSET)
@@ -122,6 +130,7 @@ class ServerFrameMessageUpdatedFrame:
             sender=sender,
             body=body,
             created_at=created_at,
+            rev=rev,
             type_=type_,
             edited_at=edited_at,
             deleted=deleted,

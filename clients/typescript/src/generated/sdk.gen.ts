@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, SearchMessagesData, SearchMessagesErrors, SearchMessagesResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, WebLoginData, WebLoginErrors, WebLoginResponses, WebLogoutData, WebLogoutErrors, WebLogoutResponses, WebRefreshData, WebRefreshErrors, WebRefreshResponses } from './types.gen.js';
+import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListChangesData, ListChangesErrors, ListChangesResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, SearchMessagesData, SearchMessagesErrors, SearchMessagesResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, WebLoginData, WebLoginErrors, WebLoginResponses, WebLogoutData, WebLogoutErrors, WebLogoutResponses, WebRefreshData, WebRefreshErrors, WebRefreshResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -372,6 +372,22 @@ export const sendMessage = <ThrowOnError extends boolean = false>(options: Optio
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Read what changed since a rev
+ *
+ * The messages edited or deleted after `since_rev` (a `last_rev` from
+ * `joined`, this operation, or the highest `rev` you hold), as they are now,
+ * ascending by `rev`: what a client without a socket needs to bring the
+ * history it holds up to date. A page covers at most `limit` changes; pass
+ * its `last_rev` as `since_rev` for the next while `has_more`. New messages
+ * are not changes: read them with `listMessages?after=`.
+ */
+export const listChanges = <ThrowOnError extends boolean = false>(options: Options<ListChangesData, ThrowOnError>) => (options.client ?? client).get<ListChangesResponses, ListChangesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/conversations/{id}/changes',
+    ...options
 });
 
 /**

@@ -14,6 +14,26 @@ export type AckFrame = {
 };
 
 /**
+ * Changes
+ *
+ * Messages changed after a rev, as they are now.
+ */
+export type Changes = {
+    /**
+     * Ascending by `rev`; each message once per page.
+     */
+    items: Array<Message>;
+    /**
+     * The change counter this page covers up to: pass it as `since_rev` next.
+     */
+    last_rev: number;
+    /**
+     * More changes lie beyond `last_rev`.
+     */
+    has_more: boolean;
+};
+
+/**
  * client -> server
  */
 export type ClientFrame = ({
@@ -238,11 +258,17 @@ export type History = {
 /**
  * JoinFrame
  *
- * Join a conversation's room; messages with `seq > since` are replayed first.
+ * Join a conversation's room; messages with `seq > since` are replayed first,
+ * then (with `since_rev`) every older message changed after that rev, as it is
+ * now (`message_updated`, or `message_deleted`), ascending by `rev`.
  */
 export type JoinFrame = {
     conversation: string;
     since?: number;
+    /**
+     * The `last_rev` of your previous `joined` (or the highest `rev` you hold).
+     */
+    since_rev?: number;
 };
 
 /**
@@ -259,6 +285,15 @@ export type JoinedFrame = {
      * More was missed than a join replays: page the rest with REST history.
      */
     truncated?: boolean;
+    /**
+     * The conversation's change counter now: pass it as `since_rev` next time.
+     */
+    last_rev: number;
+    /**
+     * More changed than a join replays (`since_rev` too old): reload the
+     * history you hold (or page `GET /conversations/{id}/changes`).
+     */
+    changes_truncated?: boolean;
 };
 
 /**
@@ -365,6 +400,11 @@ export type Message = {
     created_at: string;
     edited_at?: string;
     deleted: boolean;
+    /**
+     * The conversation's change counter at this message's last edit or delete
+     * (0: never changed). Of two copies of a message, keep the higher `rev`.
+     */
+    rev: number;
 };
 
 /**
@@ -374,6 +414,10 @@ export type MessageDeletedFrame = {
     conversation: string;
     id: string;
     seq: number;
+    /**
+     * The change counter of the deletion.
+     */
+    rev: number;
 };
 
 /**
@@ -388,6 +432,11 @@ export type MessageFrame = {
     created_at: string;
     edited_at?: string;
     deleted?: boolean;
+    /**
+     * The conversation's change counter at this message's last edit or delete
+     * (0: never changed): keep the copy with the higher `rev`.
+     */
+    rev: number;
 };
 
 /**
@@ -404,6 +453,11 @@ export type MessageUpdatedFrame = {
     created_at: string;
     edited_at?: string;
     deleted?: boolean;
+    /**
+     * The conversation's change counter at this message's last edit or delete
+     * (0: never changed): keep the copy with the higher `rev`.
+     */
+    rev: number;
 };
 
 /**
@@ -2382,6 +2436,67 @@ export type SendMessageResponses = {
 };
 
 export type SendMessageResponse = SendMessageResponses[keyof SendMessageResponses];
+
+export type ListChangesData = {
+    body?: never;
+    path: {
+        id: string;
+    };
+    query: {
+        /**
+         * Changes after this rev (0 for all).
+         */
+        since_rev: number;
+        /**
+         * Changes per page, 1-100 (default 50).
+         */
+        limit?: number;
+    };
+    url: '/api/v1/conversations/{id}/changes';
+};
+
+export type ListChangesErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
+     */
+    401: ErrorBody;
+    /**
+     * Authenticated, but not allowed. Codes: `forbidden`.
+     */
+    403: ErrorBody;
+    /**
+     * No such resource, or not visible to the caller. Codes: `not_found`.
+     */
+    404: ErrorBody;
+    /**
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
+     */
+    422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     */
+    503: ErrorBody;
+};
+
+export type ListChangesError = ListChangesErrors[keyof ListChangesErrors];
+
+export type ListChangesResponses = {
+    200: Changes;
+};
+
+export type ListChangesResponse = ListChangesResponses[keyof ListChangesResponses];
 
 export type MarkReadData = {
     body: ReadMarker;
