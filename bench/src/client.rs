@@ -29,6 +29,13 @@ pub struct Page {
     pub max_seq: Option<u64>,
 }
 
+/// What a search page held.
+pub struct SearchPage {
+    pub items: usize,
+    /// A `next_cursor` came with it.
+    pub more: bool,
+}
+
 /// REST client bound to one server base URL (e.g. `http://127.0.0.1:8000`).
 #[derive(Clone)]
 pub struct Api {
@@ -149,6 +156,45 @@ impl Api {
         Ok(Page {
             items: items.len(),
             max_seq: items.iter().filter_map(|m| m["seq"].as_u64()).max(),
+        })
+    }
+
+    /// Sends a message over REST (`POST /conversations/{id}/messages`); only a
+    /// 201 (stored now) counts.
+    pub async fn send_message(&self, token: &str, conversation: &str, body: &str) -> Result<()> {
+        let resp = self
+            .http
+            .post(self.url(&format!("/conversations/{conversation}/messages")))
+            .bearer_auth(token)
+            .json(&json!({ "body": body }))
+            .send()
+            .await
+            .context("sendMessage: sending")?;
+        let status = resp.status();
+        Self::check(resp, "sendMessage").await?;
+        if status != reqwest::StatusCode::CREATED {
+            bail!("sendMessage: HTTP {status}, not 201");
+        }
+        Ok(())
+    }
+
+    /// One page of `GET /search/messages?q=&limit=`.
+    pub async fn search(&self, token: &str, q: &str, limit: u32) -> Result<SearchPage> {
+        let resp = self
+            .http
+            .get(self.url("/search/messages"))
+            .bearer_auth(token)
+            .query(&[("q", q), ("limit", &limit.to_string())])
+            .send()
+            .await
+            .context("searchMessages: sending")?;
+        let body = Self::check(resp, "searchMessages").await?;
+        let items = body["items"]
+            .as_array()
+            .context("searchMessages: no items in the answer")?;
+        Ok(SearchPage {
+            items: items.len(),
+            more: body["next_cursor"].is_string(),
         })
     }
 

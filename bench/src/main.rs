@@ -10,9 +10,11 @@
 
 mod client;
 mod connections;
+mod corpus;
 mod fanout;
 mod history;
 mod prefill;
+mod search;
 mod seed;
 mod stats;
 mod storm;
@@ -182,6 +184,48 @@ enum Scenario {
         #[arg(long, default_value_t = 8)]
         workers: usize,
     },
+    /// Message search with messages stored (issue 22): latency per kind of
+    /// query, the index's lag behind sends, index size and server memory.
+    #[command(args_override_self = true)]
+    Search {
+        /// Rooms (public groups) the messages are stored in.
+        #[arg(long, default_value_t = 40)]
+        rooms: usize,
+        /// Messages stored first, spread evenly over the rooms (over WebSocket,
+        /// through the server), bodies from the vocabulary in bench/src/corpus.rs.
+        #[arg(long, default_value_t = 4000)]
+        messages: usize,
+        /// Concurrent closed-loop searchers (users).
+        #[arg(long, default_value_t = 16)]
+        searchers: usize,
+        /// Rooms each searcher joins (the scope of its searches).
+        #[arg(long, default_value_t = 10)]
+        rooms_each: usize,
+        /// Page size (1-50).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Seconds of searching.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Messages per second sent (REST) during the lag measurement.
+        #[arg(long, default_value_t = 100.0)]
+        lag_rate: f64,
+        /// Seconds of the lag measurement.
+        #[arg(long, default_value_t = 10.0)]
+        lag_secs: f64,
+        /// Every this-many-th send carries a token that is searched for.
+        #[arg(long, default_value_t = 50)]
+        lag_every: usize,
+        /// Milliseconds between searches for a token not yet found.
+        #[arg(long, default_value_t = 25)]
+        poll_ms: u64,
+        /// Server pid, for /proc/<pid>/status VmRSS.
+        #[arg(long, env = "BENCH_SERVER_PID")]
+        server_pid: Option<u32>,
+        /// The server's SEARCH_INDEX_DIR, for its size on disk.
+        #[arg(long, env = "BENCH_SEARCH_INDEX_DIR")]
+        index_dir: Option<std::path::PathBuf>,
+    },
     /// Drops the database named in --mongo-uri (cleanup after a run).
     DropDb,
 }
@@ -309,6 +353,38 @@ async fn main() -> Result<()> {
         } => storm::scenario(&api, &seeder, &tag, shape.shape(), rate, secs(s), workers)
             .await
             .context("login storm")?,
+        Scenario::Search {
+            rooms,
+            messages,
+            searchers,
+            rooms_each,
+            limit,
+            secs: s,
+            lag_rate,
+            lag_secs,
+            lag_every,
+            poll_ms,
+            server_pid,
+            index_dir,
+        } => {
+            let args = search::SearchArgs {
+                rooms,
+                messages,
+                searchers,
+                rooms_each,
+                limit,
+                duration: secs(s),
+                lag_rate,
+                lag_duration: secs(lag_secs),
+                lag_every,
+                poll: Duration::from_millis(poll_ms.max(1)),
+                server_pid,
+                index_dir,
+            };
+            search::scenario(&api, &seeder, &tag, args)
+                .await
+                .context("search")?
+        }
         Scenario::DropDb => return Ok(()),
     };
     if let Some(obj) = line.as_object_mut() {

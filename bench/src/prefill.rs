@@ -42,6 +42,9 @@ struct Reply {
     message: Option<String>,
 }
 
+/// The body of a target's `i`th message (target index, i).
+pub type Body = Arc<dyn Fn(usize, usize) -> String + Send + Sync>;
+
 /// Sends `total` messages spread evenly over `targets` (access token,
 /// conversation id), one WebSocket per target. Returns a JSON summary.
 pub async fn fill(
@@ -49,6 +52,21 @@ pub async fn fill(
     targets: &[(String, String)],
     total: usize,
     what: &str,
+) -> Result<Value> {
+    let body: Body = Arc::new(|k, i| {
+        format!("prefill message {i} from sender {k}: stored volume for the benchmark")
+    });
+    fill_with(api, targets, total, what, body).await
+}
+
+/// [`fill`] with the bodies `body` gives: target `k` sends `body(k, i)` for
+/// `i` in `0..` its share.
+pub async fn fill_with(
+    api: &Api,
+    targets: &[(String, String)],
+    total: usize,
+    what: &str,
+    body: Body,
 ) -> Result<Value> {
     if total == 0 || targets.is_empty() {
         return Ok(json!({ "messages": 0 }));
@@ -85,6 +103,7 @@ pub async fn fill(
             share,
             k,
             counters,
+            body.clone(),
         )));
     }
     let mut failures = 0;
@@ -132,6 +151,7 @@ async fn send_share(
     share: usize,
     k: usize,
     counters: Arc<Counters>,
+    body: Body,
 ) -> Result<()> {
     let (mut sink, mut rx) = ws.split();
     let slots = Arc::new(Semaphore::new(WINDOW));
@@ -186,7 +206,7 @@ async fn send_share(
         let msg = frame(&json!({
             "type": "send",
             "conversation": conversation,
-            "body": format!("prefill message {i} from sender {k}: stored volume for the benchmark"),
+            "body": body(k, i),
         }));
         sink.send(msg).await.context("sending a prefill message")?;
         counters.sent.fetch_add(1, Ordering::Relaxed);
