@@ -72,6 +72,8 @@ pub const SEARCH_LIMIT_MAX: u32 = 50;
 /// Rounds of candidates one search examines before it returns a short page
 /// with a cursor (candidates the final check drops cost a round each).
 pub const SEARCH_CANDIDATE_ROUNDS: usize = 8;
+/// The most candidates one round asks the index for.
+pub const SEARCH_ROUND_MAX: usize = 400;
 /// Candidates read back from the database at once (the final check).
 pub const SEARCH_VERIFY_CONCURRENCY: usize = 16;
 /// How often the index makes what it learned searchable (its lag).

@@ -11,11 +11,12 @@
 //!   clause that no part of `q` can remove: `q` is parsed here into words, never
 //!   handed to the engine's own parser.
 //! - **Nothing a message no longer says.** Every candidate the index finds is
-//!   read again from the database (`messages`, by `_id`, where an edit or a
-//!   delete is stored before anyone hears of it) and checked against the text it
-//!   has *now*: a deleted message, or one edited since it was indexed, never
-//!   shows, whatever events the index missed. An index that trails can only
-//!   miss results, never leak them.
+//!   read again as it is now (`current`: on one node the writer's copy in
+//!   memory, where an edit or delete is applied after it is stored and before
+//!   anyone hears of it; where copies may trail, the database by `_id`) and
+//!   checked against the text it has *now*: a deleted message, or one edited
+//!   since it was indexed, never shows, whatever events the index missed. An
+//!   index that trails can only miss results, never leak them.
 
 pub mod port;
 pub mod query;
@@ -26,7 +27,7 @@ use super::Chat;
 use super::access::room;
 use crate::chat::Caller;
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::{ConversationId, UserId};
+use crate::ids::{ConversationId, MessageId, UserId};
 use crate::limits::{
     SEARCH_CANDIDATE_ROUNDS, SEARCH_Q_MAX_CHARS, SEARCH_Q_MAX_PARTS, SEARCH_Q_MIN_CHARS,
 };
@@ -126,8 +127,9 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
         from: request.after.map(|ms| ms.saturating_add(1)),
         until: request.before,
         below,
-        // One more than asked: whether a next page exists.
-        limit: (request.limit + 1) * 2,
+        // One more than asked (whether a next page exists); later rounds, when
+        // candidates failed the final check, ask for twice as many each time.
+        limit: request.limit + 1,
     };
     let wanted = request.limit + 1;
     let mut items: Vec<(Found, Key)> = Vec::with_capacity(wanted);
@@ -158,6 +160,7 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
             break;
         }
         find.below = examined;
+        find.limit = (find.limit * 2).min(crate::limits::SEARCH_ROUND_MAX);
     }
     let more = items.len() == wanted;
     items.truncate(request.limit);
@@ -176,6 +179,22 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
     })
 }
 
+/// A message as it is now. On one node, the conversation's copy in memory is
+/// the writer's own (an edit or delete is stored, then applied there, before
+/// anyone hears of it): the window answers for its newest messages. Where a
+/// copy may trail another node's writes (cluster mode), or is to be reloaded,
+/// or the message is older than its window, the database does (`_id`).
+async fn current(chat: &Chat, id: &MessageId) -> Result<Option<MessageDoc>, ApiError> {
+    if !chat.router.copies_trail()
+        && let Some((conversation, seq)) = id.parts()
+        && let Some(live) = chat.writers.loaded(&conversation)
+        && !live.needs_reload()
+    {
+        return chat.writers.message(&live, seq).await;
+    }
+    Ok(chat.store.messages.by_id(id).await?)
+}
+
 /// Each candidate as it is stored now, if it still matches: not deleted, its
 /// current text matching every clause (which also gives the highlights).
 async fn verify(
@@ -183,11 +202,10 @@ async fn verify(
     find: &Find,
     candidates: &[Candidate],
 ) -> Result<Vec<Option<Found>>, ApiError> {
-    let store = &chat.store.messages;
     let mut read: Vec<Option<MessageDoc>> = Vec::with_capacity(candidates.len());
     for chunk in candidates.chunks(crate::limits::SEARCH_VERIFY_CONCURRENCY) {
         read.extend(
-            futures_util::future::try_join_all(chunk.iter().map(|c| store.by_id(&c.id))).await?,
+            futures_util::future::try_join_all(chunk.iter().map(|c| current(chat, &c.id))).await?,
         );
     }
     let mut checked = Vec::with_capacity(read.len());
