@@ -111,6 +111,9 @@ pub struct Config {
     /// missing; one node per directory). Unset: the index lives in memory and is
     /// rebuilt from the database at every start.
     pub search_index_dir: Option<std::path::PathBuf>,
+    /// `SEARCH_ENABLED` (`true`): `false` keeps no search index on this node
+    /// (nothing indexed, nothing caught up); message search then answers 503.
+    pub search_enabled: bool,
 }
 
 /// How durable a message is before it is acked (`MESSAGE_DURABILITY`).
@@ -263,6 +266,11 @@ impl Config {
             redis_url: get("REDIS_URL").map(SecretString::from),
             redis_namespace: get("REDIS_NAMESPACE").unwrap_or_else(|| "confab".to_owned()),
             search_index_dir: get("SEARCH_INDEX_DIR").map(std::path::PathBuf::from),
+            search_enabled: match get("SEARCH_ENABLED").as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(_) => return Err(invalid("SEARCH_ENABLED", "must be true or false")),
+            },
         })
     }
 }

@@ -44,7 +44,9 @@ async fn main() -> ExitCode {
     let mut background = tokio::task::JoinSet::new();
     background.spawn(sweep_forever(state.clone()));
     background.spawn(state.writers.clone().supervise());
-    background.spawn(state.search.clone().supervise());
+    if let Some(search) = &state.search {
+        background.spawn(std::sync::Arc::clone(search).supervise());
+    }
     if let Some(cluster) = &state.cluster {
         background.spawn(std::sync::Arc::clone(cluster).supervise());
     }

@@ -39,8 +39,8 @@ pub struct Shared {
     /// Cluster mode (`REDIS_URL`): the link to the other nodes.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// This node's search index (`SEARCH_INDEX_DIR`), the chat core's
-    /// `SearchIndex`.
-    pub search: Arc<crate::search::Engine>,
+    /// `SearchIndex`; `None` with `SEARCH_ENABLED=false`.
+    pub search: Option<Arc<crate::search::Engine>>,
     /// The chat core's context: the store, the writers, the rate limits and the
     /// ports the mode chose (router, locks, changes); the same handles as above.
     pub chat: crate::chat::Chat,
@@ -131,13 +131,24 @@ impl AppState {
             Some(cluster) => cluster.new_hub(),
             None => Hub::default(),
         });
-        let search =
-            crate::search::Engine::open(store.clone(), config.search_index_dir.as_deref())?;
-        search.start();
+        // `SEARCH_ENABLED=false`: no index on this node.
+        let search: Option<Arc<crate::search::Engine>> = match config.search_enabled {
+            true => {
+                let engine =
+                    crate::search::Engine::open(store.clone(), config.search_index_dir.as_deref())?;
+                engine.start();
+                Some(engine)
+            }
+            false => None,
+        };
+        let index: Arc<dyn crate::chat::search::SearchIndex> = match &search {
+            Some(engine) => Arc::clone(engine) as Arc<dyn crate::chat::search::SearchIndex>,
+            None => Arc::new(crate::chat::search::NoIndex),
+        };
         let writers = crate::chat::writer::Writers::new(
             store.clone(),
             Arc::clone(&hub) as Arc<dyn crate::chat::fanout::Fanout>,
-            Arc::clone(&search) as Arc<dyn crate::chat::search::SearchIndex>,
+            Arc::clone(&index),
         );
         writers.start();
         if let Some(cluster) = &cluster {
@@ -167,7 +178,7 @@ impl AppState {
             writers: Arc::clone(&writers),
             rate_limits,
             changes: Arc::clone(&hub) as Arc<dyn crate::chat::fanout::Changes>,
-            search: Arc::clone(&search) as Arc<dyn crate::chat::search::SearchIndex>,
+            search: index,
             router,
             locks: cluster
                 .as_ref()

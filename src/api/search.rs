@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
-use super::errors::{Authed, Cursor, Errors, Invalid, Limited, Missing, Params, Refused};
+use super::errors::{Authed, Busy, Cursor, Errors, Invalid, Limited, Missing, Params, Refused};
 use super::models::Message;
 use crate::auth::BearerAuth;
 use crate::chat::{Caller, search};
@@ -75,7 +75,16 @@ impl SearchApi {
         cursor: Query<Option<String>>,
     ) -> Result<
         Json<SearchPage>,
-        Errors<(Authed, Params, Invalid, Cursor, Refused, Missing, Limited)>,
+        Errors<(
+            Authed,
+            Params,
+            Invalid,
+            Cursor,
+            Refused,
+            Missing,
+            Limited,
+            Busy,
+        )>,
     > {
         let page = search::messages(
             &state.chat,

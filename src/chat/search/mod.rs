@@ -80,6 +80,12 @@ pub fn parse(q: &str) -> Result<Vec<Clause>, ApiError> {
 /// The newest messages the caller may read that match `request`.
 #[tracing::instrument(name = "chat.search.messages", level = "debug", skip_all, fields(user = %caller.id), err(level = "debug"))]
 pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<Page, ApiError> {
+    if !chat.config.search_enabled {
+        return Err(ApiError::new(
+            ErrorCode::ServerBusy,
+            "message search is turned off on this server (SEARCH_ENABLED=false)",
+        ));
+    }
     let clauses = parse(&request.q)?;
     let below = match &request.cursor {
         Some(raw) => Some(Key::from_cursor(raw).ok_or_else(|| {

@@ -2784,7 +2784,7 @@ export type SearchMessagesErrors = {
      */
     500: ErrorBody;
     /**
-     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
      */
     503: ErrorBody;
 };
