@@ -516,3 +516,16 @@ async fn a_deleted_index_directory_is_rebuilt_from_the_database_at_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_node_with_search_turned_off_says_so() {
+    let app = spawn_app_with(&[("SEARCH_ENABLED", "false")]).await;
+    let alice = app.user("alice").await;
+    let g = app.group(&alice, "Quiet", "public").await;
+    app.said(&alice, &g, "nothing indexed here").await;
+    let resp = app.search(&alice, &[("q", "indexed")]).await;
+    assert_eq!(
+        expect_error(resp, StatusCode::SERVICE_UNAVAILABLE).await,
+        "server_busy"
+    );
+}
