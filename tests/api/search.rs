@@ -35,28 +35,26 @@ impl TestApp {
 
     /// Waits until `who` finds exactly `want` for `q` (newest first).
     pub async fn until_found(&self, who: &Session, q: &str, want: &[&str]) {
+        self.until_search(who, &[("q", q)], want).await;
+    }
+
+    /// Waits until the first page of `who`'s search with `params` is exactly
+    /// `want` (bodies, newest first).
+    pub async fn until_search<S: AsRef<str>>(&self, who: &Session, params: Params<'_>, want: &[S]) {
+        let want: Vec<&str> = want.iter().map(AsRef::as_ref).collect();
         let deadline = tokio::time::Instant::now() + INDEXED_WITHIN;
         loop {
-            let found = self.found(who, q).await;
+            let page = expect_json(self.search(who, params).await, StatusCode::OK).await;
+            let found = found_bodies(&page);
             if found == want {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{q:?} never found {want:?} (last: {found:?})"
+                "{params:?} never found {want:?} (last: {found:?})"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// The bodies of the first page of `who`'s search for `q`, `limit` 50.
-    async fn first_page(&self, who: &Session, q: &str) -> Vec<String> {
-        let page = expect_json(
-            self.search(who, &[("q", q), ("limit", "50")]).await,
-            StatusCode::OK,
-        )
-        .await;
-        found_bodies(&page)
     }
 }
 
@@ -435,14 +433,7 @@ async fn sent_through_one_node_found_through_the_other() {
         )
         .await;
     assert!(left.status().is_success());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !a.found(&bob, "tidings").await.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the other node still searched the group"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    a.until_search::<&str>(&bob, &[("q", "tidings")], &[]).await;
 }
 
 #[tokio::test]
@@ -482,11 +473,8 @@ async fn a_deleted_index_directory_is_rebuilt_from_the_database_at_start() {
     assert!(gone.status().is_success());
     want.reverse();
     let newest: Vec<String> = want.into_iter().take(50).collect();
-    let deadline = tokio::time::Instant::now() + INDEXED_WITHIN;
-    while app.first_page(&bob, "rebuilt").await != newest {
-        assert!(tokio::time::Instant::now() < deadline, "never indexed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let first_page = [("q", "rebuilt"), ("limit", "50")];
+    app.until_search(&bob, &first_page, &newest).await;
 
     // Another node on the same database with an empty index directory (the
     // first one deleted): it reads everything again at start.
@@ -494,18 +482,7 @@ async fn a_deleted_index_directory_is_rebuilt_from_the_database_at_start() {
     let node = app
         .another_node_with(&[("SEARCH_INDEX_DIR", second.to_str().expect("utf-8 path"))])
         .await;
-    let deadline = tokio::time::Instant::now() + INDEXED_WITHIN;
-    loop {
-        let found = node.first_page(&bob, "rebuilt").await;
-        if found == newest {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never rebuilt: {found:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    node.until_search(&bob, &first_page, &newest).await;
     assert!(
         second
             .join("v1")

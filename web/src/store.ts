@@ -459,11 +459,18 @@ export async function open(id: string | undefined): Promise<void> {
   const c = id ? state.convs.get(id) : undefined;
   if (!c || c.loaded || c.loading) { maybeMarkRead(); return; }
   c.loading = true;
+  await showPage(c, { limit: 50 }, (h) => h.has_more);
+  maybeMarkRead();
+}
+
+/** Replaces a conversation's loaded history with one page of it, then catches up
+ * to its end; `older` says whether older messages remain. */
+async function showPage(c: Conv, query: { after?: number; limit: number }, older: (h: { has_more: boolean }) => boolean): Promise<void> {
   try {
-    const h = await call<{ items: Message[]; has_more: boolean }>((client) => listMessages({ client, path: { id: c.id }, query: { limit: 50 } }));
+    const h = await call<{ items: Message[]; has_more: boolean }>((client) => listMessages({ client, path: { id: c.id }, query }));
     c.msgs = [];
     merge(c, h.items.map(toMsg));
-    c.hasOlder = h.has_more;
+    c.hasOlder = older(h);
     c.loaded = true;
     if (c.lastSeq > (c.msgs[c.msgs.length - 1]?.seq ?? 0)) void catchUp(c);
   } catch (e) {
@@ -472,7 +479,6 @@ export async function open(id: string | undefined): Promise<void> {
     c.loading = false;
     changed();
   }
-  maybeMarkRead();
 }
 
 /** Opens a conversation at one message (a search result): the history around it
@@ -486,21 +492,9 @@ export async function openAt(id: string, seq: number): Promise<void> {
   state.panel = 'none';
   c.loading = true;
   changed();
-  try {
-    // Up to 25 before it, then up to 50 from there: the message is in the page.
-    const from = Math.max(0, seq - 26);
-    const h = await call<{ items: Message[]; has_more: boolean }>((client) => listMessages({ client, path: { id: c.id }, query: { after: from, limit: 50 } }));
-    c.msgs = [];
-    merge(c, h.items.map(toMsg));
-    c.hasOlder = from > 0;
-    c.loaded = true;
-    if (c.lastSeq > (c.msgs[c.msgs.length - 1]?.seq ?? 0)) void catchUp(c);
-  } catch (e) {
-    toast(`Could not load ${c.name}: ${errorText(e)}`);
-  } finally {
-    c.loading = false;
-    changed();
-  }
+  // Up to 25 before it, then up to 50 from there: the message is in the page.
+  const from = Math.max(0, seq - 26);
+  await showPage(c, { after: from, limit: 50 }, () => from > 0);
 }
 
 export interface Hit { message: Message; highlights: number[][] }
