@@ -76,8 +76,11 @@ pub const SEARCH_CANDIDATE_ROUNDS: usize = 8;
 pub const SEARCH_ROUND_MAX: usize = 400;
 /// Candidates read back from the database at once (the final check).
 pub const SEARCH_VERIFY_CONCURRENCY: usize = 16;
-/// How often the index makes what it learned searchable (its lag).
-pub const SEARCH_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often the index makes what it learned searchable (its lag). 200 ms cost
+/// target b about 10-19 % of its throughput (a commit per 800 messages: many
+/// small segments to merge); 500 ms measured within noise of indexing off
+/// (docs/benchmarks.md, issue 22).
+pub const SEARCH_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// Changes waiting for the index; beyond it a change is dropped and its
 /// conversation read again from the database (`crate::search`).
 pub const SEARCH_QUEUE: usize = 100_000;
