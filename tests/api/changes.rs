@@ -281,3 +281,23 @@ async fn a_rev_is_never_handed_out_twice_across_restarts() {
     let joined = ws.join(&g, None).await;
     assert_eq!(joined["last_rev"], 4, "{joined}");
 }
+
+#[tokio::test]
+async fn more_changes_than_a_join_replays_are_flagged_not_sent() {
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
+    let m = app.said(&alice, &g, "edited often").await;
+    let id = m["id"].as_str().expect("id").to_owned();
+    for i in 0..101 {
+        edit(&app, &alice, &id, &format!("edit {i}")).await;
+    }
+    let mut ws = app.ws(&bob.access).await;
+    ws.send_json(json!({ "type": "join", "conversation": g, "since": 1, "since_rev": 0 }))
+        .await;
+    let first = ws
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("a frame");
+    assert_eq!(first["type"], "joined", "nothing replayed: {first}");
+    assert_eq!(first["changes_truncated"], true, "{first}");
+    assert_eq!(first["last_rev"], 101, "{first}");
+}
