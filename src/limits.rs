@@ -60,6 +60,11 @@ pub const TYPING_THROTTLE_MAX_ROOMS: usize = 64;
 /// Server pings this often; a peer silent for two intervals is dropped.
 pub const WS_PING_INTERVAL_SECS: u64 = 30;
 
+/// Reactions: an emoji as sent (a Unicode sequence or a `:shortcode:`) is at
+/// most this many bytes, and a message takes at most this many distinct emoji.
+pub const EMOJI_MAX_BYTES: usize = 32;
+pub const REACTIONS_DISTINCT_MAX: usize = 20;
+
 /// Message search (`GET /api/v1/search/messages`): the longest `q`, its most
 /// parts (words, phrases, prefixes), and the shortest word or prefix the index
 /// finds (it holds 2- and 3-character n-grams).

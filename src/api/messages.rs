@@ -103,7 +103,10 @@ impl MessagesApi {
         )
         .await?;
         Ok(Json(History {
-            items: docs.iter().map(Message::from).collect(),
+            items: docs
+                .iter()
+                .map(|m| Message::seen_by(m, &auth.0.id))
+                .collect(),
             has_more,
         }))
     }
@@ -140,7 +143,10 @@ impl MessagesApi {
         )
         .await?;
         Ok(Json(Changes {
-            items: docs.iter().map(Message::from).collect(),
+            items: docs
+                .iter()
+                .map(|m| Message::seen_by(m, &auth.0.id))
+                .collect(),
             last_rev,
             has_more,
         }))
@@ -172,7 +178,7 @@ impl MessagesApi {
             None,
         )
         .await?;
-        let view = Json(Message::from(&sent.message));
+        let view = Json(Message::seen_by(&sent.message, &auth.0.id));
         Ok(if sent.created {
             SendResult::Created(view)
         } else {
@@ -253,9 +259,8 @@ impl MessagesApi {
             Busy,
         )>,
     > {
-        Ok(Json(Message::from(
-            &messages::edit(&state.chat, &Caller::from(&auth.0), &id.0, &body.body).await?,
-        )))
+        let edited = messages::edit(&state.chat, &Caller::from(&auth.0), &id.0, &body.body).await?;
+        Ok(Json(Message::seen_by(&edited, &auth.0.id)))
     }
 
     /// Delete a message (sender, group admin or owner, global admin); leaves a tombstone

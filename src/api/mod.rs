@@ -7,6 +7,7 @@ pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod reactions;
 pub mod realtime;
 pub mod search;
 pub mod spec;
@@ -44,6 +45,7 @@ pub type Apis = (
     groups::GroupsApi,
     dms::DmsApi,
     messages::MessagesApi,
+    reactions::ReactionsApi,
     search::SearchApi,
     realtime::RealtimeApi,
     health::HealthApi,
@@ -58,6 +60,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             groups::GroupsApi,
             dms::DmsApi,
             messages::MessagesApi,
+            reactions::ReactionsApi,
             search::SearchApi,
             realtime::RealtimeApi,
             health::HealthApi,

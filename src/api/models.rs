@@ -11,6 +11,7 @@ use crate::store::messages::MessageDoc;
 use crate::store::users::UserDoc;
 
 pub use crate::domain::{Timestamp, timestamp};
+pub use crate::realtime::protocol::{ReactionCount, reaction_counts};
 
 /// A user's public profile.
 #[derive(Debug, Clone, Object)]
@@ -134,10 +135,14 @@ pub struct Message {
     /// The conversation's change counter at this message's last edit or delete
     /// (0: never changed). Of two copies of a message, keep the higher `rev`.
     pub rev: i64,
+    /// Reactions, in the order each emoji was first used, with whether you
+    /// reacted (`me`). Empty once deleted.
+    pub reactions: Vec<ReactionCount>,
 }
 
-impl From<&MessageDoc> for Message {
-    fn from(m: &MessageDoc) -> Self {
+impl Message {
+    /// The message as `viewer` sees it (`me` in each reaction).
+    pub fn seen_by(m: &MessageDoc, viewer: &UserId) -> Self {
         Self {
             id: m.id.clone(),
             conversation_id: m.conversation_id.clone(),
@@ -152,6 +157,7 @@ impl From<&MessageDoc> for Message {
             edited_at: m.edited_at.map(timestamp),
             deleted: m.deleted,
             rev: m.rev,
+            reactions: reaction_counts(m, Some(viewer)),
         }
     }
 }

@@ -105,7 +105,7 @@ impl SearchApi {
                 .items
                 .iter()
                 .map(|found| SearchHit {
-                    message: Message::from(&found.message),
+                    message: Message::seen_by(&found.message, &auth.0.id),
                     highlights: found
                         .highlights
                         .iter()

@@ -61,6 +61,14 @@ pub trait Changes: Send + Sync {
     /// A message was deleted.
     fn message_deleted(&self, conversation: &ConversationDoc, message: &MessageDoc);
 
+    /// A reaction to `message` (as it now is) was added or removed.
+    fn reaction(
+        &self,
+        conversation: &ConversationDoc,
+        message: &MessageDoc,
+        change: &super::reactions::ReactionChange,
+    );
+
     /// `caller` read the conversation up to `seq`.
     fn read(&self, conversation: &ConversationDoc, caller: &super::Caller, seq: i64);
 

@@ -4,7 +4,7 @@ use super::Caller;
 use super::Chat;
 use super::access::{Room, room};
 use super::dms;
-use super::writer::{Draft, Joined, OnStored, Since, Ticket};
+use super::writer::{Draft, Joined, OnStored, Since, Ticket, Touches};
 use crate::domain::clean_text;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
@@ -238,7 +238,7 @@ const CLUSTER_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 /// Loads a message and the room it is in, as the caller may see it.
 /// `fresh`: read from the database, not this node's copy (under a cluster-wide
 /// lock, after another node's edit that may not have reached the copy yet).
-async fn message_in_room(
+pub(super) async fn message_in_room(
     chat: &Chat,
     caller: &Caller,
     message_id: &MessageId,
@@ -261,7 +261,7 @@ async fn message_in_room(
 }
 
 /// The lock serialising a conversation's edits and deletes.
-async fn edits_of(chat: &Chat, room: &Room) -> Result<super::Exclusive, ApiError> {
+pub(super) async fn edits_of(chat: &Chat, room: &Room) -> Result<super::Exclusive, ApiError> {
     super::exclusive(chat, &format!("edits:{}", room.live.id)).await
 }
 
@@ -298,7 +298,7 @@ pub async fn edit(
     edited.edited_at = Some(now());
     edits.still_held()?;
     chat.writers
-        .update_message(&room.live, &edited, |doc, now| {
+        .update_message(&room.live, &edited, Touches::Text, |doc, now| {
             chat.changes.message_updated(doc, now);
         })
         .await
@@ -331,9 +331,11 @@ pub async fn delete(
     let mut deleted = message;
     deleted.body = String::new();
     deleted.deleted = true;
+    // Reactions vanish with the message.
+    deleted.reactions.clear();
     edits.still_held()?;
     chat.writers
-        .update_message(&room.live, &deleted, |doc, now| {
+        .update_message(&room.live, &deleted, Touches::Text, |doc, now| {
             chat.changes.message_deleted(doc, now);
         })
         .await

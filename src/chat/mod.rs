@@ -9,6 +9,7 @@ pub mod fanout;
 pub mod groups;
 pub mod messages;
 pub mod people;
+pub mod reactions;
 pub mod router;
 pub mod search;
 pub mod writer;

@@ -268,6 +268,7 @@ mod tests {
                         edited_at: None,
                         deleted: false,
                         rev: 0,
+                        reactions: Vec::new(),
                     }),
                     replayed: true,
                     read: None,

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::auth::CurrentUser;
 use crate::auth::sessions::authenticate;
 use crate::chat::writer::{OnStored, Since};
-use crate::chat::{Caller, access, messages};
+use crate::chat::{Caller, access, messages, reactions};
 use crate::error::{ApiError, ErrorCode};
 use crate::limits::{
     MAX_BAD_FRAMES, TYPING_THROTTLE_MAX_ROOMS, TYPING_THROTTLE_MS, WS_PING_INTERVAL_SECS,
@@ -322,8 +322,8 @@ pub async fn run(
     .await
 }
 
-/// What an `error` answering `frame` refers to: the send's `client_id`, else the
-/// conversation.
+/// What an `error` answering `frame` refers to: the send's `client_id`, a
+/// reaction's message, else the conversation.
 fn reference_of(frame: &ClientFrame) -> Option<String> {
     let conversation = match frame {
         ClientFrame::Send(f) => {
@@ -333,6 +333,7 @@ fn reference_of(frame: &ClientFrame) -> Option<String> {
         ClientFrame::Leave(f) => &f.conversation,
         ClientFrame::Typing(f) => &f.conversation,
         ClientFrame::Read(f) => &f.conversation,
+        ClientFrame::React(f) => &f.message,
         ClientFrame::Ping(_) | ClientFrame::Reauth(_) => return None,
     };
     // A malformed id is echoed only when short: an 8 KiB one is not sent back.

@@ -28,6 +28,7 @@ pub enum ClientFrame {
     Read(ReadFrame),
     Reauth(ReauthFrame),
     Ping(PingFrame),
+    React(ReactFrame),
 }
 
 /// Join a conversation's room; messages with `seq > since` are replayed first,
@@ -65,6 +66,17 @@ pub struct SendFrame {
 pub struct ReadFrame {
     pub conversation: String,
     pub seq: i64,
+}
+
+/// Add (`on: true`) or remove your reaction to a message. Idempotent: the
+/// room hears a `reaction` only when something changed.
+#[derive(Debug, Clone, PartialEq, Deserialize, Object)]
+pub struct ReactFrame {
+    pub conversation: String,
+    pub message: String,
+    /// One emoji (`👍`) or its shortcode (`:+1:`).
+    pub emoji: String,
+    pub on: bool,
 }
 
 /// Replace the connection's access token before it expires.
@@ -116,6 +128,7 @@ pub enum ServerFrame {
     Membership(MembershipFrame),
     Error(ErrorFrame),
     Pong(PongFrame),
+    Reaction(ReactionFrame),
 }
 
 #[derive(Debug, Clone, Serialize, Object)]
@@ -160,6 +173,62 @@ pub struct MessageFrame {
     /// The conversation's change counter at this message's last edit or delete
     /// (0: never changed): keep the copy with the higher `rev`.
     pub rev: i64,
+    /// Reactions, in the order each emoji was first used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[oai(default)]
+    pub reactions: Vec<ReactionCount>,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Object)]
+pub struct ReactionCount {
+    /// The emoji, in its canonical form (a shortcode is stored as its emoji).
+    pub emoji: String,
+    /// How many users reacted with it.
+    pub count: i64,
+    /// Whether you did. Over REST and in the frames sent to you alone (a join's
+    /// replay); absent in frames every member gets (keep your own: the
+    /// `reaction` events name the user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
+    pub me: Option<bool>,
+}
+
+/// A message's reactions with counts, and (given `viewer`) whether they reacted.
+pub fn reaction_counts(m: &MessageDoc, viewer: Option<&UserId>) -> Vec<ReactionCount> {
+    m.reactions
+        .iter()
+        .map(|r| ReactionCount {
+            emoji: r.emoji.clone(),
+            count: i64::try_from(r.users.len()).unwrap_or(i64::MAX),
+            me: viewer.map(|v| r.users.iter().any(|u| &u.id == v)),
+        })
+        .collect()
+}
+
+impl MessageFrame {
+    /// The frame `viewer` alone gets (with `me` in each reaction).
+    pub fn seen_by(m: &MessageDoc, viewer: &UserId) -> Self {
+        Self {
+            reactions: reaction_counts(m, Some(viewer)),
+            ..Self::from(m)
+        }
+    }
+}
+
+/// A reaction added or removed: the change alone, never the whole message.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct ReactionFrame {
+    pub conversation: ConversationId,
+    pub message: MessageId,
+    pub emoji: String,
+    pub user: UserRef,
+    /// Added (`true`) or removed.
+    pub on: bool,
+    /// The emoji's count after the change.
+    pub count: i64,
+    /// The change's `rev`: the message's `rev` is now this.
+    pub rev: i64,
 }
 
 impl From<&MessageDoc> for MessageFrame {
@@ -177,6 +246,7 @@ impl From<&MessageDoc> for MessageFrame {
             edited_at: m.edited_at.map(crate::domain::timestamp),
             deleted: m.deleted,
             rev: m.rev,
+            reactions: reaction_counts(m, None),
         }
     }
 }
@@ -209,14 +279,14 @@ impl From<&MessageDoc> for MessageDeletedFrame {
     }
 }
 
-/// A message as a change replay sends it: `message_deleted` once deleted,
-/// `message_updated` otherwise.
-pub fn change_frame(m: &MessageDoc) -> ServerFrame {
+/// A message as a change replay sends it to `viewer`: `message_deleted` once
+/// deleted, `message_updated` otherwise.
+pub fn change_frame(m: &MessageDoc, viewer: &UserId) -> ServerFrame {
     if m.deleted {
         ServerFrame::MessageDeleted(MessageDeletedFrame::from(m))
     } else {
         ServerFrame::MessageUpdated(MessageUpdatedFrame {
-            message: MessageFrame::from(m),
+            message: MessageFrame::seen_by(m, viewer),
         })
     }
 }

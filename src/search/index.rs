@@ -350,6 +350,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             rev: 0,
+            reactions: Vec::new(),
         }
     }
 

@@ -53,6 +53,28 @@ pub struct MessageDoc {
     /// (0: never changed). Clients merge copies of a message by (`seq`, `rev`).
     #[serde(default)]
     pub rev: i64,
+    /// Reactions, in the order each emoji was first used; each with its
+    /// reactors, in the order they reacted (`chat::reactions`). Empty once
+    /// deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionDoc>,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionDoc {
+    /// The emoji, in its canonical form (`chat::reactions::parse_emoji`).
+    pub emoji: String,
+    /// Who reacted with it, each once.
+    pub users: Vec<Reactor>,
+}
+
+/// A user who reacted (usernames never change, so the name is kept with the id
+/// and listing reactors reads nothing else).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reactor {
+    pub id: UserId,
+    pub username: String,
 }
 
 impl MessageDoc {
@@ -360,6 +382,20 @@ impl MessageStore {
     pub async fn replace(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
         self.coll
             .replace_one(doc! { "_id": &message.id }, message)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes a change of reactions: the reactions and `rev` only, never
+    /// `deleted` (as `write_edit`).
+    pub async fn write_reactions(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
+        let reactions = mongodb::bson::to_bson(&message.reactions)
+            .map_err(|err| mongodb::error::Error::custom(err.to_string()))?;
+        self.coll
+            .update_one(
+                doc! { "_id": &message.id },
+                doc! { "$set": { "reactions": reactions, "rev": message.rev } },
+            )
             .await
             .map(|_| ())
     }

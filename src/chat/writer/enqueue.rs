@@ -108,6 +108,7 @@ impl Writers {
                     edited_at: None,
                     deleted: false,
                     rev: 0,
+                    reactions: Vec::new(),
                 };
                 if let Some(key) = key {
                     st.remember_key(key, seq);

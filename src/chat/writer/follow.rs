@@ -124,7 +124,7 @@ impl Writers {
         if st.deleted {
             return false;
         }
-        st.last_rev = st.last_rev.max(message.rev);
+        st.note_change(message.rev, message.seq);
         if message.seq >= st.next_seq {
             st.next_seq = message.seq + 1;
         }

@@ -7,6 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::DEDUPE_KEYS;
+
+/// Changes `recent_changes` keeps per conversation in memory (16 bytes each).
+pub const CHANGE_LOG: usize = 1024;
 use super::ticket::Reply;
 use crate::error::ApiError;
 use crate::ids::{ConversationId, UserId};
@@ -68,6 +71,13 @@ pub(super) struct LiveState {
     /// crash it starts from the document's `last_rev`; a change recorded but not
     /// raised there is found taken when the next one is recorded (`allocate_rev`).
     pub(super) last_rev: i64,
+    /// The latest changes as (rev, seq), consecutive revs, at most `CHANGE_LOG`:
+    /// what `changed_since` takes from memory instead of `message_changes`.
+    /// Memory only, and it never claims a rev it has not seen: a fresh copy
+    /// (after a crash or a reload) starts it empty, a change heard out of order
+    /// (a rev not heard of in between) starts it again from that change, and
+    /// whatever lies below it is read from `message_changes` by `_id`.
+    pub(super) recent_changes: VecDeque<(i64, i64)>,
     pub(super) last_used: Instant,
     /// When a message was last committed, and when the lazy parts were last written.
     pub(super) last_commit: Instant,
@@ -80,6 +90,7 @@ impl LiveState {
         Self {
             reserved: doc.seq_reserved,
             last_rev: doc.last_rev,
+            recent_changes: VecDeque::new(),
             doc,
             next_seq,
             window: VecDeque::new(),
@@ -100,6 +111,42 @@ impl LiveState {
             last_commit: now,
             last_lazy: now,
         }
+    }
+
+    /// Notes that change `rev` touched message `seq` (`recent_changes`) and
+    /// raises `last_rev`.
+    pub(super) fn note_change(&mut self, rev: i64, seq: i64) {
+        if rev <= 0 {
+            return;
+        }
+        self.last_rev = self.last_rev.max(rev);
+        match self.recent_changes.back() {
+            Some(&(back, _)) if rev <= back => {} // heard already, or older than the log
+            Some(&(back, _)) if rev == back + 1 => self.recent_changes.push_back((rev, seq)),
+            _ => {
+                self.recent_changes.clear();
+                self.recent_changes.push_back((rev, seq));
+            }
+        }
+        while self.recent_changes.len() > CHANGE_LOG {
+            self.recent_changes.pop_front();
+        }
+    }
+
+    /// The seqs `recent_changes` names for revs in `(since_rev, upto]`, and the
+    /// lowest rev it covers (revs from there up are all in it).
+    pub(super) fn recent_changes_after(&self, since_rev: i64, upto: i64) -> (Vec<i64>, i64) {
+        let covered_from = self
+            .recent_changes
+            .front()
+            .map_or(i64::MAX, |&(rev, _)| rev);
+        let seqs = self
+            .recent_changes
+            .iter()
+            .filter(|&&(rev, _)| rev > since_rev && rev <= upto)
+            .map(|&(_, seq)| seq)
+            .collect();
+        (seqs, covered_from)
     }
 
     pub(super) fn committed(&self, seq: i64) -> Option<&MessageDoc> {

@@ -73,6 +73,7 @@ use crate::store::messages::MessageDoc;
 pub use live::Live;
 pub use reads::{Joined, Since};
 pub use ticket::{Draft, Forwarded, OnStored, Ticket};
+pub use updates::Touches;
 
 use batcher::Pending;
 use flusher::Flush;
@@ -331,7 +332,7 @@ mod tests {
 
     use tokio::sync::{OnceCell, oneshot};
 
-    use super::live::{Live, LiveState};
+    use super::live::{CHANGE_LOG, Live, LiveState};
     use super::{DEDUPE_KEYS, Writers};
     use crate::error::ApiError;
     use crate::ids::MessageId;
@@ -352,6 +353,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             rev: 0,
+            reactions: Vec::new(),
         }
     }
 
@@ -365,6 +367,29 @@ mod tests {
         let mut st = LiveState::new(doc, last + 1, 1);
         st.window = (1..=last).map(message).collect();
         st
+    }
+
+    #[test]
+    fn the_change_log_never_claims_a_rev_it_has_not_seen() {
+        let mut st = state(10);
+        st.note_change(1, 4);
+        st.note_change(2, 5);
+        st.note_change(2, 5); // heard twice
+        assert_eq!(st.recent_changes_after(0, 2), (vec![4, 5], 1));
+        // Rev 3 not heard of: the log starts again at 4.
+        st.note_change(4, 7);
+        assert_eq!(st.last_rev, 4);
+        assert_eq!(st.recent_changes_after(0, 4), (vec![7], 4));
+        // Rev 3 arriving late is below the log: read from storage instead.
+        st.note_change(3, 6);
+        assert_eq!(st.recent_changes_after(2, 4), (vec![7], 4));
+        assert_eq!(st.last_rev, 4);
+        for rev in 5..5 + CHANGE_LOG as i64 {
+            st.note_change(rev, 1);
+        }
+        let (seqs, from) = st.recent_changes_after(0, i64::MAX);
+        assert_eq!(seqs.len(), CHANGE_LOG);
+        assert_eq!(from, 5, "the oldest went first");
     }
 
     #[test]

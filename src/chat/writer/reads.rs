@@ -195,9 +195,10 @@ impl Writers {
     }
 
     /// The messages changed after `since_rev` up to `upto` (each once, as it is
-    /// now, ascending by `rev`): the changes are `_id` lookups, the messages the
-    /// window or `_id` lookups. `None` when more than `max` changes happened
-    /// (the client reloads its history instead).
+    /// now, ascending by `rev`), at most `max` of them: the latest changes from
+    /// memory (`recent_changes`), older ones by `_id` from `message_changes` (at
+    /// most `max` lookups), the messages from the window or by `_id`. `None`
+    /// when more than that changed (the client reloads its history instead).
     pub async fn changed_since(
         &self,
         live: &Live,
@@ -205,18 +206,28 @@ impl Writers {
         upto: i64,
         max: usize,
     ) -> Result<Option<Vec<MessageDoc>>, ApiError> {
+        let since_rev = since_rev.max(0);
         if upto <= since_rev {
             return Ok(Some(Vec::new()));
         }
-        if usize::try_from(upto - since_rev.max(0)).map_or(true, |n| n > max) {
+        let (recent, covered_from) = live.lock().recent_changes_after(since_rev, upto);
+        let stored_upto = upto.min(covered_from.saturating_sub(1));
+        if usize::try_from(stored_upto - since_rev).is_ok_and(|n| n > max) {
             return Ok(None);
         }
-        let changes = futures_util::future::try_join_all(
-            (since_rev.max(0) + 1..=upto).map(|rev| self.store.changes.by_rev(&live.id, rev)),
+        let stored = futures_util::future::try_join_all(
+            (since_rev + 1..=stored_upto).map(|rev| self.store.changes.by_rev(&live.id, rev)),
         )
         .await?;
-        let seqs: std::collections::BTreeSet<i64> =
-            changes.into_iter().flatten().map(|c| c.seq).collect();
+        let seqs: std::collections::BTreeSet<i64> = stored
+            .into_iter()
+            .flatten()
+            .map(|c| c.seq)
+            .chain(recent)
+            .collect();
+        if seqs.len() > max {
+            return Ok(None);
+        }
         let found =
             futures_util::future::try_join_all(seqs.into_iter().map(|seq| self.message(live, seq)))
                 .await?;

@@ -9,6 +9,16 @@ use crate::ids::UserId;
 use crate::store::conversations::ConversationDoc;
 use crate::store::messages::{MessageDoc, block_of};
 
+/// What a change of a stored message (`Writers::update_message`) touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touches {
+    /// The text (an edit) or everything (a deletion).
+    Text,
+    /// Only the reactions: written alone, and the search index is not told
+    /// (the text it holds did not change).
+    Reactions,
+}
+
 /// Compare-and-set rounds of an old block's rewrite before the edit gives up
 /// (503): each failed round means another rewrite of that block just landed.
 const BLOCK_REWRITE_ATTEMPTS: usize = 5;
@@ -31,6 +41,7 @@ impl Writers {
         &self,
         live: &Live,
         updated: &MessageDoc,
+        touches: Touches,
         notify: impl FnOnce(&ConversationDoc, &MessageDoc),
     ) -> Result<MessageDoc, ApiError> {
         let deleted_already = || ApiError::conflict("a deleted message cannot be edited");
@@ -45,10 +56,10 @@ impl Writers {
         let mut updated = updated.clone();
         updated.rev = self.allocate_rev(live, updated.seq).await?;
         let updated = &updated;
-        if updated.deleted {
-            self.store.messages.replace(updated).await?;
-        } else {
-            self.store.messages.write_edit(updated).await?;
+        match touches {
+            _ if updated.deleted => self.store.messages.replace(updated).await?,
+            Touches::Text => self.store.messages.write_edit(updated).await?,
+            Touches::Reactions => self.store.messages.write_reactions(updated).await?,
         }
         let in_window = live.lock().committed(updated.seq).is_some();
         if !in_window {
@@ -90,7 +101,7 @@ impl Writers {
             }
         }
         let mut st = live.lock();
-        st.last_rev = st.last_rev.max(updated.rev);
+        st.note_change(updated.rev, updated.seq);
         let now = match st.window.binary_search_by_key(&updated.seq, |m| m.seq) {
             Ok(i) => {
                 let merged = st.window[i].merged(updated.clone());
@@ -107,7 +118,9 @@ impl Writers {
             st.doc.last_message = Some(last_message(&now));
             st.dirty_doc = true;
         }
-        self.index.learn(&now);
+        if touches == Touches::Text {
+            self.index.learn(&now);
+        }
         notify(&st.doc, &now);
         Ok(now)
     }

@@ -52,6 +52,7 @@ impl Session {
             ClientFrame::Send(f) => Some(&f.conversation),
             ClientFrame::Typing(f) => Some(&f.conversation),
             ClientFrame::Read(f) => Some(&f.conversation),
+            ClientFrame::React(f) => Some(&f.conversation),
             ClientFrame::Ping(_) | ClientFrame::Reauth(_) => None,
         };
         if let Some(Err(err)) = conversation.map(|id| access::conversation_id(id)) {
@@ -100,6 +101,28 @@ impl Session {
                 }
             }
             ClientFrame::Reauth(reauth) => return self.reauth(&reauth.token).await,
+            ClientFrame::React(react) => {
+                // The message must be in the conversation named (its id says
+                // which): any other is not found, like a message you cannot see.
+                let reacted = match crate::ids::MessageId::parse(&react.message).filter(|id| {
+                    id.parts()
+                        .is_some_and(|(c, _)| c.as_str() == react.conversation)
+                }) {
+                    Some(id) => reactions::react(
+                        &self.state.chat,
+                        &self.caller,
+                        &id,
+                        &react.emoji,
+                        react.on,
+                    )
+                    .await
+                    .map(|_| ()),
+                    None => Err(ApiError::not_found("message")),
+                };
+                if let Err(err) = reacted {
+                    self.error(&err, reference_of(&ClientFrame::React(react)));
+                }
+            }
         }
         None
     }
@@ -117,11 +140,12 @@ impl Session {
                 let online = self.state.hub.join_as(conversation, &self.conn, visible);
                 // Queued before the lock is released: no live message can come
                 // between (or before) them.
+                let me = &self.caller.id;
                 for message in replay {
-                    self.reply(ServerFrame::Message(MessageFrame::from(message)));
+                    self.reply(ServerFrame::Message(MessageFrame::seen_by(message, me)));
                 }
                 for message in changes {
-                    self.reply(change_frame(message));
+                    self.reply(change_frame(message, me));
                 }
                 online
             },

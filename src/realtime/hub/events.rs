@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::{
     Caller, ConnId, ConversationDoc, ConversationId, ConversationKind, GroupId, Hub,
     MembershipChange, MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageDoc,
-    MessageFrame, MessageUpdatedFrame, ReadEventFrame, ServerFrame, TypingFrame, UserId, UserRef,
-    encode,
+    MessageFrame, MessageUpdatedFrame, ReactionChange, ReactionFrame, ReadEventFrame, ServerFrame,
+    TypingFrame, UserId, UserRef, encode,
 };
 
 /// Who receives an event.
@@ -131,6 +131,33 @@ impl Hub {
         self.publish_message(
             Self::audience_of(conversation),
             &ServerFrame::MessageDeleted(frame),
+            message,
+        );
+    }
+
+    /// A reaction's delta to the room; the other nodes get the message as it
+    /// now is too, for their copies (as for an edit).
+    pub fn reaction(
+        &self,
+        conversation: &ConversationDoc,
+        message: &MessageDoc,
+        change: &ReactionChange,
+    ) {
+        let frame = ReactionFrame {
+            conversation: conversation.id.clone(),
+            message: message.id.clone(),
+            emoji: change.emoji.clone(),
+            user: UserRef {
+                id: change.user.id.clone(),
+                username: change.user.username.clone(),
+            },
+            on: change.on,
+            count: i64::try_from(change.count).unwrap_or(i64::MAX),
+            rev: message.rev,
+        };
+        self.publish_message(
+            Self::audience_of(conversation),
+            &ServerFrame::Reaction(frame),
             message,
         );
     }

@@ -51,11 +51,13 @@ use tokio::sync::{mpsc, watch};
 use super::presence::{Change, Merged, Snapshot, Transition};
 use super::protocol::{
     MembershipFrame, MembershipStatus, MessageDeletedFrame, MessageFrame, MessageUpdatedFrame,
-    PresenceFrame, PresenceStatus, ReadEventFrame, ServerFrame, TypingFrame, UserRef, encode,
+    PresenceFrame, PresenceStatus, ReactionFrame, ReadEventFrame, ServerFrame, TypingFrame,
+    UserRef, encode,
 };
 use crate::auth::Revoker;
 use crate::chat::Caller;
 use crate::chat::fanout::{Fanout, MembershipChange};
+use crate::chat::reactions::ReactionChange;
 use crate::ids::{ConversationId, GroupId, UserId};
 use crate::limits::OUTBOUND_QUEUE;
 use crate::store::conversations::{ConversationDoc, ConversationKind};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::chat::Caller;
 use crate::chat::fanout::{Changes, MembershipChange};
+use crate::chat::reactions::ReactionChange;
 use crate::ids::GroupId;
 
 use super::{
@@ -62,6 +63,15 @@ impl Changes for Hub {
 
     fn message_deleted(&self, conversation: &ConversationDoc, message: &MessageDoc) {
         Hub::message_deleted(self, conversation, message);
+    }
+
+    fn reaction(
+        &self,
+        conversation: &ConversationDoc,
+        message: &MessageDoc,
+        change: &ReactionChange,
+    ) {
+        Hub::reaction(self, conversation, message, change);
     }
 
     fn read(&self, conversation: &ConversationDoc, caller: &Caller, seq: i64) {
