@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 import threading
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, cast
 
 import httpx
 from websockets.exceptions import InvalidStatus, WebSocketException
@@ -29,11 +29,13 @@ from confab_client.api.dms import open_dm
 from confab_client.api.groups import create_group, join_group, list_groups
 from confab_client.api.users import get_me, search_users
 from confab_client.models import (
-    Conversation, ErrorBody, Group, GroupCreate, GroupPage, LoginRequest, OpenDm, RefreshRequest,
-    RegisterRequest, TokenPair, User, UserPage, Visibility,
+    AckFrame, Conversation, ErrorBody, ErrorFrame, Group, GroupCreate, GroupPage, JoinedFrame, LoginRequest,
+    MembershipFrame, MessageDeletedFrame, MessageFrame, MessageUpdatedFrame, OpenDm, PresenceFrame, PresenceStatus,
+    ReadEventFrame, RefreshRequest, RegisterRequest, ServerFramePongFrame, TokenPair, TypingFrame, User, UserPage,
+    Visibility,
 )
 from confab_client.types import UNSET, Response
-from confab_realtime import Realtime, RealtimeClosed, RealtimeError
+from confab_realtime import Realtime, RealtimeClosed, RealtimeError, ServerFrame, UnknownFrame, frame_type
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PASSWORD = "demo passphrase orbit 4471"
@@ -222,38 +224,37 @@ def _retry_after(resp: Response[Any]) -> float:
         return 1.0
 
 
-def describe(frame: dict[str, Any], labels: dict[str, str]) -> str | None:
+def describe(frame: ServerFrame, labels: dict[str, str]) -> str | None:
     """One readable line for a server frame, or None for frames not worth showing."""
-    kind = frame.get("type")
-    label = labels.get(frame.get("conversation"), "dm")  # group messages need a join; DMs don't
 
-    def name(user: Any) -> str:
-        return user.get("username", "?") if isinstance(user, dict) else "?"
+    def room(conversation: str) -> str:
+        return labels.get(conversation, "dm")  # group messages need a join; DMs don't
 
-    if kind == "message":
-        return f"[{label}] {name(frame.get('sender'))}: {frame.get('body', '')}"
-    if kind == "message_updated":
-        return f"[{label}] {name(frame.get('sender'))} (edited): {frame.get('body', '')}"
-    if kind == "message_deleted":
-        return f"[{label}] (message #{frame.get('seq')} deleted)"
-    if kind == "read":
-        return f"* {name(frame.get('user'))} read {label} up to #{frame.get('seq')}"
-    if kind == "membership":
-        where = labels.get(frame.get("conversation"), f"group {frame.get('conversation')}")
-        return f"* you were {frame.get('status')} ({where})"
-    if kind == "presence":
-        return f"* {name(frame.get('user'))} is {frame.get('status')}"
-    if kind == "joined":
-        online = ", ".join(name(u) for u in frame.get("online", [])) or "nobody"
-        more = " (history truncated)" if frame.get("truncated") else ""
-        return f"* joined {label}; online: {online}{more}"
-    if kind == "typing":
-        return f"* {name(frame.get('user') or frame.get('sender'))} is typing in {label}"
-    if kind == "error":
-        return f"! error {frame.get('code')}: {frame.get('message')}"
-    if kind in ("ack", "pong"):
+    if isinstance(frame, MessageFrame):
+        return f"[{room(frame.conversation)}] {frame.sender.username}: {frame.body}"
+    if isinstance(frame, MessageUpdatedFrame):
+        return f"[{room(frame.conversation)}] {frame.sender.username} (edited): {frame.body}"
+    if isinstance(frame, MessageDeletedFrame):
+        return f"[{room(frame.conversation)}] (message #{frame.seq} deleted)"
+    if isinstance(frame, ReadEventFrame):
+        return f"* {frame.user.username} read {room(frame.conversation)} up to #{frame.seq}"
+    if isinstance(frame, MembershipFrame):
+        where = labels.get(frame.conversation, f"group {frame.conversation}")
+        return f"* you were {frame.status} ({where})"
+    if isinstance(frame, PresenceFrame):
+        return f"* {frame.user.username} is {frame.status}"
+    if isinstance(frame, JoinedFrame):
+        online = ", ".join(u.username for u in frame.online) or "nobody"
+        more = " (history truncated)" if frame.truncated else ""
+        return f"* joined {room(frame.conversation)}; online: {online}{more}"
+    if isinstance(frame, TypingFrame):
+        return f"* {frame.user.username} is typing in {room(frame.conversation)}"
+    if isinstance(frame, ErrorFrame):
+        return f"! error {frame.code}: {frame.message}"
+    if isinstance(frame, (AckFrame, ServerFramePongFrame)):
         return None
-    return f"* {kind}: {json.dumps(frame, ensure_ascii=False)}"
+    data = frame.data if isinstance(frame, UnknownFrame) else cast(Any, frame).to_dict()
+    return f"* {frame_type(frame)}: {json.dumps(data, ensure_ascii=False)}"
 
 
 class Chat:
@@ -277,19 +278,18 @@ class Chat:
                 show(text)
         self.closed_reason = f"connection closed ({self.rt.close_code})"
 
-    def note(self, frame: dict[str, Any]) -> None:
+    def note(self, frame: ServerFrame) -> None:
         """Remember what the session logic needs: the peer's presence, messages heard."""
-        kind = frame.get("type")
-        if kind == "joined" and frame.get("conversation") == self.room_id:
-            if any(u.get("username") == self.peer for u in frame.get("online", []) if isinstance(u, dict)):
+        if isinstance(frame, JoinedFrame) and frame.conversation == self.room_id:
+            if any(u.username == self.peer for u in frame.online):
                 self.peer_online.set()
-        elif kind == "presence" and frame.get("status") == "online":
-            if (frame.get("user") or {}).get("username") == self.peer:
+        elif isinstance(frame, PresenceFrame) and frame.status == PresenceStatus.ONLINE:
+            if frame.user.username == self.peer:
                 self.peer_online.set()
-        elif kind == "message":
+        elif isinstance(frame, MessageFrame):
             me = self.api.me.username if self.api.me else None
-            if (frame.get("sender") or {}).get("username") != me:
-                self.heard.append(str(frame.get("body", "")))
+            if frame.sender.username != me:
+                self.heard.append(frame.body)
 
     async def join(self) -> None:
         try:

@@ -1,7 +1,7 @@
 """Realtime (WebSocket) client for confab, hand-written over the generated REST SDK.
 
-The frames are those of ``openapi/asyncapi.yaml`` (JSON text frames with a ``type``),
-typed here as ``TypedDict``s. A :class:`Realtime` connection
+The frames are those of ``openapi/asyncapi.yaml`` (JSON text frames with a ``type``). A
+:class:`Realtime` connection
 
 * authenticates with an access token (``Authorization`` header) or a single-use ticket
   (``?ticket=``; pass ``ticket=`` an async function that fetches a fresh one from
@@ -11,16 +11,48 @@ typed here as ``TypedDict``s. A :class:`Realtime` connection
 * ``send``\\ s with a ``client_id`` and awaits the ``ack`` (a resend with the same
   ``client_id`` is answered with the first ack and stores nothing);
 * reconnects when the connection drops (not on 4001/4003: the credentials are bad) and
-  rejoins every room with ``since`` = the last ``seq`` seen there, so nothing is missed.
+  rejoins every room with ``since`` = the last ``seq`` and ``since_rev`` = the last ``rev``
+  seen there, so nothing is missed.
+
+    from confab_client.models import MessageFrame
 
     async with Realtime(base_url, token=access_token) as rt:
-        await rt.join(conversation_id)
-        ack = await rt.send(conversation_id, "hello")
-        frame = await rt.next_frame("message")
+        joined = await rt.join(conversation_id)           # a JoinedFrame
+        ack = await rt.send(conversation_id, "hello")     # an AckFrame
+        msg = await rt.next_frame(MessageFrame, where=lambda f: f.conversation == conversation_id)
+        print(msg.sender.username, msg.body, msg.created_at)
 
-Frames arrive as plain dicts (typed below as ``TypedDict``s); :func:`parse_frame` turns one
-into its generated ``confab_client`` model (``ServerFrameMessageFrame``, ...), with
-``datetime``\\ s and enums, for callers who prefer those.
+Typed frames
+------------
+Every server frame is handed back as its generated ``confab_client.models`` model (attrs
+classes, with ``datetime``\\ s and enums): ``join`` returns a ``JoinedFrame``, ``send`` an
+``AckFrame``, :class:`RealtimeError` carries the ``ErrorFrame``, and ``next_frame`` /
+``frames`` yield any of them. :data:`SERVER_FRAME_MODELS` maps each ``type`` to its model;
+it is the only place that does, so a frame type added to the spec needs one line there
+(``"reaction": _m.ReactionFrame``). A frame the table has no model for (a ``type`` newer
+than this SDK), or one that does not fit its model, is handed back as an
+:class:`UnknownFrame` holding the frame's dict (and, for the latter, the parse error); the
+reader logs nothing and goes on. :func:`parse_frame` does the same for any dict.
+
+A model keeps the frame's ``type`` among its additional properties (``frame["type"]``,
+and ``frame.to_dict()`` is the frame as sent), except the pong model, which declares it
+(``type_``); :func:`frame_type` gives the ``type`` of any frame, ``UnknownFrame``\\ s
+included.
+
+Waiting for frames
+------------------
+``next_frame(*types, where=None, timeout=10.0)`` returns the next frame that is one of
+``types`` and satisfies ``where``, skipping (and dropping) the others. ``types`` are model
+classes (``MessageFrame``; a type checker then knows the result's type, and ``where``'s
+argument's) or ``type`` strings as on the wire (``"message"``, which also matches an
+``UnknownFrame`` of that type); none means any frame. ``where`` is a predicate on the typed
+frame:
+
+    await rt.next_frame(MessageFrame, MessageUpdatedFrame, where=lambda f: f.conversation == cid)
+    await rt.next_frame(where=lambda f: isinstance(f, MessageFrame) and f.conversation == cid)
+    await rt.next_frame("presence", timeout=None)
+
+``frames()`` yields every frame until the session ends.
 """
 
 from __future__ import annotations
@@ -28,8 +60,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal, TypedDict, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar, cast, overload
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -38,9 +71,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from confab_client import models as _m
 
 __all__ = [
-    "AckFrame", "ErrorFrame", "JoinedFrame", "MembershipFrame", "MessageDeletedFrame",
-    "MessageFrame", "PresenceFrame", "ReadFrame", "Realtime", "RealtimeClosed",
-    "RealtimeError", "ServerFrame", "TypingFrame", "UserRef", "SERVER_FRAME_MODELS", "parse_frame",
+    "Realtime", "RealtimeClosed", "RealtimeError", "ServerFrame", "UnknownFrame",
+    "SERVER_FRAME_MODELS", "frame_type", "parse_frame",
     "CLOSE_UNAUTHORIZED", "CLOSE_FORBIDDEN", "CLOSE_RATE_LIMITED", "CLOSE_TOO_SLOW",
 ]
 
@@ -54,122 +86,80 @@ FATAL_CLOSE_CODES = frozenset({CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN})
 
 
 # ---- server -> client frames ---------------------------------------------------------
-class UserRef(TypedDict):
-    id: str
-    username: str
-
-
-class JoinedFrame(TypedDict, total=False):
-    type: Literal["joined"]
-    conversation: str
-    last_seq: int
-    online: list[UserRef]
-    truncated: bool
-    last_rev: int
-    changes_truncated: bool
-
-
-class AckFrame(TypedDict, total=False):
-    type: Literal["ack"]
-    client_id: str
-    id: str
-    seq: int
-
-
-class MessageFrame(TypedDict, total=False):
-    type: Literal["message", "message_updated"]
-    conversation: str
-    id: str
-    seq: int
-    sender: UserRef
-    body: str
-    created_at: str
-    edited_at: str
-    deleted: bool
-    rev: int
-
-
-class MessageDeletedFrame(TypedDict):
-    type: Literal["message_deleted"]
-    conversation: str
-    id: str
-    seq: int
-    rev: int
-
-
-class PresenceFrame(TypedDict):
-    type: Literal["presence"]
-    conversation: str
-    user: UserRef
-    status: Literal["online", "offline"]
-
-
-class TypingFrame(TypedDict):
-    type: Literal["typing"]
-    conversation: str
-    user: UserRef
-
-
-class ReadFrame(TypedDict):
-    type: Literal["read"]
-    conversation: str
-    user: UserRef
-    seq: int
-
-
-class MembershipFrame(TypedDict, total=False):
-    type: Literal["membership"]
-    conversation: str
-    status: Literal["added", "removed"]
-    role: Literal["owner", "admin", "member"]
-
-
-class ErrorFrame(TypedDict, total=False):
-    type: Literal["error"]
-    code: str
-    message: str
-    ref: str
-
-
-ServerFrame = (
-    JoinedFrame | AckFrame | MessageFrame | MessageDeletedFrame | PresenceFrame
-    | TypingFrame | ReadFrame | MembershipFrame | ErrorFrame | dict[str, Any]
-)
-
-
-# The generated model of each server frame, by its `type` (the spec's ServerFrame mapping).
+# The generated model of each server frame, by its `type` (the spec's ServerFrame
+# discriminator mapping). The one place that maps types to models: a new frame type
+# needs one line here.
 SERVER_FRAME_MODELS: dict[str, type[Any]] = {
-    "joined": _m.ServerFrameJoinedFrame,
-    "ack": _m.ServerFrameAckFrame,
-    "message": _m.ServerFrameMessageFrame,
-    "message_updated": _m.ServerFrameMessageUpdatedFrame,
-    "message_deleted": _m.ServerFrameMessageDeletedFrame,
-    "presence": _m.ServerFramePresenceFrame,
-    "typing": _m.ServerFrameTypingFrame,
-    "read": _m.ServerFrameReadEventFrame,
-    "membership": _m.ServerFrameMembershipFrame,
-    "error": _m.ServerFrameErrorFrame,
-    "pong": _m.ServerFramePongFrame,
+    "joined": _m.JoinedFrame,
+    "ack": _m.AckFrame,
+    "message": _m.MessageFrame,
+    "message_updated": _m.MessageUpdatedFrame,
+    "message_deleted": _m.MessageDeletedFrame,
+    "presence": _m.PresenceFrame,
+    "typing": _m.TypingFrame,
+    "read": _m.ReadEventFrame,
+    "membership": _m.MembershipFrame,
+    "error": _m.ErrorFrame,
+    "pong": _m.ServerFramePongFrame,  # the spec has no separate model for an empty frame
 }
 
 
-def parse_frame(frame: dict[str, Any]) -> Any:
-    """The generated model of a server frame (e.g. ``ServerFrameMessageFrame``); raises
-    ValueError for a frame type the spec does not list, KeyError/ValueError for a frame
-    that does not fit its model."""
-    model = SERVER_FRAME_MODELS.get(str(frame.get("type")))
+@dataclass(frozen=True)
+class UnknownFrame:
+    """A server frame without a model here: its ``type`` is not in
+    :data:`SERVER_FRAME_MODELS` (``error`` is None), or it did not fit its model
+    (``error`` says why). ``data`` is the frame as received."""
+
+    data: dict[str, Any]
+    error: str | None = None
+
+    @property
+    def type(self) -> str | None:
+        kind = self.data.get("type")
+        return kind if isinstance(kind, str) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+# Any server frame: one of the models of SERVER_FRAME_MODELS, or an UnknownFrame. Narrow it
+# with isinstance (or ask next_frame for model classes, which types its result).
+ServerFrame: TypeAlias = object
+
+F = TypeVar("F")
+
+
+def parse_frame(frame: Mapping[str, Any]) -> ServerFrame:
+    """The generated model of a server frame (e.g. ``MessageFrame``), or an
+    :class:`UnknownFrame` for a ``type`` without a model or a frame that does not fit its
+    model; never raises."""
+    kind = frame.get("type")
+    model = SERVER_FRAME_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        raise ValueError(f"unknown frame type {frame.get('type')!r}")
-    return model.from_dict(frame)
+        return UnknownFrame(dict(frame))
+    try:
+        return model.from_dict(frame)
+    except Exception as e:  # whatever the generated from_dict raises on a misfit
+        return UnknownFrame(dict(frame), error=f"{type(e).__name__}: {e}")
+
+
+def frame_type(frame: ServerFrame) -> str | None:
+    """The ``type`` of a frame that :func:`parse_frame` made (None if it has none)."""
+    if isinstance(frame, UnknownFrame):
+        return frame.type
+    for kind, model in SERVER_FRAME_MODELS.items():
+        if type(frame) is model:
+            return kind
+    return None
 
 
 class RealtimeError(Exception):
-    """The server answered a frame with an ``error`` frame."""
+    """The server answered a frame with an ``error`` frame (``frame``, an ``ErrorFrame``)."""
 
-    def __init__(self, frame: ErrorFrame):
-        super().__init__(f"{frame.get('code')}: {frame.get('message')}")
+    def __init__(self, frame: _m.ErrorFrame):
+        super().__init__(f"{frame.code}: {frame.message}")
         self.frame = frame
-        self.code = frame.get("code", "")
+        self.code = frame.code
 
 
 class RealtimeClosed(Exception):
@@ -210,8 +200,8 @@ class Realtime:
         self.close_code: int | None = None
         self._ws: ClientConnection | None = None
         self._queue: asyncio.Queue[ServerFrame | RealtimeClosed] = asyncio.Queue()
-        self._acks: dict[str, asyncio.Future[AckFrame]] = {}
-        self._joins: dict[str, asyncio.Future[JoinedFrame]] = {}
+        self._acks: dict[str, asyncio.Future[_m.AckFrame]] = {}
+        self._joins: dict[str, asyncio.Future[_m.JoinedFrame]] = {}
         self._connected = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
@@ -254,7 +244,9 @@ class Realtime:
             assert ws is not None
             try:
                 async for raw in ws:
-                    self._dispatch(json.loads(raw))
+                    data = json.loads(raw)
+                    if isinstance(data, dict):  # every frame is a JSON object
+                        self._dispatch(parse_frame(data))
             except ConnectionClosed:
                 pass
             except json.JSONDecodeError:
@@ -289,37 +281,37 @@ class Realtime:
         self._fail(RealtimeClosed(self.close_code, ws.close_reason or ""))
 
     def _fail(self, closed: RealtimeClosed) -> None:
-        for fut in [*self._acks.values(), *self._joins.values()]:
+        waiting: list[asyncio.Future[Any]] = [*self._acks.values(), *self._joins.values()]
+        for fut in waiting:
             if not fut.done():
                 fut.set_exception(closed)
         self._acks.clear()
         self._joins.clear()
         self._queue.put_nowait(closed)
 
-    def _dispatch(self, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
-        conv = frame.get("conversation")
-        if kind in ("message", "message_updated", "message_deleted") and isinstance(frame.get("seq"), int) and conv:
-            self.last_seq[conv] = max(self.last_seq.get(conv, 0), frame["seq"])
-            if isinstance(frame.get("rev"), int):
-                self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame["rev"])
-        if kind == "ack":
-            fut = self._acks.pop(frame.get("client_id", ""), None)
+    def _dispatch(self, frame: ServerFrame) -> None:
+        # Track what a rejoin after a reconnect asks the server for (since / since_rev).
+        if isinstance(frame, (_m.MessageFrame, _m.MessageUpdatedFrame, _m.MessageDeletedFrame)) and frame.conversation:
+            conv = frame.conversation
+            self.last_seq[conv] = max(self.last_seq.get(conv, 0), frame.seq)
+            self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame.rev)
+        if isinstance(frame, _m.AckFrame):
+            fut = self._acks.pop(frame.client_id, None) if isinstance(frame.client_id, str) else None
             if fut is not None and not fut.done():
-                fut.set_result(cast(AckFrame, frame))
-        elif kind == "joined" and conv:
+                fut.set_result(frame)
+        elif isinstance(frame, _m.JoinedFrame) and frame.conversation:
+            conv = frame.conversation
             self.last_seq[conv] = max(self.last_seq.get(conv, 0), 0)
-            if isinstance(frame.get("last_rev"), int):
-                self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame["last_rev"])
-            fut = self._joins.pop(conv, None)
-            if fut is not None and not fut.done():
-                fut.set_result(cast(JoinedFrame, frame))
-        elif kind == "error":
-            ref = frame.get("ref")
-            fut2: asyncio.Future[Any] | None = self._acks.pop(ref, None) or self._joins.pop(ref, None)
-            if fut2 is not None and not fut2.done():
-                fut2.set_exception(RealtimeError(cast(ErrorFrame, frame)))
-        self._queue.put_nowait(cast(ServerFrame, frame))
+            self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame.last_rev)
+            joined = self._joins.pop(conv, None)
+            if joined is not None and not joined.done():
+                joined.set_result(frame)
+        elif isinstance(frame, _m.ErrorFrame) and isinstance(frame.ref, str):
+            ref = frame.ref
+            waiting: asyncio.Future[Any] | None = self._acks.pop(ref, None) or self._joins.pop(ref, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_exception(RealtimeError(frame))
+        self._queue.put_nowait(frame)
 
     async def _send_frame(self, frame: dict[str, Any]) -> None:
         if self._ws is None:
@@ -335,16 +327,16 @@ class Realtime:
     # -- client -> server --------------------------------------------------------------
     async def join(
         self, conversation: str, since: int | None = None, timeout: float = 10.0, since_rev: int | None = None,
-    ) -> JoinedFrame:
+    ) -> _m.JoinedFrame:
         """Join a room; the server replays messages with seq > ``since`` (default: the
         last seq this session saw there, else none), then the older messages changed
         after ``since_rev`` (default: the last rev seen there, else none) as they are
-        now, then answers ``joined``."""
+        now, then answers ``joined`` (returned). RealtimeError if refused."""
         if since is None:
             since = self.last_seq.get(conversation)
         if since_rev is None:
             since_rev = self.last_rev.get(conversation)
-        fut: asyncio.Future[JoinedFrame] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[_m.JoinedFrame] = asyncio.get_running_loop().create_future()
         self._joins[conversation] = fut
         frame: dict[str, Any] = {"type": "join", "conversation": conversation}
         if since is not None:
@@ -360,7 +352,9 @@ class Realtime:
         self.rooms.discard(conversation)
         await self._send_frame({"type": "leave", "conversation": conversation})
 
-    async def send(self, conversation: str, body: str, client_id: str | None = None, timeout: float = 10.0) -> AckFrame:
+    async def send(
+        self, conversation: str, body: str, client_id: str | None = None, timeout: float = 10.0,
+    ) -> _m.AckFrame:
         """Send a message and await its ``ack`` (RealtimeError if refused)."""
         client_id = client_id or str(uuid.uuid4())
         fut = self._acks.get(client_id)
@@ -386,14 +380,33 @@ class Realtime:
         await self._send_frame({"type": "ping"})
 
     # -- server -> client --------------------------------------------------------------
+    @overload
+    async def next_frame(
+        self, type_: type[F], /, *types: type[F], where: Callable[[F], bool] | None = None,
+        timeout: float | None = 10.0,
+    ) -> F: ...
+
+    @overload
+    async def next_frame(
+        self, *types: str, where: Callable[[ServerFrame], bool] | None = None, timeout: float | None = 10.0,
+    ) -> ServerFrame: ...
+
     async def next_frame(
         self,
-        *types: str,
-        where: Callable[[dict[str, Any]], bool] | None = None,
+        *types: type[Any] | str,
+        where: Callable[[Any], bool] | None = None,
         timeout: float | None = 10.0,
-    ) -> ServerFrame:
-        """The next frame (of one of ``types``, matching ``where``), skipping others.
-        Raises RealtimeClosed once the session has ended, TimeoutError on timeout."""
+    ) -> Any:
+        """The next frame that is one of ``types`` (model classes, or ``type`` strings as
+        on the wire; none: any frame) and satisfies ``where`` (a predicate on the typed
+        frame), skipping others; see the module docstring. Raises RealtimeClosed once the
+        session has ended, TimeoutError on timeout."""
+
+        def wanted(frame: ServerFrame) -> bool:
+            if not types:
+                return True
+            kind = frame_type(frame)
+            return any(t == kind if isinstance(t, str) else isinstance(frame, t) for t in types)
 
         async def find() -> ServerFrame:
             while True:
@@ -401,13 +414,13 @@ class Realtime:
                 if isinstance(item, RealtimeClosed):
                     self._queue.put_nowait(item)  # later calls see it too
                     raise item
-                if (not types or item.get("type") in types) and (where is None or where(item)):
+                if wanted(item) and (where is None or where(item)):
                     return item
 
         return await asyncio.wait_for(find(), timeout)
 
     async def frames(self) -> AsyncIterator[ServerFrame]:
-        """Every frame until the session ends."""
+        """Every frame (a model, or an UnknownFrame) until the session ends."""
         while True:
             try:
                 yield await self.next_frame(timeout=None)
