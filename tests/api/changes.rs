@@ -285,13 +285,17 @@ async fn a_rev_is_never_handed_out_twice_across_restarts() {
 #[tokio::test]
 async fn more_changes_than_a_join_replays_are_flagged_not_sent() {
     let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
-    let m = app.said(&alice, &g, "edited often").await;
-    let id = m["id"].as_str().expect("id").to_owned();
+    // 101 messages changed: more than a join replays (each once).
+    let mut ids = Vec::new();
     for i in 0..101 {
-        edit(&app, &alice, &id, &format!("edit {i}")).await;
+        let m = app.said(&alice, &g, &format!("message {i}")).await;
+        ids.push(m["id"].as_str().expect("id").to_owned());
+    }
+    for (i, id) in ids.iter().enumerate() {
+        edit(&app, &alice, id, &format!("edit {i}")).await;
     }
     let mut ws = app.ws(&bob.access).await;
-    ws.send_json(json!({ "type": "join", "conversation": g, "since": 1, "since_rev": 0 }))
+    ws.send_json(json!({ "type": "join", "conversation": g, "since": 101, "since_rev": 0 }))
         .await;
     let first = ws
         .next_within(Duration::from_secs(10))
@@ -300,4 +304,74 @@ async fn more_changes_than_a_join_replays_are_flagged_not_sent() {
     assert_eq!(first["type"], "joined", "nothing replayed: {first}");
     assert_eq!(first["changes_truncated"], true, "{first}");
     assert_eq!(first["last_rev"], 101, "{first}");
+}
+
+#[tokio::test]
+async fn many_changes_of_few_messages_are_replayed_once_each_also_after_a_restart() {
+    let (mut app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
+    let m = app.said(&alice, &g, "edited often").await;
+    let id = m["id"].as_str().expect("id").to_owned();
+    for i in 0..150 {
+        edit(&app, &alice, &id, &format!("edit {i}")).await;
+    }
+    let replayed = |frames: &[Value]| -> Vec<String> {
+        frames
+            .iter()
+            .filter(|f| f["type"] == "message_updated")
+            .map(|f| f["body"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let mut ws = app.ws(&bob.access).await;
+    ws.send_json(json!({ "type": "join", "conversation": g, "since": 1, "since_rev": 0 }))
+        .await;
+    let mut frames = Vec::new();
+    loop {
+        let f = ws
+            .next_within(Duration::from_secs(10))
+            .await
+            .expect("a frame");
+        if f["type"] == "joined" {
+            assert_eq!(f["last_rev"], 150, "{f}");
+            assert!(
+                f.get("changes_truncated").is_none(),
+                "150 changes of one message: {f}"
+            );
+            break;
+        }
+        frames.push(f);
+    }
+    assert_eq!(replayed(&frames), ["edit 149"], "{frames:?}");
+    drop(ws);
+
+    // After a restart the latest changes are no longer in memory: a join that
+    // goes back further than a replay reads is flagged, a recent one is served
+    // from `message_changes`.
+    app.shut_down().await;
+    let app = app.another_node().await;
+    edit(&app, &alice, &id, "after the restart").await;
+    let mut ws = app.ws(&bob.access).await;
+    ws.send_json(json!({ "type": "join", "conversation": g, "since": 1, "since_rev": 0 }))
+        .await;
+    let f = ws
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("a frame");
+    assert_eq!(f["type"], "joined", "{f}");
+    assert_eq!(f["changes_truncated"], true, "{f}");
+    assert_eq!(f["last_rev"], 151, "{f}");
+    ws.send_json(json!({ "type": "join", "conversation": g, "since": 1, "since_rev": 140 }))
+        .await;
+    let f = ws
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("a frame");
+    assert_eq!(f["type"], "message_updated", "{f}");
+    assert_eq!(f["body"], "after the restart");
+    assert_eq!(f["rev"], 151);
+    let f = ws
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("a frame");
+    assert_eq!(f["type"], "joined", "{f}");
+    assert!(f.get("changes_truncated").is_none(), "{f}");
 }

@@ -65,6 +65,11 @@ pub fn check_ws_frame(data: &[u8]) {
                     ("reauth", None)
                 }
                 ClientFrame::Ping(_) => ("ping", None),
+                ClientFrame::React(f) => {
+                    assert_eq!(Some(f.message.as_str()), field("message"), "react.message");
+                    assert_eq!(Some(f.emoji.as_str()), field("emoji"), "react.emoji");
+                    ("react", Some(&f.conversation))
+                }
             };
             assert_eq!(field("type"), Some(kind), "type of {frame:?}");
             if let Some(conversation) = conversation {

@@ -25,6 +25,7 @@ mod openapi;
 mod operations;
 mod promises;
 mod races;
+mod reactions;
 mod realtime;
 mod refresh_races;
 mod search;
