@@ -101,6 +101,7 @@ SERVER_FRAME_MODELS: dict[str, type[Any]] = {
     "membership": _m.MembershipFrame,
     "error": _m.ErrorFrame,
     "pong": _m.ServerFramePongFrame,  # the spec has no separate model for an empty frame
+    "reaction": _m.ReactionFrame,
 }
 
 
@@ -295,6 +296,9 @@ class Realtime:
             conv = frame.conversation
             self.last_seq[conv] = max(self.last_seq.get(conv, 0), frame.seq)
             self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame.rev)
+        if isinstance(frame, _m.ReactionFrame) and frame.conversation:
+            conv = frame.conversation
+            self.last_rev[conv] = max(self.last_rev.get(conv, 0), frame.rev)
         if isinstance(frame, _m.AckFrame):
             fut = self._acks.pop(frame.client_id, None) if isinstance(frame.client_id, str) else None
             if fut is not None and not fut.done():
@@ -369,6 +373,15 @@ class Realtime:
 
     async def mark_read(self, conversation: str, seq: int) -> None:
         await self._send_frame({"type": "read", "conversation": conversation, "seq": seq})
+
+    async def react(self, conversation: str, message: str, emoji: str, on: bool = True) -> None:
+        """Add (``on``) or remove your ``emoji`` reaction (an emoji or ``:shortcode:``) to a
+        message. The room (you included, if joined) gets a ``reaction`` frame when it
+        changed something; a refusal comes back as an ``error`` frame whose ``ref`` is the
+        message id."""
+        await self._send_frame(
+            {"type": "react", "conversation": conversation, "message": message, "emoji": emoji, "on": on}
+        )
 
     async def reauth(self, token: str) -> None:
         """Hand the connection a fresh access token before the current one expires."""

@@ -208,6 +208,9 @@ export class Realtime {
       this.lastSeq.set(frame.conversation, Math.max(this.lastSeq.get(frame.conversation) ?? 0, frame.seq));
       this.lastRev.set(frame.conversation, Math.max(this.lastRev.get(frame.conversation) ?? 0, frame.rev));
     }
+    if (frame.type === 'reaction') {
+      this.lastRev.set(frame.conversation, Math.max(this.lastRev.get(frame.conversation) ?? 0, frame.rev));
+    }
     if (frame.type === 'ack' && frame.client_id) {
       this.acks.get(frame.client_id)?.resolve(frame);
       this.acks.delete(frame.client_id);
@@ -280,6 +283,14 @@ export class Realtime {
   typing(conversation: string): void { this.raw({ type: 'typing', conversation }); }
   markRead(conversation: string, seq: number): void { this.raw({ type: 'read', conversation, seq }); }
   ping(): void { this.raw({ type: 'ping' }); }
+  /**
+   * Add (`on`) or remove your `emoji` reaction (an emoji or `:shortcode:`) to a message. The room
+   * (you included, if joined) gets a `reaction` frame when it changed something; a refusal comes
+   * back as an `error` frame whose `ref` is the message id.
+   */
+  react(conversation: string, message: string, emoji: string, on = true): void {
+    this.raw({ type: 'react', conversation, message, emoji, on });
+  }
   /** Hand the connection a fresh access token before the current one expires. */
   reauth(token: string): void {
     if (typeof this.opts.token === 'string') this.opts.token = token;

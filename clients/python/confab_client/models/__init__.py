@@ -8,6 +8,8 @@ from .client_frame_leave_frame import ClientFrameLeaveFrame
 from .client_frame_leave_frame_type import ClientFrameLeaveFrameType
 from .client_frame_ping_frame import ClientFramePingFrame
 from .client_frame_ping_frame_type import ClientFramePingFrameType
+from .client_frame_react_frame import ClientFrameReactFrame
+from .client_frame_react_frame_type import ClientFrameReactFrameType
 from .client_frame_read_frame import ClientFrameReadFrame
 from .client_frame_read_frame_type import ClientFrameReadFrameType
 from .client_frame_reauth_frame import ClientFrameReauthFrame
@@ -53,6 +55,10 @@ from .presence import Presence
 from .presence_frame import PresenceFrame
 from .presence_status import PresenceStatus
 from .profile_patch import ProfilePatch
+from .react_frame import ReactFrame
+from .reaction_count import ReactionCount
+from .reaction_frame import ReactionFrame
+from .reactor_page import ReactorPage
 from .read_event_frame import ReadEventFrame
 from .read_frame import ReadFrame
 from .read_marker import ReadMarker
@@ -83,6 +89,8 @@ from .server_frame_pong_frame import ServerFramePongFrame
 from .server_frame_pong_frame_type import ServerFramePongFrameType
 from .server_frame_presence_frame import ServerFramePresenceFrame
 from .server_frame_presence_frame_type import ServerFramePresenceFrameType
+from .server_frame_reaction_frame import ServerFrameReactionFrame
+from .server_frame_reaction_frame_type import ServerFrameReactionFrameType
 from .server_frame_read_event_frame import ServerFrameReadEventFrame
 from .server_frame_read_event_frame_type import ServerFrameReadEventFrameType
 from .server_frame_typing_frame import ServerFrameTypingFrame
@@ -109,6 +117,8 @@ __all__ = (
     "ClientFrameLeaveFrameType",
     "ClientFramePingFrame",
     "ClientFramePingFrameType",
+    "ClientFrameReactFrame",
+    "ClientFrameReactFrameType",
     "ClientFrameReadFrame",
     "ClientFrameReadFrameType",
     "ClientFrameReauthFrame",
@@ -154,6 +164,10 @@ __all__ = (
     "PresenceFrame",
     "PresenceStatus",
     "ProfilePatch",
+    "ReactFrame",
+    "ReactionCount",
+    "ReactionFrame",
+    "ReactorPage",
     "ReadEventFrame",
     "ReadFrame",
     "ReadMarker",
@@ -184,6 +198,8 @@ __all__ = (
     "ServerFramePongFrameType",
     "ServerFramePresenceFrame",
     "ServerFramePresenceFrameType",
+    "ServerFrameReactionFrame",
+    "ServerFrameReactionFrameType",
     "ServerFrameReadEventFrame",
     "ServerFrameReadEventFrameType",
     "ServerFrameTypingFrame",

@@ -10,6 +10,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.reaction_count import ReactionCount
     from ..models.user_summary import UserSummary
 
 
@@ -30,6 +31,8 @@ class Message:
         deleted (bool):
         rev (int): The conversation's change counter at this message's last edit or delete
             (0: never changed). Of two copies of a message, keep the higher `rev`.
+        reactions (list[ReactionCount]): Reactions, in the order each emoji was first used, with whether you
+            reacted (`me`). Empty once deleted.
         client_id (str | Unset):
         edited_at (datetime.datetime | Unset):
     """
@@ -42,6 +45,7 @@ class Message:
     created_at: datetime.datetime
     deleted: bool
     rev: int
+    reactions: list[ReactionCount]
     client_id: str | Unset = UNSET
     edited_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -63,6 +67,11 @@ class Message:
 
         rev = self.rev
 
+        reactions = []
+        for reactions_item_data in self.reactions:
+            reactions_item = reactions_item_data.to_dict()
+            reactions.append(reactions_item)
+
         client_id = self.client_id
 
         edited_at: str | Unset = UNSET
@@ -81,6 +90,7 @@ class Message:
                 "created_at": created_at,
                 "deleted": deleted,
                 "rev": rev,
+                "reactions": reactions,
             }
         )
         if client_id is not UNSET:
@@ -92,6 +102,7 @@ class Message:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.reaction_count import ReactionCount
         from ..models.user_summary import UserSummary
 
         d = dict(src_dict)
@@ -111,6 +122,13 @@ class Message:
 
         rev = d.pop("rev")
 
+        reactions = []
+        _reactions = d.pop("reactions")
+        for reactions_item_data in _reactions:
+            reactions_item = ReactionCount.from_dict(reactions_item_data)
+
+            reactions.append(reactions_item)
+
         client_id = d.pop("client_id", UNSET)
 
         _edited_at = d.pop("edited_at", UNSET)
@@ -129,6 +147,7 @@ class Message:
             created_at=created_at,
             deleted=deleted,
             rev=rev,
+            reactions=reactions,
             client_id=client_id,
             edited_at=edited_at,
         )

@@ -10,6 +10,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.reaction_count import ReactionCount
     from ..models.user_ref import UserRef
 
 
@@ -31,6 +32,7 @@ class MessageUpdatedFrame:
             (0: never changed): keep the copy with the higher `rev`.
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
+        reactions (list[ReactionCount] | Unset): Reactions, in the order each emoji was first used.
     """
 
     conversation: str
@@ -42,6 +44,7 @@ class MessageUpdatedFrame:
     rev: int
     edited_at: datetime.datetime | Unset = UNSET
     deleted: bool | Unset = False
+    reactions: list[ReactionCount] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +68,13 @@ class MessageUpdatedFrame:
 
         deleted = self.deleted
 
+        reactions: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.reactions, Unset):
+            reactions = []
+            for reactions_item_data in self.reactions:
+                reactions_item = reactions_item_data.to_dict()
+                reactions.append(reactions_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -82,11 +92,14 @@ class MessageUpdatedFrame:
             field_dict["edited_at"] = edited_at
         if deleted is not UNSET:
             field_dict["deleted"] = deleted
+        if reactions is not UNSET:
+            field_dict["reactions"] = reactions
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.reaction_count import ReactionCount
         from ..models.user_ref import UserRef
 
         d = dict(src_dict)
@@ -113,6 +126,15 @@ class MessageUpdatedFrame:
 
         deleted = d.pop("deleted", UNSET)
 
+        _reactions = d.pop("reactions", UNSET)
+        reactions: list[ReactionCount] | Unset = UNSET
+        if _reactions is not UNSET:
+            reactions = []
+            for reactions_item_data in _reactions:
+                reactions_item = ReactionCount.from_dict(reactions_item_data)
+
+                reactions.append(reactions_item)
+
         message_updated_frame = cls(
             conversation=conversation,
             id=id,
@@ -123,6 +145,7 @@ class MessageUpdatedFrame:
             rev=rev,
             edited_at=edited_at,
             deleted=deleted,
+            reactions=reactions,
         )
 
         message_updated_frame.additional_properties = d

@@ -11,6 +11,7 @@ from ..models.server_frame_message_frame_type import ServerFrameMessageFrameType
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.reaction_count import ReactionCount
     from ..models.user_ref import UserRef
 
 
@@ -33,6 +34,7 @@ class ServerFrameMessageFrame:
         type_ (ServerFrameMessageFrameType):  Example: message.
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
+        reactions (list[ReactionCount] | Unset): Reactions, in the order each emoji was first used.
     """
 
     conversation: str
@@ -45,6 +47,7 @@ class ServerFrameMessageFrame:
     type_: ServerFrameMessageFrameType
     edited_at: datetime.datetime | Unset = UNSET
     deleted: bool | Unset = False
+    reactions: list[ReactionCount] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +73,13 @@ class ServerFrameMessageFrame:
 
         deleted = self.deleted
 
+        reactions: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.reactions, Unset):
+            reactions = []
+            for reactions_item_data in self.reactions:
+                reactions_item = reactions_item_data.to_dict()
+                reactions.append(reactions_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -88,11 +98,14 @@ class ServerFrameMessageFrame:
             field_dict["edited_at"] = edited_at
         if deleted is not UNSET:
             field_dict["deleted"] = deleted
+        if reactions is not UNSET:
+            field_dict["reactions"] = reactions
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.reaction_count import ReactionCount
         from ..models.user_ref import UserRef
 
         d = dict(src_dict)
@@ -121,6 +134,15 @@ class ServerFrameMessageFrame:
 
         deleted = d.pop("deleted", UNSET)
 
+        _reactions = d.pop("reactions", UNSET)
+        reactions: list[ReactionCount] | Unset = UNSET
+        if _reactions is not UNSET:
+            reactions = []
+            for reactions_item_data in _reactions:
+                reactions_item = ReactionCount.from_dict(reactions_item_data)
+
+                reactions.append(reactions_item)
+
         server_frame_message_frame = cls(
             conversation=conversation,
             id=id,
@@ -132,6 +154,7 @@ class ServerFrameMessageFrame:
             type_=type_,
             edited_at=edited_at,
             deleted=deleted,
+            reactions=reactions,
         )
 
         server_frame_message_frame.additional_properties = d

@@ -13,6 +13,7 @@ from ..models.server_frame_message_updated_frame_type import (
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.reaction_count import ReactionCount
     from ..models.user_ref import UserRef
 
 
@@ -35,6 +36,7 @@ class ServerFrameMessageUpdatedFrame:
         type_ (ServerFrameMessageUpdatedFrameType):  Example: message_updated.
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
+        reactions (list[ReactionCount] | Unset): Reactions, in the order each emoji was first used.
     """
 
     conversation: str
@@ -47,6 +49,7 @@ class ServerFrameMessageUpdatedFrame:
     type_: ServerFrameMessageUpdatedFrameType
     edited_at: datetime.datetime | Unset = UNSET
     deleted: bool | Unset = False
+    reactions: list[ReactionCount] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +75,13 @@ class ServerFrameMessageUpdatedFrame:
 
         deleted = self.deleted
 
+        reactions: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.reactions, Unset):
+            reactions = []
+            for reactions_item_data in self.reactions:
+                reactions_item = reactions_item_data.to_dict()
+                reactions.append(reactions_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -90,11 +100,14 @@ class ServerFrameMessageUpdatedFrame:
             field_dict["edited_at"] = edited_at
         if deleted is not UNSET:
             field_dict["deleted"] = deleted
+        if reactions is not UNSET:
+            field_dict["reactions"] = reactions
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.reaction_count import ReactionCount
         from ..models.user_ref import UserRef
 
         d = dict(src_dict)
@@ -123,6 +136,15 @@ class ServerFrameMessageUpdatedFrame:
 
         deleted = d.pop("deleted", UNSET)
 
+        _reactions = d.pop("reactions", UNSET)
+        reactions: list[ReactionCount] | Unset = UNSET
+        if _reactions is not UNSET:
+            reactions = []
+            for reactions_item_data in _reactions:
+                reactions_item = ReactionCount.from_dict(reactions_item_data)
+
+                reactions.append(reactions_item)
+
         server_frame_message_updated_frame = cls(
             conversation=conversation,
             id=id,
@@ -134,6 +156,7 @@ class ServerFrameMessageUpdatedFrame:
             type_=type_,
             edited_at=edited_at,
             deleted=deleted,
+            reactions=reactions,
         )
 
         server_frame_message_updated_frame.additional_properties = d

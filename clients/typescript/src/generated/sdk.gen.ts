@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListChangesData, ListChangesErrors, ListChangesResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, SearchMessagesData, SearchMessagesErrors, SearchMessagesResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, WebLoginData, WebLoginErrors, WebLoginResponses, WebLogoutData, WebLogoutErrors, WebLogoutResponses, WebRefreshData, WebRefreshErrors, WebRefreshResponses } from './types.gen.js';
+import type { AddReactionData, AddReactionErrors, AddReactionResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ChangeUserRoleData, ChangeUserRoleErrors, ChangeUserRoleResponses, ConnectWebSocketData, ConnectWebSocketErrors, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateWsTicketData, CreateWsTicketErrors, CreateWsTicketResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteMessageData, DeleteMessageErrors, DeleteMessageResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EditMessageData, EditMessageErrors, EditMessageResponses, EnableUserData, EnableUserErrors, EnableUserResponses, GetGroupData, GetGroupErrors, GetGroupResponses, GetMeData, GetMeErrors, GetMeResponses, GetPresenceData, GetPresenceErrors, GetPresenceResponses, GetUserData, GetUserErrors, GetUserResponses, HealthzData, HealthzResponses, JoinGroupData, JoinGroupErrors, JoinGroupResponses, LeaveGroupData, LeaveGroupErrors, LeaveGroupResponses, ListChangesData, ListChangesErrors, ListChangesResponses, ListDmsData, ListDmsErrors, ListDmsResponses, ListGroupMembersData, ListGroupMembersErrors, ListGroupMembersResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListReactorsData, ListReactorsErrors, ListReactorsResponses, LoginData, LoginErrors, LoginResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, MarkReadData, MarkReadErrors, MarkReadResponses, MetricsData, MetricsErrors, MetricsResponses, OpenDmData, OpenDmErrors, OpenDmResponses, PutGroupMemberData, PutGroupMemberErrors, PutGroupMemberResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RegisterData, RegisterErrors, RegisterResponses, RemoveGroupMemberData, RemoveGroupMemberErrors, RemoveGroupMemberResponses, RemoveReactionData, RemoveReactionErrors, RemoveReactionResponses, SearchMessagesData, SearchMessagesErrors, SearchMessagesResponses, SearchUsersData, SearchUsersErrors, SearchUsersResponses, SendMessageData, SendMessageErrors, SendMessageResponses, TransferGroupOwnershipData, TransferGroupOwnershipErrors, TransferGroupOwnershipResponses, UpdateGroupData, UpdateGroupErrors, UpdateGroupResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, WebLoginData, WebLoginErrors, WebLoginResponses, WebLogoutData, WebLogoutErrors, WebLogoutResponses, WebRefreshData, WebRefreshErrors, WebRefreshResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -435,6 +435,41 @@ export const editMessage = <ThrowOnError extends boolean = false>(options: Optio
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Remove my reaction
+ *
+ * Idempotent: removing a reaction you do not have changes nothing.
+ */
+export const removeReaction = <ThrowOnError extends boolean = false>(options: Options<RemoveReactionData, ThrowOnError>) => (options.client ?? client).delete<RemoveReactionResponses, RemoveReactionErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/messages/{id}/reactions/{emoji}',
+    ...options
+});
+
+/**
+ * React to a message
+ *
+ * Adds your reaction: one emoji (`👍`, percent-encoded in the path) or its
+ * shortcode (`:+1:`), stored as the emoji. Idempotent: reacting again
+ * changes nothing. A message takes at most 20 different emoji (the 21st is
+ * 422); a deleted one takes none (409). The room gets a `reaction` event;
+ * the message's `rev` moves. Rate limited with sends.
+ */
+export const addReaction = <ThrowOnError extends boolean = false>(options: Options<AddReactionData, ThrowOnError>) => (options.client ?? client).put<AddReactionResponses, AddReactionErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/messages/{id}/reactions/{emoji}',
+    ...options
+});
+
+/**
+ * List who reacted with an emoji
+ */
+export const listReactors = <ThrowOnError extends boolean = false>(options: Options<ListReactorsData, ThrowOnError>) => (options.client ?? client).get<ListReactorsResponses, ListReactorsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/messages/{id}/reactions/{emoji}/users',
+    ...options
 });
 
 /**

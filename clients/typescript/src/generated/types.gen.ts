@@ -50,7 +50,9 @@ export type ClientFrame = ({
     type: 'reauth';
 } & ClientFrameReauthFrame) | ({
     type: 'ping';
-} & ClientFramePingFrame);
+} & ClientFramePingFrame) | ({
+    type: 'react';
+} & ClientFrameReactFrame);
 
 /**
  * client -> server
@@ -69,6 +71,13 @@ export type ClientFrameLeaveFrame = {
 export type ClientFramePingFrame = {
     type: 'ping';
 };
+
+/**
+ * client -> server
+ */
+export type ClientFrameReactFrame = {
+    type: 'react';
+} & ReactFrame;
 
 /**
  * client -> server
@@ -405,6 +414,11 @@ export type Message = {
      * (0: never changed). Of two copies of a message, keep the higher `rev`.
      */
     rev: number;
+    /**
+     * Reactions, in the order each emoji was first used, with whether you
+     * reacted (`me`). Empty once deleted.
+     */
+    reactions: Array<ReactionCount>;
 };
 
 /**
@@ -437,6 +451,10 @@ export type MessageFrame = {
      * (0: never changed): keep the copy with the higher `rev`.
      */
     rev: number;
+    /**
+     * Reactions, in the order each emoji was first used.
+     */
+    reactions?: Array<ReactionCount>;
 };
 
 /**
@@ -458,6 +476,10 @@ export type MessageUpdatedFrame = {
      * (0: never changed): keep the copy with the higher `rev`.
      */
     rev: number;
+    /**
+     * Reactions, in the order each emoji was first used.
+     */
+    reactions?: Array<ReactionCount>;
 };
 
 /**
@@ -550,6 +572,84 @@ export type ProfilePatch = {
      * 1-64 characters.
      */
     display_name?: string;
+};
+
+/**
+ * ReactFrame
+ *
+ * Add (`on: true`) or remove your reaction to a message. Idempotent: the
+ * room hears a `reaction` only when something changed.
+ */
+export type ReactFrame = {
+    conversation: string;
+    message: string;
+    /**
+     * One emoji (`👍`) or its shortcode (`:+1:`).
+     */
+    emoji: string;
+    on: boolean;
+};
+
+/**
+ * ReactionCount
+ *
+ * One emoji's reactions to a message.
+ */
+export type ReactionCount = {
+    /**
+     * The emoji, in its canonical form (a shortcode is stored as its emoji).
+     */
+    emoji: string;
+    /**
+     * How many users reacted with it.
+     */
+    count: number;
+    /**
+     * Whether you did. Over REST and in the frames sent to you alone (a join's
+     * replay); absent in frames every member gets (keep your own: the
+     * `reaction` events name the user).
+     */
+    me?: boolean;
+};
+
+/**
+ * ReactionFrame
+ *
+ * A reaction added or removed: the change alone, never the whole message.
+ */
+export type ReactionFrame = {
+    conversation: string;
+    message: string;
+    emoji: string;
+    user: UserRef;
+    /**
+     * Added (`true`) or removed.
+     */
+    on: boolean;
+    /**
+     * The emoji's count after the change.
+     */
+    count: number;
+    /**
+     * The change's `rev`: the message's `rev` is now this.
+     */
+    rev: number;
+};
+
+/**
+ * ReactorPage
+ *
+ * Who reacted with an emoji.
+ */
+export type ReactorPage = {
+    /**
+     * By username.
+     */
+    items: Array<UserSummary>;
+    /**
+     * Pass as `cursor` for the next page; absent on the last one.
+     */
+    next_cursor?: string;
 };
 
 /**
@@ -700,7 +800,9 @@ export type ServerFrame = ({
     type: 'error';
 } & ServerFrameErrorFrame) | ({
     type: 'pong';
-} & ServerFramePongFrame);
+} & ServerFramePongFrame) | ({
+    type: 'reaction';
+} & ServerFrameReactionFrame);
 
 /**
  * server -> client
@@ -761,6 +863,13 @@ export type ServerFramePongFrame = {
 export type ServerFramePresenceFrame = {
     type: 'presence';
 } & PresenceFrame;
+
+/**
+ * server -> client
+ */
+export type ServerFrameReactionFrame = {
+    type: 'reaction';
+} & ReactionFrame;
 
 /**
  * server -> client
@@ -2715,6 +2824,193 @@ export type EditMessageResponses = {
 };
 
 export type EditMessageResponse = EditMessageResponses[keyof EditMessageResponses];
+
+export type RemoveReactionData = {
+    body?: never;
+    path: {
+        id: string;
+        /**
+         * One emoji or `:shortcode:`, at most 32 bytes.
+         */
+        emoji: string;
+    };
+    query?: never;
+    url: '/api/v1/messages/{id}/reactions/{emoji}';
+};
+
+export type RemoveReactionErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
+     */
+    401: ErrorBody;
+    /**
+     * Authenticated, but not allowed. Codes: `forbidden`.
+     */
+    403: ErrorBody;
+    /**
+     * No such resource, or not visible to the caller. Codes: `not_found`.
+     */
+    404: ErrorBody;
+    /**
+     * Conflicts with the current state. Codes: `conflict`.
+     */
+    409: ErrorBody;
+    /**
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
+     */
+    422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
+     */
+    503: ErrorBody;
+};
+
+export type RemoveReactionError = RemoveReactionErrors[keyof RemoveReactionErrors];
+
+export type RemoveReactionResponses = {
+    /**
+     * Done.
+     */
+    204: void;
+};
+
+export type RemoveReactionResponse = RemoveReactionResponses[keyof RemoveReactionResponses];
+
+export type AddReactionData = {
+    body?: never;
+    path: {
+        id: string;
+        /**
+         * One emoji or `:shortcode:`, at most 32 bytes.
+         */
+        emoji: string;
+    };
+    query?: never;
+    url: '/api/v1/messages/{id}/reactions/{emoji}';
+};
+
+export type AddReactionErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
+     */
+    401: ErrorBody;
+    /**
+     * Authenticated, but not allowed. Codes: `forbidden`.
+     */
+    403: ErrorBody;
+    /**
+     * No such resource, or not visible to the caller. Codes: `not_found`.
+     */
+    404: ErrorBody;
+    /**
+     * Conflicts with the current state. Codes: `conflict`.
+     */
+    409: ErrorBody;
+    /**
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
+     */
+    422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`, `server_busy`.
+     */
+    503: ErrorBody;
+};
+
+export type AddReactionError = AddReactionErrors[keyof AddReactionErrors];
+
+export type AddReactionResponses = {
+    /**
+     * Done.
+     */
+    204: void;
+};
+
+export type AddReactionResponse = AddReactionResponses[keyof AddReactionResponses];
+
+export type ListReactorsData = {
+    body?: never;
+    path: {
+        id: string;
+        /**
+         * One emoji or `:shortcode:`, at most 32 bytes.
+         */
+        emoji: string;
+    };
+    query?: {
+        /**
+         * Page size, 1-100 (default 50).
+         */
+        limit?: number;
+        /**
+         * `next_cursor` of the previous page.
+         */
+        cursor?: string;
+    };
+    url: '/api/v1/messages/{id}/reactions/{emoji}/users';
+};
+
+export type ListReactorsErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
+     */
+    401: ErrorBody;
+    /**
+     * No such resource, or not visible to the caller. Codes: `not_found`.
+     */
+    404: ErrorBody;
+    /**
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
+     */
+    422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     */
+    503: ErrorBody;
+};
+
+export type ListReactorsError = ListReactorsErrors[keyof ListReactorsErrors];
+
+export type ListReactorsResponses = {
+    200: ReactorPage;
+};
+
+export type ListReactorsResponse = ListReactorsResponses[keyof ListReactorsResponses];
 
 export type SearchMessagesData = {
     body?: never;

@@ -15,6 +15,7 @@ from ...models.server_frame_message_frame import ServerFrameMessageFrame
 from ...models.server_frame_message_updated_frame import ServerFrameMessageUpdatedFrame
 from ...models.server_frame_pong_frame import ServerFramePongFrame
 from ...models.server_frame_presence_frame import ServerFramePresenceFrame
+from ...models.server_frame_reaction_frame import ServerFrameReactionFrame
 from ...models.server_frame_read_event_frame import ServerFrameReadEventFrame
 from ...models.server_frame_typing_frame import ServerFrameTypingFrame
 from ...types import UNSET, Response, Unset
@@ -53,6 +54,7 @@ def _parse_response(
     | ServerFrameMessageUpdatedFrame
     | ServerFramePongFrame
     | ServerFramePresenceFrame
+    | ServerFrameReactionFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
     | None
@@ -71,6 +73,7 @@ def _parse_response(
             | ServerFrameMessageUpdatedFrame
             | ServerFramePongFrame
             | ServerFramePresenceFrame
+            | ServerFrameReactionFrame
             | ServerFrameReadEventFrame
             | ServerFrameTypingFrame
         ):
@@ -174,13 +177,23 @@ def _parse_response(
                 return componentsschemas_server_frame_type_9
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_server_frame_type_10 = ServerFramePongFrame.from_dict(
+                    data
+                )
+
+                return componentsschemas_server_frame_type_10
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_server_frame_type_10 = ServerFramePongFrame.from_dict(
+            componentsschemas_server_frame_type_11 = ServerFrameReactionFrame.from_dict(
                 data
             )
 
-            return componentsschemas_server_frame_type_10
+            return componentsschemas_server_frame_type_11
 
         response_101 = _parse_response_101(response.json())
 
@@ -235,6 +248,7 @@ def _build_response(
     | ServerFrameMessageUpdatedFrame
     | ServerFramePongFrame
     | ServerFramePresenceFrame
+    | ServerFrameReactionFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
 ]:
@@ -261,6 +275,7 @@ def sync_detailed(
     | ServerFrameMessageUpdatedFrame
     | ServerFramePongFrame
     | ServerFramePresenceFrame
+    | ServerFrameReactionFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
 ]:
@@ -280,7 +295,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
+        Response[ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReactionFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
     """
 
     kwargs = _get_kwargs(
@@ -309,6 +324,7 @@ def sync(
     | ServerFrameMessageUpdatedFrame
     | ServerFramePongFrame
     | ServerFramePresenceFrame
+    | ServerFrameReactionFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
     | None
@@ -329,7 +345,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
+        ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReactionFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
     """
 
     return sync_detailed(
@@ -353,6 +369,7 @@ async def asyncio_detailed(
     | ServerFrameMessageUpdatedFrame
     | ServerFramePongFrame
     | ServerFramePresenceFrame
+    | ServerFrameReactionFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
 ]:
@@ -372,7 +389,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
+        Response[ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReactionFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame]
     """
 
     kwargs = _get_kwargs(
@@ -399,6 +416,7 @@ async def asyncio(
     | ServerFrameMessageUpdatedFrame
     | ServerFramePongFrame
     | ServerFramePresenceFrame
+    | ServerFrameReactionFrame
     | ServerFrameReadEventFrame
     | ServerFrameTypingFrame
     | None
@@ -419,7 +437,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
+        ErrorBody | ServerFrameAckFrame | ServerFrameErrorFrame | ServerFrameJoinedFrame | ServerFrameMembershipFrame | ServerFrameMessageDeletedFrame | ServerFrameMessageFrame | ServerFrameMessageUpdatedFrame | ServerFramePongFrame | ServerFramePresenceFrame | ServerFrameReactionFrame | ServerFrameReadEventFrame | ServerFrameTypingFrame
     """
 
     return (
