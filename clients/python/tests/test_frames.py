@@ -48,10 +48,10 @@ def test_parse_frame_gives_the_generated_model() -> None:
 
 
 def test_unknown_frame_type_is_handed_back_not_raised() -> None:
-    raw = {"type": "reaction", "conversation": CONV, "emoji": "+1"}
+    raw = {"type": "sticker", "conversation": CONV, "emoji": "+1"}
     frame = parse_frame(raw)
     assert isinstance(frame, UnknownFrame)
-    assert frame.type == "reaction" == frame_type(frame) and frame.data == raw and frame.error is None
+    assert frame.type == "sticker" == frame_type(frame) and frame.data == raw and frame.error is None
     # Neither is a frame without a type, nor a known type that does not fit its model.
     assert isinstance(parse_frame({"no": "type"}), UnknownFrame)
     misfit = parse_frame({"type": "message", "conversation": CONV})
@@ -60,16 +60,16 @@ def test_unknown_frame_type_is_handed_back_not_raised() -> None:
 
 async def test_reader_hands_back_unknown_frames_and_goes_on() -> None:
     rt = Realtime("http://127.0.0.1:9", token="unused")  # never connected: frames are fed to it
-    rt._dispatch(parse_frame({"type": "reaction", "emoji": "+1"}))
+    rt._dispatch(parse_frame({"type": "sticker", "emoji": "+1"}))
     rt._dispatch(parse_frame(MESSAGE))
     unknown = await rt.next_frame(timeout=1)
     assert isinstance(unknown, UnknownFrame) and unknown.data["emoji"] == "+1"
     got = await rt.next_frame(MessageFrame, timeout=1)
     assert got.body == "hi" and rt.last_seq[CONV] == 7
     # A type string matches an unknown frame of that type too.
-    rt._dispatch(parse_frame({"type": "reaction", "emoji": "tada"}))
-    rt._dispatch(parse_frame({"type": "reaction", "emoji": "+1"}))
-    reaction = await rt.next_frame("reaction", where=lambda f: isinstance(f, UnknownFrame) and f.data["emoji"] == "+1",
+    rt._dispatch(parse_frame({"type": "sticker", "emoji": "tada"}))
+    rt._dispatch(parse_frame({"type": "sticker", "emoji": "+1"}))
+    reaction = await rt.next_frame("sticker", where=lambda f: isinstance(f, UnknownFrame) and f.data["emoji"] == "+1",
                                    timeout=1)
     assert isinstance(reaction, UnknownFrame) and reaction.data["emoji"] == "+1"
 

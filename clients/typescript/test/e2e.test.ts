@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 
 import {
   changeUserRole, createClient, createGroup, createWsTicket, editMessage, deleteMessage, getMe, getPresence,
-  listDms, listMessages, login, logoutAll, markRead, openDm, putGroupMember, refresh, register, searchMessages, sendMessage,
+  addReaction, listDms, listMessages, listReactors, login, removeReaction, logoutAll, markRead, openDm, putGroupMember, refresh, register, searchMessages, sendMessage,
   CloseCode, Realtime, RealtimeClosed, RealtimeError,
 } from '../src/index.js';
 import type { Message } from '../src/index.js';
@@ -112,6 +112,44 @@ test('search: a part of a word, highlights, a cursor; outsiders find nothing', a
   const bad = await searchMessages({ client: bob.client, query: { q: '"open quote' } });
   assert.equal(bad.response.status, 400);
   assert.equal(bad.error?.error.code, 'bad_request');
+});
+
+test('reactions: REST toggles with me, reactors paged, the reaction delta over the socket', async () => {
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+  const dm = (await openDm({ client: alice.client, body: { user_id: bob.user.id }, throwOnError: true })).data;
+  const sent = (await sendMessage({ client: alice.client, path: { id: dm.id }, body: { body: 'react to this' }, throwOnError: true })).data;
+  assert.deepEqual(sent.reactions, []);
+  const b = await Realtime.connect({ baseUrl, token: bob.tokens.access_token });
+  try {
+    await b.join(dm.id, 1);
+    for (let i = 0; i < 2; i++) {
+      const put = await addReaction({ client: alice.client, path: { id: sent.id, emoji: '👍' } });
+      assert.equal(put.response.status, 204); // idempotent
+    }
+    const delta = await b.next('reaction', (f) => f.message === sent.id);
+    assert.deepEqual([delta.emoji, delta.on, delta.count, delta.user.id, delta.rev], ['👍', true, 1, alice.user.id, 1]);
+    assert.equal(b.lastRev.get(dm.id), 1);
+    b.react(dm.id, sent.id, ':+1:');
+    const mine = await b.next('reaction', (f) => f.user.id === bob.user.id);
+    assert.deepEqual([mine.count, mine.rev], [2, 2]);
+
+    const page = (await listMessages({ client: bob.client, path: { id: dm.id }, throwOnError: true })).data;
+    assert.deepEqual(page.items[0].reactions, [{ emoji: '👍', count: 2, me: true }]);
+    const who = (await listReactors({ client: bob.client, path: { id: sent.id, emoji: '👍' }, query: { limit: 1 }, throwOnError: true })).data;
+    assert.equal(who.items.length, 1);
+    const rest = (await listReactors({ client: bob.client, path: { id: sent.id, emoji: '👍' }, query: { cursor: who.next_cursor }, throwOnError: true })).data;
+    assert.deepEqual(new Set([...who.items, ...rest.items].map((u) => u.id)), new Set([alice.user.id, bob.user.id]));
+
+    await removeReaction({ client: alice.client, path: { id: sent.id, emoji: '👍' }, throwOnError: true });
+    const off = await b.next('reaction', (f) => !f.on);
+    assert.deepEqual([off.user.id, off.count], [alice.user.id, 1]);
+    const bad = await addReaction({ client: alice.client, path: { id: sent.id, emoji: 'not-an-emoji' } });
+    assert.equal(bad.response.status, 422);
+    assert.equal(bad.error?.error.code, 'validation_failed');
+  } finally {
+    await b.close();
+  }
 });
 
 test('realtime: DM over the socket, ack, presence, read, reconnect and catch-up, logout-all', async () => {
