@@ -65,6 +65,9 @@ pub const WS_PING_INTERVAL_SECS: u64 = 30;
 pub const EMOJI_MAX_BYTES: usize = 32;
 pub const REACTIONS_DISTINCT_MAX: usize = 20;
 
+/// A reply shows this many leading characters of the message it replies to.
+pub const REPLY_EXCERPT_CHARS: usize = 100;
+
 /// Message search (`GET /api/v1/search/messages`): the longest `q`, its most
 /// parts (words, phrases, prefixes), and the shortest word or prefix the index
 /// finds (it holds 2- and 3-character n-grams).

@@ -29,6 +29,8 @@ pub struct SendMessage {
     pub body: Text,
     /// Idempotency key: a repeat from the same sender returns the first message.
     pub client_id: Option<Text>,
+    /// The id of the message (of this conversation) this one replies to.
+    pub reply_to: Option<Text>,
 }
 
 #[derive(Object)]
@@ -167,14 +169,26 @@ impl MessagesApi {
         auth: BearerAuth,
         id: Path<ConversationId>,
         body: Json<SendMessage>,
-    ) -> Result<SendResult, Errors<(Authed, JsonBody, Invalid, Refused, Missing, Limited, Busy)>>
-    {
+    ) -> Result<
+        SendResult,
+        Errors<(
+            Authed,
+            JsonBody,
+            Invalid,
+            Refused,
+            Missing,
+            Clash,
+            Limited,
+            Busy,
+        )>,
+    > {
         let sent = messages::send(
             &state.chat,
             &Caller::from(&auth.0),
             &id.0,
             &body.body,
             body.client_id.as_deref(),
+            body.reply_to.as_deref(),
             None,
         )
         .await?;
@@ -261,6 +275,43 @@ impl MessagesApi {
     > {
         let edited = messages::edit(&state.chat, &Caller::from(&auth.0), &id.0, &body.body).await?;
         Ok(Json(Message::seen_by(&edited, &auth.0.id)))
+    }
+
+    /// List the replies to a message
+    ///
+    /// The messages sent with `reply_to` = this message, ascending by seq
+    /// (deleted ones as tombstones, as in history): `limit` after seq `after`.
+    /// Page on with the last item's seq as `after` while `has_more`.
+    #[oai(
+        path = "/messages/:id/replies",
+        method = "get",
+        operation_id = "listReplies"
+    )]
+    async fn replies(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<MessageId>,
+        /// Replies after this seq (default 0: from the first).
+        after: Query<Option<i64>>,
+        /// Page size, 1-100 (default 50).
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<History>, Errors<(Authed, Params, Invalid, Missing, Limited)>> {
+        let (docs, has_more) = crate::chat::replies::replies(
+            &state.chat,
+            &Caller::from(&auth.0),
+            &id.0,
+            after.0.unwrap_or(0),
+            page_limit(limit.0),
+        )
+        .await?;
+        Ok(Json(History {
+            items: docs
+                .iter()
+                .map(|m| Message::seen_by(m, &auth.0.id))
+                .collect(),
+            has_more,
+        }))
     }
 
     /// Delete a message (sender, group admin or owner, global admin); leaves a tombstone

@@ -11,7 +11,7 @@ use crate::store::messages::MessageDoc;
 use crate::store::users::UserDoc;
 
 pub use crate::domain::{Timestamp, timestamp};
-pub use crate::realtime::protocol::{ReactionCount, reaction_counts};
+pub use crate::realtime::protocol::{ReactionCount, ReplyTo, reaction_counts};
 
 /// A user's public profile.
 #[derive(Debug, Clone, Object)]
@@ -138,6 +138,9 @@ pub struct Message {
     /// Reactions, in the order each emoji was first used, with whether you
     /// reacted (`me`). Empty once deleted.
     pub reactions: Vec<ReactionCount>,
+    /// The message this one replies to, as it is now.
+    #[oai(skip_serializing_if_is_none)]
+    pub reply_to: Option<ReplyTo>,
 }
 
 impl Message {
@@ -158,6 +161,7 @@ impl Message {
             deleted: m.deleted,
             rev: m.rev,
             reactions: reaction_counts(m, Some(viewer)),
+            reply_to: m.reply_to.as_deref().map(ReplyTo::from),
         }
     }
 }

@@ -157,3 +157,16 @@ pub async fn group_actor(
         },
     ))
 }
+
+/// A seq a client names (`since`, `before`, `after`, a read marker): 0 to
+/// `SEQ_MAX`, so no arithmetic on it can overflow.
+pub fn check_seq(field: &'static str, seq: i64) -> Result<i64, ApiError> {
+    if (0..=crate::limits::SEQ_MAX).contains(&seq) {
+        Ok(seq)
+    } else {
+        Err(ApiError::invalid_field(
+            field,
+            format!("must be between 0 and {}", crate::limits::SEQ_MAX),
+        ))
+    }
+}

@@ -16,13 +16,23 @@ use futures_util::future::BoxFuture;
 use crate::ids::{ConversationId, GroupId, UserId};
 use crate::permissions::GroupRole;
 use crate::store::conversations::ConversationDoc;
-use crate::store::messages::MessageDoc;
+use crate::store::messages::{MessageDoc, Reactor};
 
 /// A membership change to announce to the member concerned.
 #[derive(Debug, Clone, Copy)]
 pub enum MembershipChange {
     Added(GroupRole),
     Removed,
+}
+
+/// A change a toggle made, to announce.
+#[derive(Debug, Clone)]
+pub struct ReactionChange {
+    pub emoji: String,
+    pub user: Reactor,
+    pub on: bool,
+    /// The emoji's count after the change.
+    pub count: usize,
 }
 
 pub trait Fanout: Send + Sync {
@@ -66,7 +76,7 @@ pub trait Changes: Send + Sync {
         &self,
         conversation: &ConversationDoc,
         message: &MessageDoc,
-        change: &super::reactions::ReactionChange,
+        change: &ReactionChange,
     );
 
     /// `caller` read the conversation up to `seq`.

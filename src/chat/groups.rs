@@ -243,6 +243,10 @@ pub async fn delete(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(), Ap
         .changes
         .delete_conversation(&id.conversation())
         .await?;
+    store
+        .threads
+        .delete_conversation(&id.conversation())
+        .await?;
     store.conversations.delete(&id.conversation()).await?;
     store.groups.delete(id).await?;
     for user_id in members {

@@ -2,7 +2,7 @@
 
 use super::Caller;
 use super::Chat;
-use super::access::{Room, room};
+use super::access::{Room, check_seq, room};
 use super::dms;
 use super::writer::{Draft, Joined, OnStored, Since, Ticket, Touches};
 use crate::domain::clean_text;
@@ -56,12 +56,21 @@ pub async fn send(
     conversation_id: &ConversationId,
     body: &str,
     client_id: Option<&str>,
+    reply_to: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Sent, ApiError> {
-    let (message, created) = enqueue(chat, caller, conversation_id, body, client_id, on_stored)
-        .await?
-        .wait()
-        .await?;
+    let (message, created) = enqueue(
+        chat,
+        caller,
+        conversation_id,
+        body,
+        client_id,
+        reply_to,
+        on_stored,
+    )
+    .await?
+    .wait()
+    .await?;
     Ok(Sent { message, created })
 }
 
@@ -75,34 +84,29 @@ pub async fn enqueue(
     conversation_id: &ConversationId,
     body: &str,
     client_id: Option<&str>,
+    reply_to: Option<&str>,
     on_stored: Option<OnStored>,
 ) -> Result<Ticket, ApiError> {
     chat.rate_limits.check(&caller.id, Action::Send).await?;
     let body = parse_body(body)?;
     let client_id = client_id.map(parse_client_id).transpose()?;
     let room = room(chat, caller, conversation_id, GroupAction::Send).await?;
+    let reply_to = match reply_to {
+        Some(raw) => Some(Box::new(
+            super::replies::parse_reply_to(chat, &room, raw).await?,
+        )),
+        None => None,
+    };
     let draft = Draft {
         sender_id: caller.id.clone(),
         sender_username: caller.username.clone(),
         body,
         client_id,
+        reply_to,
     };
     // Here, or on the conversation's owner node (cluster mode), which hands out
     // its seqs.
     chat.router.dispatch(&room.live, draft, on_stored).await
-}
-
-/// A seq a client names (`since`, `before`, `after`, a read marker): 0 to
-/// `SEQ_MAX`, so no arithmetic on it can overflow.
-pub fn check_seq(field: &'static str, seq: i64) -> Result<i64, ApiError> {
-    if (0..=crate::limits::SEQ_MAX).contains(&seq) {
-        Ok(seq)
-    } else {
-        Err(ApiError::invalid_field(
-            field,
-            format!("must be between 0 and {}", crate::limits::SEQ_MAX),
-        ))
-    }
 }
 
 /// The messages changed (edited, deleted) after `since_rev`, as they are now,
@@ -121,11 +125,12 @@ pub async fn changes(
     let room = room(chat, caller, conversation_id, GroupAction::Read).await?;
     let last_rev = room.live.lock_last_rev();
     let upto = last_rev.min(since_rev.saturating_add(i64::from(limit.max(1))));
-    let changed = chat
+    let mut changed = chat
         .writers
         .changed_since(&room.live, since_rev, upto, limit.max(1) as usize)
         .await?
         .unwrap_or_default();
+    super::replies::refresh(chat, &room, &mut changed).await?;
     Ok((changed, upto.max(since_rev), upto < last_rev))
 }
 
@@ -148,8 +153,9 @@ pub async fn history(
         // `room` reloads a copy that needs it (`Live::needs_reload`) once nothing
         // of its own is in flight.
         let room = room(chat, caller, conversation_id, GroupAction::Read).await?;
-        let page = chat.writers.history(&room.live, window, limit).await?;
+        let mut page = chat.writers.history(&room.live, window, limit).await?;
         if !room.live.needs_reload() {
+            super::replies::refresh(chat, &room, &mut page.0).await?;
             return Ok(page);
         }
         // The copy is stale (events from other nodes may have been missed): a

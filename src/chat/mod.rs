@@ -10,6 +10,7 @@ pub mod groups;
 pub mod messages;
 pub mod people;
 pub mod reactions;
+pub mod replies;
 pub mod router;
 pub mod search;
 pub mod writer;

@@ -10,6 +10,7 @@
 //! before it), and a client that was away gets each changed message's state
 //! once from a `join` with `since_rev`.
 
+use super::fanout::ReactionChange;
 use super::messages::{edits_of, message_in_room};
 use super::{Caller, Chat};
 use crate::error::ApiError;
@@ -45,16 +46,6 @@ pub fn parse_emoji(raw: &str) -> Result<String, ApiError> {
         None => emojis::get(raw),
     };
     found.map(|e| e.as_str().to_owned()).ok_or_else(invalid)
-}
-
-/// A change a toggle made, to announce.
-#[derive(Debug, Clone)]
-pub struct ReactionChange {
-    pub emoji: String,
-    pub user: Reactor,
-    pub on: bool,
-    /// The emoji's count after the change.
-    pub count: usize,
 }
 
 /// Adds (`on`) or removes the caller's `emoji` reaction to a message. Idempotent:

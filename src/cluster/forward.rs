@@ -238,7 +238,7 @@ impl Cluster {
                 if created && let Some(ack) = pending.on_stored.take() {
                     ack(&message);
                 }
-                let _ = pending.reply.send(Ok((message, created)));
+                let _ = pending.reply.send(Ok((*message, created)));
             }
             Outcome::Refused { code, message } => {
                 let _ = pending.reply.send(Err(ApiError::new(code, message)));

@@ -121,7 +121,7 @@ impl Cluster {
             let to = from.clone();
             move |message: &MessageDoc| {
                 let outcome = Outcome::Stored {
-                    message: message.clone(),
+                    message: Box::new(message.clone()),
                     created: true,
                 };
                 cluster.answer(&to, call, outcome);
@@ -142,7 +142,7 @@ impl Cluster {
             Some(live) => match writers.enqueue_forwarded(&live, draft, Box::new(answered)) {
                 Ok(Ticket::Ready(message)) => {
                     let outcome = Outcome::Stored {
-                        message,
+                        message: Box::new(message),
                         created: false,
                     };
                     self.answer(&from, call, outcome);
@@ -187,7 +187,7 @@ impl Cluster {
                 to,
                 call,
                 Outcome::Stored {
-                    message,
+                    message: Box::new(message),
                     created: false,
                 },
             ),

@@ -127,7 +127,7 @@ pub(super) struct ReadMark {
 pub(super) enum Outcome {
     /// Stored (`created`), or the first message of a repeated `client_id`.
     Stored {
-        message: MessageDoc,
+        message: Box<MessageDoc>,
         created: bool,
     },
     Refused {
@@ -269,6 +269,7 @@ mod tests {
                         deleted: false,
                         rev: 0,
                         reactions: Vec::new(),
+                        reply_to: None,
                     }),
                     replayed: true,
                     read: None,
@@ -301,6 +302,7 @@ mod tests {
                         sender_username: "ann".into(),
                         body: "hi".into(),
                         client_id: Some("k".into()),
+                        reply_to: None,
                     },
                 },
                 "",

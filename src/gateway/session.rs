@@ -27,7 +27,7 @@ use crate::permissions::GroupAction;
 use crate::rate_limits::Action;
 use crate::realtime::hub::{ConnHandle, Registration, close_code};
 use crate::realtime::protocol::{
-    AckFrame, ClientFrame, ErrorFrame, FrameError, JoinedFrame, MessageFrame, PongFrame,
+    AckFrame, ClientFrame, ErrorFrame, FrameError, JoinedFrame, MessageFrame, PongFrame, SendFrame,
     ServerFrame, change_frame, parse_client_frame,
 };
 use crate::state::AppState;

@@ -7,7 +7,7 @@ use poem_openapi::{Object, Union};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::MAX_FRAME_BYTES;
-use crate::store::messages::MessageDoc;
+use crate::store::messages::{MessageDoc, ReplyRef};
 
 /// A user as frames show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
@@ -60,6 +60,8 @@ pub struct SendFrame {
     pub body: String,
     /// Makes the send idempotent: a repeat gets the first `ack` again.
     pub client_id: Option<String>,
+    /// The id of the message (of this conversation) this one replies to.
+    pub reply_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Object)]
@@ -177,6 +179,41 @@ pub struct MessageFrame {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[oai(default)]
     pub reactions: Vec<ReactionCount>,
+    /// The message this one replies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// What a reply shows of the message it replies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Object)]
+pub struct ReplyTo {
+    pub id: MessageId,
+    pub seq: i64,
+    pub sender: UserRef,
+    /// The first 100 characters of its text as it is now (REST, a join's
+    /// replay) or was when the reply was sent (a live `message` frame: follow
+    /// the original's `message_updated`); empty once deleted.
+    pub excerpt: String,
+    /// The replied-to message was deleted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[oai(default)]
+    pub deleted: bool,
+}
+
+impl From<&ReplyRef> for ReplyTo {
+    fn from(r: &ReplyRef) -> Self {
+        Self {
+            id: r.id.clone(),
+            seq: r.seq,
+            sender: UserRef {
+                id: r.sender_id.clone(),
+                username: r.sender_username.clone(),
+            },
+            excerpt: r.excerpt.clone(),
+            deleted: r.deleted,
+        }
+    }
 }
 
 /// One emoji's reactions to a message.
@@ -247,6 +284,7 @@ impl From<&MessageDoc> for MessageFrame {
             deleted: m.deleted,
             rev: m.rev,
             reactions: reaction_counts(m, None),
+            reply_to: m.reply_to.as_deref().map(ReplyTo::from),
         }
     }
 }

@@ -351,6 +351,7 @@ mod tests {
             deleted: false,
             rev: 0,
             reactions: Vec::new(),
+            reply_to: None,
         }
     }
 

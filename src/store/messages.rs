@@ -58,24 +58,14 @@ pub struct MessageDoc {
     /// deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionDoc>,
+    /// The message this one replies to, as it was when this one was sent;
+    /// readers refresh `excerpt` and `deleted` from the message itself
+    /// (`chat::replies::refresh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Box<ReplyRef>>,
 }
 
-/// One emoji's reactions to a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReactionDoc {
-    /// The emoji, in its canonical form (`chat::reactions::parse_emoji`).
-    pub emoji: String,
-    /// Who reacted with it, each once.
-    pub users: Vec<Reactor>,
-}
-
-/// A user who reacted (usernames never change, so the name is kept with the id
-/// and listing reactors reads nothing else).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reactor {
-    pub id: UserId,
-    pub username: String,
-}
+pub use super::annotations::{ReactionDoc, Reactor, ReplyRef};
 
 impl MessageDoc {
     /// The text readers see: none once deleted. (A late edit, written by a node

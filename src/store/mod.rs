@@ -3,6 +3,7 @@
 //! Only features that both MongoDB 7 and FerretDB v1 support are used: no
 //! transactions, change streams, `$lookup`, TTL or partial indexes.
 
+pub mod annotations;
 pub mod cache;
 pub mod changes;
 pub mod cluster;
@@ -10,6 +11,7 @@ pub mod conversations;
 pub mod groups;
 pub mod locks;
 pub mod messages;
+pub mod threads;
 pub mod tokens;
 pub mod users;
 
@@ -40,6 +42,8 @@ pub struct Store {
     pub messages: MessageStore,
     /// Which message each change (edit, delete) of a conversation touched.
     pub changes: changes::ChangeStore,
+    /// The replies to each replied-to message.
+    pub threads: threads::ThreadStore,
 }
 
 impl Store {
@@ -69,6 +73,7 @@ impl Store {
             conversations: ConversationStore::new(&db),
             messages: MessageStore::new(&db, peers),
             changes: changes::ChangeStore::new(&db),
+            threads: threads::ThreadStore::new(&db),
             db,
         }
     }

@@ -28,6 +28,7 @@ mod races;
 mod reactions;
 mod realtime;
 mod refresh_races;
+mod replies;
 mod search;
 mod security;
 mod shutdown;

@@ -87,10 +87,34 @@ impl Writers {
                 (Arc::clone(live), upto, written)
             }
         }));
+        // Replies are listed under the message they answer (`store::threads`)
+        // at the same time, so an acked reply is listed: a failed listing fails
+        // its conversation's messages like a failed reservation. (A listing
+        // whose message ends up not stored names a seq readers skip.)
+        let threads = futures_util::future::join_all(docs.iter().filter_map(|m| {
+            let root = m.reply_to.as_ref()?;
+            Some(async move {
+                let listed = self
+                    .store
+                    .threads
+                    .add_reply(&root.id, &m.conversation_id, m.seq)
+                    .await;
+                (m.conversation_id.clone(), listed)
+            })
+        }));
         let started = Instant::now();
-        let (outcome, reservations) =
-            tokio::join!(self.store.messages.insert_many(&docs), reservations);
+        let (outcome, reservations, threads) = tokio::join!(
+            self.store.messages.insert_many(&docs),
+            reservations,
+            threads
+        );
         let mut unreserved: HashMap<ConversationId, ApiError> = HashMap::new();
+        for (conversation, listed) in threads {
+            if let Err(err) = listed {
+                tracing::warn!(error = %err, %conversation, "listing a reply failed; its messages are not acked");
+                unreserved.insert(conversation, db_error(err));
+            }
+        }
         for (live, upto, written) in reservations {
             match written {
                 Ok(()) => {

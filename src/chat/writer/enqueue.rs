@@ -109,6 +109,7 @@ impl Writers {
                     deleted: false,
                     rev: 0,
                     reactions: Vec::new(),
+                    reply_to: draft.reply_to,
                 };
                 if let Some(key) = key {
                     st.remember_key(key, seq);

@@ -21,6 +21,10 @@ pub struct Draft {
     pub sender_username: String,
     pub body: String,
     pub client_id: Option<String>,
+    /// The message this one replies to (checked: in the same conversation,
+    /// not deleted), as it is now.
+    #[serde(default)]
+    pub reply_to: Option<Box<crate::store::messages::ReplyRef>>,
 }
 
 pub(super) type Reply = oneshot::Sender<Result<MessageDoc, ApiError>>;

@@ -79,11 +79,7 @@ impl Session {
                 }
                 Err(err) => self.error(&err, Some(leave.conversation)),
             },
-            ClientFrame::Send(send) => {
-                return self
-                    .send(send.conversation, send.body, send.client_id)
-                    .await;
-            }
+            ClientFrame::Send(send) => return self.send(send).await,
             ClientFrame::Typing(typing) => match access::conversation_id(&typing.conversation) {
                 Ok(conversation) => self.typing(&conversation).await,
                 Err(err) => self.error(&err, Some(typing.conversation)),
@@ -184,12 +180,13 @@ impl Session {
         }
     }
 
-    async fn send(
-        &mut self,
-        conversation: String,
-        body: String,
-        client_id: Option<String>,
-    ) -> Option<Exit> {
+    async fn send(&mut self, send: SendFrame) -> Option<Exit> {
+        let SendFrame {
+            conversation,
+            body,
+            client_id,
+            reply_to,
+        } = send;
         let reference = client_id.clone().or_else(|| Some(conversation.clone()));
         // The ack is queued when the message is stored, before its fan-out, so the
         // sender sees the ack before the echo of its own message.
@@ -205,6 +202,7 @@ impl Session {
                     &conversation,
                     &body,
                     client_id.as_deref(),
+                    reply_to.as_deref(),
                     Some(ack),
                 )
                 .await

@@ -56,8 +56,8 @@ use super::protocol::{
 };
 use crate::auth::Revoker;
 use crate::chat::Caller;
+use crate::chat::fanout::ReactionChange;
 use crate::chat::fanout::{Fanout, MembershipChange};
-use crate::chat::reactions::ReactionChange;
 use crate::ids::{ConversationId, GroupId, UserId};
 use crate::limits::OUTBOUND_QUEUE;
 use crate::store::conversations::{ConversationDoc, ConversationKind};

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::chat::Caller;
+use crate::chat::fanout::ReactionChange;
 use crate::chat::fanout::{Changes, MembershipChange};
-use crate::chat::reactions::ReactionChange;
 use crate::ids::GroupId;
 
 use super::{
