@@ -4,9 +4,9 @@
 // and one layout per frame, not one per message).
 import {
   Realtime, RealtimeClosed, RealtimeError, CloseCode,
-  createGroup, createWsTicket, deleteGroup, deleteMessage, editMessage, getGroup, joinGroup, leaveGroup,
-  listDms, listGroupMembers, listGroups, listMessages, markRead, openDm, putGroupMember,
-  removeGroupMember, searchMessages, searchUsers, sendMessage,
+  addReaction, createGroup, createWsTicket, deleteGroup, deleteMessage, editMessage, getGroup, joinGroup, leaveGroup,
+  listDms, listGroupMembers, listGroups, listMessages, listReactors, markRead, openDm, putGroupMember,
+  removeGroupMember, removeReaction, searchMessages, searchUsers, sendMessage,
 } from '@confab/client';
 import type { frames, Conversation, Group, Member, Message, User, WebSocketLike } from '@confab/client';
 import { ApiError, Session, baseUrl, errorText } from './api';
@@ -14,9 +14,13 @@ import { ApiError, Session, baseUrl, errorText } from './api';
 export interface Msg {
   id: string; seq: number; sender: { id: string; username: string }; body: string;
   created_at: string; edited_at?: string; deleted: boolean;
-  /** The conversation's change counter at this message's last edit or delete. */
+  /** The conversation's change counter at this message's last edit, delete or reaction. */
   rev: number;
+  /** In the order each emoji was first used. */
+  reactions: Reaction[];
 }
+/** One emoji's reactions; `me` is unknown (undefined) in frames every member gets. */
+export interface Reaction { emoji: string; count: number; me?: boolean }
 export interface Outgoing { client_id: string; body: string; state: 'sending' | 'failed'; error?: string }
 
 export interface Conv {
@@ -148,17 +152,23 @@ function merge(c: Conv, items: Msg[]): void {
     while (lo < hi) { const mid = (lo + hi) >> 1; if (c.msgs[mid].seq < m.seq) lo = mid + 1; else hi = mid; }
     if (c.msgs[lo]?.seq === m.seq) {
       // Of two copies, the one with the higher rev is the newer.
-      if (c.msgs[lo].rev <= m.rev) c.msgs[lo] = m;
+      if (c.msgs[lo].rev <= m.rev) c.msgs[lo] = keepMine(c.msgs[lo], m);
     } else c.msgs.splice(lo, 0, m);
   }
   // A long live stream while reading the bottom: keep the DOM bounded.
   if (c.msgs.length > 600 && c.id === state.activeId && atBottom) { c.msgs = c.msgs.slice(-300); c.hasOlder = true; }
 }
 
+/** A newer copy whose reactions lack `me` (a frame every member gets) keeps ours. */
+function keepMine(old: Msg, m: Msg): Msg {
+  if (m.reactions.every((r) => r.me !== undefined)) return m;
+  return { ...m, reactions: m.reactions.map((r) => (r.me !== undefined ? r : { ...r, me: old.reactions.find((o) => o.emoji === r.emoji)?.me })) };
+}
+
 const toMsg = (m: Message | frames.MessageFrame): Msg => ({
   id: m.id, seq: m.seq, sender: { id: m.sender.id, username: m.sender.username }, body: m.body,
   created_at: m.created_at, edited_at: m.edited_at, deleted: 'deleted' in m ? Boolean(m.deleted) : false,
-  rev: m.rev,
+  rev: m.rev, reactions: (m.reactions ?? []).map((r) => ({ emoji: r.emoji, count: r.count, me: r.me })),
 });
 
 // ---- start and stop -----------------------------------------------------------------
@@ -325,8 +335,22 @@ function onFrame(f: frames.ServerFrame): void {
       if (c?.loaded && c.msgs.some((m) => m.seq === f.seq)) merge(c, [toMsg(f)]);
       break;
     case 'message_deleted':
-      if (c?.loaded) c.msgs = c.msgs.map((m) => (m.seq === f.seq ? { ...m, body: '', deleted: true, rev: Math.max(m.rev, f.rev) } : m));
+      if (c?.loaded) c.msgs = c.msgs.map((m) => (m.seq === f.seq ? { ...m, body: '', deleted: true, rev: Math.max(m.rev, f.rev), reactions: [] } : m));
       break;
+    case 'reaction': {
+      // A delta: that emoji's count now, and `me` when the user is me.
+      const i = c?.loaded ? c.msgs.findIndex((m) => m.id === f.message) : -1;
+      if (!c || i < 0) return;
+      const m = c.msgs[i];
+      if (m.deleted || f.rev <= m.rev) return; // this copy already has it
+      const mine = f.user.id === me().id ? f.on : undefined;
+      const at = m.reactions.findIndex((r) => r.emoji === f.emoji);
+      let reactions = m.reactions.slice();
+      if (at < 0) { if (f.count > 0) reactions.push({ emoji: f.emoji, count: f.count, me: mine }); } else reactions[at] = { ...reactions[at], count: f.count, me: mine ?? reactions[at].me };
+      reactions = reactions.filter((r) => r.count > 0);
+      c.msgs[i] = { ...m, rev: f.rev, reactions };
+      break;
+    }
     case 'presence':
       if (!c) return;
       if (f.status === 'online') c.online.set(f.user.id, f.user.username); else c.online.delete(f.user.id);
@@ -359,10 +383,17 @@ function onFrame(f: frames.ServerFrame): void {
     case 'pong':
       lastPong = Date.now();
       return;
-    case 'error':
+    case 'error': {
+      const emoji = f.ref ? reacting.get(f.ref) : undefined;
+      if (f.ref && emoji) {
+        reacting.delete(f.ref);
+        toast(reactionError(emoji, new ApiError(0, f.code, f.message)));
+        break;
+      }
       if (!f.ref || !state.convs.has(f.ref)) break; // send errors are reported by their promise
       toast(`${state.convs.get(f.ref)?.name}: ${f.message}`);
       break;
+    }
     default:
       return;
   }
@@ -540,7 +571,7 @@ export async function send(c: Conv, body: string, clientId: string = crypto.rand
     }
     c.outbox = c.outbox.filter((o) => o.client_id !== clientId);
     if (c.loaded && !c.msgs.some((m) => m.seq === ack.seq)) {
-      merge(c, [{ id: ack.id, seq: ack.seq, sender: { id: me().id, username: me().username }, body, created_at: new Date().toISOString(), deleted: false, rev: 0 }]);
+      merge(c, [{ id: ack.id, seq: ack.seq, sender: { id: me().id, username: me().username }, body, created_at: new Date().toISOString(), deleted: false, rev: 0, reactions: [] }]);
     }
     c.activity = new Date().toISOString();
     c.preview = body;
@@ -613,11 +644,55 @@ export async function edit(c: Conv, m: Msg, body: string): Promise<boolean> {
 export async function remove(c: Conv, m: Msg): Promise<void> {
   try {
     await call((client) => deleteMessage({ client, path: { id: m.id } }));
-    c.msgs = c.msgs.map((x) => (x.seq === m.seq ? { ...x, body: '', deleted: true } : x));
+    c.msgs = c.msgs.map((x) => (x.seq === m.seq ? { ...x, body: '', deleted: true, reactions: [] } : x));
     changed();
   } catch (e) {
     toast(`Could not delete: ${errorText(e)}`);
   }
+}
+
+// ---- reactions ----------------------------------------------------------------------
+/** Reactions sent over the socket in the last 15 s, by message id: the emoji last
+ * sent (a refusal comes back as an `error` frame whose `ref` is the message id; a
+ * toggle that changed nothing gets no answer at all). */
+const reacting = new Map<string, string>();
+
+function reactionError(emoji: string, e: unknown): string {
+  // Over REST a refusal names its reason (`details.fields.emoji`); an error frame has
+  // no details, and the picker's emoji are all valid: the refusal is the cap.
+  const why = e instanceof ApiError && e.code === 'validation_failed'
+    ? e.details?.fields?.emoji ?? 'this message has as many different reactions as it can take; react with one already there'
+    : errorText(e);
+  return `Could not react with ${emoji}: ${why}`;
+}
+
+/**
+ * Adds (`on`) or removes my `emoji` reaction. Over the socket when connected, else
+ * REST; the message changes when the server says so: by the `reaction` frame, or
+ * (REST) by reading the message again.
+ */
+export async function react(c: Conv, m: Msg, emoji: string, on: boolean): Promise<void> {
+  if (rt && state.conn === 'online') {
+    try {
+      rt.react(c.id, m.id, emoji, on);
+      reacting.set(m.id, emoji);
+      setTimeout(() => { if (reacting.get(m.id) === emoji) reacting.delete(m.id); }, 15_000);
+      return;
+    } catch { /* not connected after all: REST */ }
+  }
+  try {
+    await call((client) => (on ? addReaction : removeReaction)({ client, path: { id: m.id, emoji } }));
+    const h = await call<{ items: Message[] }>((client) => listMessages({ client, path: { id: c.id }, query: { after: m.seq - 1, limit: 1 } }));
+    if (c.loaded) merge(c, h.items.filter((x) => x.seq === m.seq).map(toMsg));
+    changed();
+  } catch (e) {
+    toast(reactionError(emoji, e));
+  }
+}
+
+/** The first page of who reacted with `emoji`. */
+export async function reactors(m: Msg, emoji: string): Promise<{ items: { id: string; username: string }[]; next_cursor?: string }> {
+  return call((client) => listReactors({ client, path: { id: m.id, emoji }, query: { limit: 10 } }));
 }
 
 // ---- groups, members, DMs -----------------------------------------------------------

@@ -1,11 +1,11 @@
 // The screens. Plain Preact function components reading the store; all writes go
 // through store.ts.
 import { memo } from 'preact/compat';
-import { useEffect, useLayoutEffect, useReducer, useRef, useState } from 'preact/hooks';
+import { useEffect, useId, useLayoutEffect, useReducer, useRef, useState } from 'preact/hooks';
 import type { Group, Member, User } from '@confab/client';
 import { Session, errorText } from './api';
 import * as S from './store';
-import type { Conv, Msg, Outgoing } from './store';
+import type { Conv, Msg, Outgoing, Reaction } from './store';
 
 function useStore(): void {
   const [, bump] = useReducer((n: number, _: void) => n + 1, 0);
@@ -210,6 +210,7 @@ const MessageItem = memo(function MessageItem({ c, m, mine, focused }: { c: Conv
       <time dateTime={m.created_at}>{time(m.created_at)}</time>
       {m.edited_at && <span class="edited">(edited)</span>}
       {editing ? <EditBox c={c} m={m} done={() => setEditing(false)} /> : <p class="body">{m.body}</p>}
+      <Reactions c={c} m={m} />
       {mine && !editing && (
         <span class="tools">
           <span class="state" aria-label="sent">✓ sent</span>
@@ -220,6 +221,119 @@ const MessageItem = memo(function MessageItem({ c, m, mine, focused }: { c: Conv
     </li>
   );
 });
+
+// ---- reactions ----------------------------------------------------------------------
+/** The picker's choices (the server takes any emoji; these are the common ones). */
+const PICKS = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
+
+/** A message's reactions (toggle buttons) and its "Add reaction" menu button. */
+function Reactions({ c, m }: { c: Conv; m: Msg }) {
+  const [picking, setPicking] = useState(false);
+  // Who reacted with the emoji hovered or focused: one line after the buttons.
+  const [tip, setTip] = useState<{ emoji: string; text: string } | undefined>();
+  const tipId = useId();
+  const wrap = useRef<HTMLDivElement>(null);
+  const add = useRef<HTMLButtonElement>(null);
+  const close = (refocus: boolean) => { setPicking(false); if (refocus) add.current?.focus(); };
+  useEffect(() => {
+    if (!picking) return;
+    // A click anywhere else closes the menu.
+    const away = (e: PointerEvent) => { if (!wrap.current?.contains(e.target as Node)) setPicking(false); };
+    document.addEventListener('pointerdown', away);
+    return () => document.removeEventListener('pointerdown', away);
+  }, [picking]);
+  const about = m.body.slice(0, 40);
+  return (
+    <div class="reacts" ref={wrap}>
+      {m.reactions.length > 0 && (
+        <div class="reactions" role="group" aria-label="Reactions">
+          {m.reactions.map((r) => (
+            <ReactionButton key={r.emoji} c={c} m={m} r={r} tipId={tip?.emoji === r.emoji ? tipId : undefined}
+              onTip={(text) => setTip((t) => (text !== undefined ? { emoji: r.emoji, text } : t?.emoji === r.emoji ? undefined : t))} />
+          ))}
+          {tip && m.reactions.some((r) => r.emoji === tip.emoji) && <span class="reactors" role="tooltip" id={tipId}>{tip.text}</span>}
+        </div>
+      )}
+      <button ref={add} class="add-reaction" aria-haspopup="menu" aria-expanded={picking} title="Add reaction"
+        aria-label={`Add reaction to message: ${about}`} onClick={() => setPicking(!picking)}>
+        <span aria-hidden="true">🙂+</span>
+      </button>
+      {picking && (
+        <Picker label={`Reactions for message: ${about}`} onClose={close}
+          inside={(n) => Boolean(wrap.current?.contains(n))}
+          onPick={(emoji) => { close(true); void S.react(c, m, emoji, true); }} />
+      )}
+    </div>
+  );
+}
+
+/** The emoji menu: focus starts on the first choice; arrow keys, Home and End move,
+ * Enter or Space picks, Escape closes (focus back on the button), Tab leaves. */
+function Picker({ label, onPick, onClose, inside }: { label: string; onPick: (emoji: string) => void; onClose: (refocus: boolean) => void; inside: (n: Node) => boolean }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => { ref.current?.querySelector('button')?.focus(); }, []);
+  const onKeyDown = (e: KeyboardEvent) => {
+    const items = [...(ref.current?.querySelectorAll('button') ?? [])];
+    const i = items.indexOf(document.activeElement as HTMLButtonElement);
+    const go = (j: number) => { e.preventDefault(); items[(j + items.length) % items.length]?.focus(); };
+    switch (e.key) {
+      case 'ArrowRight': case 'ArrowDown': go(i + 1); break;
+      case 'ArrowLeft': case 'ArrowUp': go(i - 1); break;
+      case 'Home': go(0); break;
+      case 'End': go(items.length - 1); break;
+      case 'Escape': e.preventDefault(); e.stopPropagation(); onClose(true); break;
+    }
+  };
+  return (
+    <div class="picker" role="menu" aria-label={label} ref={ref} onKeyDown={onKeyDown}
+      onFocusOut={(e) => { const to = (e as FocusEvent).relatedTarget as Node | null; if (to && !inside(to)) onClose(false); }}>
+      {PICKS.map((emoji) => (
+        <button key={emoji} role="menuitem" tabIndex={-1} aria-label={`React with ${emoji}`} onClick={() => onPick(emoji)}>{emoji}</button>
+      ))}
+    </div>
+  );
+}
+
+/** One emoji: pressed when I reacted; hovering or focusing it shows who reacted
+ * (`onTip`: the first page of listReactors, read again when the message changed). */
+function ReactionButton({ c, m, r, tipId, onTip }: { c: Conv; m: Msg; r: Reaction; tipId?: string; onTip: (text?: string) => void }) {
+  const shown = useRef(false);
+  const who = useRef<{ rev: number; text: string }>();
+  const rev = useRef(m.rev);
+  rev.current = m.rev;
+  const me = S.state.session!.user.id;
+  const show = () => {
+    shown.current = true;
+    if (who.current?.rev === m.rev) { onTip(who.current.text); return; }
+    const at = m.rev;
+    const count = r.count;
+    S.reactors(m, r.emoji).then((page) => {
+      const names = page.items.map((u) => (u.id === me ? 'you' : u.username));
+      const more = Math.max(0, count - names.length);
+      return `${names.join(', ')}${more ? ` and ${more} more` : ''} reacted with ${r.emoji}`;
+    }, (e) => `Could not load who reacted: ${errorText(e)}`).then((text) => {
+      if (at !== rev.current) return; // the message changed meanwhile: a newer read follows
+      who.current = { rev: at, text };
+      if (shown.current) onTip(text);
+    });
+  };
+  // Shown while the reactions change (a click on it): read them again.
+  useEffect(() => { if (shown.current) show(); }, [m.rev]);
+  // The mouse shows it after a short rest (passing over many costs no requests).
+  const rest = useRef<ReturnType<typeof setTimeout>>();
+  const hide = () => { clearTimeout(rest.current); shown.current = false; onTip(undefined); };
+  useEffect(() => () => { if (shown.current) hide(); else clearTimeout(rest.current); }, []);
+  return (
+    <button class="reaction" aria-pressed={r.me ? 'true' : 'false'} aria-label={`React with ${r.emoji} (${r.count})`}
+      aria-describedby={tipId} data-emoji={r.emoji}
+      onClick={() => void S.react(c, m, r.emoji, !r.me)}
+      onMouseEnter={() => { clearTimeout(rest.current); rest.current = setTimeout(show, 300); }}
+      onFocus={show} onMouseLeave={hide} onBlur={hide}
+      onKeyDown={(e) => { if (e.key === 'Escape' && tipId) { e.stopPropagation(); hide(); } }}>
+      {r.emoji} <span class="n">{r.count}</span>
+    </button>
+  );
+}
 
 function EditBox({ c, m, done }: { c: Conv; m: Msg; done: () => void }) {
   const [body, setBody] = useState(m.body);
