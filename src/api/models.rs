@@ -138,7 +138,8 @@ pub struct Message {
     /// Reactions, in the order each emoji was first used, with whether you
     /// reacted (`me`). Empty once deleted.
     pub reactions: Vec<ReactionCount>,
-    /// The message this one replies to, as it is now.
+    // The message this one replies to, as it is now (no doc comment: it would
+    // wrap the `$ref` in an `allOf`).
     #[oai(skip_serializing_if_is_none)]
     pub reply_to: Option<ReplyTo>,
 }

@@ -179,7 +179,7 @@ pub struct MessageFrame {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[oai(default)]
     pub reactions: Vec<ReactionCount>,
-    /// The message this one replies to.
+    // The message this one replies to (no doc comment: see `Message`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(skip_serializing_if_is_none)]
     pub reply_to: Option<ReplyTo>,

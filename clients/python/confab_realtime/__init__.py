@@ -358,14 +358,19 @@ class Realtime:
 
     async def send(
         self, conversation: str, body: str, client_id: str | None = None, timeout: float = 10.0,
+        reply_to: str | None = None,
     ) -> _m.AckFrame:
-        """Send a message and await its ``ack`` (RealtimeError if refused)."""
+        """Send a message and await its ``ack`` (RealtimeError if refused). ``reply_to``: the id
+        of the message (of this conversation) it answers."""
         client_id = client_id or str(uuid.uuid4())
         fut = self._acks.get(client_id)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._acks[client_id] = fut
-        await self._send_frame({"type": "send", "conversation": conversation, "body": body, "client_id": client_id})
+        frame: dict[str, Any] = {"type": "send", "conversation": conversation, "body": body, "client_id": client_id}
+        if reply_to is not None:
+            frame["reply_to"] = reply_to
+        await self._send_frame(frame)
         return await asyncio.wait_for(asyncio.shield(fut), timeout)
 
     async def typing(self, conversation: str) -> None:

@@ -1,12 +1,17 @@
-"""Reactions through both halves of the Python SDK (issue 23): REST toggles with
-`me` on the message, the reactor list, and the `reaction` delta a socket hears as a
-typed ReactionFrame; a 21st distinct emoji is a typed 422."""
+"""Reactions and replies through both halves of the Python SDK (issue 23): REST toggles
+with `me` on the message, the reactor list, and the `reaction` delta a socket hears as
+a typed ReactionFrame; a 21st distinct emoji is a typed 422; a reply shows what it
+answers, over REST and in the socket's MessageFrame, and is listed under it."""
 
 from __future__ import annotations
 
 from confab_client.api.dms import open_dm
-from confab_client.api.messages import add_reaction, list_messages, list_reactors, remove_reaction, send_message
-from confab_client.models import Conversation, ErrorBody, History, OpenDm, ReactionFrame, ReactorPage, SendMessage
+from confab_client.api.messages import (
+    add_reaction, list_messages, list_reactors, list_replies, remove_reaction, send_message,
+)
+from confab_client.models import (
+    Conversation, ErrorBody, History, MessageFrame, OpenDm, ReactionFrame, ReactorPage, SendMessage,
+)
 from confab_realtime import Realtime
 
 
@@ -59,3 +64,27 @@ async def test_reactions_over_rest_and_the_socket(base_url: str, new_user) -> No
     over = await add_reaction.asyncio_detailed(sent.id, "🤗", client=alice.client)
     assert over.status_code == 422
     assert isinstance(over.parsed, ErrorBody) and over.parsed.error.code == "validation_failed"
+
+
+async def test_replies_over_rest_and_the_socket(base_url: str, new_user) -> None:
+    alice, bob = await new_user("alice"), await new_user("bob")
+    dm = await open_dm.asyncio(client=alice.client, body=OpenDm(user_id=bob.user.id))
+    assert isinstance(dm, Conversation)
+    question = await send_message.asyncio(dm.id, client=alice.client, body=SendMessage(body="lunch at noon?"))
+    assert question is not None
+    answer = await send_message.asyncio(dm.id, client=bob.client, body=SendMessage(body="yes", reply_to=question.id))
+    assert answer is not None and answer.reply_to is not None
+    assert (answer.reply_to.id, answer.reply_to.excerpt, answer.reply_to.sender.username) == (
+        question.id, "lunch at noon?", alice.user.username)
+
+    async with Realtime(base_url, token=alice.tokens.access_token) as a:
+        await a.join(dm.id, since=2)
+        ack = await a.send(dm.id, "great", reply_to=answer.id)
+        echo = await a.next_frame(MessageFrame, where=lambda f: f.id == ack.id)
+        assert echo.reply_to is not None and echo.reply_to.excerpt == "yes"
+
+    listed = await list_replies.asyncio(question.id, client=alice.client)
+    assert isinstance(listed, History) and [m.body for m in listed.items] == ["yes"]
+    bad = await send_message.asyncio_detailed(
+        dm.id, client=bob.client, body=SendMessage(body="x", reply_to=f"{dm.id}-999"))
+    assert bad.status_code == 404

@@ -273,10 +273,13 @@ export class Realtime {
     this.raw({ type: 'leave', conversation });
   }
 
-  /** Send a message; resolves with its `ack`, rejects with RealtimeError if refused. */
-  async send(conversation: string, body: string, clientId: string = globalThis.crypto.randomUUID(), timeoutMs = 10_000): Promise<AckFrame> {
+  /**
+   * Send a message; resolves with its `ack`, rejects with RealtimeError if refused. `replyTo`: the id
+   * of the message (of this conversation) it answers.
+   */
+  async send(conversation: string, body: string, clientId: string = globalThis.crypto.randomUUID(), timeoutMs = 10_000, replyTo?: string): Promise<AckFrame> {
     const ack = this.pending(this.acks, clientId, timeoutMs);
-    this.raw({ type: 'send', conversation, body, client_id: clientId });
+    this.raw({ type: 'send', conversation, body, client_id: clientId, ...(replyTo === undefined ? {} : { reply_to: replyTo }) });
     return ack;
   }
 

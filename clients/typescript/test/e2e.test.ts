@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 
 import {
   changeUserRole, createClient, createGroup, createWsTicket, editMessage, deleteMessage, getMe, getPresence,
-  addReaction, listDms, listMessages, listReactors, login, removeReaction, logoutAll, markRead, openDm, putGroupMember, refresh, register, searchMessages, sendMessage,
+  addReaction, listDms, listMessages, listReactors, listReplies, login, removeReaction, logoutAll, markRead, openDm, putGroupMember, refresh, register, searchMessages, sendMessage,
   CloseCode, Realtime, RealtimeClosed, RealtimeError,
 } from '../src/index.js';
 import type { Message } from '../src/index.js';
@@ -150,6 +150,29 @@ test('reactions: REST toggles with me, reactors paged, the reaction delta over t
   } finally {
     await b.close();
   }
+});
+
+test('replies: reply_to over REST and the socket, the excerpt, the list of replies', async () => {
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+  const dm = (await openDm({ client: alice.client, body: { user_id: bob.user.id }, throwOnError: true })).data;
+  const question = (await sendMessage({ client: alice.client, path: { id: dm.id }, body: { body: 'lunch at noon?' }, throwOnError: true })).data;
+  const answer = (await sendMessage({ client: bob.client, path: { id: dm.id }, body: { body: 'yes', reply_to: question.id }, throwOnError: true })).data;
+  assert.equal(answer.reply_to?.id, question.id);
+  assert.equal(answer.reply_to?.excerpt, 'lunch at noon?');
+  const a = await Realtime.connect({ baseUrl, token: alice.tokens.access_token });
+  try {
+    await a.join(dm.id, 2);
+    const ack = await a.send(dm.id, 'great', undefined, 10_000, answer.id);
+    const echo = await a.next('message', (f) => f.id === ack.id);
+    assert.equal(echo.reply_to?.excerpt, 'yes');
+  } finally {
+    await a.close();
+  }
+  const listed = (await listReplies({ client: alice.client, path: { id: question.id }, throwOnError: true })).data;
+  assert.deepEqual(listed.items.map((m) => m.body), ['yes']);
+  const bad = await sendMessage({ client: bob.client, path: { id: dm.id }, body: { body: 'x', reply_to: `${dm.id}-999` } });
+  assert.equal(bad.response.status, 404);
 });
 
 test('realtime: DM over the socket, ack, presence, read, reconnect and catch-up, logout-all', async () => {

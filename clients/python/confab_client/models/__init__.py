@@ -65,6 +65,7 @@ from .read_marker import ReadMarker
 from .reauth_frame import ReauthFrame
 from .refresh_request import RefreshRequest
 from .register_request import RegisterRequest
+from .reply_to import ReplyTo
 from .role import Role
 from .role_change import RoleChange
 from .search_hit import SearchHit
@@ -174,6 +175,7 @@ __all__ = (
     "ReauthFrame",
     "RefreshRequest",
     "RegisterRequest",
+    "ReplyTo",
     "Role",
     "RoleChange",
     "SearchHit",

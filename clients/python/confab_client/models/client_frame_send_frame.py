@@ -21,12 +21,14 @@ class ClientFrameSendFrame:
         body (str):
         type_ (ClientFrameSendFrameType):  Example: send.
         client_id (str | Unset): Makes the send idempotent: a repeat gets the first `ack` again.
+        reply_to (str | Unset): The id of the message (of this conversation) this one replies to.
     """
 
     conversation: str
     body: str
     type_: ClientFrameSendFrameType
     client_id: str | Unset = UNSET
+    reply_to: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -37,6 +39,8 @@ class ClientFrameSendFrame:
         type_ = self.type_.value
 
         client_id = self.client_id
+
+        reply_to = self.reply_to
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -49,6 +53,8 @@ class ClientFrameSendFrame:
         )
         if client_id is not UNSET:
             field_dict["client_id"] = client_id
+        if reply_to is not UNSET:
+            field_dict["reply_to"] = reply_to
 
         return field_dict
 
@@ -63,11 +69,14 @@ class ClientFrameSendFrame:
 
         client_id = d.pop("client_id", UNSET)
 
+        reply_to = d.pop("reply_to", UNSET)
+
         client_frame_send_frame = cls(
             conversation=conversation,
             body=body,
             type_=type_,
             client_id=client_id,
+            reply_to=reply_to,
         )
 
         client_frame_send_frame.additional_properties = d

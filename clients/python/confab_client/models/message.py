@@ -11,6 +11,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.reaction_count import ReactionCount
+    from ..models.reply_to import ReplyTo
     from ..models.user_summary import UserSummary
 
 
@@ -35,6 +36,7 @@ class Message:
             reacted (`me`). Empty once deleted.
         client_id (str | Unset):
         edited_at (datetime.datetime | Unset):
+        reply_to (ReplyTo | Unset): What a reply shows of the message it replies to.
     """
 
     id: str
@@ -48,6 +50,7 @@ class Message:
     reactions: list[ReactionCount]
     client_id: str | Unset = UNSET
     edited_at: datetime.datetime | Unset = UNSET
+    reply_to: ReplyTo | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +81,10 @@ class Message:
         if not isinstance(self.edited_at, Unset):
             edited_at = self.edited_at.isoformat()
 
+        reply_to: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.reply_to, Unset):
+            reply_to = self.reply_to.to_dict()
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -97,12 +104,15 @@ class Message:
             field_dict["client_id"] = client_id
         if edited_at is not UNSET:
             field_dict["edited_at"] = edited_at
+        if reply_to is not UNSET:
+            field_dict["reply_to"] = reply_to
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.reaction_count import ReactionCount
+        from ..models.reply_to import ReplyTo
         from ..models.user_summary import UserSummary
 
         d = dict(src_dict)
@@ -138,6 +148,13 @@ class Message:
         else:
             edited_at = datetime.datetime.fromisoformat(_edited_at)
 
+        _reply_to = d.pop("reply_to", UNSET)
+        reply_to: ReplyTo | Unset
+        if isinstance(_reply_to, Unset):
+            reply_to = UNSET
+        else:
+            reply_to = ReplyTo.from_dict(_reply_to)
+
         message = cls(
             id=id,
             conversation_id=conversation_id,
@@ -150,6 +167,7 @@ class Message:
             reactions=reactions,
             client_id=client_id,
             edited_at=edited_at,
+            reply_to=reply_to,
         )
 
         message.additional_properties = d

@@ -18,11 +18,13 @@ class SendFrame:
         conversation (str):
         body (str):
         client_id (str | Unset): Makes the send idempotent: a repeat gets the first `ack` again.
+        reply_to (str | Unset): The id of the message (of this conversation) this one replies to.
     """
 
     conversation: str
     body: str
     client_id: str | Unset = UNSET
+    reply_to: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -31,6 +33,8 @@ class SendFrame:
         body = self.body
 
         client_id = self.client_id
+
+        reply_to = self.reply_to
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -42,6 +46,8 @@ class SendFrame:
         )
         if client_id is not UNSET:
             field_dict["client_id"] = client_id
+        if reply_to is not UNSET:
+            field_dict["reply_to"] = reply_to
 
         return field_dict
 
@@ -54,10 +60,13 @@ class SendFrame:
 
         client_id = d.pop("client_id", UNSET)
 
+        reply_to = d.pop("reply_to", UNSET)
+
         send_frame = cls(
             conversation=conversation,
             body=body,
             client_id=client_id,
+            reply_to=reply_to,
         )
 
         send_frame.additional_properties = d

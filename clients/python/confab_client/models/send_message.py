@@ -16,15 +16,19 @@ class SendMessage:
     Attributes:
         body (str): 1-4000 characters after trimming; newlines and tabs allowed.
         client_id (str | Unset): Idempotency key: a repeat from the same sender returns the first message.
+        reply_to (str | Unset): The id of the message (of this conversation) this one replies to.
     """
 
     body: str
     client_id: str | Unset = UNSET
+    reply_to: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body
 
         client_id = self.client_id
+
+        reply_to = self.reply_to
 
         field_dict: dict[str, Any] = {}
 
@@ -35,6 +39,8 @@ class SendMessage:
         )
         if client_id is not UNSET:
             field_dict["client_id"] = client_id
+        if reply_to is not UNSET:
+            field_dict["reply_to"] = reply_to
 
         return field_dict
 
@@ -45,9 +51,12 @@ class SendMessage:
 
         client_id = d.pop("client_id", UNSET)
 
+        reply_to = d.pop("reply_to", UNSET)
+
         send_message = cls(
             body=body,
             client_id=client_id,
+            reply_to=reply_to,
         )
 
         return send_message

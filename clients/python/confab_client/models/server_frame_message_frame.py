@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.reaction_count import ReactionCount
+    from ..models.reply_to import ReplyTo
     from ..models.user_ref import UserRef
 
 
@@ -35,6 +36,7 @@ class ServerFrameMessageFrame:
         edited_at (datetime.datetime | Unset):
         deleted (bool | Unset):  Default: False.
         reactions (list[ReactionCount] | Unset): Reactions, in the order each emoji was first used.
+        reply_to (ReplyTo | Unset): What a reply shows of the message it replies to.
     """
 
     conversation: str
@@ -48,6 +50,7 @@ class ServerFrameMessageFrame:
     edited_at: datetime.datetime | Unset = UNSET
     deleted: bool | Unset = False
     reactions: list[ReactionCount] | Unset = UNSET
+    reply_to: ReplyTo | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +83,10 @@ class ServerFrameMessageFrame:
                 reactions_item = reactions_item_data.to_dict()
                 reactions.append(reactions_item)
 
+        reply_to: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.reply_to, Unset):
+            reply_to = self.reply_to.to_dict()
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -100,12 +107,15 @@ class ServerFrameMessageFrame:
             field_dict["deleted"] = deleted
         if reactions is not UNSET:
             field_dict["reactions"] = reactions
+        if reply_to is not UNSET:
+            field_dict["reply_to"] = reply_to
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.reaction_count import ReactionCount
+        from ..models.reply_to import ReplyTo
         from ..models.user_ref import UserRef
 
         d = dict(src_dict)
@@ -143,6 +153,13 @@ class ServerFrameMessageFrame:
 
                 reactions.append(reactions_item)
 
+        _reply_to = d.pop("reply_to", UNSET)
+        reply_to: ReplyTo | Unset
+        if isinstance(_reply_to, Unset):
+            reply_to = UNSET
+        else:
+            reply_to = ReplyTo.from_dict(_reply_to)
+
         server_frame_message_frame = cls(
             conversation=conversation,
             id=id,
@@ -155,6 +172,7 @@ class ServerFrameMessageFrame:
             edited_at=edited_at,
             deleted=deleted,
             reactions=reactions,
+            reply_to=reply_to,
         )
 
         server_frame_message_frame.additional_properties = d

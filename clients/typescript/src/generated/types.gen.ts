@@ -419,6 +419,7 @@ export type Message = {
      * reacted (`me`). Empty once deleted.
      */
     reactions: Array<ReactionCount>;
+    reply_to?: ReplyTo;
 };
 
 /**
@@ -455,6 +456,7 @@ export type MessageFrame = {
      * Reactions, in the order each emoji was first used.
      */
     reactions?: Array<ReactionCount>;
+    reply_to?: ReplyTo;
 };
 
 /**
@@ -480,6 +482,7 @@ export type MessageUpdatedFrame = {
      * Reactions, in the order each emoji was first used.
      */
     reactions?: Array<ReactionCount>;
+    reply_to?: ReplyTo;
 };
 
 /**
@@ -710,6 +713,27 @@ export type RegisterRequest = {
 };
 
 /**
+ * ReplyTo
+ *
+ * What a reply shows of the message it replies to.
+ */
+export type ReplyTo = {
+    id: string;
+    seq: number;
+    sender: UserRef;
+    /**
+     * The first 100 characters of its text as it is now (REST, a join's
+     * replay) or was when the reply was sent (a live `message` frame: follow
+     * the original's `message_updated`); empty once deleted.
+     */
+    excerpt: string;
+    /**
+     * The replied-to message was deleted.
+     */
+    deleted?: boolean;
+};
+
+/**
  * Global role of a user.
  */
 export type Role = 'user' | 'admin';
@@ -759,6 +783,10 @@ export type SendFrame = {
      * Makes the send idempotent: a repeat gets the first `ack` again.
      */
     client_id?: string;
+    /**
+     * The id of the message (of this conversation) this one replies to.
+     */
+    reply_to?: string;
 };
 
 /**
@@ -773,6 +801,10 @@ export type SendMessage = {
      * Idempotency key: a repeat from the same sender returns the first message.
      */
     client_id?: string;
+    /**
+     * The id of the message (of this conversation) this one replies to.
+     */
+    reply_to?: string;
 };
 
 /**
@@ -2506,6 +2538,10 @@ export type SendMessageErrors = {
      */
     404: ErrorBody;
     /**
+     * Conflicts with the current state. Codes: `conflict`.
+     */
+    409: ErrorBody;
+    /**
      * Request body too large. Codes: `payload_too_large`.
      */
     413: ErrorBody;
@@ -2824,6 +2860,63 @@ export type EditMessageResponses = {
 };
 
 export type EditMessageResponse = EditMessageResponses[keyof EditMessageResponses];
+
+export type ListRepliesData = {
+    body?: never;
+    path: {
+        id: string;
+    };
+    query?: {
+        /**
+         * Replies after this seq (default 0: from the first).
+         */
+        after?: number;
+        /**
+         * Page size, 1-100 (default 50).
+         */
+        limit?: number;
+    };
+    url: '/api/v1/messages/{id}/replies';
+};
+
+export type ListRepliesErrors = {
+    /**
+     * Malformed request: invalid JSON, wrong types, bad parameters. Codes: `bad_request`.
+     */
+    400: ErrorBody;
+    /**
+     * Missing, invalid or expired credentials. Codes: `unauthenticated`, `invalid_token`, `token_expired`.
+     */
+    401: ErrorBody;
+    /**
+     * No such resource, or not visible to the caller. Codes: `not_found`.
+     */
+    404: ErrorBody;
+    /**
+     * Well-formed but invalid fields; `details.fields` names each. Codes: `validation_failed`.
+     */
+    422: ErrorBody;
+    /**
+     * Rate limited; retry after `Retry-After` seconds. Codes: `rate_limited`.
+     */
+    429: ErrorBody;
+    /**
+     * Unexpected server error (logged). Codes: `internal_error`.
+     */
+    500: ErrorBody;
+    /**
+     * Temporarily unavailable; retry shortly. Codes: `database_unavailable`, `request_timeout`.
+     */
+    503: ErrorBody;
+};
+
+export type ListRepliesError = ListRepliesErrors[keyof ListRepliesErrors];
+
+export type ListRepliesResponses = {
+    200: History;
+};
+
+export type ListRepliesResponse = ListRepliesResponses[keyof ListRepliesResponses];
 
 export type RemoveReactionData = {
     body?: never;
