@@ -159,6 +159,28 @@ impl Api {
         })
     }
 
+    /// The latest `limit` messages of a conversation, as the server sent them.
+    pub async fn latest_messages(
+        &self,
+        token: &str,
+        conversation: &str,
+        limit: u32,
+    ) -> Result<Vec<Value>> {
+        let resp = self
+            .http
+            .get(self.url(&format!("/conversations/{conversation}/messages")))
+            .bearer_auth(token)
+            .query(&[("limit", limit.to_string())])
+            .send()
+            .await
+            .context("listMessages: sending")?;
+        let mut body = Self::check(resp, "listMessages").await?;
+        Ok(body["items"]
+            .as_array_mut()
+            .map(std::mem::take)
+            .unwrap_or_default())
+    }
+
     /// Sends a message over REST (`POST /conversations/{id}/messages`); only a
     /// 201 (stored now) counts.
     pub async fn send_message(&self, token: &str, conversation: &str, body: &str) -> Result<()> {

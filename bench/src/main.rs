@@ -14,6 +14,7 @@ mod corpus;
 mod fanout;
 mod history;
 mod prefill;
+mod reactions;
 mod search;
 mod seed;
 mod stats;
@@ -226,6 +227,24 @@ enum Scenario {
         #[arg(long, env = "BENCH_SEARCH_INDEX_DIR")]
         index_dir: Option<std::path::PathBuf>,
     },
+    /// Reactions (issue 23): one room, every member toggling open-loop.
+    #[command(args_override_self = true)]
+    Reactions {
+        /// Members of the room, each with a WebSocket joined to it.
+        #[arg(long, default_value_t = 200)]
+        members: usize,
+        /// Messages reacted to.
+        #[arg(long, default_value_t = 50)]
+        messages: usize,
+        /// Toggles per second, all members together.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Seconds to wait at the end for every member to hear every toggle.
+        #[arg(long, default_value_t = 15.0)]
+        drain_secs: f64,
+    },
     /// Drops the database named in --mongo-uri (cleanup after a run).
     DropDb,
 }
@@ -384,6 +403,24 @@ async fn main() -> Result<()> {
             search::scenario(&api, &seeder, &tag, args)
                 .await
                 .context("search")?
+        }
+        Scenario::Reactions {
+            members,
+            messages,
+            rate,
+            secs: s,
+            drain_secs,
+        } => {
+            let args = reactions::ReactionArgs {
+                members,
+                messages,
+                rate,
+                duration: secs(s),
+                drain: secs(drain_secs),
+            };
+            reactions::scenario(&api, &seeder, &tag, args)
+                .await
+                .context("reactions")?
         }
         Scenario::DropDb => return Ok(()),
     };
