@@ -119,10 +119,8 @@ pub async fn scenario(
                             reader.heard.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Some("error") => {
-                        if reader.errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                            eprintln!("reactions: error frame {v}");
-                        }
+                    Some("error") if reader.errors.fetch_add(1, Ordering::Relaxed) == 0 => {
+                        eprintln!("reactions: error frame {v}");
                     }
                     _ => {}
                 }
