@@ -18,10 +18,15 @@ export interface Msg {
   rev: number;
   /** In the order each emoji was first used. */
   reactions: Reaction[];
+  /** The message this one answers, as this client knows it now. */
+  replyTo?: Quote;
 }
+/** What a reply shows of the message it answers: the first 100 characters of its
+ * text (empty once deleted). */
+export interface Quote { id: string; seq: number; sender: { id: string; username: string }; excerpt: string; deleted: boolean }
 /** One emoji's reactions; `me` is unknown (undefined) in frames every member gets. */
 export interface Reaction { emoji: string; count: number; me?: boolean }
-export interface Outgoing { client_id: string; body: string; state: 'sending' | 'failed'; error?: string }
+export interface Outgoing { client_id: string; body: string; state: 'sending' | 'failed'; error?: string; replyTo?: Quote }
 
 export interface Conv {
   id: string; kind: 'group' | 'direct'; name: string;
@@ -58,8 +63,10 @@ export const state = {
   /** Transient messages, newest last. */
   toasts: [] as { id: number; text: string }[],
   ready: false,
-  /** A message to show (a search result opened): its conversation and seq. */
-  focus: undefined as { conv: string; seq: number } | undefined,
+  /** A message to show (a search result or a reply's quote opened): its conversation
+   * and seq; `n` changes on every request (showing the same message again scrolls
+   * again), `take`: move the keyboard focus onto it. */
+  focus: undefined as { conv: string; seq: number; n: number; take?: boolean } | undefined,
 };
 
 // ---- rendering ----------------------------------------------------------------------
@@ -141,22 +148,86 @@ export function active(): Conv | undefined {
   return state.activeId ? state.convs.get(state.activeId) : undefined;
 }
 
+/** Where `seq` is, or would go, in a conversation's loaded history. */
+function indexOf(c: Conv, seq: number): number {
+  let lo = 0;
+  let hi = c.msgs.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (c.msgs[mid].seq < seq) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+/** The loaded copy of message `seq`, if any. */
+export function loadedMsg(c: Conv, seq: number): Msg | undefined {
+  const m = c.msgs[indexOf(c, seq)];
+  return m?.seq === seq ? m : undefined;
+}
+
 /** Merges messages into a conversation (by seq: no duplicates, ascending). */
 function merge(c: Conv, items: Msg[]): void {
   for (const m of items) {
     c.lastSeq = Math.max(c.lastSeq, m.seq);
     const last = c.msgs[c.msgs.length - 1];
     if (!last || m.seq > last.seq) { c.msgs.push(m); continue; }
-    let lo = 0;
-    let hi = c.msgs.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (c.msgs[mid].seq < m.seq) lo = mid + 1; else hi = mid; }
+    const lo = indexOf(c, m.seq);
     if (c.msgs[lo]?.seq === m.seq) {
       // Of two copies, the one with the higher rev is the newer.
       if (c.msgs[lo].rev <= m.rev) c.msgs[lo] = keepMine(c.msgs[lo], m);
     } else c.msgs.splice(lo, 0, m);
   }
+  syncQuotes(c, new Set(items.map((m) => m.seq)));
   // A long live stream while reading the bottom: keep the DOM bounded.
   if (c.msgs.length > 600 && c.id === state.activeId && atBottom) { c.msgs = c.msgs.slice(-300); c.hasOlder = true; }
+}
+
+// ---- replies' quotes ----------------------------------------------------------------
+// A reply carries a quote of the message it answers; a live `message` frame's is as it
+// was when the reply was sent, a REST read's as it is now. The client's own copy of
+// the original is the newest it knows (it follows `message_updated` and
+// `message_deleted`), so a quote is taken from it when it is loaded, and every reply's
+// quote changes with it.
+const EXCERPT_CHARS = 100;
+const excerptOf = (body: string) => Array.from(body).slice(0, EXCERPT_CHARS).join('');
+
+/** `q` as the loaded copy of its original says now (`q` itself when that is not loaded
+ * or says the same). */
+export function quoteNow(c: Conv, q: Quote): Quote {
+  const o = loadedMsg(c, q.seq);
+  if (!o || o.id !== q.id) return q;
+  const excerpt = o.deleted ? '' : excerptOf(o.body);
+  return excerpt === q.excerpt && o.deleted === q.deleted ? q : { ...q, excerpt, deleted: o.deleted };
+}
+
+/** Brings up to date the quote of every loaded reply that is in `seqs` or answers
+ * a message in `seqs` (replaced rows re-render; the others keep their identity). */
+function syncQuotes(c: Conv, seqs: Set<number>): void {
+  for (let i = 0; i < c.msgs.length; i++) {
+    const m = c.msgs[i];
+    if (!m.replyTo || !(seqs.has(m.seq) || seqs.has(m.replyTo.seq))) continue;
+    const q = quoteNow(c, m.replyTo);
+    if (q !== m.replyTo) c.msgs[i] = { ...m, replyTo: q };
+  }
+}
+
+/** An original that is not loaded changed (a frame): the quotes of its loaded replies. */
+function requote(c: Conv, seq: number, body: string, deleted: boolean): void {
+  const excerpt = deleted ? '' : excerptOf(body);
+  for (let i = 0; i < c.msgs.length; i++) {
+    const m = c.msgs[i];
+    const q = m.replyTo;
+    if (q?.seq === seq && (q.excerpt !== excerpt || q.deleted !== deleted)) c.msgs[i] = { ...m, replyTo: { ...q, excerpt, deleted } };
+  }
+}
+
+/** A message was deleted: its tombstone, and every quote of it. */
+function tombstone(c: Conv, seq: number, rev?: number): void {
+  const i = indexOf(c, seq);
+  const m = c.msgs[i];
+  if (m?.seq === seq) c.msgs[i] = { ...m, body: '', deleted: true, rev: Math.max(m.rev, rev ?? m.rev), reactions: [] };
+  requote(c, seq, '', true);
+  const r = replying.get(c.id);
+  if (r?.seq === seq) {
+    replying.delete(c.id);
+    toast(`The message from ${r.sender.username} you were replying to was deleted.`);
+  }
 }
 
 /** A newer copy whose reactions lack `me` (a frame every member gets) keeps ours. */
@@ -169,6 +240,10 @@ const toMsg = (m: Message | frames.MessageFrame): Msg => ({
   id: m.id, seq: m.seq, sender: { id: m.sender.id, username: m.sender.username }, body: m.body,
   created_at: m.created_at, edited_at: m.edited_at, deleted: 'deleted' in m ? Boolean(m.deleted) : false,
   rev: m.rev, reactions: (m.reactions ?? []).map((r) => ({ emoji: r.emoji, count: r.count, me: r.me })),
+  replyTo: m.reply_to && {
+    id: m.reply_to.id, seq: m.reply_to.seq, sender: { id: m.reply_to.sender.id, username: m.reply_to.sender.username },
+    excerpt: m.reply_to.excerpt, deleted: Boolean(m.reply_to.deleted),
+  },
 });
 
 // ---- start and stop -----------------------------------------------------------------
@@ -202,6 +277,7 @@ function signedOut(why: string): void {
   state.session = undefined;
   state.convs.clear();
   drafts.clear();
+  replying.clear();
   state.activeId = undefined;
   state.panel = 'none';
   state.conn = 'offline';
@@ -332,10 +408,13 @@ function onFrame(f: frames.ServerFrame): void {
       break;
     }
     case 'message_updated':
-      if (c?.loaded && c.msgs.some((m) => m.seq === f.seq)) merge(c, [toMsg(f)]);
+      if (!c?.loaded) break;
+      if (loadedMsg(c, f.seq)) merge(c, [toMsg(f)]);
+      else requote(c, f.seq, f.body, Boolean(f.deleted));
       break;
     case 'message_deleted':
-      if (c?.loaded) c.msgs = c.msgs.map((m) => (m.seq === f.seq ? { ...m, body: '', deleted: true, rev: Math.max(m.rev, f.rev), reactions: [] } : m));
+      if (c?.loaded) tombstone(c, f.seq, f.rev);
+      else if (c && replying.get(c.id)?.seq === f.seq) tombstone(c, f.seq);
       break;
     case 'reaction': {
       // A delta: that emoji's count now, and `me` when the user is me.
@@ -514,11 +593,14 @@ async function showPage(c: Conv, query: { after?: number; limit: number }, older
 
 /** Opens a conversation at one message (a search result): the history around it
  * is loaded, and the message is marked and scrolled into view. */
-export async function openAt(id: string, seq: number): Promise<void> {
+export async function openAt(id: string, seq: number, take = false): Promise<void> {
   const c = state.convs.get(id);
   if (!c) { toast('That conversation is no longer in your list.'); return; }
-  state.focus = { conv: id, seq };
-  if (c.msgs.some((m) => m.seq === seq)) { await open(id); return; }
+  state.focus = { conv: id, seq, n: ++focusN, take };
+  if (loadedMsg(c, seq)) {
+    if (state.activeId === id && state.panel === 'none') changed(); else await open(id);
+    return;
+  }
   state.activeId = id;
   state.panel = 'none';
   c.loading = true;
@@ -526,6 +608,14 @@ export async function openAt(id: string, seq: number): Promise<void> {
   // Up to 25 before it, then up to 50 from there: the message is in the page.
   const from = Math.max(0, seq - 26);
   await showPage(c, { after: from, limit: 50 }, () => from > 0);
+}
+
+let focusN = 0;
+
+/** A reply's quote was activated: shows the message it answers (loading the history
+ * around it when it is not loaded), outlined, with the keyboard focus on it. */
+export function showOriginal(c: Conv, q: Quote): Promise<void> {
+  return openAt(c.id, q.seq, true);
 }
 
 export interface Hit { message: Message; highlights: number[][] }
@@ -554,35 +644,63 @@ export async function loadOlder(c: Conv): Promise<void> {
 }
 
 // ---- writing ------------------------------------------------------------------------
-export async function send(c: Conv, body: string, clientId: string = crypto.randomUUID()): Promise<void> {
+/** Sends a message (a reply when `replyTo` is given; a retry keeps the first try's)
+ * over the socket when connected, else REST. */
+export async function send(c: Conv, body: string, clientId: string = crypto.randomUUID(), replyTo?: Quote): Promise<void> {
   let out = c.outbox.find((o) => o.client_id === clientId);
-  if (out) { out.state = 'sending'; out.error = undefined; } else { out = { client_id: clientId, body, state: 'sending' }; c.outbox.push(out); }
+  if (out) { out.state = 'sending'; out.error = undefined; replyTo = out.replyTo; } else { out = { client_id: clientId, body, state: 'sending', replyTo }; c.outbox.push(out); }
   c.outbox = [...c.outbox];
   changed();
   try {
     let ack: { id: string; seq: number };
     const live = rt && state.conn === 'online' ? rt : undefined;
     if (live) {
-      ack = await live.send(c.id, body, clientId);
+      ack = await live.send(c.id, body, clientId, undefined, replyTo?.id);
     } else {
-      const m = await call<Message>((client) => sendMessage({ client, path: { id: c.id }, body: { body, client_id: clientId } }));
+      const m = await call<Message>((client) => sendMessage({ client, path: { id: c.id }, body: { body, client_id: clientId, reply_to: replyTo?.id } }));
       ack = m;
       if (c.loaded) merge(c, [toMsg(m)]);
     }
     c.outbox = c.outbox.filter((o) => o.client_id !== clientId);
-    if (c.loaded && !c.msgs.some((m) => m.seq === ack.seq)) {
-      merge(c, [{ id: ack.id, seq: ack.seq, sender: { id: me().id, username: me().username }, body, created_at: new Date().toISOString(), deleted: false, rev: 0, reactions: [] }]);
+    if (c.loaded && !loadedMsg(c, ack.seq)) {
+      merge(c, [{ id: ack.id, seq: ack.seq, sender: { id: me().id, username: me().username }, body, created_at: new Date().toISOString(), deleted: false, rev: 0, reactions: [], replyTo }]);
     }
     c.activity = new Date().toISOString();
     c.preview = body;
     maybeMarkRead();
   } catch (e) {
+    const err = e instanceof RealtimeError ? new ApiError(0, e.code, e.frame.message) : e;
     out.state = 'failed';
-    out.error = e instanceof RealtimeError ? errorText(new ApiError(0, e.code, e.frame.message)) : errorText(e);
+    out.error = errorText(err);
+    const why = replyTo && replyRefusal(err);
+    if (replyTo && why) {
+      // The answered message cannot be answered (any more): say so; a retry sends
+      // the text as a plain message.
+      toast(`Could not reply to ${replyTo.sender.username}: ${why}.`);
+      out.error = `Not sent as a reply: ${why}. Retry sends it without the quote.`;
+      out.replyTo = undefined;
+    }
     if (e instanceof RealtimeClosed || (e instanceof Error && /timed out/.test(e.message))) out.error = 'Not sent: the connection dropped. Retry when back online.';
     c.outbox = [...c.outbox];
   }
   changed();
+}
+
+/** Why a send with `reply_to` was refused because of it, if it was: 409 the message
+ * was deleted, 404 it does not exist, 422 it is not of this conversation. */
+function replyRefusal(e: unknown): string | undefined {
+  if (!(e instanceof ApiError)) return undefined;
+  switch (e.code) {
+    case 'conflict': return 'that message was deleted';
+    case 'not_found': return 'that message no longer exists';
+    case 'validation_failed': {
+      const fields = e.details?.fields;
+      // Over REST the refusal names its field; an error frame has no details.
+      if (fields && !fields.reply_to) return undefined;
+      return fields?.reply_to ?? 'that message is not part of this conversation';
+    }
+    default: return undefined;
+  }
 }
 
 export function discard(c: Conv, clientId: string): void {
@@ -611,15 +729,39 @@ export function setDraft(text: string): void {
   const c = state.convs.get(id);
   if (c && text) typing(c);
 }
-/** Sends the active conversation's draft, if any, and empties it; true when sent. */
+/** Sends the active conversation's draft, if any, as a reply when one is being
+ * written, and empties both; true when sent. */
 export function sendDraft(): boolean {
   const c = active();
   const body = c ? draft(c.id).trim() : '';
   if (!c || !body) return false;
   drafts.delete(c.id);
+  const r = replying.get(c.id);
+  replying.delete(c.id);
   changed();
-  void send(c, body);
+  void send(c, body, undefined, r && quoteNow(c, r));
   return true;
+}
+
+// ---- replying -----------------------------------------------------------------------
+/** The message being answered in the composer, per conversation (like drafts). */
+const replying = new Map<string, Quote>();
+
+/** Starts a reply to `m` in its conversation's composer. */
+export function replyTo(c: Conv, m: Msg): void {
+  if (m.deleted) return;
+  replying.set(c.id, { id: m.id, seq: m.seq, sender: m.sender, excerpt: excerptOf(m.body), deleted: false });
+  changed();
+}
+/** What the composer of `c` answers, as the loaded original says now. */
+export function replyingTo(c: Conv): Quote | undefined {
+  const r = replying.get(c.id);
+  return r && quoteNow(c, r);
+}
+export function cancelReply(c: Conv): boolean {
+  const had = replying.delete(c.id);
+  if (had) changed();
+  return had;
 }
 
 export function typing(c: Conv): void {
@@ -644,7 +786,7 @@ export async function edit(c: Conv, m: Msg, body: string): Promise<boolean> {
 export async function remove(c: Conv, m: Msg): Promise<void> {
   try {
     await call((client) => deleteMessage({ client, path: { id: m.id } }));
-    c.msgs = c.msgs.map((x) => (x.seq === m.seq ? { ...x, body: '', deleted: true, reactions: [] } : x));
+    tombstone(c, m.seq);
     changed();
   } catch (e) {
     toast(`Could not delete: ${errorText(e)}`);

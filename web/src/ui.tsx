@@ -5,7 +5,7 @@ import { useEffect, useId, useLayoutEffect, useReducer, useRef, useState } from 
 import type { Group, Member, User } from '@confab/client';
 import { Session, errorText } from './api';
 import * as S from './store';
-import type { Conv, Msg, Outgoing, Reaction } from './store';
+import type { Conv, Msg, Outgoing, Quote, Reaction } from './store';
 
 function useStore(): void {
   const [, bump] = useReducer((n: number, _: void) => n + 1, 0);
@@ -188,7 +188,7 @@ function MessageList({ c }: { c: Conv }) {
         {c.loaded && !c.hasOlder && <p class="start">This is the start of {c.kind === 'group' ? `# ${c.name}` : `your conversation with ${c.name}`}.</p>}
         <ol class="msgs">
           {c.msgs.map((m) => <MessageItem key={m.seq} c={c} m={m} mine={m.sender.id === me}
-            focused={focus !== undefined && focus.conv === c.id && focus.seq === m.seq} />)}
+            focused={focus !== undefined && focus.conv === c.id && focus.seq === m.seq ? focus.n : 0} />)}
           {c.outbox.map((o) => <OutItem key={o.client_id} c={c} o={o} />)}
         </ol>
         {seen.length > 0 && <p class="seen" data-testid="seen">Seen by {seen.join(', ')}</p>}
@@ -197,37 +197,69 @@ function MessageList({ c }: { c: Conv }) {
   );
 }
 
-const MessageItem = memo(function MessageItem({ c, m, mine, focused }: { c: Conv; m: Msg; mine: boolean; focused: boolean }) {
+/** One message. `focused`: non-zero while it is the message shown (a search result or
+ * a quote opened), a new number on each request to show it. */
+const MessageItem = memo(function MessageItem({ c, m, mine, focused }: { c: Conv; m: Msg; mine: boolean; focused: number }) {
   const [editing, setEditing] = useState(false);
   const ref = useRef<HTMLLIElement>(null);
-  useEffect(() => { if (focused) ref.current?.scrollIntoView({ block: 'center' }); }, [focused]);
+  useEffect(() => {
+    if (!focused) return;
+    ref.current?.scrollIntoView({ block: 'center' });
+    if (S.state.focus?.take) ref.current?.focus({ preventScroll: true });
+  }, [focused]);
   if (m.deleted) {
-    return <li class="msg deleted" data-seq={m.seq}><span class="who">{m.sender.username}</span> <em>message deleted</em></li>;
+    return (
+      <li ref={ref} class={`msg deleted${focused ? ' focused' : ''}`} data-seq={m.seq} aria-current={focused ? 'true' : undefined}
+        tabIndex={focused ? -1 : undefined}>
+        <span class="who">{m.sender.username}</span> <em>message deleted</em>
+      </li>
+    );
   }
+  const about = m.body.slice(0, 40);
   return (
-    <li ref={ref} class={`${mine ? 'msg mine' : 'msg'}${focused ? ' focused' : ''}`} data-seq={m.seq} aria-current={focused ? 'true' : undefined}>
+    <li ref={ref} class={`${mine ? 'msg mine' : 'msg'}${focused ? ' focused' : ''}`} data-seq={m.seq} aria-current={focused ? 'true' : undefined}
+      tabIndex={focused ? -1 : undefined}>
       <span class="who">{m.sender.username}</span>
       <time dateTime={m.created_at}>{time(m.created_at)}</time>
       {m.edited_at && <span class="edited">(edited)</span>}
+      {m.replyTo && <QuoteLine c={c} q={m.replyTo} />}
       {editing ? <EditBox c={c} m={m} done={() => setEditing(false)} /> : <p class="body">{m.body}</p>}
-      <Reactions c={c} m={m} />
+      <Reactions c={c} m={m}>
+        <button class="reply" title="Reply" aria-label={`Reply to ${m.sender.username}: ${about}`}
+          onClick={() => { S.replyTo(c, m); document.getElementById('composer')?.focus(); }}>
+          <span aria-hidden="true">↩</span>
+        </button>
+      </Reactions>
       {mine && !editing && (
         <span class="tools">
           <span class="state" aria-label="sent">✓ sent</span>
-          <button onClick={() => setEditing(true)} aria-label={`Edit message: ${m.body.slice(0, 40)}`}>Edit</button>
-          <button onClick={() => void S.remove(c, m)} aria-label={`Delete message: ${m.body.slice(0, 40)}`}>Delete</button>
+          <button onClick={() => setEditing(true)} aria-label={`Edit message: ${about}`}>Edit</button>
+          <button onClick={() => void S.remove(c, m)} aria-label={`Delete message: ${about}`}>Delete</button>
         </span>
       )}
     </li>
   );
 });
 
+/** A reply's quote of the message it answers: a button that shows that message, or
+ * plain text once it was deleted. */
+function QuoteLine({ c, q }: { c?: Conv; q: Quote }) {
+  if (q.deleted) {
+    return <p class="quote deleted"><span aria-hidden="true">↩ </span><span class="sr-only">In reply to a </span>deleted message</p>;
+  }
+  const text = <><span aria-hidden="true">↩ </span><span class="sr-only">In reply to </span><span class="qwho">{q.sender.username}</span>: {q.excerpt}</>;
+  return c
+    ? <button type="button" class="quote" title="Show the message this answers" onClick={() => void S.showOriginal(c, q)}>{text}</button>
+    : <p class="quote">{text}</p>;
+}
+
 // ---- reactions ----------------------------------------------------------------------
 /** The picker's choices (the server takes any emoji; these are the common ones). */
 const PICKS = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
 
-/** A message's reactions (toggle buttons) and its "Add reaction" menu button. */
-function Reactions({ c, m }: { c: Conv; m: Msg }) {
+/** A message's reactions (toggle buttons) and its "Add reaction" menu button, after
+ * the message's other `children` actions (Reply). */
+function Reactions({ c, m, children }: { c: Conv; m: Msg; children?: preact.ComponentChildren }) {
   const [picking, setPicking] = useState(false);
   // Who reacted with the emoji hovered or focused: one line after the buttons.
   const [tip, setTip] = useState<{ emoji: string; text: string } | undefined>();
@@ -254,10 +286,13 @@ function Reactions({ c, m }: { c: Conv; m: Msg }) {
           {tip && m.reactions.some((r) => r.emoji === tip.emoji) && <span class="reactors" role="tooltip" id={tipId}>{tip.text}</span>}
         </div>
       )}
-      <button ref={add} class="add-reaction" aria-haspopup="menu" aria-expanded={picking} title="Add reaction"
-        aria-label={`Add reaction to message: ${about}`} onClick={() => setPicking(!picking)}>
-        <span aria-hidden="true">🙂+</span>
-      </button>
+      <span class="msg-actions">
+        {children}
+        <button ref={add} class="add-reaction" aria-haspopup="menu" aria-expanded={picking} title="Add reaction"
+          aria-label={`Add reaction to message: ${about}`} onClick={() => setPicking(!picking)}>
+          <span aria-hidden="true">🙂+</span>
+        </button>
+      </span>
       {picking && (
         <Picker label={`Reactions for message: ${about}`} onClose={close}
           inside={(n) => Boolean(wrap.current?.contains(n))}
@@ -358,6 +393,7 @@ function OutItem({ c, o }: { c: Conv; o: Outgoing }) {
   return (
     <li class={`msg mine out ${o.state}`} data-client-id={o.client_id}>
       <span class="who">{me}</span>
+      {o.replyTo && <QuoteLine q={S.quoteNow(c, o.replyTo)} />}
       <p class="body">{o.body}</p>
       <span class="tools">
         {o.state === 'sending' ? <span class="state">sending…</span> : (
@@ -375,17 +411,32 @@ function OutItem({ c, o }: { c: Conv; o: Outgoing }) {
 function Composer({ c }: { c: Conv }) {
   // The text lives in the store (S.draft), per conversation: a switch re-renders
   // this textarea with the new conversation's draft and never loses what was typed.
+  // So does the message being answered (S.replyingTo), shown above the textarea.
   const ref = useRef<HTMLTextAreaElement>(null);
   const submit = () => { if (S.sendDraft() && ref.current) ref.current.value = ''; };
+  const r = S.replyingTo(c);
+  const barId = useId();
   return (
-    <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }}>
-      <label class="sr-only" for="composer">Message {c.name}</label>
-      <textarea id="composer" ref={ref} rows={2} maxLength={4000} placeholder={`Message ${c.kind === 'group' ? '#' : ''}${c.name}`} autoFocus
-        value={S.draft(c.id)}
-        onInput={(e) => S.setDraft((e.currentTarget as HTMLTextAreaElement).value)}
-        onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); submit(); } }} />
-      <button type="submit" class="primary">Send</button>
-    </form>
+    <>
+      {r && (
+        <div class="replying">
+          <span class="what" id={barId}>Replying to <span class="qwho">{r.sender.username}</span>: {r.excerpt}</span>
+          <button type="button" class="cancel-reply" aria-label={`Cancel reply to ${r.sender.username}`} title="Cancel reply (Escape)"
+            onClick={() => { S.cancelReply(c); ref.current?.focus(); }}>×</button>
+        </div>
+      )}
+      <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }}>
+        <label class="sr-only" for="composer">Message {c.name}</label>
+        <textarea id="composer" ref={ref} rows={2} maxLength={4000} placeholder={`Message ${c.kind === 'group' ? '#' : ''}${c.name}`} autoFocus
+          value={S.draft(c.id)} aria-describedby={r ? barId : undefined}
+          onInput={(e) => S.setDraft((e.currentTarget as HTMLTextAreaElement).value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); submit(); }
+            if (e.key === 'Escape' && S.cancelReply(c)) e.preventDefault();
+          }} />
+        <button type="submit" class="primary">Send</button>
+      </form>
+    </>
   );
 }
 
