@@ -184,6 +184,7 @@ impl AppState {
                 .as_ref()
                 .map(|cluster| Arc::clone(cluster) as Arc<dyn crate::chat::Locks>),
             local_locks: Arc::default(),
+            toggles: Arc::default(),
         };
         Ok(Self(Arc::new(Shared {
             chat,

@@ -4,7 +4,7 @@ use super::Caller;
 use super::Chat;
 use super::access::{Room, check_seq, room};
 use super::dms;
-use super::writer::{Draft, Joined, OnStored, Since, Ticket, Touches};
+use super::writer::{Draft, Joined, OnStored, Since, Ticket};
 use crate::domain::clean_text;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
@@ -304,7 +304,7 @@ pub async fn edit(
     edited.edited_at = Some(now());
     edits.still_held()?;
     chat.writers
-        .update_message(&room.live, &edited, Touches::Text, |doc, now| {
+        .update_message(&room.live, &edited, |doc, now| {
             chat.changes.message_updated(doc, now);
         })
         .await
@@ -341,7 +341,7 @@ pub async fn delete(
     deleted.reactions.clear();
     edits.still_held()?;
     chat.writers
-        .update_message(&room.live, &deleted, Touches::Text, |doc, now| {
+        .update_message(&room.live, &deleted, |doc, now| {
             chat.changes.message_deleted(doc, now);
         })
         .await

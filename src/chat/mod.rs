@@ -49,6 +49,9 @@ pub struct Chat {
     pub locks: Option<Arc<dyn Locks>>,
     /// This node's locks by name, taken before the cluster-wide one.
     pub local_locks: Arc<crate::store::locks::KeyedLocks>,
+    /// Reaction toggles waiting for their conversation's edit lock
+    /// (`reactions::react`).
+    pub toggles: Arc<reactions::Toggles>,
 }
 
 /// Why a cluster-wide lock was not taken.

@@ -4,23 +4,74 @@
 //! so a page of history shows them with nothing more read. A toggle is a change
 //! of the message like an edit: under the conversation's edit lock (across
 //! nodes too), read again, changed, stored with a fresh `rev` through the
-//! conversation's writer (`Writers::update_message`, `Touches::Reactions`),
-//! and announced as a `reaction` delta, never the whole message. So counts are
-//! exact under concurrent toggles from any node (each toggle sees the one
-//! before it), and a client that was away gets each changed message's state
-//! once from a `join` with `since_rev`.
+//! conversation's writer (`Writers::update_reactions`), and announced as a
+//! `reaction` delta, never the whole message. So counts are exact under
+//! concurrent toggles from any node (each toggle sees the one before it), and a
+//! client that was away gets each changed message's state once from a `join`
+//! with `since_rev`.
+//!
+//! Toggles combine: each is queued for its conversation (`Toggles`), and
+//! whoever takes the conversation's edit lock applies every toggle queued by
+//! then, in order, as one run of writes (one insert of their changes, one write
+//! per message touched). A busy room pays a round of writes per batch instead of
+//! per toggle.
 
 use super::fanout::ReactionChange;
 use super::messages::{edits_of, message_in_room};
+use super::writer::Live;
 use super::{Caller, Chat};
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::ids::MessageId;
 use crate::limits::{EMOJI_MAX_BYTES, REACTIONS_DISTINCT_MAX};
 use crate::permissions::{GroupAction, may};
 use crate::rate_limits::Action;
 use crate::store::messages::{MessageDoc, ReactionDoc, Reactor};
+use std::sync::Arc;
 
-use super::writer::Touches;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use crate::ids::ConversationId;
+
+/// One toggle waiting for its conversation's edit lock.
+struct Queued {
+    message_id: MessageId,
+    emoji: String,
+    caller: Caller,
+    on: bool,
+    done: oneshot::Sender<Result<(MessageDoc, bool), ApiError>>,
+}
+
+/// Toggles waiting, per conversation (`Chat::toggles`). Memory only: a toggle
+/// is answered once applied or refused; after a crash nothing waits (the
+/// client's request failed with the connection and it toggles again: toggles
+/// are idempotent).
+#[derive(Default)]
+pub struct Toggles {
+    waiting: Mutex<HashMap<ConversationId, Vec<Queued>>>,
+}
+
+impl Toggles {
+    fn push(&self, conversation: &ConversationId, toggle: Queued) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(conversation.clone())
+            .or_default()
+            .push(toggle);
+    }
+
+    fn take(&self, conversation: &ConversationId) -> Vec<Queued> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(conversation)
+            .unwrap_or_default()
+    }
+}
 
 /// One emoji, in its canonical form: a Unicode emoji sequence the `emojis`
 /// crate knows (skin tones included; with or without its variation selector),
@@ -66,28 +117,114 @@ pub async fn react(
     if !may(room.actor, GroupAction::Send) {
         return Err(ApiError::forbidden("only members may react"));
     }
+    let (done, outcome) = oneshot::channel();
+    chat.toggles.push(
+        &room.live.id,
+        Queued {
+            message_id: message_id.clone(),
+            emoji,
+            caller: caller.clone(),
+            on,
+            done,
+        },
+    );
     let edits = edits_of(chat, &room).await?;
-    let (message, _) = message_in_room(chat, caller, message_id, edits.shared()).await?;
-    if message.deleted {
-        return Err(ApiError::conflict("a deleted message takes no reactions"));
+    // This toggle, and every other queued meanwhile, unless whoever held the
+    // lock before took them. Applied in a task of its own, holding the lock:
+    // the toggles of others must be answered even if this caller goes away.
+    let batch = chat.toggles.take(&room.live.id);
+    if !batch.is_empty() {
+        let (chat, live) = (chat.clone(), Arc::clone(&room.live));
+        tokio::spawn(async move { apply(&chat, &live, &edits, batch).await });
+    } else {
+        drop(edits);
     }
-    let mut changed = message.clone();
-    let Some(change) = toggle(&mut changed.reactions, &emoji, caller, on)? else {
-        return Ok((message, false));
+    outcome.await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::ServerBusy,
+            "the reaction was not applied; try again",
+        )
+    })?
+}
+
+/// Applies queued toggles of one conversation in order, under its edit lock,
+/// and answers each.
+async fn apply(chat: &Chat, live: &Arc<Live>, edits: &super::Exclusive, batch: Vec<Queued>) {
+    // Each message as the toggles before leave it.
+    let mut now: HashMap<i64, MessageDoc> = HashMap::new();
+    let mut changed: Vec<(MessageDoc, ReactionChange)> = Vec::new();
+    let mut answers: Vec<(Queued, Result<Option<usize>, ApiError>)> = Vec::new();
+    for toggle in batch {
+        let outcome = async {
+            let seq = toggle
+                .message_id
+                .parts()
+                .map(|(_, seq)| seq)
+                .ok_or_else(|| ApiError::not_found("message"))?;
+            let message = match now.entry(seq) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let (message, _) =
+                        message_in_room(chat, &toggle.caller, &toggle.message_id, edits.shared())
+                            .await?;
+                    slot.insert(message)
+                }
+            };
+            if message.deleted {
+                return Err(ApiError::conflict("a deleted message takes no reactions"));
+            }
+            let Some(change) = toggle_in(
+                &mut message.reactions,
+                &toggle.emoji,
+                &toggle.caller,
+                toggle.on,
+            )?
+            else {
+                return Ok(None);
+            };
+            changed.push((message.clone(), change));
+            Ok(Some(changed.len() - 1))
+        }
+        .await;
+        answers.push((toggle, outcome));
+    }
+    let stored = match edits.still_held() {
+        Ok(()) => {
+            let (states, deltas): (Vec<MessageDoc>, Vec<ReactionChange>) =
+                changed.into_iter().unzip();
+            let mut deltas = deltas.into_iter();
+            chat.writers
+                .update_reactions(live, states, |doc, message| {
+                    if let Some(change) = deltas.next() {
+                        chat.changes.reaction(doc, message, &change);
+                    }
+                })
+                .await
+        }
+        Err(err) => Err(err),
     };
-    edits.still_held()?;
-    let now = chat
-        .writers
-        .update_message(&room.live, &changed, Touches::Reactions, |doc, now| {
-            chat.changes.reaction(doc, now, &change);
-        })
-        .await?;
-    Ok((now, true))
+    for (toggle, outcome) in answers {
+        let answer = match (outcome, &stored) {
+            (Err(err), _) => Err(err),
+            (Ok(Some(i)), Ok(states)) => states
+                .get(i)
+                .cloned()
+                .map(|m| (m, true))
+                .ok_or_else(ApiError::internal),
+            (Ok(Some(_)), Err(err)) => Err(err.clone()),
+            (Ok(None), _) => now
+                .get(&toggle.message_id.parts().map_or(0, |(_, seq)| seq))
+                .cloned()
+                .map(|m| (m, false))
+                .ok_or_else(|| ApiError::not_found("message")),
+        };
+        let _ = toggle.done.send(answer);
+    }
 }
 
 /// Applies a toggle to a message's reactions; `None` when it changes nothing.
 /// The `REACTIONS_DISTINCT_MAX + 1`th distinct emoji is refused (422).
-fn toggle(
+fn toggle_in(
     reactions: &mut Vec<ReactionDoc>,
     emoji: &str,
     caller: &Caller,
@@ -210,27 +347,27 @@ mod tests {
         let mut r = Vec::new();
         let a = caller("a");
         let b = caller("b");
-        let on = toggle(&mut r, "👍", &a, true).ok().flatten();
+        let on = toggle_in(&mut r, "👍", &a, true).ok().flatten();
         assert_eq!(on.map(|c| c.count), Some(1));
-        assert!(toggle(&mut r, "👍", &a, true).ok().flatten().is_none());
+        assert!(toggle_in(&mut r, "👍", &a, true).ok().flatten().is_none());
         assert_eq!(
-            toggle(&mut r, "👍", &b, true)
+            toggle_in(&mut r, "👍", &b, true)
                 .ok()
                 .flatten()
                 .map(|c| c.count),
             Some(2)
         );
         assert_eq!(
-            toggle(&mut r, "👍", &a, false)
+            toggle_in(&mut r, "👍", &a, false)
                 .ok()
                 .flatten()
                 .map(|c| c.count),
             Some(1)
         );
-        assert!(toggle(&mut r, "👍", &a, false).ok().flatten().is_none());
-        assert!(toggle(&mut r, "🎉", &a, false).ok().flatten().is_none());
+        assert!(toggle_in(&mut r, "👍", &a, false).ok().flatten().is_none());
+        assert!(toggle_in(&mut r, "🎉", &a, false).ok().flatten().is_none());
         assert_eq!(
-            toggle(&mut r, "👍", &b, false)
+            toggle_in(&mut r, "👍", &b, false)
                 .ok()
                 .flatten()
                 .map(|c| c.count),
@@ -243,15 +380,15 @@ mod tests {
             .map(|e| e.as_str().to_owned())
             .collect();
         for e in &all[..REACTIONS_DISTINCT_MAX] {
-            assert!(toggle(&mut r, e, &a, true).is_ok());
+            assert!(toggle_in(&mut r, e, &a, true).is_ok());
         }
-        let over = toggle(&mut r, &all[REACTIONS_DISTINCT_MAX], &b, true);
+        let over = toggle_in(&mut r, &all[REACTIONS_DISTINCT_MAX], &b, true);
         assert_eq!(
             over.err().map(|e| e.code),
             Some(crate::error::ErrorCode::ValidationFailed)
         );
         assert!(
-            toggle(&mut r, &all[0], &b, true).is_ok(),
+            toggle_in(&mut r, &all[0], &b, true).is_ok(),
             "one already there is fine"
         );
     }

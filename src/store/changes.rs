@@ -60,6 +60,30 @@ impl ChangeStore {
         }
     }
 
+    /// Records changes `first..first + seqs.len()` (consecutive revs), change
+    /// `first + i` touching message `seqs[i]`; `false` when any of those revs
+    /// was taken already (the others may be recorded: a recorded change that
+    /// points at an unchanged message is harmless, see `chat::writer`).
+    #[tracing::instrument(name = "store.changes.record_many", level = "info", skip(self, seqs), fields(conversation = %conversation_id, n = seqs.len()), err)]
+    pub async fn record_many(
+        &self,
+        conversation_id: &ConversationId,
+        first: i64,
+        seqs: &[i64],
+    ) -> mongodb::error::Result<bool> {
+        let changes = seqs.iter().zip(first..).map(|(&seq, rev)| ChangeDoc {
+            id: change_id(conversation_id, rev),
+            conversation_id: conversation_id.clone(),
+            rev,
+            seq,
+        });
+        match self.coll.insert_many(changes).ordered(false).await {
+            Ok(_) => Ok(true),
+            Err(err) if super::is_duplicate_key(&err) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
     /// The change `rev` of a conversation, if it was recorded.
     pub async fn by_rev(
         &self,

@@ -5,7 +5,6 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
-use confab::chat::writer::Touches;
 
 /// Waits until the hub holds `want` connections (a deadline, not a count).
 async fn until_connections(app: &TestApp, want: usize) {
@@ -601,7 +600,7 @@ async fn a_late_edit_never_brings_a_deleted_message_back() {
     let refused = app
         .state
         .writers
-        .update_message(&live, &late, Touches::Text, |_, _| {
+        .update_message(&live, &late, |_, _| {
             panic!("a refused edit announces nothing")
         })
         .await

@@ -73,7 +73,6 @@ use crate::store::messages::MessageDoc;
 pub use live::Live;
 pub use reads::{Joined, Since};
 pub use ticket::{Draft, Forwarded, OnStored, Ticket};
-pub use updates::Touches;
 
 use batcher::Pending;
 use flusher::Flush;

@@ -9,16 +9,6 @@ use crate::ids::UserId;
 use crate::store::conversations::ConversationDoc;
 use crate::store::messages::{MessageDoc, block_of};
 
-/// What a change of a stored message (`Writers::update_message`) touches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Touches {
-    /// The text (an edit) or everything (a deletion).
-    Text,
-    /// Only the reactions: written alone, and the search index is not told
-    /// (the text it holds did not change).
-    Reactions,
-}
-
 /// Compare-and-set rounds of an old block's rewrite before the edit gives up
 /// (503): each failed round means another rewrite of that block just landed.
 const BLOCK_REWRITE_ATTEMPTS: usize = 5;
@@ -41,7 +31,6 @@ impl Writers {
         &self,
         live: &Live,
         updated: &MessageDoc,
-        touches: Touches,
         notify: impl FnOnce(&ConversationDoc, &MessageDoc),
     ) -> Result<MessageDoc, ApiError> {
         let deleted_already = || ApiError::conflict("a deleted message cannot be edited");
@@ -56,49 +45,13 @@ impl Writers {
         let mut updated = updated.clone();
         updated.rev = self.allocate_rev(live, updated.seq).await?;
         let updated = &updated;
-        match touches {
-            _ if updated.deleted => self.store.messages.replace(updated).await?,
-            Touches::Text => self.store.messages.write_edit(updated).await?,
-            Touches::Reactions => self.store.messages.write_reactions(updated).await?,
+        if updated.deleted {
+            self.store.messages.replace(updated).await?;
+        } else {
+            self.store.messages.write_edit(updated).await?;
         }
-        let in_window = live.lock().committed(updated.seq).is_some();
-        if !in_window {
-            // An old block: rewrite it here (the flusher writes only the window's),
-            // as a compare-and-set on the version read, so that a rewrite that
-            // landed in between (another node's edit or delete of a message in the
-            // same block, while this one stalled) is read again, never undone.
-            let block = block_of(updated.seq);
-            let mut rewritten = false;
-            for _ in 0..BLOCK_REWRITE_ATTEMPTS {
-                let (mut messages, version) = self
-                    .store
-                    .messages
-                    .block_for_rewrite(&live.id, block)
-                    .await?;
-                // A message missing from its block (a hole) is left to the block's
-                // next rebuild, as before; one found deleted there stays deleted.
-                if let Some(m) = messages.iter_mut().find(|m| m.seq == updated.seq) {
-                    if m.deleted && !updated.deleted {
-                        return Err(deleted_already());
-                    }
-                    *m = updated.clone();
-                }
-                if self
-                    .store
-                    .messages
-                    .write_block_if(&live.id, block, &messages, &version)
-                    .await?
-                {
-                    rewritten = true;
-                    break;
-                }
-            }
-            if !rewritten {
-                return Err(ApiError::new(
-                    crate::error::ErrorCode::ServerBusy,
-                    "the message's history block keeps changing; try again",
-                ));
-            }
+        if live.lock().committed(updated.seq).is_none() {
+            self.rewrite_in_block(live, updated).await?;
         }
         let mut st = live.lock();
         st.note_change(updated.rev, updated.seq);
@@ -118,11 +71,140 @@ impl Writers {
             st.doc.last_message = Some(last_message(&now));
             st.dirty_doc = true;
         }
-        if touches == Touches::Text {
-            self.index.learn(&now);
-        }
+        self.index.learn(&now);
         notify(&st.doc, &now);
         Ok(now)
+    }
+
+    /// Writes `updated` into its (old, not in the window) history block: the
+    /// flusher writes only the window's. A compare-and-set on the version read,
+    /// so that a rewrite that landed in between (another node's change of a
+    /// message in the same block, while this one stalled) is read again, never
+    /// undone.
+    async fn rewrite_in_block(&self, live: &Live, updated: &MessageDoc) -> Result<(), ApiError> {
+        let block = block_of(updated.seq);
+        for _ in 0..BLOCK_REWRITE_ATTEMPTS {
+            let (mut messages, version) = self
+                .store
+                .messages
+                .block_for_rewrite(&live.id, block)
+                .await?;
+            // A message missing from its block (a hole) is left to the block's
+            // next rebuild, as before; one found deleted there stays deleted.
+            if let Some(m) = messages.iter_mut().find(|m| m.seq == updated.seq) {
+                if m.deleted && !updated.deleted {
+                    return Err(ApiError::conflict("a deleted message cannot be edited"));
+                }
+                *m = updated.clone();
+            }
+            if self
+                .store
+                .messages
+                .write_block_if(&live.id, block, &messages, &version)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(ApiError::new(
+            crate::error::ErrorCode::ServerBusy,
+            "the message's history block keeps changing; try again",
+        ))
+    }
+
+    /// Stores a run of reaction changes of one conversation at once (a busy
+    /// room's toggles, combined by `chat::reactions`): `changes` in order, each
+    /// the full new state of its message after that change (a later change of
+    /// the same message builds on the earlier). They take consecutive revs
+    /// (`record_many`: one insert), each touched message is written once in its
+    /// final state, and then, under the conversation's lock, memory is updated
+    /// and `notify` called for each change in order with the message as that
+    /// change left it. Returns them with their revs. Hold the conversation's
+    /// edit lock.
+    pub async fn update_reactions(
+        &self,
+        live: &Live,
+        changes: Vec<MessageDoc>,
+        mut notify: impl FnMut(&ConversationDoc, &MessageDoc),
+    ) -> Result<Vec<MessageDoc>, ApiError> {
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        let seqs: Vec<i64> = changes.iter().map(|m| m.seq).collect();
+        let first = self.allocate_revs(live, &seqs).await?;
+        let changes: Vec<MessageDoc> = changes
+            .into_iter()
+            .zip(first..)
+            .map(|(mut m, rev)| {
+                m.rev = rev;
+                m
+            })
+            .collect();
+        // Each touched message once, as the last change left it.
+        let mut finals: Vec<&MessageDoc> = Vec::new();
+        for m in changes.iter().rev() {
+            if !finals.iter().any(|f| f.seq == m.seq) {
+                finals.push(m);
+            }
+        }
+        let last = first + changes.len() as i64 - 1;
+        let writes = futures_util::future::try_join_all(
+            finals
+                .iter()
+                .map(|m| self.store.messages.write_reactions(m)),
+        );
+        let (written, raised) =
+            tokio::join!(writes, self.store.conversations.raise_rev(&live.id, last));
+        written?;
+        raised?;
+        for m in &finals {
+            if live.lock().committed(m.seq).is_none() {
+                self.rewrite_in_block(live, m).await?;
+            }
+        }
+        let mut st = live.lock();
+        for m in &changes {
+            st.note_change(m.rev, m.seq);
+            if let Ok(i) = st.window.binary_search_by_key(&m.seq, |w| w.seq) {
+                let merged = st.window[i].merged(m.clone());
+                st.window[i] = merged;
+                st.dirty_blocks.insert(block_of(m.seq));
+            }
+            notify(&st.doc, m);
+        }
+        Ok(changes)
+    }
+
+    /// Consecutive revs for `seqs.len()` changes (message `seqs[i]` by rev
+    /// `first + i`), recorded before anything is written; returns `first`. If
+    /// any of them was taken (a change this copy had not heard of), the whole
+    /// run moves past the stored `last_rev` and tries again; the changes it did
+    /// record point at messages this run then does not change under those revs,
+    /// which a replay sends as they are (harmless, as after a crash).
+    async fn allocate_revs(&self, live: &Live, seqs: &[i64]) -> Result<i64, ApiError> {
+        let n = seqs.len() as i64;
+        let mut first = live.lock().last_rev.saturating_add(1);
+        for _ in 0..REV_ATTEMPTS {
+            if self
+                .store
+                .changes
+                .record_many(&live.id, first, seqs)
+                .await?
+            {
+                return Ok(first);
+            }
+            let stored = self
+                .store
+                .conversations
+                .by_id(&live.id)
+                .await?
+                .map_or(0, |doc| doc.last_rev);
+            first = first.saturating_add(n).max(stored.saturating_add(1));
+        }
+        Err(ApiError::new(
+            crate::error::ErrorCode::ServerBusy,
+            "the conversation's changes keep moving; try again",
+        ))
     }
 
     /// A change counter (`rev`) for a change of message `seq`, recorded before
