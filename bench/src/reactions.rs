@@ -213,7 +213,8 @@ pub async fn scenario(
         "offered_rate": args.rate,
         "toggles": total,
         "offered_secs": r1(offered_secs),
-        "achieved_toggles_per_sec": r1(total as f64 / all_heard_secs.max(0.001)),
+        // Toggles applied per second: what every member heard, per member.
+        "achieved_toggles_per_sec": r1(heard as f64 / members as f64 / all_heard_secs.max(0.001)),
         "deliveries_expected": want,
         "deliveries": heard,
         "lost": want.saturating_sub(heard),

@@ -56,7 +56,11 @@ pub struct MessageDoc {
     /// Reactions, in the order each emoji was first used; each with its
     /// reactors, in the order they reacted (`chat::reactions`). Empty once
     /// deleted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "super::annotations::as_text"
+    )]
     pub reactions: Vec<ReactionDoc>,
     /// The message this one replies to, as it was when this one was sent;
     /// readers refresh `excerpt` and `deleted` from the message itself
@@ -379,7 +383,7 @@ impl MessageStore {
     /// Writes a change of reactions: the reactions and `rev` only, never
     /// `deleted` (as `write_edit`).
     pub async fn write_reactions(&self, message: &MessageDoc) -> mongodb::error::Result<()> {
-        let reactions = mongodb::bson::to_bson(&message.reactions)
+        let reactions = super::annotations::as_text::encode(&message.reactions)
             .map_err(|err| mongodb::error::Error::custom(err.to_string()))?;
         self.coll
             .update_one(
