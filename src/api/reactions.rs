@@ -18,6 +18,29 @@ use crate::state::AppState;
 
 pub struct ReactionsApi;
 
+/// What `addReaction` and `removeReaction` may answer.
+type ToggleErrors = Errors<(
+    Authed,
+    Params,
+    Invalid,
+    Refused,
+    Missing,
+    Clash,
+    Limited,
+    Busy,
+)>;
+
+async fn toggle(
+    state: &AppState,
+    auth: &BearerAuth,
+    id: &MessageId,
+    emoji: &str,
+    on: bool,
+) -> Result<Done, ToggleErrors> {
+    reactions::react(&state.chat, &Caller::from(&auth.0), id, emoji, on).await?;
+    Ok(Done::Done)
+}
+
 /// Who reacted with an emoji.
 #[derive(Object)]
 pub struct ReactorPage {
@@ -63,8 +86,7 @@ impl ReactionsApi {
             Busy,
         )>,
     > {
-        reactions::react(&state.chat, &Caller::from(&auth.0), &id.0, &emoji.0, true).await?;
-        Ok(Done::Done)
+        toggle(&state, &auth, &id, &emoji, true).await
     }
 
     /// Remove my reaction
@@ -96,8 +118,7 @@ impl ReactionsApi {
             Busy,
         )>,
     > {
-        reactions::react(&state.chat, &Caller::from(&auth.0), &id.0, &emoji.0, false).await?;
-        Ok(Done::Done)
+        toggle(&state, &auth, &id, &emoji, false).await
     }
 
     /// List who reacted with an emoji

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn edit(app: &TestApp, who: &Session, id: &str, body: &str) -> Value {
+pub(crate) async fn edit(app: &TestApp, who: &Session, id: &str, body: &str) -> Value {
     expect_json(
         app.send(
             reqwest::Method::PATCH,
@@ -25,7 +25,7 @@ async fn edit(app: &TestApp, who: &Session, id: &str, body: &str) -> Value {
     .await
 }
 
-async fn delete(app: &TestApp, who: &Session, id: &str) {
+pub(crate) async fn delete(app: &TestApp, who: &Session, id: &str) {
     let resp = app
         .send(
             reqwest::Method::DELETE,
@@ -62,6 +62,35 @@ async fn change_while_away(app: &TestApp, alice: &Session, g: &str, ids: &[Strin
     for i in 101..=105 {
         app.said(alice, g, &format!("message {i}")).await;
     }
+}
+
+/// `changes` (a join's replay of changes) name each message of `seqs` exactly
+/// once, ascending by rev.
+pub(crate) fn assert_each_changed_once_by_rev(
+    changes: &[Value],
+    seqs: std::ops::RangeInclusive<i64>,
+) {
+    let named: Vec<i64> = changes
+        .iter()
+        .map(|f| f["seq"].as_i64().unwrap_or(-1))
+        .collect();
+    let mut unique = named.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique,
+        seqs.collect::<Vec<_>>(),
+        "each changed message: {named:?}"
+    );
+    assert_eq!(unique.len(), named.len(), "no message twice: {named:?}");
+    let revs: Vec<i64> = changes
+        .iter()
+        .map(|f| f["rev"].as_i64().unwrap_or(-1))
+        .collect();
+    assert!(
+        revs.windows(2).all(|w| w[0] < w[1]),
+        "ascending by rev: {revs:?}"
+    );
 }
 
 /// What each changed message must look like now.
@@ -110,27 +139,7 @@ async fn a_client_away_gets_each_changed_message_once_as_it_is_now() {
         .collect();
     assert_eq!(new, (101..=105).collect::<Vec<_>>());
     let changes = &frames[new.len()..];
-    let seqs: Vec<i64> = changes
-        .iter()
-        .map(|f| f["seq"].as_i64().unwrap_or(-1))
-        .collect();
-    let mut unique = seqs.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(
-        unique,
-        (1..=40).collect::<Vec<_>>(),
-        "each changed message once: {seqs:?}"
-    );
-    assert_eq!(seqs.len(), 40, "no message twice: {seqs:?}");
-    let revs: Vec<i64> = changes
-        .iter()
-        .map(|f| f["rev"].as_i64().unwrap_or(-1))
-        .collect();
-    assert!(
-        revs.windows(2).all(|w| w[0] < w[1]),
-        "ascending by rev: {revs:?}"
-    );
+    assert_each_changed_once_by_rev(changes, 1..=40);
     for frame in changes {
         let seq = frame["seq"].as_i64().unwrap_or(-1);
         match expected_now(seq) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::changes::{assert_each_changed_once_by_rev, delete, edit};
 use crate::cluster::{joined, two_nodes_with};
 use crate::helpers::*;
 
@@ -280,15 +281,7 @@ async fn limits_deletion_and_strangers_are_refused_cleanly() {
     .await;
 
     // A deleted message loses its reactions and takes no new ones.
-    let resp = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/messages/{id}"),
-            Some(&alice.access),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    delete(&app, &alice, &id).await;
     assert_eq!(reactions_seen(&app, &alice, &g, 1).await, vec![]);
     let code = expect_error(
         react(&app, &bob, &id, "👍", true).await,
@@ -410,27 +403,11 @@ async fn a_client_away_during_edits_deletes_and_200_reaction_changes_gets_each_m
     // changes (ten on each of 1-20).
     for round in 1..=2 {
         for id in &ids[1..=25] {
-            let resp = app
-                .send(
-                    Method::PATCH,
-                    &format!("/api/v1/messages/{id}"),
-                    Some(&alice.access),
-                    Some(json!({ "body": format!("edit {round}") })),
-                )
-                .await;
-            assert_eq!(resp.status(), StatusCode::OK);
+            edit(&app, &alice, id, &format!("edit {round}")).await;
         }
     }
     for id in &ids[21..=40] {
-        let resp = app
-            .send(
-                Method::DELETE,
-                &format!("/api/v1/messages/{id}"),
-                Some(&alice.access),
-                None,
-            )
-            .await;
-        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        delete(&app, &alice, id).await;
     }
     for id in &ids[1..=20] {
         for (who, emoji, on) in [
@@ -465,27 +442,7 @@ async fn a_client_away_during_edits_deletes_and_200_reaction_changes_gets_each_m
         }
         frames.push(f);
     }
-    let seqs: Vec<i64> = frames
-        .iter()
-        .map(|f| f["seq"].as_i64().unwrap_or(-1))
-        .collect();
-    let mut unique = seqs.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(
-        unique,
-        (1..=40).collect::<Vec<_>>(),
-        "each changed message once: {seqs:?}"
-    );
-    assert_eq!(seqs.len(), 40, "{seqs:?}");
-    let revs: Vec<i64> = frames
-        .iter()
-        .map(|f| f["rev"].as_i64().unwrap_or(-1))
-        .collect();
-    assert!(
-        revs.windows(2).all(|w| w[0] < w[1]),
-        "ascending by rev: {revs:?}"
-    );
+    assert_each_changed_once_by_rev(&frames, 1..=40);
     for f in &frames {
         let seq = f["seq"].as_i64().unwrap_or(-1);
         if seq > 20 {

@@ -5,6 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::changes::delete;
 use crate::cluster::{joined, two_nodes_with};
 use crate::helpers::*;
 
@@ -92,15 +93,7 @@ async fn a_reply_shows_the_original_as_it_is_now() {
         "the first 100 characters: {now}"
     );
     // ... and its deletion.
-    let resp = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/messages/{id}"),
-            Some(&alice.access),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    delete(&app, &alice, &id).await;
     let now = reply_to_in_history(&app, &bob, &g, 2).await;
     assert_eq!(
         (now["deleted"].clone(), now["excerpt"].clone()),
@@ -208,15 +201,7 @@ async fn bad_reply_targets_and_strangers_are_refused() {
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
 
     // A deleted message takes no replies.
-    let resp = app
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/messages/{id}"),
-            Some(&alice.access),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    delete(&app, &alice, &id).await;
     assert_eq!(
         expect_error(reply(&app, &bob, &g, "x", &id).await, StatusCode::CONFLICT).await,
         "conflict"
