@@ -381,7 +381,8 @@ async def histories(ctx):
                     raise RuntimeError(f"history of {g} on node{n} answered {st}")
                 for it in data["items"]:
                     items.append({"seq": it["seq"], "id": it["id"], "client_id": it.get("client_id"),
-                                  "deleted": bool(it.get("deleted")), "sender": it.get("sender", {}).get("id")})
+                                  "deleted": bool(it.get("deleted")), "sender": it.get("sender", {}).get("id"),
+                                  "reactions": {r["emoji"]: r["count"] for r in it.get("reactions", [])}})
                 if not data.get("has_more") or not data["items"]:
                     break
                 after = data["items"][-1]["seq"]
@@ -391,7 +392,8 @@ async def histories(ctx):
 
 
 def same_histories(h):
-    vals = [{g: [(i["seq"], i["id"], i["client_id"], i["deleted"]) for i in items] for g, items in per.items()}
+    vals = [{g: [(i["seq"], i["id"], i["client_id"], i["deleted"], sorted(i.get("reactions", {}).items()))
+                 for i in items] for g, items in per.items()}
             for per in h.values()]
     return all(v == vals[0] for v in vals)
 
@@ -507,7 +509,7 @@ async def run_seed(seed, args, bins):
         "groups": ctx.groups, "users": {n: {"id": u["id"], "username": u["username"]} for n, u in ctx.users.items()},
         "faults": rec.faults, "revocations": rec.revocations, "acks": rec.acks, "sent": rec.sent,
         "sessions": rec.sessions, "attempts": rec.attempts, "edits": rec.edits, "notes": rec.notes,
-        "transfers": rec.transfers,
+        "transfers": rec.transfers, "reactions": rec.reactions,
         "histories": hist, "live_violations": live_v, **extra,
     }
     violations, info = checker.check(report)

@@ -12,7 +12,11 @@ checked again with `scripts/chaos --recheck target/chaos/<seed>/report.json`).
    user that started after T + bound succeeded (bound: 5 s, 15 s when a fault
    was active in [T - 12 s, T + 5 s]).
 4. convergence (checked live by the harness, results passed in): owner leases,
-   presence, membership, identical histories on every node.
+   presence, membership, identical histories on every node (reaction counts
+   included).
+5. reactions: every node shows each emoji's count on a message as the clients'
+   last answered toggles leave it (each toggle retried until answered: they are
+   idempotent), and none on a deleted message.
 """
 
 NORMAL_BOUND = 5.0
@@ -81,13 +85,48 @@ def check_nodes_agree(report):
     ref = histories[nodes[0]]
     for n in nodes[1:]:
         for conv in ref:
-            a = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted")) for i in ref[conv]]
-            b = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted")) for i in histories[n].get(conv, [])]
+            a = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), sorted(i.get("reactions", {}).items()))
+                 for i in ref[conv]]
+            b = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), sorted(i.get("reactions", {}).items()))
+                 for i in histories[n].get(conv, [])]
             if a != b:
                 sa, sb = set(a), set(b)
                 out.append(_v("4", f"history of {_label(report).get(conv, conv)} differs between node{nodes[0]} and "
                                    f"node{n} after healing",
                               conv=conv, only_on_first=sorted(sa - sb)[:20], only_on_other=sorted(sb - sa)[:20]))
+    return out
+
+
+def check_reactions(report):
+    """Every node shows each emoji's count as the clients' last answered toggles leave
+    it (0 on a deleted message); an emoji with a toggle never answered is left out."""
+    out = []
+    want = {}
+    unknown = set()
+    for key, r in report.get("reactions", {}).items():
+        mid, emoji, user = key.rsplit("|", 2)
+        if r["outcome"] == "unknown":
+            unknown.add((mid, emoji))
+        elif r["outcome"] == "done":
+            want.setdefault((mid, emoji), set())
+            if r["on"]:
+                want[(mid, emoji)].add(user)
+            else:
+                want[(mid, emoji)].discard(user)
+    for node, per in sorted(report["histories"].items()):
+        shown = {it["id"]: it for items in per.values() for it in items}
+        for (mid, emoji), users in sorted(want.items()):
+            if (mid, emoji) in unknown or mid not in shown:
+                continue
+            it = shown[mid]
+            expected = 0 if it["deleted"] else len(users)
+            got = it.get("reactions", {}).get(emoji, 0)
+            if got != expected:
+                out.append(_v("reactions", f"node{node} shows {got} x {emoji} on {mid}, the clients' last "
+                                           f"answered toggles leave {expected}",
+                              message=mid, emoji=emoji, users=sorted(users), deleted=it["deleted"],
+                              toggles={k: v for k, v in report["reactions"].items()
+                                       if k.startswith(f"{mid}|{emoji}|")}))
     return out
 
 
@@ -268,4 +307,5 @@ def check(report):
     rev_v, bounds = check_revocations(report)
     violations += rev_v
     violations += check_liveness(report)
+    violations += check_reactions(report)
     return violations, {"tolerated_reader_gaps": tolerated, "bounds": bounds, "duplicates": duplicates}

@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import time
+from urllib.parse import quote
 
 import httpx
 from websockets.asyncio.client import connect as ws_connect
@@ -14,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 PASSWORD = "chaos harness passphrase 7731"
 SEND_TIMEOUT = 5.0
+REACTION_EMOJI = ["👍", "🎉", "❤️"]
 
 
 class Recorder:
@@ -29,6 +31,8 @@ class Recorder:
         self.notes = []         # anything odd, with times (not violations)
         self.observed = {}      # per revoked user: counts before the revocation
         self.transfers = []     # ownership transfers of the crown group (`crown`)
+        self.reactions = {}     # "<message>|<emoji>|<user>" -> the toggle's last outcome
+        self.recent = []        # (conversation, message id) of the latest acked messages
 
     def now(self):
         return round(time.monotonic() - self.t0, 3)
@@ -42,6 +46,8 @@ class Recorder:
             {"conv": conv, "seq": seq, "id": mid, "t": self.now(), "node": node, "via": via})
         if cid in self.sent:
             self.sent[cid]["acked"] = True
+        if mid is not None:
+            self.recent = (self.recent + [(conv, mid)])[-30:]
 
 
 class Closed(Exception):
@@ -201,6 +207,8 @@ class Sender:
                 cid = f"{self.name}-{self.n}"
                 self.n += 1
                 await self.deliver(g, cid)
+                if self.ctx.rec.recent and self.rng.random() < 0.3:
+                    await self.react()
                 await asyncio.sleep(self.rng.uniform(0.05, 0.2))
         finally:
             if self.conn is not None:
@@ -224,6 +232,36 @@ class Sender:
             if done:
                 return
         rec["outcome"] = rec["outcome"] or "never acked"
+
+    async def react(self):
+        """Toggles a reaction on one of the latest messages (anyone's), over REST on a
+        random live node, trying again until it is answered: toggles are idempotent, so
+        the last answered toggle of each (message, emoji, user) is its final state. One
+        never answered is recorded as unknown (the checker leaves that emoji out)."""
+        ctx = self.ctx
+        _, mid = self.rng.choice(ctx.rec.recent)
+        emoji = self.rng.choice(REACTION_EMOJI)
+        key = f"{mid}|{emoji}|{self.name}"
+        before = ctx.rec.reactions.get(key, {}).get("on", False)
+        on = not before if self.rng.random() < 0.8 else before
+        path = f"/api/v1/messages/{mid}/reactions/{quote(emoji)}"
+        outcome = "unknown"
+        for _ in range(40):
+            if ctx.rec.now() >= ctx.hard_deadline:
+                break
+            node = await pick_node(ctx, self.rng)
+            st, _ = await call(ctx, node, "PUT" if on else "DELETE", path, self.user["access"])
+            if st == 204:
+                outcome = "done"
+                break
+            if st == 409:
+                outcome = "deleted"
+                break
+            if st in (400, 404, 422):
+                outcome = f"refused {st}"
+                break
+            await asyncio.sleep(0.5 if st == 429 else 0.2)
+        ctx.rec.reactions[key] = {"on": on, "outcome": outcome, "t": ctx.rec.now()}
 
     def _err(self, rec, what):
         if len(rec["errors"]) < 20:

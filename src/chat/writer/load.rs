@@ -14,6 +14,10 @@ use crate::store::messages::{MessageDoc, block_of, block_start};
 /// Consecutive missing seqs after which recovery stops probing beyond the
 /// reservation (documents from before `seq_reserved` existed).
 const PROBE_MISSES: i64 = 4;
+/// The latest changes (edits, deletes, reactions) a load checks against the
+/// blocks, and how far past the stored `last_rev` (a hint) it looks.
+const RELOAD_CHANGES: i64 = 256;
+const RELOAD_CHANGES_BEYOND: i64 = 4;
 
 impl Writers {
     pub(super) async fn load(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
@@ -92,6 +96,24 @@ impl Writers {
             }
             window.sort_by_key(|m| m.seq);
         }
+        // Changes are written to `messages` at once (edits, deletes, reactions)
+        // and to the blocks behind, from the writer's memory; a crash before the
+        // flush, or a block written from a copy that had missed another node's
+        // change, leaves a block older than its messages. The latest changes'
+        // messages are read again by `_id`; a newer copy wins (`merged`) and its
+        // block is written again.
+        let changed = self
+            .changed_messages(id, doc.last_rev, covered_from)
+            .await?;
+        for found in changed {
+            doc.last_rev = doc.last_rev.max(found.rev);
+            if let Ok(i) = window.binary_search_by_key(&found.seq, |m| m.seq) {
+                if window[i].rev < found.rev {
+                    repaired_blocks.insert(block_of(found.seq));
+                    window[i] = window[i].merged(found);
+                }
+            }
+        }
         let dirty_doc = seq != stored_last;
         if let Some(newest) = window.last().filter(|m| m.seq == seq) {
             doc.last_message = Some(last_message(newest));
@@ -117,5 +139,37 @@ impl Writers {
             flushing: tokio::sync::Mutex::new(()),
             advanced: tokio::sync::Notify::new(),
         }))
+    }
+
+    /// The messages (from `seq` `from` on) touched by the latest
+    /// `RELOAD_CHANGES` changes up to the stored `last_rev` and a few beyond it,
+    /// as `messages` holds them now: `_id` lookups only.
+    async fn changed_messages(
+        &self,
+        id: &ConversationId,
+        last_rev: i64,
+        from: i64,
+    ) -> Result<Vec<MessageDoc>, ApiError> {
+        if last_rev <= 0 {
+            return Ok(Vec::new());
+        }
+        let first = (last_rev - RELOAD_CHANGES).max(0) + 1;
+        let records = futures_util::future::try_join_all(
+            (first..=last_rev + RELOAD_CHANGES_BEYOND)
+                .map(|rev| self.store.changes.by_rev(id, rev)),
+        )
+        .await?;
+        let seqs: BTreeSet<i64> = records
+            .into_iter()
+            .flatten()
+            .map(|c| c.seq)
+            .filter(|&seq| seq >= from)
+            .collect();
+        let found = futures_util::future::try_join_all(
+            seqs.into_iter()
+                .map(|seq| self.store.messages.by_seq(id, seq)),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 }
