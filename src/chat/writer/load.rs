@@ -107,11 +107,11 @@ impl Writers {
             .await?;
         for found in changed {
             doc.last_rev = doc.last_rev.max(found.rev);
-            if let Ok(i) = window.binary_search_by_key(&found.seq, |m| m.seq) {
-                if window[i].rev < found.rev {
-                    repaired_blocks.insert(block_of(found.seq));
-                    window[i] = window[i].merged(found);
-                }
+            if let Ok(i) = window.binary_search_by_key(&found.seq, |m| m.seq)
+                && window[i].rev < found.rev
+            {
+                repaired_blocks.insert(block_of(found.seq));
+                window[i] = window[i].merged(found);
             }
         }
         let dirty_doc = seq != stored_last;
