@@ -384,3 +384,57 @@ async fn many_changes_of_few_messages_are_replayed_once_each_also_after_a_restar
     assert_eq!(f["type"], "joined", "{f}");
     assert!(f.get("changes_truncated").is_none(), "{f}");
 }
+
+#[tokio::test]
+async fn a_change_its_block_never_got_survives_a_restart() {
+    // A block written from a copy that had not heard of a change (or a crash
+    // before the flush): the block holds the old text and no reaction, the
+    // message's document the new ones. A restarted node shows the document's.
+    let (mut app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
+    let m = app.said(&alice, &g, "before").await;
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.shut_down().await; // the block is written, with "before"
+    let app = app.another_node().await;
+    let conversation = confab::ids::ConversationId::parse(&g).expect("a conversation id");
+    let (stale, version) = app
+        .state
+        .store
+        .messages
+        .block_for_rewrite(&conversation, 0)
+        .await
+        .expect("the block");
+    edit(&app, &alice, &id, "after").await;
+    let resp = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/messages/{id}/reactions/👍"),
+            Some(&bob.access),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let mut app = app;
+    app.shut_down().await;
+    // Put the old block back, as a stale flush would have left it.
+    let (_, current) = app
+        .state
+        .store
+        .messages
+        .block_for_rewrite(&conversation, 0)
+        .await
+        .expect("the block");
+    assert!(
+        app.state
+            .store
+            .messages
+            .write_block_if(&conversation, 0, &stale, &current)
+            .await
+            .expect("written"),
+        "the stale block went back ({version:?} before)"
+    );
+    let app = app.another_node().await;
+    let page = expect_json(app.history(&alice, &g, "").await, StatusCode::OK).await;
+    let now = &page["items"][0];
+    assert_eq!(now["body"], "after", "{page}");
+    assert_eq!(now["reactions"][0]["count"], 1, "{page}");
+}
