@@ -85,9 +85,9 @@ def check_nodes_agree(report):
     ref = histories[nodes[0]]
     for n in nodes[1:]:
         for conv in ref:
-            a = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), sorted(i.get("reactions", {}).items()))
+            a = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), tuple(sorted(i.get("reactions", {}).items())))
                  for i in ref[conv]]
-            b = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), sorted(i.get("reactions", {}).items()))
+            b = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), tuple(sorted(i.get("reactions", {}).items())))
                  for i in histories[n].get(conv, [])]
             if a != b:
                 sa, sb = set(a), set(b)

@@ -207,7 +207,7 @@ class Sender:
                 cid = f"{self.name}-{self.n}"
                 self.n += 1
                 await self.deliver(g, cid)
-                if self.ctx.rec.recent and self.rng.random() < 0.3:
+                if self.ctx.reactions and self.ctx.rec.recent and self.rng.random() < 0.3:
                     await self.react()
                 await asyncio.sleep(self.rng.uniform(0.05, 0.2))
         finally:
