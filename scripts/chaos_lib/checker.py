@@ -12,11 +12,13 @@ checked again with `scripts/chaos --recheck target/chaos/<seed>/report.json`).
    user that started after T + bound succeeded (bound: 5 s, 15 s when a fault
    was active in [T - 12 s, T + 5 s]).
 4. convergence (checked live by the harness, results passed in): owner leases,
-   presence, membership, identical histories on every node (reaction counts
-   included).
+   presence, membership, identical histories on every node (text and reaction
+   counts included: `history_key`).
 5. reactions: every node shows each emoji's count on a message as the clients'
    last answered toggles leave it (each toggle retried until answered: they are
    idempotent), and none on a deleted message.
+6. edits: an edit answered 200 shows its text on every node, unless the message
+   was deleted (each message is edited at most once, right after its ack).
 """
 
 NORMAL_BOUND = 5.0
@@ -78,6 +80,15 @@ def check_history(report):
     return out, index
 
 
+def history_key(item):
+    """What must be the same on every node for one message of a history: its seq,
+    id, client_id, whether deleted, its text (while not deleted) and its reaction
+    counts."""
+    deleted = bool(item.get("deleted"))
+    return (item["seq"], item["id"], item.get("client_id"), deleted,
+            None if deleted else item.get("body"), tuple(sorted(item.get("reactions", {}).items())))
+
+
 def check_nodes_agree(report):
     out = []
     histories = report["histories"]
@@ -85,10 +96,8 @@ def check_nodes_agree(report):
     ref = histories[nodes[0]]
     for n in nodes[1:]:
         for conv in ref:
-            a = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), tuple(sorted(i.get("reactions", {}).items())))
-                 for i in ref[conv]]
-            b = [(i["seq"], i["id"], i.get("client_id"), i.get("deleted"), tuple(sorted(i.get("reactions", {}).items())))
-                 for i in histories[n].get(conv, [])]
+            a = [history_key(i) for i in ref[conv]]
+            b = [history_key(i) for i in histories[n].get(conv, [])]
             if a != b:
                 sa, sb = set(a), set(b)
                 out.append(_v("4", f"history of {_label(report).get(conv, conv)} differs between node{nodes[0]} and "
@@ -127,6 +136,24 @@ def check_reactions(report):
                               message=mid, emoji=emoji, users=sorted(users), deleted=it["deleted"],
                               toggles={k: v for k, v in report["reactions"].items()
                                        if k.startswith(f"{mid}|{emoji}|")}))
+    return out
+
+
+def check_edits(report):
+    """An edit answered 200 shows its text on every node unless the message was
+    deleted (edits and their texts are recorded since this check exists)."""
+    out = []
+    for node, per in sorted(report["histories"].items()):
+        shown = {it["id"]: it for items in per.values() for it in items}
+        for e in report.get("edits", []):
+            if e.get("op") != "edit" or e.get("status") != 200 or "body" not in e:
+                continue
+            it = shown.get(e["id"])
+            if it is None or it["deleted"] or "body" not in it:
+                continue
+            if it["body"] != e["body"]:
+                out.append(_v("6", f"node{node} shows {it['body']!r} for {e['id']}, edited to {e['body']!r} "
+                                   f"(answered 200 at t={e['t']:.3f})", edit=e, shown=it))
     return out
 
 
@@ -308,4 +335,5 @@ def check(report):
     violations += rev_v
     violations += check_liveness(report)
     violations += check_reactions(report)
+    violations += check_edits(report)
     return violations, {"tolerated_reader_gaps": tolerated, "bounds": bounds, "duplicates": duplicates}

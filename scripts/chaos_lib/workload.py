@@ -246,11 +246,13 @@ class Sender:
         on = not before if self.rng.random() < 0.8 else before
         path = f"/api/v1/messages/{mid}/reactions/{quote(emoji)}"
         outcome = "unknown"
+        tries = []  # (t, node, status) of each try, for the evidence
         for _ in range(40):
             if ctx.rec.now() >= ctx.hard_deadline:
                 break
             node = await pick_node(ctx, self.rng)
             st, _ = await call(ctx, node, "PUT" if on else "DELETE", path, self.user["access"])
+            tries.append((round(ctx.rec.now(), 3), node, st))
             if st == 204:
                 outcome = "done"
                 break
@@ -261,7 +263,7 @@ class Sender:
                 outcome = f"refused {st}"
                 break
             await asyncio.sleep(0.5 if st == 429 else 0.2)
-        ctx.rec.reactions[key] = {"on": on, "outcome": outcome, "t": ctx.rec.now()}
+        ctx.rec.reactions[key] = {"on": on, "outcome": outcome, "t": ctx.rec.now(), "tries": tries[-10:]}
 
     def _err(self, rec, what):
         if len(rec["errors"]) < 20:
@@ -336,10 +338,11 @@ class Sender:
             return
         roll = self.rng.random()
         if roll < 0.08:
+            body = f"{cid} edited by {self.name}"
             st, _ = await call(self.ctx, node, "PATCH", f"/api/v1/messages/{mid}", self.user["access"],
-                               {"body": f"{cid} edited by {self.name}"})
+                               {"body": body})
             self.ctx.rec.edits.append({"t": self.ctx.rec.now(), "op": "edit", "id": mid, "cid": cid,
-                                       "node": node, "status": st})
+                                       "node": node, "status": st, "body": body})
         elif roll < 0.12:
             st, _ = await call(self.ctx, node, "DELETE", f"/api/v1/messages/{mid}", self.user["access"])
             self.ctx.rec.edits.append({"t": self.ctx.rec.now(), "op": "delete", "id": mid, "cid": cid,

@@ -38,6 +38,8 @@ use crate::ids::ConversationId;
 
 /// One toggle waiting for its conversation's edit lock.
 struct Queued {
+    /// Unique on this node (`Toggles::withdraw`).
+    ticket: u64,
     message_id: MessageId,
     emoji: String,
     caller: Caller,
@@ -52,9 +54,15 @@ struct Queued {
 #[derive(Default)]
 pub struct Toggles {
     waiting: Mutex<HashMap<ConversationId, Vec<Queued>>>,
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 impl Toggles {
+    fn ticket(&self) -> u64 {
+        self.tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn push(&self, conversation: &ConversationId, toggle: Queued) {
         self.waiting
             .lock()
@@ -64,12 +72,36 @@ impl Toggles {
             .push(toggle);
     }
 
+    /// The toggles queued for the conversation, but not those whose caller
+    /// stopped waiting (its request went away unanswered).
     fn take(&self, conversation: &ConversationId) -> Vec<Queued> {
-        self.waiting
+        let mut taken = self
+            .waiting
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(conversation)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        taken.retain(|toggle| !toggle.done.is_closed());
+        taken
+    }
+
+    /// Takes the toggle back out of the queue: `false` when someone took it to
+    /// apply it already (then it will be answered).
+    fn withdraw(&self, conversation: &ConversationId, ticket: u64) -> bool {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(queue) = waiting.get_mut(conversation) else {
+            return false;
+        };
+        let before = queue.len();
+        queue.retain(|toggle| toggle.ticket != ticket);
+        let withdrawn = queue.len() != before;
+        if queue.is_empty() {
+            waiting.remove(conversation);
+        }
+        withdrawn
     }
 }
 
@@ -118,9 +150,11 @@ pub async fn react(
         return Err(ApiError::forbidden("only members may react"));
     }
     let (done, outcome) = oneshot::channel();
+    let ticket = chat.toggles.ticket();
     chat.toggles.push(
         &room.live.id,
         Queued {
+            ticket,
             message_id: message_id.clone(),
             emoji,
             caller: caller.clone(),
@@ -128,16 +162,23 @@ pub async fn react(
             done,
         },
     );
-    let edits = edits_of(chat, &room).await?;
-    // This toggle, and every other queued meanwhile, unless whoever held the
-    // lock before took them. Applied in a task of its own, holding the lock:
-    // the toggles of others must be answered even if this caller goes away.
-    let batch = chat.toggles.take(&room.live.id);
-    if !batch.is_empty() {
-        let (chat, live) = (chat.clone(), Arc::clone(&room.live));
-        tokio::spawn(async move { apply(&chat, &live, &edits, batch).await });
-    } else {
-        drop(edits);
+    match edits_of(chat, &room).await {
+        Ok(edits) => {
+            // This toggle, and every other queued meanwhile, unless whoever held
+            // the lock before took them. Applied in a task of its own, holding
+            // the lock: the toggles of others must be answered even if this
+            // caller goes away.
+            let batch = chat.toggles.take(&room.live.id);
+            if !batch.is_empty() {
+                let (chat, live) = (chat.clone(), Arc::clone(&room.live));
+                tokio::spawn(async move { apply(&chat, &live, &edits, batch).await });
+            }
+        }
+        // Refused: the toggle leaves the queue, or a later lock holder would
+        // apply it after this caller was told it failed (and had perhaps
+        // toggled back since). If one took it already, its answer stands.
+        Err(err) if chat.toggles.withdraw(&room.live.id, ticket) => return Err(err),
+        Err(_) => {}
     }
     outcome.await.map_err(|_| {
         ApiError::new(
@@ -317,6 +358,40 @@ mod tests {
             username: format!("user_{id}"),
             role: Role::User,
         }
+    }
+
+    #[test]
+    fn a_refused_toggle_leaves_the_queue_and_an_abandoned_one_is_not_applied() {
+        let toggles = Toggles::default();
+        let conv: ConversationId = "c".into();
+        let queue = |toggles: &Toggles| {
+            let (done, outcome) = oneshot::channel();
+            let ticket = toggles.ticket();
+            toggles.push(
+                &conv,
+                Queued {
+                    ticket,
+                    message_id: MessageId::new(&conv, 1),
+                    emoji: "👍".into(),
+                    caller: caller("a"),
+                    on: true,
+                    done,
+                },
+            );
+            (ticket, outcome)
+        };
+        let (refused, _waits) = queue(&toggles);
+        let (kept, _waits_too) = queue(&toggles);
+        let (abandoned, gone) = queue(&toggles);
+        assert!(toggles.withdraw(&conv, refused));
+        assert!(!toggles.withdraw(&conv, refused), "withdrawn once");
+        drop(gone); // its caller went away unanswered
+        let taken: Vec<u64> = toggles.take(&conv).iter().map(|t| t.ticket).collect();
+        assert_eq!(taken, [kept], "not {refused} nor {abandoned}");
+        assert!(
+            !toggles.withdraw(&conv, kept),
+            "taken to be applied: its answer comes from whoever took it"
+        );
     }
 
     #[test]

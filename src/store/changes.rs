@@ -38,28 +38,6 @@ impl ChangeStore {
         }
     }
 
-    /// Records that change `rev` touched message `seq`; `false` when `rev` was
-    /// taken already (the unique `_id` decides).
-    #[tracing::instrument(name = "store.changes.record", level = "info", skip(self), fields(conversation = %conversation_id), err)]
-    pub async fn record(
-        &self,
-        conversation_id: &ConversationId,
-        rev: i64,
-        seq: i64,
-    ) -> mongodb::error::Result<bool> {
-        let change = ChangeDoc {
-            id: change_id(conversation_id, rev),
-            conversation_id: conversation_id.clone(),
-            rev,
-            seq,
-        };
-        match self.coll.insert_one(&change).await {
-            Ok(_) => Ok(true),
-            Err(err) if super::is_duplicate_key(&err) => Ok(false),
-            Err(err) => Err(err),
-        }
-    }
-
     /// Records changes `first..first + seqs.len()` (consecutive revs), change
     /// `first + i` touching message `seqs[i]`; `false` when any of those revs
     /// was taken already (the others may be recorded: a recorded change that

@@ -273,7 +273,7 @@ async fn a_rev_is_never_handed_out_twice_across_restarts() {
         .state
         .store
         .changes
-        .record(&conversation, 2, m["seq"].as_i64().expect("seq"))
+        .record_many(&conversation, 2, &[m["seq"].as_i64().expect("seq")])
         .await
         .expect("recorded");
     assert!(recorded);

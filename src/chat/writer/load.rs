@@ -21,6 +21,7 @@ const RELOAD_CHANGES_BEYOND: i64 = 4;
 
 impl Writers {
     pub(super) async fn load(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
+        let resyncs = self.resyncs.load(std::sync::atomic::Ordering::Acquire);
         let messages = &self.store.messages;
         let mut doc = self
             .store
@@ -122,6 +123,10 @@ impl Writers {
         doc.last_seq = seq;
         let mut state = LiveState::new(doc, seq + 1, covered_from);
         state.dirty_doc = dirty_doc;
+        // Copies were marked unsure while this load read (`resync_all`): what it
+        // read may predate changes this node never heard of, and `resync_all`
+        // could not mark a copy that did not exist yet.
+        state.broken = self.resyncs.load(std::sync::atomic::Ordering::Acquire) != resyncs;
         state.dirty_blocks.extend(repaired_blocks);
         for message in window {
             if let Some(cid) = &message.client_id {

@@ -124,6 +124,11 @@ pub struct Writers {
     /// stored there): the next load of the conversation starts beyond them. Kept
     /// until that load; memory only (after a crash `load` finds the message).
     taken: DashMap<ConversationId, i64>,
+    /// Bumped whenever copies are marked unsure (`resync_all`, `resync`): a
+    /// load that began before the bump may have read the database before
+    /// changes this node never heard of, so its copy starts unsure too and
+    /// reloads at its first use (`load`). Memory only, like the copies.
+    resyncs: std::sync::atomic::AtomicU64,
 }
 
 /// A send refused because its conversation's copy reloads first
@@ -142,6 +147,7 @@ impl Writers {
             live: DashMap::new(),
             arrived_while_loading: DashMap::new(),
             taken: DashMap::new(),
+            resyncs: std::sync::atomic::AtomicU64::new(0),
             store,
             fanout,
             index,
@@ -338,7 +344,7 @@ mod tests {
     use crate::store::Store;
     use crate::store::messages::{BLOCK_SIZE, MessageDoc, block_start};
 
-    fn message(seq: i64) -> MessageDoc {
+    pub(super) fn message(seq: i64) -> MessageDoc {
         MessageDoc {
             id: MessageId::new(&"c".into(), seq),
             conversation_id: "c".into(),
@@ -357,7 +363,7 @@ mod tests {
         }
     }
 
-    fn state(last: i64) -> LiveState {
+    pub(super) fn state(last: i64) -> LiveState {
         let doc = crate::store::ConversationStore::new_doc(
             "c".into(),
             crate::store::conversations::ConversationKind::Group,
@@ -434,7 +440,16 @@ mod tests {
         assert_eq!(announced, [10]);
     }
 
-    async fn writers_with(live: LiveState) -> (Arc<Writers>, Arc<Live>) {
+    pub(super) fn live_of(st: LiveState) -> Arc<Live> {
+        Arc::new(Live {
+            id: "c".into(),
+            state: Mutex::new(st),
+            flushing: tokio::sync::Mutex::new(()),
+            advanced: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub(super) async fn writers_with(live: LiveState) -> (Arc<Writers>, Arc<Live>) {
         // The client connects lazily: these tests never reach the database.
         let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:1")
             .await
@@ -444,12 +459,7 @@ mod tests {
             Arc::new(crate::realtime::hub::Hub::default()),
             Arc::new(crate::chat::search::port::NoIndex),
         );
-        let live = Arc::new(Live {
-            id: "c".into(),
-            state: Mutex::new(live),
-            flushing: tokio::sync::Mutex::new(()),
-            advanced: tokio::sync::Notify::new(),
-        });
+        let live = live_of(live);
         let cell = OnceCell::new_with(Some(Arc::clone(&live)));
         writers.live.insert("c".into(), Arc::new(cell));
         (writers, live)

@@ -43,13 +43,22 @@ impl Writers {
             return Err(deleted_already());
         }
         let mut updated = updated.clone();
-        updated.rev = self.allocate_rev(live, updated.seq).await?;
+        updated.rev = self.allocate_revs(live, &[updated.seq]).await?;
         let updated = &updated;
-        if updated.deleted {
-            self.store.messages.replace(updated).await?;
-        } else {
-            self.store.messages.write_edit(updated).await?;
-        }
+        let messages = &self.store.messages;
+        let write = async {
+            if updated.deleted {
+                messages.replace(updated).await
+            } else {
+                messages.write_edit(updated).await
+            }
+        };
+        let (written, raised) = tokio::join!(
+            write,
+            self.store.conversations.raise_rev(&live.id, updated.rev)
+        );
+        written?;
+        raised?;
         if live.lock().committed(updated.seq).is_none() {
             self.rewrite_in_block(live, updated).await?;
         }
@@ -73,6 +82,8 @@ impl Writers {
         }
         self.index.learn(&now);
         notify(&st.doc, &now);
+        drop(st);
+        self.follow_current(live, std::slice::from_ref(&now));
         Ok(now)
     }
 
@@ -172,6 +183,8 @@ impl Writers {
             }
             notify(&st.doc, m);
         }
+        drop(st);
+        self.follow_current(live, &changes);
         Ok(changes)
     }
 
@@ -180,7 +193,9 @@ impl Writers {
     /// any of them was taken (a change this copy had not heard of), the whole
     /// run moves past the stored `last_rev` and tries again; the changes it did
     /// record point at messages this run then does not change under those revs,
-    /// which a replay sends as they are (harmless, as after a crash).
+    /// which a replay sends as they are (harmless, as after a crash). The
+    /// conversation's `last_rev` is raised by the caller, with its writes: it
+    /// is only a hint (a load looks a few revs past it, `load`).
     async fn allocate_revs(&self, live: &Live, seqs: &[i64]) -> Result<i64, ApiError> {
         let n = seqs.len() as i64;
         let mut first = live.lock().last_rev.saturating_add(1);
@@ -200,37 +215,6 @@ impl Writers {
                 .await?
                 .map_or(0, |doc| doc.last_rev);
             first = first.saturating_add(n).max(stored.saturating_add(1));
-        }
-        Err(ApiError::new(
-            crate::error::ErrorCode::ServerBusy,
-            "the conversation's changes keep moving; try again",
-        ))
-    }
-
-    /// A change counter (`rev`) for a change of message `seq`, recorded before
-    /// the change is written (`store::changes`) and then raised in the
-    /// conversation's document. A rev found taken (a change this copy has not
-    /// heard of: another node's, or one recorded before a crash) is skipped. A
-    /// crash after the record leaves a change that points at an unchanged
-    /// message: a replay sends that message's current state once more, which
-    /// a client merging by (`seq`, `rev`) ignores.
-    async fn allocate_rev(&self, live: &Live, seq: i64) -> Result<i64, ApiError> {
-        let mut rev = live.lock().last_rev.saturating_add(1);
-        for attempt in 0..REV_ATTEMPTS {
-            if self.store.changes.record(&live.id, rev, seq).await? {
-                self.store.conversations.raise_rev(&live.id, rev).await?;
-                return Ok(rev);
-            }
-            let stored = match attempt {
-                0 => self
-                    .store
-                    .conversations
-                    .by_id(&live.id)
-                    .await?
-                    .map_or(0, |doc| doc.last_rev),
-                _ => 0,
-            };
-            rev = rev.max(stored).saturating_add(1);
         }
         Err(ApiError::new(
             crate::error::ErrorCode::ServerBusy,
