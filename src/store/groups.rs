@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{BoundedCache, Changed};
 use super::ensure_index;
+use super::user_groups::UserGroups;
 use crate::ids::{GroupId, UserId};
 use crate::permissions::GroupRole;
 
@@ -80,6 +81,8 @@ pub struct GroupStore {
     groups_of_cache: BoundedCache<UserId, std::sync::Arc<Vec<GroupId>>>,
     /// The other nodes' caches (cluster mode): told of every change.
     peers: super::cache::Peers,
+    /// Each user's groups, a superset of their memberships (`user_groups`).
+    user_groups: UserGroups,
 }
 
 fn role_bson(role: GroupRole) -> mongodb::bson::Bson {
@@ -96,6 +99,7 @@ impl GroupStore {
             group_cache: BoundedCache::new(GROUP_CACHE_CAPACITY),
             groups_of_cache: BoundedCache::new(GROUPS_OF_CACHE_CAPACITY),
             peers,
+            user_groups: UserGroups::new(db),
         }
     }
 
@@ -150,7 +154,24 @@ impl GroupStore {
         .await?;
         ensure_index(&self.members, doc! { "user_id": 1 }, "user_id", false).await?;
         ensure_index(&self.groups, doc! { "visibility": 1 }, "visibility", false).await?;
-        self.migrate_membership_ids().await
+        self.migrate_membership_ids().await?;
+        self.migrate_user_groups().await
+    }
+
+    /// Fills `user_groups` from `memberships`, once per database (one scan, at
+    /// start-up). Memberships added meanwhile by other nodes add themselves;
+    /// one removed meanwhile may come back as an extra entry, pruned by its
+    /// first reader (`user_groups` is a superset).
+    async fn migrate_user_groups(&self) -> mongodb::error::Result<()> {
+        const NAME: &str = "user_groups_v1";
+        if super::users::migrated(&self.db, NAME).await? {
+            return Ok(());
+        }
+        let all: Vec<MembershipDoc> = self.members.find(doc! {}).await?.try_collect().await?;
+        self.user_groups
+            .fill(all.into_iter().map(|m| (m.user_id, m.group_id)))
+            .await?;
+        super::users::mark_migrated(&self.db, NAME).await
     }
 
     /// Re-keys memberships stored with a random `_id` to `membership_id`, keeping
@@ -391,6 +412,11 @@ impl GroupStore {
             role,
             joined_at: super::now(),
         };
+        // The user's groups first: they may list more than the memberships,
+        // never fewer.
+        self.user_groups
+            .add(user_id, std::slice::from_ref(group_id))
+            .await?;
         let inserted = self.members.insert_one(&membership).await;
         self.peers.tell(Changed::Membership(membership.id.clone()));
         self.groups_of_cache.invalidate(user_id);
@@ -460,7 +486,12 @@ impl GroupStore {
             Ok(done) if done.deleted_count > 0 => self.membership_cache.set(id, None),
             _ => self.membership_cache.invalidate(&id),
         }
-        Ok(result?.deleted_count > 0)
+        let removed = result?.deleted_count > 0;
+        if removed && let Err(err) = self.user_groups.remove(user_id, group_id).await {
+            // An extra entry: its next reader finds no membership and prunes it.
+            tracing::warn!(error = %err, group = %group_id, user = %user_id, "a removed membership stays in user_groups until pruned");
+        }
+        Ok(removed)
     }
 
     /// A page of members in joining order, after the `joined_key` `cursor`.
@@ -493,9 +524,10 @@ impl GroupStore {
         Ok(docs.into_iter().map(|m| m.user_id).collect())
     }
 
-    /// Every group the user is a member of (search's scope): memory, or one
-    /// query (a scan of `memberships` on FerretDB, an index on MongoDB) when not
-    /// cached.
+    /// Every group the user is a member of (search's scope, "my groups"):
+    /// memory, or the user's `user_groups` document (`_id`) with each entry
+    /// checked against its membership (memory or `_id`); entries without one
+    /// are pruned.
     pub async fn groups_of(
         &self,
         user_id: &UserId,
@@ -510,32 +542,53 @@ impl GroupStore {
         Ok(found)
     }
 
-    #[tracing::instrument(name = "store.groups.groups_of", level = "info", skip(self), fields(user = %user_id), err)]
     async fn find_groups_of(&self, user_id: &UserId) -> mongodb::error::Result<Vec<GroupId>> {
-        let docs: Vec<MembershipDoc> = self
-            .members
-            .find(doc! { "user_id": user_id })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(docs.into_iter().map(|m| m.group_id).collect())
+        let Some(listed) = self.user_groups.of(user_id).await? else {
+            return Ok(Vec::new());
+        };
+        let checked = futures_util::future::try_join_all(
+            listed.groups.iter().map(|g| self.membership(g, user_id)),
+        )
+        .await?;
+        let mut groups: Vec<GroupId> = listed
+            .groups
+            .iter()
+            .zip(&checked)
+            .filter(|(_, membership)| membership.is_some())
+            .map(|(g, _)| g.clone())
+            .collect();
+        if groups.len() < listed.groups.len() {
+            // Left, removed, or the group deleted: not kept (unless a group was
+            // added meanwhile; then the next reader prunes).
+            if let Err(err) = self
+                .user_groups
+                .prune(user_id, &listed.version, &groups)
+                .await
+            {
+                tracing::warn!(error = %err, user = %user_id, "user_groups not pruned");
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
     }
 
-    /// The user's memberships after the group id `cursor`, in group id order.
-    #[tracing::instrument(name = "store.groups.memberships_of", level = "info", skip(self), fields(user = %user_id), err)]
+    /// The user's memberships after the group id `cursor`, in group id order:
+    /// from `groups_of` (memory or `_id` lookups), never a query of
+    /// `memberships` by user.
     pub async fn memberships_of(
         &self,
         user_id: &UserId,
         after: Option<&str>,
         limit: u32,
     ) -> mongodb::error::Result<Vec<MembershipDoc>> {
-        super::keyset_page(
-            &self.members,
-            doc! { "user_id": user_id },
-            "group_id",
-            after,
-            limit,
-        )
-        .await
+        let groups = self.groups_of(user_id).await?;
+        let page = groups
+            .iter()
+            .filter(|g| after.is_none_or(|after| g.as_str() > after))
+            .take(limit as usize);
+        let found =
+            futures_util::future::try_join_all(page.map(|g| self.membership(g, user_id))).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 }

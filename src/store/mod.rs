@@ -13,6 +13,7 @@ pub mod locks;
 pub mod messages;
 pub mod threads;
 pub mod tokens;
+pub mod user_groups;
 pub mod users;
 
 use std::time::Duration;

@@ -33,4 +33,5 @@ mod search;
 mod security;
 mod shutdown;
 mod storage;
+mod user_groups;
 mod users;
