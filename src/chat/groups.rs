@@ -143,10 +143,7 @@ pub async fn create(
         Vec::new(),
     );
     store.conversations.insert(&conversation).await?;
-    store
-        .groups
-        .add_member(&group.id, &caller.id, GroupRole::Owner)
-        .await?;
+    super::memberships::add(chat, None, &group.id, &caller.id, GroupRole::Owner).await?;
     group.member_count = 1;
     tracing::info!(event = "group_created", group_id = %group.id, owner = %caller.id);
     Ok(group)
@@ -159,6 +156,8 @@ pub async fn mine(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<GroupDoc>, Option<String>), ApiError> {
+    // Through the chat's reader first: it prunes what the user left.
+    super::memberships::groups_of(chat, &caller.id).await?;
     let memberships = chat
         .store
         .groups
@@ -274,12 +273,7 @@ pub async fn join(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<GroupDoc
         &group,
         "only public groups can be joined",
     )?;
-    if chat
-        .store
-        .groups
-        .add_member(id, &caller.id, GroupRole::Member)
-        .await?
-    {
+    if super::memberships::add(chat, None, id, &caller.id, GroupRole::Member).await? {
         chat.changes
             .membership_changed(id, &caller.id, MembershipChange::Added(GroupRole::Member));
     }
@@ -330,13 +324,7 @@ pub async fn leave(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(), Api
         .membership(id, &caller.id)
         .await?
         .ok_or_else(|| ApiError::not_found("membership"))?;
-    members.still_held()?;
-    if !chat
-        .store
-        .groups
-        .remove_member(id, &caller.id, stored.role)
-        .await?
-    {
+    if !super::memberships::remove(chat, Some(&members), id, &caller.id, stored.role).await? {
         return Err(changed_meanwhile());
     }
     unsubscribe(chat, id, &caller.id);
@@ -425,8 +413,7 @@ pub async fn put_member(
                 &group,
                 "your role does not allow adding members with that role",
             )?;
-            members.still_held()?;
-            if chat.store.groups.add_member(id, &target.id, role).await? {
+            if super::memberships::add(chat, Some(&members), id, &target.id, role).await? {
                 chat.changes
                     .membership_changed(id, &target.id, MembershipChange::Added(role));
             }
@@ -479,13 +466,7 @@ pub async fn remove_member(
         &group,
         "your role does not allow removing this member",
     )?;
-    members.still_held()?;
-    if !chat
-        .store
-        .groups
-        .remove_member(id, user_id, stored_role)
-        .await?
-    {
+    if !super::memberships::remove(chat, Some(&members), id, user_id, stored_role).await? {
         return Err(changed_meanwhile());
     }
     unsubscribe(chat, id, user_id);

@@ -7,6 +7,7 @@ pub mod access;
 pub mod dms;
 pub mod fanout;
 pub mod groups;
+pub mod memberships;
 pub mod messages;
 pub mod people;
 pub mod reactions;

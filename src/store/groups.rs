@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::cache::{BoundedCache, Changed};
 use super::ensure_index;
 use super::user_groups::UserGroups;
+
+mod scope;
 use crate::ids::{GroupId, UserId};
 use crate::permissions::GroupRole;
 
@@ -522,73 +524,5 @@ impl GroupStore {
             .try_collect()
             .await?;
         Ok(docs.into_iter().map(|m| m.user_id).collect())
-    }
-
-    /// Every group the user is a member of (search's scope, "my groups"):
-    /// memory, or the user's `user_groups` document (`_id`) with each entry
-    /// checked against its membership (memory or `_id`); entries without one
-    /// are pruned.
-    pub async fn groups_of(
-        &self,
-        user_id: &UserId,
-    ) -> mongodb::error::Result<std::sync::Arc<Vec<GroupId>>> {
-        if let Some(cached) = self.groups_of_cache.get(user_id) {
-            return Ok(cached);
-        }
-        let epoch = self.groups_of_cache.epoch();
-        let found = std::sync::Arc::new(self.find_groups_of(user_id).await?);
-        self.groups_of_cache
-            .fill(epoch, user_id.clone(), std::sync::Arc::clone(&found));
-        Ok(found)
-    }
-
-    async fn find_groups_of(&self, user_id: &UserId) -> mongodb::error::Result<Vec<GroupId>> {
-        let Some(listed) = self.user_groups.of(user_id).await? else {
-            return Ok(Vec::new());
-        };
-        let checked = futures_util::future::try_join_all(
-            listed.groups.iter().map(|g| self.membership(g, user_id)),
-        )
-        .await?;
-        let mut groups: Vec<GroupId> = listed
-            .groups
-            .iter()
-            .zip(&checked)
-            .filter(|(_, membership)| membership.is_some())
-            .map(|(g, _)| g.clone())
-            .collect();
-        if groups.len() < listed.groups.len() {
-            // Left, removed, or the group deleted: not kept (unless a group was
-            // added meanwhile; then the next reader prunes).
-            if let Err(err) = self
-                .user_groups
-                .prune(user_id, &listed.version, &groups)
-                .await
-            {
-                tracing::warn!(error = %err, user = %user_id, "user_groups not pruned");
-            }
-        }
-        groups.sort();
-        groups.dedup();
-        Ok(groups)
-    }
-
-    /// The user's memberships after the group id `cursor`, in group id order:
-    /// from `groups_of` (memory or `_id` lookups), never a query of
-    /// `memberships` by user.
-    pub async fn memberships_of(
-        &self,
-        user_id: &UserId,
-        after: Option<&str>,
-        limit: u32,
-    ) -> mongodb::error::Result<Vec<MembershipDoc>> {
-        let groups = self.groups_of(user_id).await?;
-        let page = groups
-            .iter()
-            .filter(|g| after.is_none_or(|after| g.as_str() > after))
-            .take(limit as usize);
-        let found =
-            futures_util::future::try_join_all(page.map(|g| self.membership(g, user_id))).await?;
-        Ok(found.into_iter().flatten().collect())
     }
 }

@@ -1372,15 +1372,41 @@ async fn with_redis_unreachable_a_node_that_never_owned_a_conversation_refuses_i
     // node never owned it: a send is refused (503, send again) rather than risk a
     // second writer (issue 20: readers missed messages written by two nodes).
     // Membership changes are refused too: nobody can tell whether another node
-    // is inside the same change (they need the cluster-wide lock).
-    let app = spawn_app_with(&[
-        ("REDIS_URL", "redis://127.0.0.1:1"),
-        ("REDIS_NAMESPACE", "alone"),
-    ])
-    .await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let g = app.group(&alice, "Alone", "public").await;
+    // is inside the same change (they need the cluster-wide lock), and that
+    // includes creating a group and joining one (the user's groups document is
+    // written under the user's lock).
+    let before = spawn_app().await;
+    let alice = before.user("alice").await;
+    let bob = before.user("bob").await;
+    let g = before.group(&alice, "Alone", "public").await;
+    let app = before
+        .another_node_with(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("REDIS_NAMESPACE", "alone"),
+        ])
+        .await;
+    let refused = app
+        .post(
+            "/api/v1/groups",
+            Some(&alice.access),
+            json!({ "name": "Another" }),
+        )
+        .await;
+    assert_eq!(
+        expect_error(refused, StatusCode::SERVICE_UNAVAILABLE).await,
+        "server_busy"
+    );
+    let refused = app
+        .post(
+            &format!("/api/v1/groups/{g}/join"),
+            Some(&bob.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        expect_error(refused, StatusCode::SERVICE_UNAVAILABLE).await,
+        "server_busy"
+    );
     assert_eq!(
         expect_error(
             app.set_member(&alice, &g, &bob, "admin").await,

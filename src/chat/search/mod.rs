@@ -115,10 +115,7 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
             }
         }
         None => Scope {
-            conversations: chat
-                .store
-                .groups
-                .groups_of(&caller.id)
+            conversations: crate::chat::memberships::groups_of(chat, &caller.id)
                 .await?
                 .iter()
                 .map(|group| group.conversation())
