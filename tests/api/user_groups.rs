@@ -146,3 +146,27 @@ async fn a_database_from_before_user_groups_is_filled_at_start() {
         .await;
     assert!(document_of(&node, &alice).await.is_some());
 }
+
+#[tokio::test]
+async fn concurrent_joins_through_two_nodes_are_all_listed() {
+    let (a, b) = crate::cluster::two_nodes().await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let mut groups = Vec::new();
+    for i in 0..12 {
+        groups.push(a.group(&alice, &format!("G{i}"), "public").await);
+    }
+    // Every join writes bob's one `user_groups` document, at once, from both nodes.
+    let joins = groups.iter().enumerate().map(|(i, g)| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        crate::cluster::joined(node, &bob, g)
+    });
+    futures_util::future::join_all(joins).await;
+    groups.sort();
+    let fresh = a.another_node().await;
+    assert_eq!(listed(&fresh, &bob).await, groups, "every join is listed");
+    let stored = document_of(&fresh, &bob)
+        .await
+        .and_then(|d| d.get_array("groups").ok().map(Vec::len));
+    assert_eq!(stored, Some(groups.len()), "and stored");
+}
