@@ -2,10 +2,9 @@
 //! 2- and 3-character n-grams (lowercased), so any part of a word is found
 //! (`chat::search::query::Clause::Word`), text without spaces included.
 //!
-//! A search asks for candidates that hold every n-gram of every clause, newest
-//! first, and collects only those in the caller's scope (a filter on every
-//! collected document, outside the query: the given conversations, or a DM
-//! whose `reader` the caller is; `Membership`). The chat core then checks
+//! A search asks for candidates that hold every n-gram of every clause *and*
+//! lie in the caller's scope (a mandatory clause: the given conversations, or
+//! a DM whose `reader` the caller is), newest first. The chat core then checks
 //! each candidate against the message as stored now (`chat::search`), which
 //! also gives the highlights; bodies are therefore not stored here.
 //!
@@ -18,7 +17,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::columnar::Column;
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
@@ -29,7 +28,7 @@ use tantivy::{
     DocId, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term,
 };
 
-use crate::chat::search::{Candidate, Clause, Find, Key, fixed_hash, tie_of};
+use crate::chat::search::{Candidate, Clause, Find, Key, tie_of};
 use crate::ids::{MessageId, UserId};
 use crate::store::messages::MessageDoc;
 
@@ -58,8 +57,6 @@ struct Fields {
     id: Field,
     conversation: Field,
     reader: Field,
-    conversation_hash: Field,
-    reader_hash: Field,
     sender: Field,
     at: Field,
     tie: Field,
@@ -82,10 +79,8 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         id: schema.add_text_field("id", STRING | STORED),
-        conversation: schema.add_text_field("conversation", STRING | STORED),
-        reader: schema.add_text_field("reader", STRING | STORED),
-        conversation_hash: schema.add_u64_field("conversation_hash", FAST),
-        reader_hash: schema.add_u64_field("reader_hash", FAST),
+        conversation: schema.add_text_field("conversation", STRING | FAST),
+        reader: schema.add_text_field("reader", STRING | FAST),
         sender: schema.add_text_field("sender", STRING),
         at: schema.add_i64_field("at", FAST | INDEXED),
         tie: schema.add_u64_field("tie", FAST),
@@ -149,13 +144,8 @@ impl TantivyIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, message.id.as_str());
         doc.add_text(f.conversation, message.conversation_id.as_str());
-        doc.add_u64(
-            f.conversation_hash,
-            fixed_hash(message.conversation_id.as_str()),
-        );
         for reader in readers {
             doc.add_text(f.reader, reader.as_str());
-            doc.add_u64(f.reader_hash, fixed_hash(reader.as_str()));
         }
         doc.add_text(f.sender, message.sender_id.as_str());
         doc.add_i64(f.at, message.created_at.timestamp_millis());
@@ -303,15 +293,7 @@ impl TantivyIndex {
                 continue;
             }
             let stored: TantivyDocument = searcher.doc(address)?;
-            let Some(id) = stored.get_first(f.id).and_then(|v| v.as_str()) else {
-                continue;
-            };
-            let conversation = stored
-                .get_first(f.conversation)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default();
-            let readers = stored.get_all(f.reader).filter_map(|v| v.as_str());
-            if in_scope(&find.scope, conversation, readers) {
+            if let Some(id) = stored.get_first(f.id).and_then(|v| v.as_str()) {
                 candidates.push(Candidate {
                     id: MessageId::from_trusted(id),
                     key,
@@ -322,31 +304,37 @@ impl TantivyIndex {
     }
 }
 
-/// Whether a document of one segment may lie in a search's scope: the hash
-/// of its conversation is one of the scope's conversations', or the hash of
-/// the caller one of its `reader`s' (a DM). A hash can collide, so every
-/// candidate collected is checked exactly afterwards (`in_scope`): a
-/// collision can only take a place in a round, never show a message.
+/// Whether a document of one segment lies in a search's scope: its
+/// conversation is one of the scope's, or the caller is one of its `reader`s
+/// (a DM). Compared as the segment's term ordinals of the two fast fields, so
+/// exactly (no hashing), and a scope naming nothing this segment holds lets
+/// nothing through.
 struct Membership {
-    conversation: Option<Column<u64>>,
+    conversation: Option<StrColumn>,
     conversations: std::collections::HashSet<u64>,
-    reader: Option<(Column<u64>, u64)>,
+    reader: Option<(StrColumn, u64)>,
 }
 
 impl Membership {
     fn of(segment: &SegmentReader, scope: &crate::chat::search::Scope) -> Self {
         let fast = segment.fast_fields();
-        let conversations: std::collections::HashSet<u64> = scope
-            .conversations
-            .iter()
-            .map(|c| fixed_hash(c.as_str()))
-            .collect();
-        let conversation = (!conversations.is_empty())
-            .then(|| fast.u64("conversation_hash").ok())
-            .flatten();
+        let ord_in = |column: &StrColumn, key: &str| {
+            column.dictionary().term_ord(key.as_bytes()).ok().flatten()
+        };
+        let conversation = fast.str("conversation").ok().flatten();
+        let conversations = conversation
+            .as_ref()
+            .map_or_else(Default::default, |column| {
+                scope
+                    .conversations
+                    .iter()
+                    .filter_map(|c| ord_in(column, c.as_str()))
+                    .collect()
+            });
         let reader = scope.reader.as_ref().and_then(|reader| {
-            let column = fast.u64("reader_hash").ok()?;
-            Some((column, fixed_hash(reader.as_str())))
+            let column = fast.str("reader").ok().flatten()?;
+            let ord = ord_in(&column, reader.as_str())?;
+            Some((column, ord))
         });
         Self {
             conversation,
@@ -356,31 +344,17 @@ impl Membership {
     }
 
     fn holds(&self, doc: DocId) -> bool {
-        self.conversation.as_ref().is_some_and(|c| {
-            c.values_for_doc(doc)
-                .any(|h| self.conversations.contains(&h))
-        }) || self
-            .reader
-            .as_ref()
-            .is_some_and(|(c, hash)| c.values_for_doc(doc).any(|h| h == *hash))
+        let in_conversation = !self.conversations.is_empty()
+            && self
+                .conversation
+                .as_ref()
+                .is_some_and(|c| c.term_ords(doc).any(|o| self.conversations.contains(&o)));
+        in_conversation
+            || self
+                .reader
+                .as_ref()
+                .is_some_and(|(c, ord)| c.term_ords(doc).any(|o| o == *ord))
     }
-}
-
-/// The exact check of a collected document (its stored id and readers)
-/// against the scope.
-fn in_scope<'a>(
-    scope: &crate::chat::search::Scope,
-    conversation: &str,
-    mut readers: impl Iterator<Item = &'a str>,
-) -> bool {
-    scope
-        .conversations
-        .iter()
-        .any(|c| c.as_str() == conversation)
-        || scope
-            .reader
-            .as_ref()
-            .is_some_and(|me| readers.any(|r| r == me.as_str()))
 }
 
 /// The n-grams a word must contain: its 3-grams, or the word itself when it is
@@ -399,23 +373,6 @@ mod tests {
     use crate::chat::search::{Scope, parse};
     use crate::ids::ConversationId;
     use mongodb::bson::DateTime;
-
-    #[test]
-    fn the_exact_check_admits_only_the_scopes_conversations_and_the_readers_dms() {
-        let scope = Scope {
-            conversations: vec!["g1".into()],
-            reader: Some("me".into()),
-        };
-        assert!(in_scope(&scope, "g1", std::iter::empty()));
-        assert!(!in_scope(&scope, "g2", std::iter::empty()));
-        assert!(in_scope(&scope, "dm", ["you", "me"].into_iter()));
-        assert!(!in_scope(&scope, "dm", ["you", "them"].into_iter()));
-        let groups_only = Scope {
-            reader: None,
-            ..scope
-        };
-        assert!(!in_scope(&groups_only, "dm", ["me"].into_iter()));
-    }
 
     fn message(conversation: &str, seq: i64, at: i64, body: &str) -> MessageDoc {
         let conversation = ConversationId::from(conversation);

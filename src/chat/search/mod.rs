@@ -7,10 +7,9 @@
 //!   time, never by the index: the groups the caller is a member of *now*
 //!   (`GroupStore::groups_of`, changed by the same writes and cluster events as
 //!   the membership checks of every other read) and the DMs the caller is in (a
-//!   DM's participants never change). The engine gets the scope apart from
-//!   the words, as a filter every collected document must pass, which no part
-//!   of `q` can remove: `q` is parsed here into words, never handed to the
-//!   engine's own parser.
+//!   DM's participants never change). The engine gets the scope as a mandatory
+//!   clause that no part of `q` can remove: `q` is parsed here into words, never
+//!   handed to the engine's own parser.
 //! - **Nothing a message no longer says.** Every candidate the index finds is
 //!   read again as it is now (`current`: on one node the writer's copy in
 //!   memory, where an edit or delete is applied after it is stored and before
@@ -36,7 +35,7 @@ use crate::permissions::GroupAction;
 use crate::rate_limits::Action;
 use crate::store::messages::MessageDoc;
 
-pub use port::{Candidate, Find, Key, NoIndex, Scope, SearchIndex, fixed_hash, tie_of};
+pub use port::{Candidate, Find, Key, NoIndex, Scope, SearchIndex, tie_of};
 pub use query::Clause;
 
 /// A search request, as the edge parsed it.

@@ -54,15 +54,11 @@ pub const CURSOR_PATTERN: &str = "^[0-9a-f]{1,16}\\.[0-9a-f]{1,16}$";
 /// A fixed 64-bit hash of a message id (FNV-1a): the same on every node and
 /// after a restart.
 pub fn tie_of(id: &MessageId) -> u64 {
-    fixed_hash(id.as_str())
-}
-
-/// A fixed 64-bit hash (FNV-1a) of an id: the same on every node and after a
-/// restart.
-pub fn fixed_hash(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    id.as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// Which conversations a search may look in: these, and (`reader`) the DMs
