@@ -17,7 +17,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
@@ -38,7 +38,7 @@ const GRAMS: &str = "grams";
 const WRITER_BYTES: usize = 32_000_000;
 /// Bumped when the schema or the tokenizer changes: an index written by
 /// another version is in another directory, and this one is rebuilt.
-pub const SCHEMA_VERSION: &str = "v2";
+const SCHEMA_VERSION: &str = "v1";
 
 /// Where a message version stands: a later edit is higher, a deletion highest.
 pub fn version_of(message: &MessageDoc) -> i64 {
@@ -79,8 +79,8 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         id: schema.add_text_field("id", STRING | STORED),
-        conversation: schema.add_text_field("conversation", STRING | FAST),
-        reader: schema.add_text_field("reader", STRING | FAST),
+        conversation: schema.add_text_field("conversation", STRING),
+        reader: schema.add_text_field("reader", STRING),
         sender: schema.add_text_field("sender", STRING),
         at: schema.add_i64_field("at", FAST | INDEXED),
         tie: schema.add_u64_field("tie", FAST),
@@ -203,16 +203,34 @@ impl TantivyIndex {
         if find.clauses.is_empty() || find.limit == 0 {
             return Ok(Vec::new());
         }
-        if find.scope.conversations.is_empty() && find.scope.reader.is_none() {
+        let mut scope: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        // One term query per conversation, not a `TermSetQuery`: that builds an
+        // FST of its terms for every search, which was a third of a search's CPU
+        // with 50 conversations (docs/benchmarks.md, issue 22).
+        for conversation in &find.scope.conversations {
+            scope.push((
+                Occur::Should,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.conversation, conversation.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if let Some(reader) = &find.scope.reader {
+            scope.push((
+                Occur::Should,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.reader, reader.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if scope.is_empty() {
             return Ok(Vec::new());
         }
-        // The scope is not a part of the query: it is a filter every collected
-        // document must pass (`in_scope`, below), so nothing of `q` can widen it.
-        // As a query clause it cost more than the search itself: a
-        // `TermSetQuery` built an FST of the terms per search and segment, a
-        // union of one term query per conversation built that many scorers per
-        // segment (docs/benchmarks.md, issue 22).
-        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        // The scope is one mandatory clause: nothing of `q` is a part of it.
+        let mut must: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(BooleanQuery::new(scope)))];
         for clause in &find.clauses {
             let words: Vec<&str> = match clause {
                 Clause::Word(w) | Clause::Prefix(w) => vec![w.as_str()],
@@ -257,11 +275,9 @@ impl TantivyIndex {
         }
         let query = BooleanQuery::new(must);
         let below = find.below;
-        let scope = find.scope.clone();
         let searcher = self.reader.searcher();
         let collector =
             TopDocs::with_limit(find.limit).custom_score(move |segment: &SegmentReader| {
-                let in_scope = Membership::of(segment, &scope);
                 let at = segment
                     .fast_fields()
                     .i64("at")
@@ -277,9 +293,8 @@ impl TantivyIndex {
                         at: at.as_ref().map_or(0, |c| c.get_val(doc)),
                         tie: tie.as_ref().map_or(0, |c| c.get_val(doc)),
                     };
-                    // Outside the scope, or at or after the cursor: last, and
-                    // dropped below.
-                    if !in_scope.holds(doc) || below.is_some_and(|below| key >= below) {
+                    // At or after the cursor: last, and dropped below.
+                    if below.is_some_and(|below| key >= below) {
                         (false, Key { at: 0, tie: 0 })
                     } else {
                         (true, key)
@@ -301,59 +316,6 @@ impl TantivyIndex {
             }
         }
         Ok(candidates)
-    }
-}
-
-/// Whether a document of one segment lies in a search's scope: its
-/// conversation is one of the scope's, or the caller is one of its `reader`s
-/// (a DM). Compared as the segment's term ordinals of the two fast fields, so
-/// exactly (no hashing), and a scope naming nothing this segment holds lets
-/// nothing through.
-struct Membership {
-    conversation: Option<StrColumn>,
-    conversations: std::collections::HashSet<u64>,
-    reader: Option<(StrColumn, u64)>,
-}
-
-impl Membership {
-    fn of(segment: &SegmentReader, scope: &crate::chat::search::Scope) -> Self {
-        let fast = segment.fast_fields();
-        let ord_in = |column: &StrColumn, key: &str| {
-            column.dictionary().term_ord(key.as_bytes()).ok().flatten()
-        };
-        let conversation = fast.str("conversation").ok().flatten();
-        let conversations = conversation
-            .as_ref()
-            .map_or_else(Default::default, |column| {
-                scope
-                    .conversations
-                    .iter()
-                    .filter_map(|c| ord_in(column, c.as_str()))
-                    .collect()
-            });
-        let reader = scope.reader.as_ref().and_then(|reader| {
-            let column = fast.str("reader").ok().flatten()?;
-            let ord = ord_in(&column, reader.as_str())?;
-            Some((column, ord))
-        });
-        Self {
-            conversation,
-            conversations,
-            reader,
-        }
-    }
-
-    fn holds(&self, doc: DocId) -> bool {
-        let in_conversation = !self.conversations.is_empty()
-            && self
-                .conversation
-                .as_ref()
-                .is_some_and(|c| c.term_ords(doc).any(|o| self.conversations.contains(&o)));
-        in_conversation
-            || self
-                .reader
-                .as_ref()
-                .is_some_and(|(c, ord)| c.term_ords(doc).any(|o| o == *ord))
     }
 }
 

@@ -485,7 +485,7 @@ async fn a_deleted_index_directory_is_rebuilt_from_the_database_at_start() {
     node.until_search(&bob, &first_page, &newest).await;
     assert!(
         second
-            .join(confab::search::index::SCHEMA_VERSION)
+            .join("v1")
             .read_dir()
             .expect("written")
             .next()
