@@ -18,7 +18,7 @@ use std::path::Path;
 
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::columnar::Column;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
@@ -204,15 +204,14 @@ impl TantivyIndex {
             return Ok(Vec::new());
         }
         let mut scope: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        // One term query per conversation, not a `TermSetQuery`: that builds an
-        // FST of its terms for every search, which was a third of a search's CPU
-        // with 50 conversations (docs/benchmarks.md, issue 22).
-        for conversation in &find.scope.conversations {
+        if !find.scope.conversations.is_empty() {
             scope.push((
                 Occur::Should,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.conversation, conversation.as_str()),
-                    IndexRecordOption::Basic,
+                Box::new(TermSetQuery::new(
+                    find.scope
+                        .conversations
+                        .iter()
+                        .map(|c| Term::from_field_text(f.conversation, c.as_str())),
                 )),
             ));
         }
