@@ -19,6 +19,19 @@ async fn lock_of(chat: &Chat, user_id: &UserId) -> Result<Exclusive, ApiError> {
     exclusive(chat, &format!("user-groups:{user_id}")).await
 }
 
+/// The user's lock, taken, with it and `outer` (the group's lock, if the
+/// change holds it) still trusted: right before a write.
+async fn locked(
+    chat: &Chat,
+    outer: Option<&Exclusive>,
+    user_id: &UserId,
+) -> Result<Exclusive, ApiError> {
+    let user = lock_of(chat, user_id).await?;
+    outer.map_or(Ok(()), Exclusive::still_held)?;
+    user.still_held()?;
+    Ok(user)
+}
+
 /// Adds the membership (`false`: it was there). `outer`: the group's lock, if
 /// the change holds it, checked again once this one is taken.
 pub(super) async fn add(
@@ -28,9 +41,7 @@ pub(super) async fn add(
     user_id: &UserId,
     role: GroupRole,
 ) -> Result<bool, ApiError> {
-    let user = lock_of(chat, user_id).await?;
-    outer.map_or(Ok(()), Exclusive::still_held)?;
-    user.still_held()?;
+    let _user = locked(chat, outer, user_id).await?;
     Ok(chat
         .store
         .groups
@@ -47,9 +58,7 @@ pub(super) async fn remove(
     user_id: &UserId,
     expected: GroupRole,
 ) -> Result<bool, ApiError> {
-    let user = lock_of(chat, user_id).await?;
-    outer.map_or(Ok(()), Exclusive::still_held)?;
-    user.still_held()?;
+    let _user = locked(chat, outer, user_id).await?;
     Ok(chat
         .store
         .groups

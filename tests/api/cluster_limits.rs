@@ -264,18 +264,22 @@ async fn typing_on_two_nodes_draws_on_one_budget() {
 #[tokio::test]
 async fn with_redis_unreachable_a_node_limits_on_its_own_and_never_fails_or_hangs() {
     const METRICS_TOKEN: &str = "m3trics-T0ken-for-cluster-limits-0a1b2c";
-    let app = spawn_app_with(&[
-        ("REDIS_URL", "redis://127.0.0.1:1"),
-        ("REDIS_NAMESPACE", "unreachable"),
-        ("WS_MAX_MSGS_PER_SEC", "1"),
-        ("WS_BURST", "3"),
-        ("LOGIN_MAX_FAILURES_PER_USER", "2"),
-        ("METRICS_TOKEN", METRICS_TOKEN),
-    ])
-    .await;
+    // The group is made before Redis goes away (creating one needs the
+    // cluster-wide lock of its owner's list of groups).
+    let before = spawn_app().await;
+    let alice = before.user("alice").await;
+    let g = before.group(&alice, "Alone", "public").await;
+    let app = before
+        .another_node_with(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("REDIS_NAMESPACE", "unreachable"),
+            ("WS_MAX_MSGS_PER_SEC", "1"),
+            ("WS_BURST", "3"),
+            ("LOGIN_MAX_FAILURES_PER_USER", "2"),
+            ("METRICS_TOKEN", METRICS_TOKEN),
+        ])
+        .await;
     let started = Instant::now();
-    let alice = app.user("alice").await;
-    let g = app.group(&alice, "Alone", "public").await;
     let mut statuses = Vec::new();
     for i in 0..5 {
         let sent = Instant::now();
@@ -333,15 +337,19 @@ async fn with_a_redis_that_never_answers_requests_wait_at_most_the_timeout() {
         }
     });
     let url = format!("redis://127.0.0.1:{port}");
-    let app = spawn_app_with(&[
-        ("REDIS_URL", url.as_str()),
-        ("REDIS_NAMESPACE", "silent"),
-        ("WS_MAX_MSGS_PER_SEC", "1"),
-        ("WS_BURST", "3"),
-    ])
-    .await;
-    let alice = app.user("alice").await;
-    let g = app.group(&alice, "Hung", "public").await;
+    // The group is made before Redis hangs (creating one needs the cluster-wide
+    // lock of its owner's list of groups).
+    let before = spawn_app().await;
+    let alice = before.user("alice").await;
+    let g = before.group(&alice, "Hung", "public").await;
+    let app = before
+        .another_node_with(&[
+            ("REDIS_URL", url.as_str()),
+            ("REDIS_NAMESPACE", "silent"),
+            ("WS_MAX_MSGS_PER_SEC", "1"),
+            ("WS_BURST", "3"),
+        ])
+        .await;
     // Past the node's pause after a failure: the first send dials Redis again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut statuses = Vec::new();

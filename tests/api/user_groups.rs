@@ -90,14 +90,7 @@ async fn joins_leaves_and_a_deleted_group_keep_the_list_exact() {
     let a = app.group(&alice, "A", "public").await;
     let b = app.group(&alice, "B", "public").await;
     for g in [&a, &b] {
-        let joined = app
-            .post(
-                &format!("/api/v1/groups/{g}/join"),
-                Some(&bob.access),
-                serde_json::json!({}),
-            )
-            .await;
-        assert!(joined.status().is_success(), "{}", joined.status());
+        crate::cluster::joined(&app, &bob, g).await;
     }
     let mut both = vec![a.clone(), b.clone()];
     both.sort();
