@@ -18,7 +18,7 @@ use std::path::Path;
 
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::columnar::Column;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
@@ -28,6 +28,7 @@ use tantivy::{
     DocId, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term,
 };
 
+use super::scope::ScopeQuery;
 use crate::chat::search::{Candidate, Clause, Find, Key, tie_of};
 use crate::ids::{MessageId, UserId};
 use crate::store::messages::MessageDoc;
@@ -203,33 +204,21 @@ impl TantivyIndex {
         if find.clauses.is_empty() || find.limit == 0 {
             return Ok(Vec::new());
         }
-        let mut scope: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !find.scope.conversations.is_empty() {
-            scope.push((
-                Occur::Should,
-                Box::new(TermSetQuery::new(
-                    find.scope
-                        .conversations
-                        .iter()
-                        .map(|c| Term::from_field_text(f.conversation, c.as_str())),
-                )),
-            ));
-        }
+        let mut scope: Vec<Term> = find
+            .scope
+            .conversations
+            .iter()
+            .map(|c| Term::from_field_text(f.conversation, c.as_str()))
+            .collect();
         if let Some(reader) = &find.scope.reader {
-            scope.push((
-                Occur::Should,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.reader, reader.as_str()),
-                    IndexRecordOption::Basic,
-                )),
-            ));
+            scope.push(Term::from_field_text(f.reader, reader.as_str()));
         }
         if scope.is_empty() {
             return Ok(Vec::new());
         }
         // The scope is one mandatory clause: nothing of `q` is a part of it.
         let mut must: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, Box::new(BooleanQuery::new(scope)))];
+            vec![(Occur::Must, Box::new(ScopeQuery::new(scope)))];
         for clause in &find.clauses {
             let words: Vec<&str> = match clause {
                 Clause::Word(w) | Clause::Prefix(w) => vec![w.as_str()],

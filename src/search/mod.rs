@@ -22,6 +22,7 @@
 
 pub mod catch_up;
 pub mod index;
+mod scope;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
