@@ -28,7 +28,7 @@ use tantivy::{
     DocId, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term,
 };
 
-use super::scope::ScopeQuery;
+use super::scope::{ScopeCache, ScopeQuery};
 use crate::chat::search::{Candidate, Clause, Find, Key, tie_of};
 use crate::ids::{MessageId, UserId};
 use crate::store::messages::MessageDoc;
@@ -69,6 +69,8 @@ pub struct TantivyIndex {
     writer: std::sync::Mutex<IndexWriter>,
     reader: IndexReader,
     fields: Fields,
+    /// Scope bit sets kept across searches (see its definition).
+    scopes: std::sync::Arc<ScopeCache>,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -119,6 +121,7 @@ impl TantivyIndex {
             writer: std::sync::Mutex::new(writer),
             reader,
             fields,
+            scopes: std::sync::Arc::default(),
         })
     }
 
@@ -217,8 +220,10 @@ impl TantivyIndex {
             return Ok(Vec::new());
         }
         // The scope is one mandatory clause: nothing of `q` is a part of it.
-        let mut must: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, Box::new(ScopeQuery::new(scope)))];
+        let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Must,
+            Box::new(ScopeQuery::new(scope, std::sync::Arc::clone(&self.scopes))),
+        )];
         for clause in &find.clauses {
             let words: Vec<&str> = match clause {
                 Clause::Word(w) | Clause::Prefix(w) => vec![w.as_str()],

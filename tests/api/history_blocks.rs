@@ -198,3 +198,71 @@ async fn a_client_id_older_than_the_writers_memory_still_answers_the_first_messa
     let next = app.said(&alice, &room, "after the repeat").await;
     assert_eq!(next["seq"], SENDS as i64 + 1);
 }
+
+/// The stored history block `<room>#<block>` (raw), once it holds `want` in
+/// its data (waits for the write-behind, with a deadline).
+async fn stored_block_with(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    want: &str,
+) -> mongodb::bson::Document {
+    let blocks = app
+        .state
+        .store
+        .db
+        .collection::<mongodb::bson::Document>("message_blocks");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(found) = blocks
+            .find_one(mongodb::bson::doc! { "_id": id })
+            .await
+            .expect("read the block")
+        {
+            let data = found.get_binary_generic("data").expect("block data");
+            if data.windows(want.len()).any(|w| w == want.as_bytes()) {
+                return found;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "block {id} never held {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_old_block_left_behind_its_edited_message_by_a_crash_is_rewritten_at_load() {
+    let (app, alice, bob, room) = room_with(UNLIMITED_SENDS).await;
+    fill(&app, &alice, &room, 300).await;
+    let block = format!("{room}#0");
+    // Seqs 1-128, all written behind.
+    let before = stored_block_with(&app, &block, "m128").await;
+    // A node that loads the room now holds only its last two blocks: seq 5 is
+    // older, so its edit writes `messages`, then the block (by compare-and-set).
+    let editor = app.another_node().await;
+    crate::changes::edit(&editor, &alice, &format!("{room}-5"), "edited five").await;
+    stored_block_with(&app, &block, "edited five").await;
+    // A crash between the message's write and its block's: the block as it was.
+    app.state
+        .store
+        .db
+        .collection::<mongodb::bson::Document>("message_blocks")
+        .replace_one(mongodb::bson::doc! { "_id": &block }, before)
+        .await
+        .expect("put the old block back");
+
+    let restarted = app.another_node().await;
+    let page = expect_json(
+        restarted.history(&bob, &room, "?limit=3&before=7").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        crate::helpers::bodies(&page),
+        ["m4", "edited five", "m6"],
+        "history after the restart shows the edit"
+    );
+    // And the block itself was rewritten, for every node.
+    stored_block_with(&restarted, &block, "edited five").await;
+}

@@ -18,6 +18,8 @@ const PROBE_MISSES: i64 = 4;
 /// blocks, and how far past the stored `last_rev` (a hint) it looks.
 const RELOAD_CHANGES: i64 = 256;
 const RELOAD_CHANGES_BEYOND: i64 = 4;
+/// Compare-and-set rounds of one old block's repair at load.
+const REPAIR_ATTEMPTS: usize = 3;
 
 impl Writers {
     pub(super) async fn load(&self, id: &ConversationId) -> Result<Arc<Live>, ApiError> {
@@ -103,9 +105,15 @@ impl Writers {
         // change, leaves a block older than its messages. The latest changes'
         // messages are read again by `_id`; a newer copy wins (`merged`) and its
         // block is written again.
-        let changed = self
-            .changed_messages(id, doc.last_rev, covered_from)
-            .await?;
+        let (changed, older): (Vec<MessageDoc>, Vec<MessageDoc>) = self
+            .changed_messages(id, doc.last_rev)
+            .await?
+            .into_iter()
+            .partition(|m| m.seq >= covered_from);
+        for found in &older {
+            doc.last_rev = doc.last_rev.max(found.rev);
+        }
+        self.repair_old_blocks(id, older).await?;
         for found in changed {
             doc.last_rev = doc.last_rev.max(found.rev);
             if let Ok(i) = window.binary_search_by_key(&found.seq, |m| m.seq)
@@ -146,14 +154,13 @@ impl Writers {
         }))
     }
 
-    /// The messages (from `seq` `from` on) touched by the latest
-    /// `RELOAD_CHANGES` changes up to the stored `last_rev` and a few beyond it,
-    /// as `messages` holds them now: `_id` lookups only.
+    /// The messages touched by the latest `RELOAD_CHANGES` changes up to the
+    /// stored `last_rev` and a few beyond it, as `messages` holds them now:
+    /// `_id` lookups only.
     async fn changed_messages(
         &self,
         id: &ConversationId,
         last_rev: i64,
-        from: i64,
     ) -> Result<Vec<MessageDoc>, ApiError> {
         if last_rev <= 0 {
             return Ok(Vec::new());
@@ -164,17 +171,66 @@ impl Writers {
                 .map(|rev| self.store.changes.by_rev(id, rev)),
         )
         .await?;
-        let seqs: BTreeSet<i64> = records
-            .into_iter()
-            .flatten()
-            .map(|c| c.seq)
-            .filter(|&seq| seq >= from)
-            .collect();
+        let seqs: BTreeSet<i64> = records.into_iter().flatten().map(|c| c.seq).collect();
         let found = futures_util::future::try_join_all(
             seqs.into_iter()
                 .map(|seq| self.store.messages.by_seq(id, seq)),
         )
         .await?;
         Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Writes changed messages older than the window into their history blocks
+    /// where the block holds an older copy: an edit, delete or reaction of an
+    /// old message is written to `messages` first and to its block right after
+    /// (`rewrite_in_block`); a crash in between left the block, which history
+    /// pages and the search's final check read, older than the message. A
+    /// compare-and-set per block; a block that keeps changing is left to the
+    /// next load (logged).
+    async fn repair_old_blocks(
+        &self,
+        id: &ConversationId,
+        older: Vec<MessageDoc>,
+    ) -> Result<(), ApiError> {
+        let mut by_block: std::collections::BTreeMap<i64, Vec<MessageDoc>> = Default::default();
+        for found in older {
+            by_block.entry(block_of(found.seq)).or_default().push(found);
+        }
+        for (block, found) in by_block {
+            let stale = |copy: &[MessageDoc]| {
+                found.iter().any(|f| {
+                    copy.iter()
+                        .find(|m| m.seq == f.seq)
+                        .is_some_and(|m| m.merged(f.clone()).rev != m.rev)
+                })
+            };
+            if !stale(&self.store.messages.block(id, block).await?) {
+                continue;
+            }
+            let mut repaired = false;
+            for _ in 0..REPAIR_ATTEMPTS {
+                let (mut copy, version) = self.store.messages.block_for_rewrite(id, block).await?;
+                for m in copy.iter_mut() {
+                    if let Some(f) = found.iter().find(|f| f.seq == m.seq) {
+                        *m = m.merged(f.clone());
+                    }
+                }
+                if self
+                    .store
+                    .messages
+                    .write_block_if(id, block, &copy, &version)
+                    .await?
+                {
+                    repaired = true;
+                    break;
+                }
+            }
+            if repaired {
+                tracing::info!(conversation = %id, block, "an old history block was older than its messages: rewritten");
+            } else {
+                tracing::warn!(conversation = %id, block, "an old history block older than its messages keeps changing: left to the next load");
+            }
+        }
+        Ok(())
     }
 }
