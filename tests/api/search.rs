@@ -510,3 +510,27 @@ async fn a_node_with_search_turned_off_says_so() {
         "server_busy"
     );
 }
+
+#[tokio::test]
+async fn an_old_message_read_from_its_history_block_matches_only_what_it_says_now() {
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
+    let id = app.said(&alice, &g, "an oldword here").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for i in 2..=300 {
+        app.said(&alice, &g, &format!("filler {i}")).await;
+    }
+    // A node that loads the room holds its last two blocks (seqs 129-300):
+    // the final check reads seq 1 from its history block, kept in memory.
+    let node = app.another_node().await;
+    node.until_found(&bob, "oldword", &["an oldword here"])
+        .await;
+
+    crate::changes::edit(&node, &alice, &id, "a newword here").await;
+    assert!(node.found(&bob, "oldword").await.is_empty());
+    node.until_found(&bob, "newword", &["a newword here"]).await;
+
+    crate::changes::delete(&node, &alice, &id).await;
+    assert!(node.found(&bob, "newword").await.is_empty());
+}

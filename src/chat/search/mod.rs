@@ -184,16 +184,17 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
 
 /// A message as it is now. On one node, the conversation's copy in memory is
 /// the writer's own (an edit or delete is stored, then applied there, before
-/// anyone hears of it): the window answers for its newest messages. Where a
-/// copy may trail another node's writes (cluster mode), or is to be reloaded,
-/// or the message is older than its window, the database does (`_id`).
+/// anyone hears of it): the window answers for its newest messages, the
+/// history blocks (kept in memory) for older ones, as history pages show them
+/// (`Writers::message_as_shown`). Where a copy may trail another node's writes
+/// (cluster mode), or is to be reloaded, the database does (`_id`).
 async fn current(chat: &Chat, id: &MessageId) -> Result<Option<MessageDoc>, ApiError> {
     if !chat.router.copies_trail()
         && let Some((conversation, seq)) = id.parts()
         && let Some(live) = chat.writers.loaded(&conversation)
         && !live.needs_reload()
     {
-        return chat.writers.message(&live, seq).await;
+        return chat.writers.message_as_shown(&live, seq).await;
     }
     Ok(chat.store.messages.by_id(id).await?)
 }

@@ -236,6 +236,34 @@ impl Writers {
         Ok(Some(messages))
     }
 
+    /// One message by seq as this node's history pages show it: the window,
+    /// then the history block (kept in memory, `MessageStore::block`), then
+    /// `messages` by `_id` (a seq missing from its block). Only where this
+    /// node is the conversation's only writer: there every change of an old
+    /// message is written to its block before it is answered, and the block's
+    /// kept copy is forgotten; a block a crash left behind its messages is
+    /// rewritten when the conversation loads (`load`).
+    pub async fn message_as_shown(
+        &self,
+        live: &Live,
+        seq: i64,
+    ) -> Result<Option<MessageDoc>, ApiError> {
+        let covered_from = {
+            let st = live.lock();
+            if let Some(found) = st.committed(seq) {
+                return Ok(Some(found.clone()));
+            }
+            st.covered_from
+        };
+        if seq >= 1 && seq < covered_from {
+            let block = self.store.messages.block(&live.id, block_of(seq)).await?;
+            if let Ok(i) = block.binary_search_by_key(&seq, |m| m.seq) {
+                return Ok(block.get(i).cloned());
+            }
+        }
+        Ok(self.store.messages.by_seq(&live.id, seq).await?)
+    }
+
     /// One message by seq (window first, then storage).
     pub async fn message(&self, live: &Live, seq: i64) -> Result<Option<MessageDoc>, ApiError> {
         if let Some(found) = live.lock().committed(seq).cloned() {
