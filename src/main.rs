@@ -7,11 +7,6 @@ use confab::config::{Config, LogFormat};
 use confab::{AppState, serve, telemetry};
 use poem::listener::{Listener, TcpListener};
 
-/// mimalloc, not glibc's malloc: glibc's `_int_malloc` was 18 % of the server's
-/// CPU during searches (JSON of pages, highlight vectors; docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
