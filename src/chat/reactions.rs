@@ -134,7 +134,6 @@ pub fn parse_emoji(raw: &str) -> Result<String, ApiError> {
 /// Adds (`on`) or removes the caller's `emoji` reaction to a message. Idempotent:
 /// returns the message as it is now and whether this call changed it (a toggle
 /// to the state already there stores and announces nothing).
-#[tracing::instrument(name = "chat.reactions.react", level = "debug", skip_all, fields(user = %caller.id, message = %message_id, on), err(level = "debug"))]
 pub async fn react(
     chat: &Chat,
     caller: &Caller,
@@ -142,6 +141,33 @@ pub async fn react(
     emoji: &str,
     on: bool,
 ) -> Result<(MessageDoc, bool), ApiError> {
+    submit(chat, caller, message_id, emoji, on)
+        .await?
+        .wait()
+        .await
+}
+
+/// A toggle queued for its conversation (`submit`), not yet applied.
+#[must_use = "a toggle is applied by `wait`"]
+pub struct Submitted {
+    chat: Chat,
+    room: super::access::Room,
+    ticket: u64,
+    outcome: oneshot::Receiver<Result<(MessageDoc, bool), ApiError>>,
+}
+
+/// The first half of `react`: checks the toggle (emoji, rate, access) and
+/// queues it for its conversation, so a connection's toggles are applied in
+/// the order it sent them even when it waits for none of them (the gateway
+/// reads its next frame meanwhile, as for sends).
+#[tracing::instrument(name = "chat.reactions.react", level = "debug", skip_all, fields(user = %caller.id, message = %message_id, on), err(level = "debug"))]
+pub async fn submit(
+    chat: &Chat,
+    caller: &Caller,
+    message_id: &MessageId,
+    emoji: &str,
+    on: bool,
+) -> Result<Submitted, ApiError> {
     let emoji = parse_emoji(emoji)?;
     // A toggle costs what a send costs (a write, a frame to every member).
     chat.rate_limits.check(&caller.id, Action::Send).await?;
@@ -162,35 +188,57 @@ pub async fn react(
             done,
         },
     );
-    match edits_of(chat, &room).await {
-        Ok(edits) => {
-            // This toggle, and every other queued meanwhile, unless whoever held
-            // the lock before took them. Applied in a task of its own, holding
-            // the lock: the toggles of others must be answered even if this
-            // caller goes away.
-            let batch = chat.toggles.take(&room.live.id);
-            if !batch.is_empty() {
-                let (chat, live) = (chat.clone(), Arc::clone(&room.live));
-                tokio::spawn(async move { apply(&chat, &live, &edits, batch).await });
+    Ok(Submitted {
+        chat: chat.clone(),
+        room,
+        ticket,
+        outcome,
+    })
+}
+
+impl Submitted {
+    /// The second half of `react`: takes the conversation's edit lock and
+    /// applies every toggle queued by then (this one included, unless an
+    /// earlier lock holder took it), and answers this one.
+    pub async fn wait(self) -> Result<(MessageDoc, bool), ApiError> {
+        let Self {
+            chat,
+            room,
+            ticket,
+            outcome,
+        } = self;
+        match edits_of(&chat, &room).await {
+            Ok(edits) => {
+                // This toggle, and every other queued meanwhile, unless whoever
+                // held the lock before took them. Applied in a task of its own,
+                // holding the lock: the toggles of others must be answered even
+                // if this caller goes away.
+                let batch = chat.toggles.take(&room.live.id);
+                if !batch.is_empty() {
+                    let live = Arc::clone(&room.live);
+                    let chat = chat.clone();
+                    tokio::spawn(async move { apply(&chat, &live, &edits, batch).await });
+                }
             }
+            // Refused: the toggle leaves the queue, or a later lock holder would
+            // apply it after this caller was told it failed (and had perhaps
+            // toggled back since). If one took it already, its answer stands.
+            Err(err) if chat.toggles.withdraw(&room.live.id, ticket) => return Err(err),
+            Err(_) => {}
         }
-        // Refused: the toggle leaves the queue, or a later lock holder would
-        // apply it after this caller was told it failed (and had perhaps
-        // toggled back since). If one took it already, its answer stands.
-        Err(err) if chat.toggles.withdraw(&room.live.id, ticket) => return Err(err),
-        Err(_) => {}
+        outcome.await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::ServerBusy,
+                "the reaction was not applied; try again",
+            )
+        })?
     }
-    outcome.await.map_err(|_| {
-        ApiError::new(
-            ErrorCode::ServerBusy,
-            "the reaction was not applied; try again",
-        )
-    })?
 }
 
 /// Applies queued toggles of one conversation in order, under its edit lock,
 /// and answers each.
 async fn apply(chat: &Chat, live: &Arc<Live>, edits: &super::Exclusive, batch: Vec<Queued>) {
+    metrics::histogram!("confab_reaction_batch_toggles").record(batch.len() as f64);
     // Each message as the toggles before leave it.
     let mut now: HashMap<i64, MessageDoc> = HashMap::new();
     let mut changed: Vec<(MessageDoc, ReactionChange)> = Vec::new();

@@ -1,6 +1,7 @@
-//! One connection's client frames, each handled to the end before the next is
-//! read: `join`, `send`, `typing`, `read`, re-authentication, and the answers to
-//! malformed ones.
+//! One connection's client frames: `join`, `typing`, `read` and
+//! re-authentication, each handled to the end before the next is read; `send`
+//! and `react`, checked and queued in the order sent, then waited for while the
+//! next frame is read (`pipeline`); and the answers to malformed ones.
 
 use super::*;
 
@@ -100,23 +101,40 @@ impl Session {
             ClientFrame::React(react) => {
                 // The message must be in the conversation named (its id says
                 // which): any other is not found, like a message you cannot see.
-                let reacted = match crate::ids::MessageId::parse(&react.message).filter(|id| {
+                let reference = reference_of(&ClientFrame::React(react.clone()));
+                let submitted = match crate::ids::MessageId::parse(&react.message).filter(|id| {
                     id.parts()
                         .is_some_and(|(c, _)| c.as_str() == react.conversation)
                 }) {
-                    Some(id) => reactions::react(
-                        &self.state.chat,
-                        &self.caller,
-                        &id,
-                        &react.emoji,
-                        react.on,
-                    )
-                    .await
-                    .map(|_| ()),
+                    Some(id) => {
+                        reactions::submit(
+                            &self.state.chat,
+                            &self.caller,
+                            &id,
+                            &react.emoji,
+                            react.on,
+                        )
+                        .await
+                    }
                     None => Err(ApiError::not_found("message")),
                 };
-                if let Err(err) = reacted {
-                    self.error(&err, reference_of(&ClientFrame::React(react)));
+                match submitted {
+                    // Queued in the order sent: the next frame is read while it
+                    // waits for the conversation's edit lock (so a busy room's
+                    // toggles are applied together), like a send; the
+                    // `reaction` event is its answer, a failure an error frame.
+                    Ok(toggle) => {
+                        let conn = self.conn.clone();
+                        self.pipeline(async move {
+                            if let Err(err) = toggle.wait().await {
+                                conn.send(&ServerFrame::Error(ErrorFrame::from_api(
+                                    &err, reference,
+                                )));
+                            }
+                        })
+                        .await;
+                    }
+                    Err(err) => self.error(&err, reference),
                 }
             }
         }
@@ -217,22 +235,15 @@ impl Session {
             // an error frame.
             Ok(ticket) => {
                 let conn = self.conn.clone();
-                while self.sends.try_join_next().is_some() {}
-                // Backpressure: a connection with this many sends in flight waits
-                // for the oldest before reading on. Each send brings an ack and an
-                // echo into the connection's own queue; unbounded pipelining would
-                // overflow it (4009) with the connection's own answers.
-                if self.sends.len() >= SENDS_IN_FLIGHT {
-                    self.sends.join_next().await;
-                }
-                self.sends.spawn(async move {
+                self.pipeline(async move {
                     let frame = match ticket.wait().await {
                         Ok((message, false)) => ack_of(&message),
                         Ok((_, true)) => return,
                         Err(err) => ServerFrame::Error(ErrorFrame::from_api(&err, reference)),
                     };
                     conn.send(&frame);
-                });
+                })
+                .await;
             }
             // The user's send rate (shared with REST and their other sockets):
             // an error each time, and a run of them closes with 4008.
@@ -251,6 +262,19 @@ impl Session {
         }
         self.rate_strikes = 0;
         None
+    }
+
+    /// Runs the rest of a send or a reaction (its wait and its answer) while
+    /// the connection reads on. Backpressure: a connection with
+    /// `SENDS_IN_FLIGHT` of them waits for the oldest before reading on. Each
+    /// brings an answer or an echo into the connection's own queue; unbounded
+    /// pipelining would overflow it (4009) with the connection's own answers.
+    async fn pipeline(&mut self, rest: impl Future<Output = ()> + Send + 'static) {
+        while self.sends.try_join_next().is_some() {}
+        if self.sends.len() >= SENDS_IN_FLIGHT {
+            self.sends.join_next().await;
+        }
+        self.sends.spawn(rest);
     }
 
     /// Typing notices: at most one per room every `TYPING_THROTTLE_MS`, within
