@@ -458,3 +458,36 @@ async fn a_client_away_during_edits_deletes_and_200_reaction_changes_gets_each_m
         }
     }
 }
+
+#[tokio::test]
+async fn toggles_sent_without_waiting_are_applied_in_the_order_sent() {
+    let (app, alice, bob, g) = room_with(UNLIMITED_SENDS).await;
+    let id = app.said(&alice, &g, "flip me").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut bob_ws = app.ws(&bob.access).await;
+    bob_ws.join(&g, None).await;
+    let mut alice_ws = app.ws(&alice.access).await;
+    // Seven frames at once: on, off, on, ... on. The socket reads on while
+    // each waits for the room's edit lock, so they are applied together, and
+    // in the order sent.
+    for i in 0..7 {
+        alice_ws
+            .send_json(json!({ "type": "react", "conversation": g, "message": id, "emoji": "🎉", "on": i % 2 == 0 }))
+            .await;
+    }
+    let mut last_rev = 0;
+    for i in 0..7 {
+        let delta = bob_ws.expect("reaction").await;
+        assert_eq!(delta["on"], i % 2 == 0, "toggle {i}: {delta}");
+        assert_eq!(delta["count"], if i % 2 == 0 { 1 } else { 0 }, "{delta}");
+        let rev = delta["rev"].as_i64().expect("rev");
+        assert!(rev > last_rev, "revs ascend: {delta}");
+        last_rev = rev;
+    }
+    assert_eq!(
+        reactions_seen(&app, &alice, &g, 1).await,
+        seen(&[("🎉", 1, true)])
+    );
+}
