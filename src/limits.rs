@@ -84,10 +84,6 @@ pub const SEARCH_CANDIDATE_ROUNDS: usize = 8;
 pub const SEARCH_ROUND_MAX: usize = 400;
 /// Candidates read back from the database at once (the final check).
 pub const SEARCH_VERIFY_CONCURRENCY: usize = 16;
-/// Bytes of scope bit sets kept across searches (`search::scope::ScopeCache`):
-/// one bit per indexed document per distinct scope (about 37 KiB for 300,000
-/// messages).
-pub const SEARCH_SCOPE_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// How often the index makes what it learned searchable (its lag). 200 ms cost
 /// target b about 10-19 % of its throughput (a commit per 800 messages: many
 /// small segments to merge); 500 ms measured within noise of indexing off

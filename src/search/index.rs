@@ -28,7 +28,7 @@ use tantivy::{
     DocId, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term,
 };
 
-use super::scope::{ScopeCache, ScopeQuery};
+use super::scope::ScopeQuery;
 use crate::chat::search::{Candidate, Clause, Find, Key, tie_of};
 use crate::ids::{MessageId, UserId};
 use crate::store::messages::MessageDoc;
@@ -69,8 +69,6 @@ pub struct TantivyIndex {
     writer: std::sync::Mutex<IndexWriter>,
     reader: IndexReader,
     fields: Fields,
-    /// Scope bit sets kept across searches (see its definition).
-    scopes: std::sync::Arc<ScopeCache>,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -121,7 +119,6 @@ impl TantivyIndex {
             writer: std::sync::Mutex::new(writer),
             reader,
             fields,
-            scopes: std::sync::Arc::default(),
         })
     }
 
@@ -220,10 +217,8 @@ impl TantivyIndex {
             return Ok(Vec::new());
         }
         // The scope is one mandatory clause: nothing of `q` is a part of it.
-        let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Must,
-            Box::new(ScopeQuery::new(scope, std::sync::Arc::clone(&self.scopes))),
-        )];
+        let mut must: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(ScopeQuery::new(scope)))];
         for clause in &find.clauses {
             let words: Vec<&str> = match clause {
                 Clause::Word(w) | Clause::Prefix(w) => vec![w.as_str()],
