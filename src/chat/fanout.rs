@@ -33,6 +33,8 @@ pub struct ReactionChange {
     pub on: bool,
     /// The emoji's count after the change.
     pub count: usize,
+    /// The conversation's change counter for this change (set once stored).
+    pub rev: i64,
 }
 
 pub trait Fanout: Send + Sync {
@@ -71,7 +73,9 @@ pub trait Changes: Send + Sync {
     /// A message was deleted.
     fn message_deleted(&self, conversation: &ConversationDoc, message: &MessageDoc);
 
-    /// A reaction to `message` (as it now is) was added or removed.
+    /// A reaction to `message` was added or removed: `change` is the delta (with
+    /// its rev), `message` the state the batch it came in leaves the message in
+    /// (its rev may be a later change's: copies merge by rev).
     fn reaction(
         &self,
         conversation: &ConversationDoc,

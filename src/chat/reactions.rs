@@ -44,7 +44,11 @@ struct Queued {
     emoji: String,
     caller: Caller,
     on: bool,
-    done: oneshot::Sender<Result<(MessageDoc, bool), ApiError>>,
+    /// Whether it changed anything (a toggle to the state already there
+    /// stores and announces nothing), or why it was refused.
+    done: oneshot::Sender<Result<bool, ApiError>>,
+    /// When it was queued (`confab_reaction_queue_seconds`).
+    queued_at: std::time::Instant,
 }
 
 /// Toggles waiting, per conversation (`Chat::toggles`). Memory only: a toggle
@@ -132,15 +136,15 @@ pub fn parse_emoji(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Adds (`on`) or removes the caller's `emoji` reaction to a message. Idempotent:
-/// returns the message as it is now and whether this call changed it (a toggle
-/// to the state already there stores and announces nothing).
+/// returns whether this call changed it (a toggle to the state already there
+/// stores and announces nothing).
 pub async fn react(
     chat: &Chat,
     caller: &Caller,
     message_id: &MessageId,
     emoji: &str,
     on: bool,
-) -> Result<(MessageDoc, bool), ApiError> {
+) -> Result<bool, ApiError> {
     submit(chat, caller, message_id, emoji, on)
         .await?
         .wait()
@@ -153,7 +157,7 @@ pub struct Submitted {
     chat: Chat,
     room: super::access::Room,
     ticket: u64,
-    outcome: oneshot::Receiver<Result<(MessageDoc, bool), ApiError>>,
+    outcome: oneshot::Receiver<Result<bool, ApiError>>,
 }
 
 /// The first half of `react`: checks the toggle (emoji, rate, access) and
@@ -186,6 +190,7 @@ pub async fn submit(
             caller: caller.clone(),
             on,
             done,
+            queued_at: std::time::Instant::now(),
         },
     );
     Ok(Submitted {
@@ -200,7 +205,7 @@ impl Submitted {
     /// The second half of `react`: takes the conversation's edit lock and
     /// applies every toggle queued by then (this one included, unless an
     /// earlier lock holder took it), and answers this one.
-    pub async fn wait(self) -> Result<(MessageDoc, bool), ApiError> {
+    pub async fn wait(self) -> Result<bool, ApiError> {
         let Self {
             chat,
             room,
@@ -239,10 +244,17 @@ impl Submitted {
 /// and answers each.
 async fn apply(chat: &Chat, live: &Arc<Live>, edits: &super::Exclusive, batch: Vec<Queued>) {
     metrics::histogram!("confab_reaction_batch_toggles").record(batch.len() as f64);
-    // Each message as the toggles before leave it.
+    let started = std::time::Instant::now();
+    for toggle in &batch {
+        metrics::histogram!("confab_reaction_queue_seconds")
+            .record(started.duration_since(toggle.queued_at).as_secs_f64());
+    }
+    // Each message as the toggles before leave it, and the changes in order
+    // (the message each changes, and how). Nothing is cloned per toggle: a busy
+    // message carries hundreds of reactors.
     let mut now: HashMap<i64, MessageDoc> = HashMap::new();
-    let mut changed: Vec<(MessageDoc, ReactionChange)> = Vec::new();
-    let mut answers: Vec<(Queued, Result<Option<usize>, ApiError>)> = Vec::new();
+    let mut changed: Vec<(i64, ReactionChange)> = Vec::new();
+    let mut answers: Vec<(Queued, Result<bool, ApiError>)> = Vec::new();
     for toggle in batch {
         let outcome = async {
             let seq = toggle
@@ -269,43 +281,41 @@ async fn apply(chat: &Chat, live: &Arc<Live>, edits: &super::Exclusive, batch: V
                 toggle.on,
             )?
             else {
-                return Ok(None);
+                return Ok(false);
             };
-            changed.push((message.clone(), change));
-            Ok(Some(changed.len() - 1))
+            changed.push((seq, change));
+            Ok(true)
         }
         .await;
         answers.push((toggle, outcome));
     }
+    metrics::histogram!("confab_reaction_batch_seconds", "stage" => "read")
+        .record(started.elapsed().as_secs_f64());
+    let storing = std::time::Instant::now();
     let stored = match edits.still_held() {
         Ok(()) => {
-            let (states, deltas): (Vec<MessageDoc>, Vec<ReactionChange>) =
-                changed.into_iter().unzip();
-            let mut deltas = deltas.into_iter();
+            let seqs: Vec<i64> = changed.iter().map(|(seq, _)| *seq).collect();
+            let finals: Vec<MessageDoc> = now
+                .into_values()
+                .filter(|m| seqs.contains(&m.seq))
+                .collect();
             chat.writers
-                .update_reactions(live, states, |doc, message| {
-                    if let Some(change) = deltas.next() {
-                        chat.changes.reaction(doc, message, &change);
+                .update_reactions(live, finals, &seqs, |doc, message, i, rev| {
+                    if let Some((_, change)) = changed.get_mut(i) {
+                        change.rev = rev;
+                        chat.changes.reaction(doc, message, change);
                     }
                 })
                 .await
         }
         Err(err) => Err(err),
     };
+    metrics::histogram!("confab_reaction_batch_seconds", "stage" => "store")
+        .record(storing.elapsed().as_secs_f64());
     for (toggle, outcome) in answers {
         let answer = match (outcome, &stored) {
-            (Err(err), _) => Err(err),
-            (Ok(Some(i)), Ok(states)) => states
-                .get(i)
-                .cloned()
-                .map(|m| (m, true))
-                .ok_or_else(ApiError::internal),
-            (Ok(Some(_)), Err(err)) => Err(err.clone()),
-            (Ok(None), _) => now
-                .get(&toggle.message_id.parts().map_or(0, |(_, seq)| seq))
-                .cloned()
-                .map(|m| (m, false))
-                .ok_or_else(|| ApiError::not_found("message")),
+            (Ok(true), Err(err)) => Err(err.clone()),
+            (outcome, _) => outcome,
         };
         let _ = toggle.done.send(answer);
     }
@@ -364,6 +374,7 @@ fn toggle_in(
         user,
         on,
         count,
+        rev: 0,
     }))
 }
 
@@ -424,6 +435,7 @@ mod tests {
                     caller: caller("a"),
                     on: true,
                     done,
+                    queued_at: std::time::Instant::now(),
                 },
             );
             (ticket, outcome)

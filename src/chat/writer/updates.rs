@@ -124,41 +124,33 @@ impl Writers {
     }
 
     /// Stores a run of reaction changes of one conversation at once (a busy
-    /// room's toggles, combined by `chat::reactions`): `changes` in order, each
-    /// the full new state of its message after that change (a later change of
-    /// the same message builds on the earlier). They take consecutive revs
-    /// (`record_many`: one insert), each touched message is written once in its
-    /// final state, and then, under the conversation's lock, memory is updated
-    /// and `notify` called for each change in order with the message as that
-    /// change left it. Returns them with their revs. Hold the conversation's
-    /// edit lock.
+    /// room's toggles, combined by `chat::reactions`): `seqs` are the changes in
+    /// order (the message each one changes), `finals` each touched message once,
+    /// in the state the last of its changes leaves it. The changes take
+    /// consecutive revs (`record_many`: one insert), each final is written once
+    /// with the rev of its message's last change, and then, under the
+    /// conversation's lock, memory is updated and `notify` called for each change
+    /// in order (its index in `seqs` and its rev, with its message's final
+    /// state: a change is announced as a delta, never the whole message). Hold
+    /// the conversation's edit lock.
     pub async fn update_reactions(
         &self,
         live: &Live,
-        changes: Vec<MessageDoc>,
-        mut notify: impl FnMut(&ConversationDoc, &MessageDoc),
-    ) -> Result<Vec<MessageDoc>, ApiError> {
-        if changes.is_empty() {
-            return Ok(changes);
+        mut finals: Vec<MessageDoc>,
+        seqs: &[i64],
+        mut notify: impl FnMut(&ConversationDoc, &MessageDoc, usize, i64),
+    ) -> Result<(), ApiError> {
+        if seqs.is_empty() {
+            return Ok(());
         }
-        let seqs: Vec<i64> = changes.iter().map(|m| m.seq).collect();
-        let first = self.allocate_revs(live, &seqs).await?;
-        let changes: Vec<MessageDoc> = changes
-            .into_iter()
-            .zip(first..)
-            .map(|(mut m, rev)| {
-                m.rev = rev;
-                m
-            })
-            .collect();
-        // Each touched message once, as the last change left it.
-        let mut finals: Vec<&MessageDoc> = Vec::new();
-        for m in changes.iter().rev() {
-            if !finals.iter().any(|f| f.seq == m.seq) {
-                finals.push(m);
+        let first = self.allocate_revs(live, seqs).await?;
+        let last = first + seqs.len() as i64 - 1;
+        finals.retain(|m| seqs.contains(&m.seq));
+        for m in &mut finals {
+            if let Some(i) = seqs.iter().rposition(|&seq| seq == m.seq) {
+                m.rev = first + i as i64;
             }
         }
-        let last = first + changes.len() as i64 - 1;
         let writes = futures_util::future::try_join_all(
             finals
                 .iter()
@@ -174,18 +166,24 @@ impl Writers {
             }
         }
         let mut st = live.lock();
-        for m in &changes {
-            st.note_change(m.rev, m.seq);
+        for (rev, &seq) in (first..).zip(seqs) {
+            st.note_change(rev, seq);
+        }
+        for m in &finals {
             if let Ok(i) = st.window.binary_search_by_key(&m.seq, |w| w.seq) {
                 let merged = st.window[i].merged(m.clone());
                 st.window[i] = merged;
                 st.dirty_blocks.insert(block_of(m.seq));
             }
-            notify(&st.doc, m);
+        }
+        for (i, (rev, seq)) in (first..).zip(seqs).enumerate() {
+            if let Some(m) = finals.iter().find(|m| m.seq == *seq) {
+                notify(&st.doc, m, i, rev);
+            }
         }
         drop(st);
-        self.follow_current(live, &changes);
-        Ok(changes)
+        self.follow_current(live, &finals);
+        Ok(())
     }
 
     /// Consecutive revs for `seqs.len()` changes (message `seqs[i]` by rev

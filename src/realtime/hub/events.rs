@@ -153,7 +153,7 @@ impl Hub {
             },
             on: change.on,
             count: i64::try_from(change.count).unwrap_or(i64::MAX),
-            rev: message.rev,
+            rev: change.rev,
         };
         self.publish_message(
             Self::audience_of(conversation),
