@@ -65,6 +65,14 @@ pub struct ConversationDoc {
     /// skipped. (0 in documents written before it existed.)
     #[serde(default)]
     pub last_rev: i64,
+    /// Every change up to this rev is in the history blocks (and in `messages`):
+    /// raised (`$max`) by the write-behind once it has written every block a
+    /// copy had changed up to then. A load replays the changes after it
+    /// (`chat::writer::load`), so a crash before the blocks were written
+    /// loses none of them however many came after. Absent on documents written
+    /// before it (a load then replays the latest changes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks_rev: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,6 +228,7 @@ impl ConversationStore {
             seq_reserved: 0,
             posted: Vec::new(),
             last_rev: 0,
+            blocks_rev: None,
         }
     }
 
@@ -351,16 +360,18 @@ impl ConversationStore {
         last_seq: i64,
         last_message: Option<&LastMessage>,
         last_activity: DateTime,
+        blocks_rev: Option<i64>,
     ) -> mongodb::error::Result<()> {
         let last_message = match last_message {
             Some(m) => mongodb::bson::to_bson(m)?,
             None => mongodb::bson::Bson::Null,
         };
+        let mut update = doc! { "$set": { "last_seq": last_seq, "last_message": last_message, "last_activity": last_activity } };
+        if let Some(rev) = blocks_rev {
+            update.insert("$max", doc! { "blocks_rev": rev });
+        }
         self.conversations
-            .update_one(
-                doc! { "_id": id },
-                doc! { "$set": { "last_seq": last_seq, "last_message": last_message, "last_activity": last_activity } },
-            )
+            .update_one(doc! { "_id": id }, update)
             .await
             .map(|_| ())
     }

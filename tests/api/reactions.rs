@@ -491,3 +491,97 @@ async fn toggles_sent_without_waiting_are_applied_in_the_order_sent() {
         seen(&[("🎉", 1, true)])
     );
 }
+
+/// The stored `blocks_rev` of a conversation once it reaches `at_least` (the
+/// write-behind has written every block changed up to it).
+async fn blocks_rev_at_least(app: &TestApp, conversation: &str, at_least: i64) -> i64 {
+    let conversations = app
+        .state
+        .store
+        .db
+        .collection::<mongodb::bson::Document>("conversations");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let doc = conversations
+            .find_one(mongodb::bson::doc! { "_id": conversation })
+            .await
+            .expect("read the conversation")
+            .expect("the conversation");
+        if let Ok(rev) = doc.get_i64("blocks_rev")
+            && rev >= at_least
+        {
+            return rev;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "blocks_rev never reached {at_least}: {doc}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// "Acked means stored" for changes across a crash: history blocks are written
+/// behind, and a crash before they were written, with far more changes after
+/// it than a load once looked at (the latest 256), loses none of them: a load
+/// replays every change since the stored `blocks_rev`.
+#[tokio::test]
+async fn a_crash_before_the_blocks_were_written_loses_no_change_however_many_came_after() {
+    let (app, alice, bob, room) = room_with(UNLIMITED_SENDS).await;
+    for i in 1..=3 {
+        assert_eq!(
+            app.say(&alice, &room, &format!("m{i}")).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let blocks = app
+        .state
+        .store
+        .db
+        .collection::<mongodb::bson::Document>("message_blocks");
+    let block = format!("{room}#0");
+    // One change, written behind: the block holds it, and the conversation says so.
+    reacted(&app, &bob, &format!("{room}-3"), "🎉", true).await;
+    let written = blocks_rev_at_least(&app, &room, 1).await;
+    let before = blocks
+        .find_one(mongodb::bson::doc! { "_id": &block })
+        .await
+        .expect("read the block")
+        .expect("the block");
+    // A change of message 1, then 301 of message 2 after it.
+    reacted(&app, &bob, &format!("{room}-1"), "👍", true).await;
+    for i in 0..301 {
+        reacted(&app, &alice, &format!("{room}-2"), "❤️", i % 2 == 0).await;
+    }
+    blocks_rev_at_least(&app, &room, written + 302).await;
+    // A crash before the write-behind wrote any of them: the block, and the
+    // conversation's `blocks_rev`, as they were.
+    blocks
+        .replace_one(mongodb::bson::doc! { "_id": &block }, before)
+        .await
+        .expect("put the old block back");
+    app.state
+        .store
+        .db
+        .collection::<mongodb::bson::Document>("conversations")
+        .update_one(
+            mongodb::bson::doc! { "_id": &room },
+            mongodb::bson::doc! { "$set": { "blocks_rev": written } },
+        )
+        .await
+        .expect("put the old blocks_rev back");
+
+    let restarted = app.another_node().await;
+    assert_eq!(
+        reactions_seen(&restarted, &bob, &room, 1).await,
+        seen(&[("👍", 1, true)]),
+        "the change 302 changes before the crash"
+    );
+    assert_eq!(
+        reactions_seen(&restarted, &bob, &room, 2).await,
+        seen(&[("❤️", 1, false)])
+    );
+    assert_eq!(
+        reactions_seen(&restarted, &bob, &room, 3).await,
+        seen(&[("🎉", 1, true)])
+    );
+}

@@ -14,7 +14,8 @@ use crate::ids::{ConversationId, UserId};
 use crate::store::conversations::LastMessage;
 use crate::store::messages::{MessageDoc, block_of};
 
-/// A conversation with no message stored for this long counts as quiet.
+/// A conversation with no message stored and no change made for this long
+/// counts as quiet.
 const QUIET_AFTER: Duration = Duration::from_millis(500);
 
 /// What a flush writes.
@@ -35,19 +36,31 @@ impl Writers {
             if st.deleted {
                 return Ok(());
             }
+            // Quiet: neither a message nor a change for a while. A busy room's
+            // changes (a storm of reactions) rewrite its partly filled block at
+            // the lazy pace, not at every tick: a load replays what a crash
+            // left out of the blocks (`blocks_rev`).
             let lazy = what == Flush::All
                 || st.last_lazy.elapsed() >= LAZY_INTERVAL
-                || st.last_commit.elapsed() >= QUIET_AFTER;
+                || (st.last_commit.elapsed() >= QUIET_AFTER
+                    && st.last_change.elapsed() >= QUIET_AFTER);
             if lazy {
                 st.last_lazy = Instant::now();
             }
-            let doc = (lazy && std::mem::take(&mut st.dirty_doc)).then(|| {
-                (
-                    st.doc.last_seq,
-                    st.doc.last_message.clone(),
-                    st.doc.last_activity,
-                )
-            });
+            // A lazy flush writes every block this copy changed: once written,
+            // every change it knows of is in the blocks. Not claimed by a copy
+            // that may be behind storage (missed events).
+            let blocks_rev = (lazy && !st.broken && st.last_rev > st.doc.blocks_rev.unwrap_or(0))
+                .then_some(st.last_rev);
+            let doc =
+                (lazy && (std::mem::take(&mut st.dirty_doc) || blocks_rev.is_some())).then(|| {
+                    (
+                        st.doc.last_seq,
+                        st.doc.last_message.clone(),
+                        st.doc.last_activity,
+                        blocks_rev,
+                    )
+                });
             // A block is full once a later seq is stored: it will not change again
             // (but for an edit), so it is written now; a partly filled one waits.
             let current = block_of(st.doc.last_seq.max(1));
@@ -84,7 +97,11 @@ impl Writers {
             st.dirty_blocks.extend(blocks.iter().map(|(b, _)| *b));
             st.dirty_marks.extend(marks.into_iter().map(|(u, _)| u));
         } else {
-            live.lock().trim();
+            let mut st = live.lock();
+            if let Some(rev) = doc.as_ref().and_then(|d| d.3) {
+                st.doc.blocks_rev = st.doc.blocks_rev.max(Some(rev));
+            }
+            st.trim();
         }
         result
     }
@@ -92,7 +109,12 @@ impl Writers {
     async fn write_behind(
         &self,
         id: &ConversationId,
-        doc: &Option<(i64, Option<LastMessage>, mongodb::bson::DateTime)>,
+        doc: &Option<(
+            i64,
+            Option<LastMessage>,
+            mongodb::bson::DateTime,
+            Option<i64>,
+        )>,
         blocks: &[(i64, Vec<MessageDoc>)],
         marks: &[(UserId, i64)],
     ) -> Result<(), ApiError> {
@@ -102,10 +124,10 @@ impl Writers {
                 store.messages.write_block(id, *block, messages).await?;
             }
         }
-        if let Some((last_seq, last_message, at)) = doc {
+        if let Some((last_seq, last_message, at, blocks_rev)) = doc {
             store
                 .conversations
-                .write_last(id, *last_seq, last_message.as_ref(), *at)
+                .write_last(id, *last_seq, last_message.as_ref(), *at, *blocks_rev)
                 .await?;
         }
         for (user, seq) in marks {

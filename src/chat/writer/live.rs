@@ -79,8 +79,10 @@ pub(super) struct LiveState {
     /// whatever lies below it is read from `message_changes` by `_id`.
     pub(super) recent_changes: VecDeque<(i64, i64)>,
     pub(super) last_used: Instant,
-    /// When a message was last committed, and when the lazy parts were last written.
+    /// When a message was last committed, when a change (edit, delete,
+    /// reaction) was last noted, and when the lazy parts were last written.
     pub(super) last_commit: Instant,
+    pub(super) last_change: Instant,
     pub(super) last_lazy: Instant,
 }
 
@@ -109,6 +111,7 @@ impl LiveState {
             membership_epoch: 0,
             last_used: now,
             last_commit: now,
+            last_change: now,
             last_lazy: now,
         }
     }
@@ -120,6 +123,7 @@ impl LiveState {
             return;
         }
         self.last_rev = self.last_rev.max(rev);
+        self.last_change = Instant::now();
         match self.recent_changes.back() {
             Some(&(back, _)) if rev <= back => {} // heard already, or older than the log
             Some(&(back, _)) if rev == back + 1 => self.recent_changes.push_back((rev, seq)),

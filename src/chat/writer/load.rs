@@ -15,8 +15,11 @@ use crate::store::messages::{MessageDoc, block_of, block_start};
 /// reservation (documents from before `seq_reserved` existed).
 const PROBE_MISSES: i64 = 4;
 /// The latest changes (edits, deletes, reactions) a load checks against the
-/// blocks, and how far past the stored `last_rev` (a hint) it looks.
+/// blocks at least (all of them since the stored `blocks_rev`, up to
+/// `RELOAD_CHANGES_MAX`), and how far past the stored `last_rev` (a hint) it
+/// looks.
 const RELOAD_CHANGES: i64 = 256;
+const RELOAD_CHANGES_MAX: i64 = 8192;
 const RELOAD_CHANGES_BEYOND: i64 = 4;
 /// Compare-and-set rounds of one old block's repair at load.
 const REPAIR_ATTEMPTS: usize = 3;
@@ -102,11 +105,12 @@ impl Writers {
         // Changes are written to `messages` at once (edits, deletes, reactions)
         // and to the blocks behind, from the writer's memory; a crash before the
         // flush, or a block written from a copy that had missed another node's
-        // change, leaves a block older than its messages. The latest changes'
-        // messages are read again by `_id`; a newer copy wins (`merged`) and its
-        // block is written again.
+        // change, leaves a block older than its messages. The messages of every
+        // change since `blocks_rev` (and at least of the latest changes) are
+        // read again by `_id`; a newer copy wins (`merged`) and its block is
+        // written again.
         let (changed, older): (Vec<MessageDoc>, Vec<MessageDoc>) = self
-            .changed_messages(id, doc.last_rev)
+            .changed_messages(id, doc.last_rev, doc.blocks_rev)
             .await?
             .into_iter()
             .partition(|m| m.seq >= covered_from);
@@ -154,18 +158,30 @@ impl Writers {
         }))
     }
 
-    /// The messages touched by the latest `RELOAD_CHANGES` changes up to the
-    /// stored `last_rev` and a few beyond it, as `messages` holds them now:
-    /// `_id` lookups only.
+    /// The messages touched by the changes after `blocks_rev` (at least the
+    /// latest `RELOAD_CHANGES`, at most `RELOAD_CHANGES_MAX`) up to the stored
+    /// `last_rev` and a few beyond it, as `messages` holds them now: `_id`
+    /// lookups only.
     async fn changed_messages(
         &self,
         id: &ConversationId,
         last_rev: i64,
+        blocks_rev: Option<i64>,
     ) -> Result<Vec<MessageDoc>, ApiError> {
         if last_rev <= 0 {
             return Ok(Vec::new());
         }
-        let first = (last_rev - RELOAD_CHANGES).max(0) + 1;
+        let latest = last_rev - RELOAD_CHANGES;
+        let floor = match blocks_rev {
+            Some(b) if b < latest => {
+                if b < last_rev - RELOAD_CHANGES_MAX {
+                    tracing::warn!(conversation = %id, blocks_rev = b, last_rev, "the history blocks are far behind the changes: replaying the latest {RELOAD_CHANGES_MAX} only");
+                }
+                b.max(last_rev - RELOAD_CHANGES_MAX)
+            }
+            _ => latest,
+        };
+        let first = floor.max(0) + 1;
         let records = futures_util::future::try_join_all(
             (first..=last_rev + RELOAD_CHANGES_BEYOND)
                 .map(|rev| self.store.changes.by_rev(id, rev)),
