@@ -111,6 +111,10 @@ async fn sweep_forever(state: AppState) {
             Ok(n) => tracing::debug!(deleted = n, "swept expired tokens"),
             Err(err) => tracing::warn!(error = %err, "sweep failed"),
         }
+        match state.store.groups.recount_members().await {
+            Ok(n) => tracing::debug!(corrected = n, "recounted group members"),
+            Err(err) => tracing::warn!(error = %err, "recounting group members failed"),
+        }
     }
 }
 

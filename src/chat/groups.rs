@@ -133,6 +133,7 @@ pub async fn create(
         owner_id: caller.id.clone(),
         created_at: now(),
         member_count: 0,
+        members: Some(0),
     };
     let store = &chat.store;
     store.groups.insert(&group).await?;

@@ -2,7 +2,7 @@
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{DateTime, doc};
-use mongodb::options::{FindOptions, ReturnDocument};
+use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
@@ -44,11 +44,21 @@ pub struct GroupDoc {
     pub visibility: Visibility,
     pub owner_id: UserId,
     pub created_at: DateTime,
-    /// Counted from `memberships` whenever a group is read, never stored: FerretDB
-    /// applies `$inc` as read-modify-write, so a stored counter would drift under
-    /// concurrent joins.
+    /// The number of members, as responses show it: `members` when stored
+    /// (`counted`), never written under this name.
     #[serde(default, skip_serializing)]
     pub member_count: i64,
+    /// The stored number of members, so that showing a group never counts
+    /// `memberships` (a scan on FerretDB that grows with every membership
+    /// stored). Changed after each membership insert or delete by a
+    /// compare-and-set on the value read (`bump_members`; FerretDB applies
+    /// `$inc` as read-modify-write, so concurrent joins would lose increments).
+    /// How it becomes true again: a crash between the membership's write and
+    /// the count's leaves it off by one, until the sweep recounts
+    /// (`recount_members`, every 10 minutes). Absent on groups created before
+    /// it: counted by a scan when read, and stored then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,7 +84,7 @@ pub struct GroupStore {
     /// store's own writes (add, role change, remove, group delete).
     membership_cache: BoundedCache<String, Option<MembershipDoc>>,
     /// Groups (without `member_count`) for access checks; existing ones only.
-    /// Changed by update, set_owner and delete.
+    /// Changed by update, set_owner, delete and a change of the stored count.
     group_cache: BoundedCache<GroupId, GroupDoc>,
     /// The groups each user is a member of (`groups_of`, for search). Changed by
     /// the same writes and events as `membership_cache` (a user's entry is
@@ -85,6 +95,8 @@ pub struct GroupStore {
     peers: super::cache::Peers,
     /// Each user's groups, a superset of their memberships (`user_groups`).
     user_groups: UserGroups,
+    /// Held while a group's stored member count is read and written (`members`).
+    count_locks: std::sync::Arc<super::locks::KeyedLocks>,
 }
 
 fn role_bson(role: GroupRole) -> mongodb::bson::Bson {
@@ -102,6 +114,7 @@ impl GroupStore {
             groups_of_cache: BoundedCache::new(GROUPS_OF_CACHE_CAPACITY),
             peers,
             user_groups: UserGroups::new(db),
+            count_locks: std::sync::Arc::default(),
         }
     }
 
@@ -241,15 +254,17 @@ impl GroupStore {
         }
     }
 
+    /// The groups of `ids` that exist, by id: an `_id` lookup each (from
+    /// memory when cached; an `$in` would scan the collection on FerretDB).
     #[tracing::instrument(name = "store.groups.by_ids", level = "info", skip_all, fields(count = ids.len()), err)]
     pub async fn by_ids(&self, ids: &[GroupId]) -> mongodb::error::Result<Vec<GroupDoc>> {
-        let options = FindOptions::builder().sort(doc! { "_id": 1 }).build();
-        let groups = self
-            .groups
-            .find(doc! { "_id": { "$in": ids } })
-            .with_options(options)
-            .await?;
-        self.counted(groups.try_collect().await?).await
+        let found =
+            futures_util::future::try_join_all(ids.iter().map(|id| self.by_id_uncounted(id)))
+                .await?;
+        let mut groups: Vec<GroupDoc> = found.into_iter().flatten().collect();
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+        groups.dedup_by(|a, b| a.id == b.id);
+        self.counted(groups).await
     }
 
     /// The group with `member_count` filled in (counting scans `memberships` on
@@ -261,19 +276,131 @@ impl GroupStore {
         })
     }
 
-    /// Fills in `member_count`.
-    #[tracing::instrument(name = "store.groups.count_members", level = "info", skip_all, fields(count = groups.len()), err)]
+    /// Fills in `member_count` from the stored `members`; a group stored
+    /// before it is counted (a scan) and its count stored.
     async fn counted(&self, mut groups: Vec<GroupDoc>) -> mongodb::error::Result<Vec<GroupDoc>> {
-        let counts = futures_util::future::try_join_all(groups.iter().map(|g| {
-            self.members
-                .count_documents(doc! { "group_id": &g.id })
-                .into_future()
-        }))
-        .await?;
-        for (group, count) in groups.iter_mut().zip(counts) {
-            group.member_count = i64::try_from(count).unwrap_or(i64::MAX);
+        for group in &mut groups {
+            group.member_count = match group.members {
+                Some(n) => n,
+                None => {
+                    let _count = self.count_locks.lock(group.id.as_str()).await;
+                    self.store_count(&group.id, None).await?.0
+                }
+            };
         }
         Ok(groups)
+    }
+
+    /// Counts the group's members (a scan of `memberships`) and stores the count
+    /// if the stored one is still `seen` (a compare-and-set; `None`: absent).
+    /// Returns the count and whether it was stored.
+    #[tracing::instrument(name = "store.groups.count_members", level = "info", skip(self), err)]
+    async fn store_count(
+        &self,
+        id: &GroupId,
+        seen: Option<i64>,
+    ) -> mongodb::error::Result<(i64, bool)> {
+        let count = self
+            .members
+            .count_documents(doc! { "group_id": id })
+            .await?;
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let filter = match seen {
+            Some(n) => doc! { "_id": id, "members": n },
+            None => doc! { "_id": id, "members": { "$exists": false } },
+        };
+        let stored = self
+            .groups
+            .update_one(filter, doc! { "$set": { "members": count } })
+            .await?
+            .matched_count
+            > 0;
+        if stored {
+            self.changed_group(id);
+        }
+        Ok((count, stored))
+    }
+
+    /// Moves the stored member count by `delta` after a membership was written:
+    /// a compare-and-set on the count read, tried again while others move it.
+    /// Never fails the membership change it follows (already stored): a count
+    /// it could not write is off until the sweep (`recount_members`), logged.
+    async fn bump_members(&self, id: &GroupId, delta: i64) {
+        const ATTEMPTS: usize = 32;
+        // FerretDB's compare-and-set is itself a read-then-write: on one node
+        // the lock serialises it; across nodes on FerretDB two may still race
+        // (the sweep corrects it; MongoDB applies the filter atomically).
+        let _count = self.count_locks.lock(id.as_str()).await;
+        for _ in 0..ATTEMPTS {
+            let outcome = async {
+                let Some(group) = self.find_group(id).await? else {
+                    return Ok(true); // deleted meanwhile
+                };
+                let Some(n) = group.members else {
+                    // Stored before counts were: count it (this membership
+                    // included); if another did first, move theirs.
+                    return Ok(self.store_count(id, None).await?.1);
+                };
+                let moved = self
+                    .groups
+                    .update_one(
+                        doc! { "_id": id, "members": n },
+                        doc! { "$set": { "members": n.saturating_add(delta).max(0) } },
+                    )
+                    .await?;
+                Ok::<bool, mongodb::error::Error>(moved.matched_count > 0)
+            }
+            .await;
+            match outcome {
+                Ok(true) => {
+                    self.changed_group(id);
+                    return;
+                }
+                Ok(false) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, group = %id, delta, "a group's member count was not updated: off until the next recount");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(group = %id, delta, "a group's member count kept moving: off until the next recount");
+    }
+
+    /// Every node reads the group again (its cached copy has an old count).
+    fn changed_group(&self, id: &GroupId) {
+        self.group_cache.invalidate(id);
+        self.peers.tell(Changed::Group(id.clone()));
+    }
+
+    /// Recounts every group's members (one scan of `memberships`, one of
+    /// `groups`) and corrects a stored count that differs, by a recount of
+    /// that group and a compare-and-set: what a crash between a membership's
+    /// write and its count's left off. Returns how many were corrected. The
+    /// sweep runs it (`SWEEP_EVERY`).
+    #[tracing::instrument(name = "store.groups.recount_members", level = "info", skip(self), err)]
+    pub async fn recount_members(&self) -> mongodb::error::Result<usize> {
+        let mut tally: std::collections::HashMap<GroupId, i64> = Default::default();
+        let mut all = self.members.find(doc! {}).await?;
+        while let Some(m) = all.try_next().await? {
+            *tally.entry(m.group_id).or_default() += 1;
+        }
+        let groups: Vec<GroupDoc> = self.groups.find(doc! {}).await?.try_collect().await?;
+        let mut corrected = 0;
+        for group in groups {
+            let counted = tally.get(&group.id).copied().unwrap_or(0);
+            if group.members == Some(counted) {
+                continue;
+            }
+            // Recounted alone right before the write: a join between the scan
+            // above and now is not lost.
+            let _count = self.count_locks.lock(group.id.as_str()).await;
+            let (count, stored) = self.store_count(&group.id, group.members).await?;
+            if stored && Some(count) != group.members {
+                corrected += 1;
+                tracing::info!(group = %group.id, stored = ?group.members, count, "a group's member count was off: recounted");
+            }
+        }
+        Ok(corrected)
     }
 
     /// Public groups after `cursor` (an id), oldest first.
@@ -426,6 +553,7 @@ impl GroupStore {
             Ok(_) => {
                 self.membership_cache
                     .set(membership.id.clone(), Some(membership));
+                self.bump_members(group_id, 1).await;
                 Ok(true)
             }
             Err(err) => {
@@ -489,6 +617,9 @@ impl GroupStore {
             _ => self.membership_cache.invalidate(&id),
         }
         let removed = result?.deleted_count > 0;
+        if removed {
+            self.bump_members(group_id, -1).await;
+        }
         if removed && let Err(err) = self.user_groups.remove(user_id, group_id).await {
             // An extra entry: its next reader finds no membership and prunes it.
             tracing::warn!(error = %err, group = %group_id, user = %user_id, "a removed membership stays in user_groups until pruned");

@@ -728,3 +728,107 @@ async fn a_membership_change_decided_on_a_stale_state_writes_nothing() {
             .expect("write")
     );
 }
+
+async fn member_count(app: &TestApp, who: &Session, g: &str) -> i64 {
+    let group = expect_json(
+        app.get(&format!("/api/v1/groups/{g}"), Some(&who.access))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    group["member_count"].as_i64().expect("member_count")
+}
+
+/// The member count is stored (showing a group scans no memberships) and
+/// stays exact under concurrent joins and leaves: each is a compare-and-set on
+/// the count read (FerretDB's `$inc` is a read-modify-write).
+#[tokio::test]
+async fn concurrent_joins_and_leaves_leave_the_exact_member_count() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let g = app.group(&owner, "Counted", "public").await;
+    let mut users = Vec::new();
+    for i in 0..16 {
+        users.push(app.user(&format!("joiner{i}")).await);
+    }
+    let join = format!("/api/v1/groups/{g}/join");
+    let joins = users
+        .iter()
+        .map(|u| app.post(&join, Some(&u.access), json!({})));
+    for resp in futures_util::future::join_all(joins).await {
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(member_count(&app, &owner, &g).await, 17);
+    let leave = format!("/api/v1/groups/{g}/leave");
+    let leaves = users
+        .iter()
+        .take(6)
+        .map(|u| app.post(&leave, Some(&u.access), json!({})));
+    for resp in futures_util::future::join_all(leaves).await {
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    }
+    assert_eq!(member_count(&app, &owner, &g).await, 11);
+    let stored = app
+        .state
+        .store
+        .db
+        .collection::<Document>("groups")
+        .find_one(doc! { "_id": &g })
+        .await
+        .expect("read the group")
+        .expect("the group");
+    assert_eq!(stored.get_i64("members").ok(), Some(11), "{stored}");
+}
+
+/// How a stored member count becomes true again: a count left off (a crash
+/// between a membership's write and the count's) is corrected by the sweep's
+/// recount, and a group stored before counts were is counted when read.
+#[tokio::test]
+async fn a_member_count_left_off_by_a_crash_is_recounted_and_an_old_group_counted() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let bob = app.user("bob").await;
+    let g = app.group(&owner, "Recounted", "public").await;
+    let joined = app
+        .post(
+            &format!("/api/v1/groups/{g}/join"),
+            Some(&bob.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(joined.status(), StatusCode::OK);
+    let groups = app.state.store.db.collection::<Document>("groups");
+    groups
+        .update_one(doc! { "_id": &g }, doc! { "$set": { "members": 7_i64 } })
+        .await
+        .expect("leave the count off");
+    let corrected = app
+        .state
+        .store
+        .groups
+        .recount_members()
+        .await
+        .expect("recount");
+    assert_eq!(corrected, 1);
+    assert_eq!(member_count(&app, &owner, &g).await, 2);
+
+    groups
+        .update_one(doc! { "_id": &g }, doc! { "$unset": { "members": "" } })
+        .await
+        .expect("a group from before counts");
+    app.state
+        .store
+        .groups
+        .reread(&confab::ids::GroupId::from_trusted(g.as_str()));
+    assert_eq!(member_count(&app, &owner, &g).await, 2);
+    let stored = groups
+        .find_one(doc! { "_id": &g })
+        .await
+        .expect("read the group")
+        .expect("the group");
+    assert_eq!(
+        stored.get_i64("members").ok(),
+        Some(2),
+        "stored once counted"
+    );
+}
