@@ -21,6 +21,8 @@ const PROBE_MISSES: i64 = 4;
 const RELOAD_CHANGES: i64 = 256;
 const RELOAD_CHANGES_MAX: i64 = 8192;
 const RELOAD_CHANGES_BEYOND: i64 = 4;
+/// `_id` lookups a load has in flight at once while it replays changes.
+const RELOAD_CONCURRENCY: usize = 64;
 /// Compare-and-set rounds of one old block's repair at load.
 const REPAIR_ATTEMPTS: usize = 3;
 
@@ -182,16 +184,24 @@ impl Writers {
             _ => latest,
         };
         let first = floor.max(0) + 1;
-        let records = futures_util::future::try_join_all(
+        // Up to `RELOAD_CHANGES_MAX` lookups after a crash in a busy room: a
+        // bounded number at a time, so a recovery leaves the connection pool to
+        // the other requests.
+        use futures_util::{StreamExt, TryStreamExt};
+        let records: Vec<_> = futures_util::stream::iter(
             (first..=last_rev + RELOAD_CHANGES_BEYOND)
                 .map(|rev| self.store.changes.by_rev(id, rev)),
         )
+        .buffered(RELOAD_CONCURRENCY)
+        .try_collect()
         .await?;
         let seqs: BTreeSet<i64> = records.into_iter().flatten().map(|c| c.seq).collect();
-        let found = futures_util::future::try_join_all(
+        let found: Vec<_> = futures_util::stream::iter(
             seqs.into_iter()
                 .map(|seq| self.store.messages.by_seq(id, seq)),
         )
+        .buffered(RELOAD_CONCURRENCY)
+        .try_collect()
         .await?;
         Ok(found.into_iter().flatten().collect())
     }
