@@ -86,7 +86,7 @@ impl From<&GroupDoc> for Group {
             visibility: g.visibility,
             owner_id: g.owner_id.clone(),
             created_at: timestamp(g.created_at),
-            member_count: g.member_count.max(0),
+            member_count: g.members.unwrap_or(0).max(0),
         }
     }
 }

@@ -39,7 +39,7 @@ fn parse_description(raw: &str) -> Result<String, String> {
 }
 
 /// Loads a group the caller may see (404 otherwise) and their standing in it,
-/// with its `member_count`.
+/// with its member count (`GroupStore::with_member_count`).
 pub async fn visible(
     chat: &Chat,
     caller: &Caller,
@@ -49,8 +49,9 @@ pub async fn visible(
     Ok((chat.store.groups.with_member_count(group).await?, actor))
 }
 
-/// Like `visible`, without counting members (`member_count` is 0): the group and
-/// the caller's membership come from `_id` lookups or memory.
+/// Like `visible`, without counting the members of a group stored before counts
+/// were: the group and the caller's membership come from `_id` lookups or
+/// memory.
 async fn seen(chat: &Chat, caller: &Caller, id: &GroupId) -> Result<(GroupDoc, Actor), ApiError> {
     let group = chat
         .store
@@ -132,7 +133,6 @@ pub async fn create(
         visibility: visibility.unwrap_or(Visibility::Public),
         owner_id: caller.id.clone(),
         created_at: now(),
-        member_count: 0,
         members: Some(0),
     };
     let store = &chat.store;
@@ -145,7 +145,7 @@ pub async fn create(
     );
     store.conversations.insert(&conversation).await?;
     super::memberships::add(chat, None, &group.id, &caller.id, GroupRole::Owner).await?;
-    group.member_count = 1;
+    group.members = Some(1);
     tracing::info!(event = "group_created", group_id = %group.id, owner = %caller.id);
     Ok(group)
 }

@@ -46,11 +46,7 @@ pub struct GroupDoc {
     pub visibility: Visibility,
     pub owner_id: UserId,
     pub created_at: DateTime,
-    /// The number of members, as responses show it: `members` when stored
-    /// (`counted`), never written under this name.
-    #[serde(default, skip_serializing)]
-    pub member_count: i64,
-    /// The stored number of members, so that showing a group never counts
+    /// The number of members (what responses show as `member_count`), so that showing a group never counts
     /// `memberships` (a scan on FerretDB that grows with every membership
     /// stored). Changed after each membership insert or delete by a
     /// compare-and-set on the value read (`bump_members`; FerretDB applies
@@ -58,7 +54,7 @@ pub struct GroupDoc {
     /// How it becomes true again: a crash between the membership's write and
     /// the count's leaves it off by one, until the sweep recounts
     /// (`recount_members`, every 10 minutes). Absent on groups created before
-    /// it: counted by a scan when read, and stored then.
+    /// it: counted by a scan when first shown (`counted`), and stored then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<i64>,
 }
@@ -85,7 +81,8 @@ pub struct GroupStore {
     /// Membership by `membership_id`, `None` for "not a member". Changed by this
     /// store's own writes (add, role change, remove, group delete).
     membership_cache: BoundedCache<String, Option<MembershipDoc>>,
-    /// Groups (without `member_count`) for access checks; existing ones only.
+    /// Groups, for access checks and their stored member count; existing ones
+    /// only.
     /// Changed by update, set_owner, delete and a change of the stored count.
     group_cache: BoundedCache<GroupId, GroupDoc>,
     /// The groups each user is a member of (`groups_of`, for search). Changed by
@@ -227,9 +224,9 @@ impl GroupStore {
         self.groups.insert_one(group).await.map(|_| ())
     }
 
-    /// The group without `member_count` (0): for access checks on the hot path,
-    /// where counting members would cost an aggregation per message. Served from
-    /// memory when possible.
+    /// The group as stored, for access checks on the hot path: served from
+    /// memory when possible. Its `members` is absent on a group stored before
+    /// counts were (`by_id` counts those).
     pub async fn by_id_uncounted(&self, id: &GroupId) -> mongodb::error::Result<Option<GroupDoc>> {
         if let Some(group) = self.group_cache.get(id) {
             return Ok(Some(group));
@@ -269,8 +266,8 @@ impl GroupStore {
         self.counted(groups).await
     }
 
-    /// The group with `member_count` filled in (counting scans `memberships` on
-    /// FerretDB: for responses that show the count, not for access checks).
+    /// The group with `members` (a group stored before counts were is counted:
+    /// a scan of `memberships` on FerretDB, once), for responses that show it.
     pub async fn with_member_count(&self, group: GroupDoc) -> mongodb::error::Result<GroupDoc> {
         let mut counted = self.counted(vec![group]).await?;
         counted.pop().ok_or_else(|| {

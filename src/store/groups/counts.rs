@@ -9,20 +9,17 @@ use crate::ids::GroupId;
 use crate::store::cache::Changed;
 
 impl GroupStore {
-    /// Fills in `member_count` from the stored `members`; a group stored
-    /// before it is counted (a scan) and its count stored.
+    /// Fills in `members` of a group stored before counts were: counted (a
+    /// scan) and the count stored.
     pub(super) async fn counted(
         &self,
         mut groups: Vec<GroupDoc>,
     ) -> mongodb::error::Result<Vec<GroupDoc>> {
         for group in &mut groups {
-            group.member_count = match group.members {
-                Some(n) => n,
-                None => {
-                    let _count = self.count_locks.lock(group.id.as_str()).await;
-                    self.store_count(&group.id, None).await?.0
-                }
-            };
+            if group.members.is_none() {
+                let _count = self.count_locks.lock(group.id.as_str()).await;
+                group.members = Some(self.store_count(&group.id, None).await?.0);
+            }
         }
         Ok(groups)
     }
