@@ -245,9 +245,9 @@ impl Submitted {
 async fn apply(chat: &Chat, live: &Arc<Live>, edits: &super::Exclusive, batch: Vec<Queued>) {
     metrics::histogram!("confab_reaction_batch_toggles").record(batch.len() as f64);
     let started = std::time::Instant::now();
+    let queued = metrics::histogram!("confab_reaction_queue_seconds");
     for toggle in &batch {
-        metrics::histogram!("confab_reaction_queue_seconds")
-            .record(started.duration_since(toggle.queued_at).as_secs_f64());
+        queued.record(started.duration_since(toggle.queued_at).as_secs_f64());
     }
     // Each message as the toggles before leave it, and the changes in order
     // (the message each changes, and how). Nothing is cloned per toggle: a busy
@@ -295,17 +295,18 @@ async fn apply(chat: &Chat, live: &Arc<Live>, edits: &super::Exclusive, batch: V
     let stored = match edits.still_held() {
         Ok(()) => {
             let seqs: Vec<i64> = changed.iter().map(|(seq, _)| *seq).collect();
-            let finals: Vec<MessageDoc> = now
-                .into_values()
-                .filter(|m| seqs.contains(&m.seq))
-                .collect();
             chat.writers
-                .update_reactions(live, finals, &seqs, |doc, message, i, rev| {
-                    if let Some((_, change)) = changed.get_mut(i) {
-                        change.rev = rev;
-                        chat.changes.reaction(doc, message, change);
-                    }
-                })
+                .update_reactions(
+                    live,
+                    now.into_values().collect(),
+                    &seqs,
+                    |doc, message, i, rev| {
+                        if let Some((_, change)) = changed.get_mut(i) {
+                            change.rev = rev;
+                            chat.changes.reaction(doc, message, change);
+                        }
+                    },
+                )
                 .await
         }
         Err(err) => Err(err),

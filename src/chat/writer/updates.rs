@@ -125,8 +125,9 @@ impl Writers {
 
     /// Stores a run of reaction changes of one conversation at once (a busy
     /// room's toggles, combined by `chat::reactions`): `seqs` are the changes in
-    /// order (the message each one changes), `finals` each touched message once,
-    /// in the state the last of its changes leaves it. The changes take
+    /// order (the message each one changes), `finals` the messages in the state
+    /// the last of their changes leaves them (each once; any that no change
+    /// touched is left out). The changes take
     /// consecutive revs (`record_many`: one insert), each final is written once
     /// with the rev of its message's last change, and then, under the
     /// conversation's lock, memory is updated and `notify` called for each change

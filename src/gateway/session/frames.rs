@@ -101,7 +101,6 @@ impl Session {
             ClientFrame::React(react) => {
                 // The message must be in the conversation named (its id says
                 // which): any other is not found, like a message you cannot see.
-                let reference = reference_of(&ClientFrame::React(react.clone()));
                 let submitted = match crate::ids::MessageId::parse(&react.message).filter(|id| {
                     id.parts()
                         .is_some_and(|(c, _)| c.as_str() == react.conversation)
@@ -118,6 +117,7 @@ impl Session {
                     }
                     None => Err(ApiError::not_found("message")),
                 };
+                let reference = reference_of(&ClientFrame::React(react));
                 match submitted {
                     // Queued in the order sent: the next frame is read while it
                     // waits for the conversation's edit lock (so a busy room's
