@@ -18,6 +18,15 @@ use crate::store::messages::{MessageDoc, block_of};
 /// counts as quiet.
 const QUIET_AFTER: Duration = Duration::from_millis(500);
 
+/// The conversation document's lazy fields, as a flush writes them.
+struct LazyDoc {
+    last_seq: i64,
+    last_message: Option<LastMessage>,
+    last_activity: mongodb::bson::DateTime,
+    /// Raised (`$max`) once the blocks this flush writes are written.
+    blocks_rev: Option<i64>,
+}
+
 /// What a flush writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Flush {
@@ -54,12 +63,12 @@ impl Writers {
                 .then_some(st.last_rev);
             let doc =
                 (lazy && (std::mem::take(&mut st.dirty_doc) || blocks_rev.is_some())).then(|| {
-                    (
-                        st.doc.last_seq,
-                        st.doc.last_message.clone(),
-                        st.doc.last_activity,
+                    LazyDoc {
+                        last_seq: st.doc.last_seq,
+                        last_message: st.doc.last_message.clone(),
+                        last_activity: st.doc.last_activity,
                         blocks_rev,
-                    )
+                    }
                 });
             // A block is full once a later seq is stored: it will not change again
             // (but for an edit), so it is written now; a partly filled one waits.
@@ -98,7 +107,7 @@ impl Writers {
             st.dirty_marks.extend(marks.into_iter().map(|(u, _)| u));
         } else {
             let mut st = live.lock();
-            if let Some(rev) = doc.as_ref().and_then(|d| d.3) {
+            if let Some(rev) = doc.as_ref().and_then(|d| d.blocks_rev) {
                 st.doc.blocks_rev = st.doc.blocks_rev.max(Some(rev));
             }
             st.trim();
@@ -109,12 +118,7 @@ impl Writers {
     async fn write_behind(
         &self,
         id: &ConversationId,
-        doc: &Option<(
-            i64,
-            Option<LastMessage>,
-            mongodb::bson::DateTime,
-            Option<i64>,
-        )>,
+        doc: &Option<LazyDoc>,
         blocks: &[(i64, Vec<MessageDoc>)],
         marks: &[(UserId, i64)],
     ) -> Result<(), ApiError> {
@@ -124,10 +128,16 @@ impl Writers {
                 store.messages.write_block(id, *block, messages).await?;
             }
         }
-        if let Some((last_seq, last_message, at, blocks_rev)) = doc {
+        if let Some(doc) = doc {
             store
                 .conversations
-                .write_last(id, *last_seq, last_message.as_ref(), *at, *blocks_rev)
+                .write_last(
+                    id,
+                    doc.last_seq,
+                    doc.last_message.as_ref(),
+                    doc.last_activity,
+                    doc.blocks_rev,
+                )
                 .await?;
         }
         for (user, seq) in marks {
