@@ -321,27 +321,10 @@ fn grams_of(word: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::chat::search::{Scope, parse};
-    use crate::ids::ConversationId;
     use mongodb::bson::DateTime;
 
     fn message(conversation: &str, seq: i64, at: i64, body: &str) -> MessageDoc {
-        let conversation = ConversationId::from(conversation);
-        MessageDoc {
-            id: MessageId::new(&conversation, seq),
-            conversation_id: conversation,
-            seq,
-            sender_id: "s".into(),
-            sender_username: "s".into(),
-            body: body.to_owned(),
-            client_id: None,
-            dedupe_key: format!("auto:{seq}"),
-            created_at: DateTime::from_millis(at),
-            edited_at: None,
-            deleted: false,
-            rev: 0,
-            reactions: Vec::new(),
-            reply_to: None,
-        }
+        MessageDoc::sample(conversation, seq, at, body)
     }
 
     fn find(q: &str, conversations: &[&str], reader: Option<&str>) -> Find {

@@ -60,6 +60,11 @@ impl Peers {
         Self(Some(Arc::new(tell)))
     }
 
+    /// Whether other nodes write to the same database (cluster mode).
+    pub fn others(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub fn tell(&self, changed: Changed) {
         if let Some(tell) = &self.0 {
             tell(changed);

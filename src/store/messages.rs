@@ -14,150 +14,21 @@
 //! writer's memory (see `chat::writer`), and rebuilt from `messages` if one is ever
 //! missing.
 
-use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{Binary, DateTime, doc};
+use mongodb::bson::doc;
 use mongodb::options::{Acknowledgment, InsertManyOptions, ReplaceOptions, WriteConcern};
 use mongodb::{Collection, Database};
-use serde::{Deserialize, Serialize};
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use super::blocks::{
+    BLOCK_CACHE_BYTES, BLOCK_SIZE, BlockDoc, BlockVersion, block_of, block_start,
+};
+use super::blocks::{BlockCache, block_id};
 use super::ensure_index;
 use crate::config::MessageDurability;
 use crate::ids::{ConversationId, MessageId, UserId};
 
-/// Seqs per history block.
-pub const BLOCK_SIZE: i64 = 128;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MessageDoc {
-    /// `<conversation id>-<seq>` (see `MessageId`).
-    #[serde(rename = "_id")]
-    pub id: MessageId,
-    pub conversation_id: ConversationId,
-    pub seq: i64,
-    pub sender_id: UserId,
-    pub sender_username: String,
-    pub body: String,
-    pub client_id: Option<String>,
-    /// `client_id`, or `auto:<id>` when the client sent none: unique per sender and
-    /// conversation. (A unique index over a nullable `client_id` would allow only one
-    /// message without it, and partial indexes are not available on FerretDB.) The
-    /// writer dedupes recent `client_id`s in memory; this index is the backstop.
-    pub dedupe_key: String,
-    pub created_at: DateTime,
-    pub edited_at: Option<DateTime>,
-    pub deleted: bool,
-    /// The conversation's change counter at this message's last edit or delete
-    /// (0: never changed). Clients merge copies of a message by (`seq`, `rev`).
-    #[serde(default)]
-    pub rev: i64,
-    /// Reactions, in the order each emoji was first used; each with its
-    /// reactors, in the order they reacted (`chat::reactions`). Empty once
-    /// deleted.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        with = "super::annotations::as_text"
-    )]
-    pub reactions: Vec<ReactionDoc>,
-    /// The message this one replies to, as it was when this one was sent;
-    /// readers refresh `excerpt` and `deleted` from the message itself
-    /// (`chat::replies::refresh`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<Box<ReplyRef>>,
-}
-
-pub use super::annotations::{ReactionDoc, Reactor, ReplyRef};
-
-impl MessageDoc {
-    /// The text readers see: none once deleted. (A late edit, written by a node
-    /// that stalled past its lock after the delete, leaves `deleted` set and its
-    /// text in the document; it is never shown.)
-    pub fn visible_body(&self) -> &str {
-        if self.deleted { "" } else { &self.body }
-    }
-
-    /// This copy with `incoming` applied, where a deletion is final: a version
-    /// that is not deleted does not replace one that is, nor an older change
-    /// (a lower `rev`) a newer one, whatever order the two arrive in (a late
-    /// edit, an event from another node). Every place that
-    /// keeps a copy of a message applies changes through this.
-    pub fn merged(&self, incoming: MessageDoc) -> MessageDoc {
-        if (self.deleted && !incoming.deleted) || incoming.rev < self.rev {
-            self.clone()
-        } else {
-            incoming
-        }
-    }
-}
-
-/// A block of consecutive seqs of one conversation (gaps allowed).
-///
-/// The messages are stored as one binary value (the BSON of `BlockBody`), not as an
-/// array of documents: FerretDB converts every nested field of a document it reads
-/// or writes, which cost about 0.15 ms per embedded message (a 128-message block:
-/// 19 ms to read, 12 ms to write); as one value the same block reads in about 2 ms.
-/// MongoDB reads either form fast; the blocks are an internal copy, never queried
-/// by their contents.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BlockDoc {
-    /// `<conversation id>#<block>`
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub conversation_id: ConversationId,
-    pub block: i64,
-    pub count: i64,
-    pub data: Binary,
-    /// A fresh id at every write: what a compare-and-set rewrite
-    /// (`write_block_if`) expects to find. Absent on blocks written before it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-}
-
-/// What a compare-and-set rewrite of a block expects to find stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BlockVersion {
-    /// No block stored (it is rebuilt from `messages`).
-    Absent,
-    /// A block written before blocks carried a version.
-    Unversioned,
-    Is(String),
-}
-
-/// What a block's `data` holds, in ascending `seq`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct BlockBody {
-    messages: Vec<MessageDoc>,
-}
-
-impl BlockDoc {
-    fn new(
-        conversation_id: &ConversationId,
-        block: i64,
-        messages: &[MessageDoc],
-    ) -> Result<Self, mongodb::bson::ser::Error> {
-        let body = BlockBody {
-            messages: messages.to_vec(),
-        };
-        Ok(Self {
-            id: block_id(conversation_id, block),
-            conversation_id: conversation_id.clone(),
-            block,
-            count: messages.len() as i64,
-            data: Binary {
-                subtype: BinarySubtype::Generic,
-                bytes: mongodb::bson::to_vec(&body)?,
-            },
-            version: Some(crate::ids::new_id()),
-        })
-    }
-
-    fn messages(self) -> Result<Vec<MessageDoc>, mongodb::bson::de::Error> {
-        Ok(mongodb::bson::from_slice::<BlockBody>(&self.data.bytes)?.messages)
-    }
-}
+pub use super::message_doc::{MessageDoc, ReactionDoc, Reactor, ReplyRef};
 
 /// Which slice of history to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,92 +36,6 @@ pub enum HistoryWindow {
     Latest,
     Before(i64),
     After(i64),
-}
-
-/// The block holding `seq` (seqs start at 1).
-pub fn block_of(seq: i64) -> i64 {
-    (seq - 1).div_euclid(BLOCK_SIZE)
-}
-
-/// The first seq of `block`.
-pub fn block_start(block: i64) -> i64 {
-    block * BLOCK_SIZE + 1
-}
-
-fn block_id(conversation_id: &ConversationId, block: i64) -> String {
-    format!("{conversation_id}#{block}")
-}
-
-/// Bytes of history blocks kept in memory (`BlockCache`).
-pub const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Blocks read recently, bounded by their stored size: when a new one would pass
-/// `BLOCK_CACHE_BYTES` the cache starts over. Pages deep in a busy room's past
-/// are read by many clients; each block is decoded once. Writes replace entries.
-///
-/// A block rewritten on another node (an edit or a delete there) is forgotten
-/// here by its event; if that event is lost, the entry expires `CACHE_TTL` after
-/// it was read, and a detected loss clears the whole cache (`clear`).
-#[derive(Default)]
-struct BlockCache {
-    map: HashMap<String, (Arc<Vec<MessageDoc>>, usize, std::time::Instant)>,
-    bytes: usize,
-    /// Bumped by every forget: a block read from the database before a forget
-    /// is not put back after it (`fill`).
-    epoch: u64,
-}
-
-impl BlockCache {
-    fn get(&mut self, id: &str) -> Option<Arc<Vec<MessageDoc>>> {
-        match self.map.get(id) {
-            Some((m, _, at)) if at.elapsed() < crate::limits::CACHE_TTL => Some(Arc::clone(m)),
-            Some(_) => {
-                self.remove(id);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn remove(&mut self, id: &str) {
-        if let Some((_, bytes, _)) = self.map.remove(id) {
-            self.bytes -= bytes;
-        }
-    }
-
-    /// Forgets one block (rewritten here or on another node).
-    fn forget(&mut self, id: &str) {
-        self.epoch = self.epoch.wrapping_add(1);
-        self.remove(id);
-    }
-
-    fn clear(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1);
-        self.map.clear();
-        self.bytes = 0;
-    }
-
-    /// `put` for a block read from the database, unless a forget happened since
-    /// `epoch` (then it may be stale).
-    fn fill(&mut self, epoch: u64, id: String, messages: Arc<Vec<MessageDoc>>, bytes: usize) {
-        if self.epoch == epoch {
-            self.put(id, messages, bytes);
-        }
-    }
-
-    fn put(&mut self, id: String, messages: Arc<Vec<MessageDoc>>, bytes: usize) {
-        if bytes > BLOCK_CACHE_BYTES / 16 {
-            return;
-        }
-        self.remove(&id);
-        if self.bytes + bytes > BLOCK_CACHE_BYTES {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        self.bytes += bytes;
-        self.map
-            .insert(id, (messages, bytes, std::time::Instant::now()));
-    }
 }
 
 #[derive(Clone)]
@@ -283,7 +68,9 @@ impl MessageStore {
         Self {
             coll: db.collection("messages"),
             blocks: db.collection("message_blocks"),
-            cache: Arc::default(),
+            cache: Arc::new(Mutex::new(BlockCache::new(
+                peers.others().then_some(crate::limits::CACHE_TTL),
+            ))),
             durability: write_concern(MessageDurability::Journaled),
             peers,
         }
@@ -438,12 +225,10 @@ impl MessageStore {
         block: i64,
         id: String,
     ) -> mongodb::error::Result<Arc<Vec<MessageDoc>>> {
-        let epoch = self.cache().epoch;
+        let epoch = self.cache().epoch();
         if let Some(found) = self.blocks.find_one(doc! { "_id": &id }).await? {
-            let bytes = found.data.bytes.len();
-            let messages = Arc::new(found.messages().map_err(|err| {
-                mongodb::error::Error::custom(format!("unreadable history block: {err}"))
-            })?);
+            let (messages, bytes) = found.messages()?;
+            let messages = Arc::new(messages);
             self.cache().fill(epoch, id, Arc::clone(&messages), bytes);
             return Ok(messages);
         }
@@ -497,9 +282,7 @@ impl MessageStore {
                 .version
                 .clone()
                 .map_or(BlockVersion::Unversioned, BlockVersion::Is);
-            let messages = found.messages().map_err(|err| {
-                mongodb::error::Error::custom(format!("unreadable history block: {err}"))
-            })?;
+            let (messages, _) = found.messages()?;
             return Ok((messages, version));
         }
         let seqs = block_start(block)..block_start(block + 1);

@@ -4,12 +4,14 @@
 //! transactions, change streams, `$lookup`, TTL or partial indexes.
 
 pub mod annotations;
+pub mod blocks;
 pub mod cache;
 pub mod changes;
 pub mod cluster;
 pub mod conversations;
 pub mod groups;
 pub mod locks;
+pub mod message_doc;
 pub mod messages;
 pub mod threads;
 pub mod tokens;

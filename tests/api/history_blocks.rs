@@ -199,8 +199,8 @@ async fn a_client_id_older_than_the_writers_memory_still_answers_the_first_messa
     assert_eq!(next["seq"], SENDS as i64 + 1);
 }
 
-/// The stored history block `<room>#<block>` (raw), once it holds `want` in
-/// its data (waits for the write-behind, with a deadline).
+/// The stored history block `<room>#<block>` (raw), once one of its messages
+/// says `want` (waits for the write-behind, with a deadline).
 async fn stored_block_with(
     app: &crate::helpers::TestApp,
     id: &str,
@@ -218,8 +218,10 @@ async fn stored_block_with(
             .await
             .expect("read the block")
         {
-            let data = found.get_binary_generic("data").expect("block data");
-            if data.windows(want.len()).any(|w| w == want.as_bytes()) {
+            let block: confab::store::messages::BlockDoc =
+                mongodb::bson::from_document(found.clone()).expect("a history block");
+            let (messages, _) = block.messages().expect("a readable history block");
+            if messages.iter().any(|m| m.body == want) {
                 return found;
             }
         }

@@ -141,6 +141,7 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
     for _ in 0..SEARCH_CANDIDATE_ROUNDS {
         let index = Arc::clone(&chat.search);
         let asked = find.clone();
+        let started = std::time::Instant::now();
         let candidates = tokio::task::spawn_blocking(move || index.find(&asked))
             .await
             .map_err(|_| ApiError::internal())?
@@ -149,7 +150,12 @@ pub async fn messages(chat: &Chat, caller: &Caller, request: Request) -> Result<
                 ApiError::internal()
             })?;
         exhausted = candidates.len() < find.limit;
+        metrics::histogram!("confab_search_round_seconds", "stage" => "find")
+            .record(started.elapsed().as_secs_f64());
+        let started = std::time::Instant::now();
         let checked = verify(chat, &find, &candidates).await?;
+        metrics::histogram!("confab_search_round_seconds", "stage" => "verify")
+            .record(started.elapsed().as_secs_f64());
         for (candidate, found) in candidates.iter().zip(checked) {
             examined = Some(candidate.key);
             if let Some(found) = found {

@@ -340,27 +340,19 @@ mod tests {
     use super::live::{CHANGE_LOG, Live, LiveState};
     use super::{DEDUPE_KEYS, Writers};
     use crate::error::ApiError;
-    use crate::ids::MessageId;
     use crate::store::Store;
     use crate::store::messages::{BLOCK_SIZE, MessageDoc, block_start};
 
     pub(super) fn message(seq: i64) -> MessageDoc {
-        MessageDoc {
-            id: MessageId::new(&"c".into(), seq),
-            conversation_id: "c".into(),
+        let mut message = MessageDoc::sample(
+            "c",
             seq,
-            sender_id: "u".into(),
-            sender_username: "u".into(),
-            body: format!("m{seq}"),
-            client_id: None,
-            dedupe_key: format!("auto:{seq}"),
-            created_at: crate::store::now(),
-            edited_at: None,
-            deleted: false,
-            rev: 0,
-            reactions: Vec::new(),
-            reply_to: None,
-        }
+            crate::store::now().timestamp_millis(),
+            &format!("m{seq}"),
+        );
+        message.sender_id = "u".into();
+        message.sender_username = "u".into();
+        message
     }
 
     pub(super) fn state(last: i64) -> LiveState {
